@@ -1,0 +1,222 @@
+"""Leads: lookup by any phone format, email, identity or free text; edit; merge; vCard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.auth import principal_of, scoped
+from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
+from hub.context import hub_of
+from hub.domain import Identity, Lead, LeadId
+from hub.errors import ApiError, not_found, unprocessable
+from hub.httputil import read_json_object
+from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
+from hub.vcard import lead_vcard
+from storage import interactions, leads, merges
+
+PATCHABLE = {"name", "phones", "emails"}
+
+
+async def _lead_or_404(request: web.Request, lead_id: int) -> Lead:
+    async with hub_of(request).pool.acquire() as conn:
+        lead = await leads.get(conn, lead_id)
+    if lead is None:
+        raise not_found(f"lead {lead_id} not found")
+    return lead
+
+
+def _parse_identity(raw: str) -> Identity:
+    kind, sep, external_id = raw.partition(":")
+    if not sep or not kind or not external_id:
+        raise ApiError(
+            400, "bad_query", "identity must look like kind:external_id, e.g. telegram:12345"
+        )
+    return Identity(kind.strip().lower(), external_id.strip())
+
+
+@scoped("leads")
+async def list_leads(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    after_id, limit = paging(request)
+    query = request.query
+    try:
+        phone = (
+            normalize_phone(query["phone"], hub.settings.default_region).e164
+            if "phone" in query
+            else None
+        )
+        email = normalize_email(query["email"]) if "email" in query else None
+    except InvalidContact as exc:
+        code = "invalid_email" if "email" in str(exc) else "invalid_phone"
+        raise unprocessable(code, str(exc)) from None
+    identity = _parse_identity(query["identity"]) if "identity" in query else None
+    text = query.get("q", "").strip()[:200] or None
+    async with hub.pool.acquire() as conn:
+        found = await leads.search(
+            conn,
+            phone=phone,
+            email=email,
+            identity=identity,
+            text=text,
+            after_id=after_id,
+            limit=limit,
+        )
+    return web.json_response(page([lead_json(lead) for lead in found], limit))
+
+
+@scoped("leads")
+async def get_lead(request: web.Request) -> web.Response:
+    return web.json_response(lead_json(await _lead_or_404(request, path_id(request))))
+
+
+@scoped("leads")
+async def lead_as_vcard(request: web.Request) -> web.Response:
+    lead = await _lead_or_404(request, path_id(request))
+    return web.Response(
+        text=lead_vcard(lead),
+        content_type="text/vcard",
+        headers={"Content-Disposition": f'attachment; filename="lead-{lead.id}.vcf"'},
+    )
+
+
+def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
+    unknown = set(body) - PATCHABLE
+    if unknown:
+        raise unprocessable(
+            "unknown_field", f"cannot change {sorted(unknown)}; allowed: {sorted(PATCHABLE)}"
+        )
+    values: dict[str, Any] = {}
+    if "name" in body:
+        if body["name"] is not None and not isinstance(body["name"], str):
+            raise unprocessable("invalid_field", "name must be a string or null")
+        values["name"] = clean_name(body["name"])
+    for key in ("phones", "emails"):
+        if key in body:
+            items = body[key]
+            if (
+                not isinstance(items, list)
+                or not all(isinstance(x, str) for x in items)
+                or len(items) > 50
+            ):
+                raise unprocessable("invalid_field", f"{key} must be a list of at most 50 strings")
+            try:
+                if key == "phones":
+                    normal = {p.e164: p for p in (normalize_phone(x, region) for x in items)}
+                    values[key] = list(normal.values())
+                else:
+                    values[key] = list(dict.fromkeys(normalize_email(x) for x in items))
+            except InvalidContact as exc:
+                raise unprocessable(
+                    "invalid_phone" if key == "phones" else "invalid_email", str(exc)
+                ) from None
+    return values
+
+
+@scoped("leads")
+async def patch_lead(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    lead_id = path_id(request)
+    values = _patch_values(
+        await read_json_object(request, hub.settings.max_body_bytes), hub.settings.default_region
+    )
+    async with hub.pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT merged_into FROM leads WHERE id = $1 FOR UPDATE", lead_id
+        )
+        if current is None:
+            raise not_found(f"lead {lead_id} not found")
+        if current["merged_into"] is not None:
+            raise ApiError(
+                409,
+                "lead_merged",
+                f"lead {lead_id} was merged into {current['merged_into']}; edit that one",
+            )
+        await leads.update(
+            conn,
+            LeadId(lead_id),
+            name=values.get("name"),
+            set_name="name" in values,
+            phones=values.get("phones"),
+            emails=values.get("emails"),
+        )
+        lead = await leads.get(conn, lead_id)
+    assert lead is not None
+    return web.json_response(lead_json(lead))
+
+
+async def _other_id(request: web.Request) -> int:
+    body = await read_json_object(request, hub_of(request).settings.max_body_bytes)
+    other = body.get("other_id")
+    if isinstance(other, bool) or not isinstance(other, int) or other <= 0:
+        raise unprocessable("invalid_field", "other_id must be a lead id")
+    return other
+
+
+def _merge_error(error: merges.MergeError) -> ApiError:
+    status = 404 if error.code == "not_found" else 409 if error.code != "same_lead" else 422
+    return ApiError(status, error.code, error.message)
+
+
+@scoped("leads")
+async def merge_lead(request: web.Request) -> web.Response:
+    """Merge `other_id` into this lead."""
+    hub = hub_of(request)
+    survivor = path_id(request)
+    other = await _other_id(request)
+    async with hub.pool.acquire() as conn, conn.transaction():
+        try:
+            moved = await merges.merge(
+                conn, LeadId(survivor), LeadId(other), principal_of(request).name
+            )
+        except merges.MergeError as error:
+            raise _merge_error(error) from None
+        lead = await leads.get(conn, survivor)
+    assert lead is not None
+    return web.json_response({"lead": lead_json(lead), "merge": moved})
+
+
+@scoped("leads")
+async def unmerge_lead(request: web.Request) -> web.Response:
+    """Undo the merge of `other_id` into this lead, restoring it with what was its own."""
+    hub = hub_of(request)
+    survivor = path_id(request)
+    other = await _other_id(request)
+    async with hub.pool.acquire() as conn, conn.transaction():
+        try:
+            await merges.unmerge(conn, LeadId(survivor), LeadId(other))
+        except merges.MergeError as error:
+            raise _merge_error(error) from None
+        restored = await leads.get_many(conn, [survivor, other])
+    return web.json_response(
+        {
+            "lead": lead_json(restored[LeadId(survivor)]),
+            "restored": lead_json(restored[LeadId(other)]),
+        }
+    )
+
+
+@scoped("leads")
+async def lead_duplicates(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    lead = await _lead_or_404(request, path_id(request))
+    async with hub.pool.acquire() as conn:
+        found = await leads.duplicates(conn, lead.id)
+        by_id = await leads.get_many(conn, [lead_id for lead_id, _, _ in found])
+    items = [
+        {"lead": lead_json(by_id[lead_id]), "reasons": reasons, "score": score}
+        for lead_id, reasons, score in found
+        if lead_id in by_id
+    ]
+    return web.json_response({"items": items})
+
+
+@scoped("leads")
+async def lead_interactions(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    lead = await _lead_or_404(request, path_id(request))
+    after_id, limit = paging(request)
+    async with hub.pool.acquire() as conn:
+        items = await interactions.of_lead(conn, lead.id, after_id=after_id, limit=limit)
+    return web.json_response(page([interaction_json(i) for i in items], limit))

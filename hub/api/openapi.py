@@ -1,0 +1,461 @@
+"""The OpenAPI 3.1 description of the HTTP interface.
+
+Written by hand, next to the router rather than generated from it, so that a test can
+compare the two and catch a route added without documentation (or the reverse).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import __version__
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _op(
+    summary: str,
+    *,
+    tag: str,
+    ok: int = 200,
+    schema: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+    auth: bool = True,
+    errors: tuple[int, ...] = (400, 401, 403, 404, 422),
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {
+            str(ok): {
+                "description": "OK",
+                **({"content": {content_type: {"schema": schema}}} if schema else {}),
+            },
+            **{str(code): _ERROR for code in errors},
+        },
+    }
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def _q(name: str, description: str, kind: str = "string") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind},
+    }
+
+
+def _path(name: str = "id") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+_PAGING = [
+    _q("limit", "page size, 1-200", "integer"),
+    _q("cursor", "next_cursor of the previous page"),
+]
+
+
+def _page_of(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def _form_post() -> dict[str, Any]:
+    fields = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("name", "phone", "email", "message")},
+        "additionalProperties": True,
+    }
+    return {
+        "summary": "Submit a site form (JSON, urlencoded or multipart with files)",
+        "tags": ["forms"],
+        "security": [],
+        "parameters": [
+            {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            },
+        ],
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": fields},
+                "application/x-www-form-urlencoded": {"schema": fields},
+                "multipart/form-data": {"schema": fields},
+            }
+        },
+        "responses": {
+            "201": {
+                "description": "stored",
+                "content": {"application/json": {"schema": _ref("FormResult")}},
+            },
+            "200": {
+                "description": "replayed (same Idempotency-Key)",
+                "content": {"application/json": {"schema": _ref("FormResult")}},
+            },
+            "202": {"description": "held in the unsorted inbox (on_unknown=stage)"},
+            "303": {"description": "browser post: redirect to the channel's page"},
+            **{str(c): _ERROR for c in (400, 403, 404, 413, 415, 422, 429)},
+        },
+    }
+
+
+def build_spec() -> dict[str, Any]:
+    lead_path = [_path()]
+    other = {
+        "type": "object",
+        "required": ["other_id"],
+        "properties": {"other_id": {"type": "integer"}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Contact hub",
+            "version": __version__,
+            "description": "Omnichannel contact-center integration hub",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {
+                "get": _op(
+                    "Liveness", tag="health", auth=False, errors=(), schema={"type": "object"}
+                )
+            },
+            "/readyz": {
+                "get": _op(
+                    "Readiness: the database answers",
+                    tag="health",
+                    auth=False,
+                    errors=(503,),
+                    schema={"type": "object"},
+                )
+            },
+            "/api/v1/openapi.json": {
+                "get": _op(
+                    "This document", tag="meta", auth=False, errors=(), schema={"type": "object"}
+                )
+            },
+            "/forms/{channel}": {
+                "post": _form_post(),
+                "options": {
+                    "summary": "CORS preflight",
+                    "tags": ["forms"],
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "channel",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"204": {"description": "allowed"}, "403": _ERROR, "404": _ERROR},
+                },
+            },
+            "/forms/{channel}/embed.js": {
+                "get": {
+                    "summary": "Script that posts a site's existing form without a reload",
+                    "tags": ["forms"],
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "channel",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "JavaScript",
+                            "content": {"application/javascript": {}},
+                        },
+                        "404": _ERROR,
+                    },
+                }
+            },
+            "/forms/{channel}/thanks": {
+                "get": {
+                    "summary": "Default page after a browser post",
+                    "tags": ["forms"],
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "channel",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "HTML"}, "404": _ERROR},
+                }
+            },
+            "/api/v1/leads": {
+                "get": _op(
+                    "Find leads",
+                    tag="leads",
+                    schema=_page_of("Lead"),
+                    params=[
+                        _q("phone", "any format; normalized to E.164"),
+                        _q("email", "any case"),
+                        _q("identity", "kind:external_id, e.g. telegram:12345"),
+                        _q("q", "free text: name, email or phone digits"),
+                        *_PAGING,
+                    ],
+                )
+            },
+            "/api/v1/leads/{id}": {
+                "get": _op("One lead", tag="leads", schema=_ref("Lead"), params=lead_path),
+                "patch": _op(
+                    "Edit a lead (name, phones, emails; omitted parts stay)",
+                    tag="leads",
+                    schema=_ref("Lead"),
+                    params=lead_path,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    body={
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": ["string", "null"]},
+                            "phones": {"type": "array", "items": {"type": "string"}},
+                            "emails": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                ),
+            },
+            "/api/v1/leads/{id}.vcf": {
+                "get": _op(
+                    "The lead as a vCard",
+                    tag="leads",
+                    params=lead_path,
+                    schema={"type": "string"},
+                    content_type="text/vcard",
+                )
+            },
+            "/api/v1/leads/{id}/merge": {
+                "post": _op(
+                    "Merge another lead into this one",
+                    tag="leads",
+                    params=lead_path,
+                    body=other,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    schema={"type": "object"},
+                )
+            },
+            "/api/v1/leads/{id}/unmerge": {
+                "post": _op(
+                    "Undo a merge, restoring the other lead with what was its own",
+                    tag="leads",
+                    params=lead_path,
+                    body=other,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    schema={"type": "object"},
+                )
+            },
+            "/api/v1/leads/{id}/duplicates": {
+                "get": _op(
+                    "Likely duplicates: same phone or email, similar name",
+                    tag="leads",
+                    params=lead_path,
+                    schema={"type": "object"},
+                )
+            },
+            "/api/v1/leads/{id}/interactions": {
+                "get": _op(
+                    "Every interaction of the lead across channels, oldest first",
+                    tag="leads",
+                    params=[*lead_path, *_PAGING],
+                    schema=_page_of("Interaction"),
+                )
+            },
+            "/api/v1/dialogs": {
+                "get": _op(
+                    "Dialogs",
+                    tag="dialogs",
+                    schema=_page_of("Dialog"),
+                    params=[
+                        _q("status", "queued|offered|assigned|closed"),
+                        _q("operator", "operator id", "integer"),
+                        _q("lead_id", "lead id", "integer"),
+                        *_PAGING,
+                    ],
+                )
+            },
+            "/api/v1/dialogs/{id}": {
+                "get": _op(
+                    "One dialog with its interactions",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema=_ref("Dialog"),
+                )
+            },
+            "/api/v1/attachments/{id}": {
+                "get": _op(
+                    "Download an attachment",
+                    tag="leads",
+                    params=[_path()],
+                    schema={"type": "string", "format": "binary"},
+                    content_type="application/octet-stream",
+                    errors=(401, 403, 404, 410),
+                )
+            },
+            "/api/v1/unsorted": {
+                "get": _op(
+                    "First contacts held for review",
+                    tag="unsorted",
+                    schema={"type": "object"},
+                    params=[
+                        _q("status", "pending (default), accepted, linked, declined or all"),
+                        *_PAGING,
+                    ],
+                )
+            },
+            "/api/v1/unsorted/{id}/accept": {
+                "post": _op(
+                    "Accept: create (or find) the lead and store the interaction",
+                    tag="unsorted",
+                    params=[_path()],
+                    schema={"type": "object"},
+                    errors=(401, 403, 404, 409),
+                )
+            },
+            "/api/v1/unsorted/{id}/link": {
+                "post": _op(
+                    "Link to an existing lead",
+                    tag="unsorted",
+                    params=[_path()],
+                    body={
+                        "type": "object",
+                        "required": ["lead_id"],
+                        "properties": {"lead_id": {"type": "integer"}},
+                    },
+                    schema={"type": "object"},
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                )
+            },
+            "/api/v1/unsorted/{id}/decline": {
+                "post": _op(
+                    "Decline as spam",
+                    tag="unsorted",
+                    params=[_path()],
+                    schema={"type": "object"},
+                    errors=(401, 403, 404, 409),
+                )
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API key from `hub apikey create`",
+                }
+            },
+            "responses": {
+                "Error": {
+                    "description": "error",
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                }
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    s = {"type": "string"}
+    ns = {"type": ["string", "null"]}
+    i = {"type": "integer"}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": s, "message": s, "details": {"type": "object"}},
+                }
+            },
+        },
+        "Lead": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "name": ns,
+                "phones": {"type": "array", "items": s},
+                "phone_extensions": {"type": "object", "additionalProperties": s},
+                "emails": {"type": "array", "items": s},
+                "identities": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"kind": s, "external_id": s}},
+                },
+                "name_suggestions": {"type": "array", "items": s},
+                "created_at": s,
+                "updated_at": s,
+                "merged_into": {"type": ["integer", "null"]},
+            },
+        },
+        "Interaction": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "lead_id": i,
+                "dialog_id": i,
+                "channel": s,
+                "kind": {"enum": ["telegram", "vk", "viber", "email", "call", "form"]},
+                "direction": {"enum": ["in", "out"]},
+                "text": ns,
+                "subject": ns,
+                "occurred_at": s,
+                "external_id": s,
+                "attachments": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": s, "content_type": s, "size": i, "url": s},
+                    },
+                },
+                "call": {"type": ["object", "null"]},
+                "fields": {"type": "object"},
+                "delivery_state": ns,
+            },
+        },
+        "Dialog": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "lead_id": i,
+                "channel": s,
+                "status": {"enum": ["queued", "offered", "assigned", "closed"]},
+                "operator_id": {"type": ["integer", "null"]},
+                "created_at": s,
+                "closed_at": ns,
+            },
+        },
+        "FormResult": {
+            "type": "object",
+            "properties": {"interaction_id": i, "lead_id": i, "dialog_id": i},
+        },
+    }

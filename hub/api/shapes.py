@@ -1,0 +1,100 @@
+"""The contract's JSON shapes for leads, interactions and dialogs, plus paging helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from hub.domain import Dialog, Interaction, Lead
+from hub.errors import ApiError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def lead_json(lead: Lead) -> dict[str, Any]:
+    return {
+        "id": lead.id,
+        "name": lead.name,
+        "phones": [p.e164 for p in lead.phones],
+        "phone_extensions": {p.e164: p.extension for p in lead.phones if p.extension},
+        "emails": list(lead.emails),
+        "identities": [{"kind": i.kind, "external_id": i.external_id} for i in lead.identities],
+        "name_suggestions": list(lead.name_suggestions),
+        "created_at": lead.created_at.isoformat(),
+        "updated_at": lead.updated_at.isoformat(),
+        "merged_into": lead.merged_into,
+    }
+
+
+def interaction_json(item: Interaction) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "lead_id": item.lead_id,
+        "dialog_id": item.dialog_id,
+        "channel": item.channel,
+        "kind": item.kind.value,
+        "direction": item.direction.value,
+        "text": item.text,
+        "subject": item.subject,
+        "occurred_at": item.occurred_at.isoformat(),
+        "external_id": item.external_id,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "url": f"/api/v1/attachments/{a.id}",
+            }
+            for a in item.attachments
+        ],
+        "call": None
+        if item.call is None
+        else {
+            "from": item.call.from_number,
+            "to": item.call.to_number,
+            "status": item.call.status.value,
+            "duration_s": item.call.duration_s,
+            "recording_url": item.call.recording_url,
+        },
+        "fields": item.extra.get("fields", {}),
+        "delivery_state": item.delivery_state,
+    }
+
+
+def dialog_json(dialog: Dialog) -> dict[str, Any]:
+    return {
+        "id": dialog.id,
+        "lead_id": dialog.lead_id,
+        "channel": dialog.channel,
+        "status": dialog.status.value,
+        "operator_id": dialog.operator_id,
+        "created_at": dialog.created_at.isoformat(),
+        "closed_at": dialog.closed_at.isoformat() if dialog.closed_at else None,
+    }
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    raw = request.match_info.get(name, "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no such {name}")
+    return int(raw)
+
+
+def paging(request: web.Request) -> tuple[int, int]:
+    """`(after_id, limit)` from `?cursor=&limit=`; the cursor is the last id seen."""
+    try:
+        limit = int(request.query.get("limit", DEFAULT_LIMIT))
+        cursor = int(request.query.get("cursor", "0") or 0)
+    except ValueError:
+        raise ApiError(400, "bad_query", "limit and cursor must be whole numbers") from None
+    if not 1 <= limit <= MAX_LIMIT or cursor < 0:
+        raise ApiError(400, "bad_query", f"limit must be 1..{MAX_LIMIT}, cursor >= 0")
+    return cursor, limit
+
+
+def page(items: Sequence[dict[str, Any]], limit: int) -> dict[str, Any]:
+    next_cursor = str(items[-1]["id"]) if len(items) == limit else None
+    return {"items": list(items), "next_cursor": next_cursor}

@@ -1,0 +1,144 @@
+"""The aiohttp application: routes, the JSON error middleware, health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from connectors.base import Connector
+from connectors.forms import embed_script
+from hub.api import dialogs as dialogs_api
+from hub.api import leads as leads_api
+from hub.api import unsorted as unsorted_api
+from hub.api.openapi import build_spec
+from hub.context import HUB_KEY, Hub, hub_of
+from hub.domain import Channel, ChannelKind
+from hub.errors import ApiError, error_response
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _STATUS_CODES.get(exc.status, "http_error")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        return error_response(ApiError(exc.status, code, exc.reason, headers=headers))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": {"code": "internal", "message": "internal error; see the hub's log"}},
+            status=500,
+        )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(2):
+            await hub_of(request).pool.fetchval("SELECT 1")
+    except (TimeoutError, OSError, Exception):
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "up"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(build_spec())
+
+
+async def _channel(request: web.Request, kind: ChannelKind) -> tuple[Channel, Connector]:
+    hub = hub_of(request)
+    name = request.match_info["channel"]
+    channel = await hub.channels.get(name)
+    if channel is None or channel.kind != kind or not channel.enabled:
+        raise ApiError(
+            404, "unknown_channel", f"no enabled {kind.value} channel named {name[:64]!r}"
+        )
+    connector = hub.connectors.get(kind)
+    if connector is None:
+        raise ApiError(404, "unknown_channel", f"{kind.value} channels are not served by this hub")
+    return channel, connector
+
+
+async def form_inbound(request: web.Request) -> web.StreamResponse:
+    channel, connector = await _channel(request, ChannelKind.FORM)
+    return await connector.handle_inbound(request, channel)
+
+
+async def form_embed(request: web.Request) -> web.Response:
+    channel, _ = await _channel(request, ChannelKind.FORM)
+    return web.Response(
+        text=embed_script(channel, hub_of(request).settings.base_url),
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def form_thanks(request: web.Request) -> web.Response:
+    channel, _ = await _channel(request, ChannelKind.FORM)
+    text = html.escape(channel.setting("thanks_text", "Thank you! We will be in touch soon."))
+    page = (
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        f"<title>{text}</title><body style='font-family:sans-serif;margin:3em'><p>{text}</p>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def build_app(hub: Hub) -> web.Application:
+    # The per-endpoint limits in hub.httputil are the real ones; this ceiling only stops
+    # aiohttp's own readers from buffering anything larger.
+    ceiling = (
+        hub.settings.max_body_bytes + hub.settings.max_form_files * hub.settings.max_upload_bytes
+    )
+    app = web.Application(middlewares=[errors_as_json], client_max_size=ceiling)
+    app[HUB_KEY] = hub
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/api/v1/openapi.json", openapi)
+    r.add_post("/forms/{channel}", form_inbound)
+    r.add_route("OPTIONS", "/forms/{channel}", form_inbound)
+    r.add_get("/forms/{channel}/embed.js", form_embed)
+    r.add_get("/forms/{channel}/thanks", form_thanks)
+    r.add_get("/api/v1/leads", leads_api.list_leads)
+    r.add_get(r"/api/v1/leads/{id:\d+}", leads_api.get_lead)
+    r.add_patch(r"/api/v1/leads/{id:\d+}", leads_api.patch_lead)
+    r.add_get(r"/api/v1/leads/{id:\d+}.vcf", leads_api.lead_as_vcard)
+    r.add_post(r"/api/v1/leads/{id:\d+}/merge", leads_api.merge_lead)
+    r.add_post(r"/api/v1/leads/{id:\d+}/unmerge", leads_api.unmerge_lead)
+    r.add_get(r"/api/v1/leads/{id:\d+}/duplicates", leads_api.lead_duplicates)
+    r.add_get(r"/api/v1/leads/{id:\d+}/interactions", leads_api.lead_interactions)
+    r.add_get("/api/v1/dialogs", dialogs_api.list_dialogs)
+    r.add_get(r"/api/v1/dialogs/{id:\d+}", dialogs_api.get_dialog)
+    r.add_get(r"/api/v1/attachments/{id:\d+}", dialogs_api.get_attachment)
+    r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:\d+}/accept", unsorted_api.accept_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:\d+}/link", unsorted_api.link_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:\d+}/decline", unsorted_api.decline_unsorted)
+    return app

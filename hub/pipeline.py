@@ -1,0 +1,233 @@
+"""The ingest pipeline: one customer touch in, one committed transaction out.
+
+Every connector hands an `InboundMessage` here. In one transaction the pipeline
+recognises a provider's retry by `(channel, external id)`, finds the lead (channel
+identity, then phone, then email), creates it or teaches it new details, threads the
+interaction into the lead's open dialog on that channel, and runs the in-transaction
+hooks that later stages (routing, the webhook outbox) plug in. Only after the commit does
+the provider get its 200, so an acknowledged event is never lost and a retry is never
+doubled.
+
+Concurrency: the first contacts of one new customer can arrive at once (a double-clicked
+form, a provider retrying in parallel). Before looking anything up, the transaction takes
+advisory locks on the normal forms of every key it may create, in a fixed order, so such
+transactions queue behind each other and the second sees the lead the first created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from hub.domain import (
+    DialogId,
+    DomainEvent,
+    Identity,
+    InboundMessage,
+    InteractionId,
+    InteractionKind,
+    LeadId,
+    Phone,
+)
+from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
+from hub.ports import IdempotencyConflict, IngestResult, OnUnknown
+from storage import dialogs, interactions, leads, unsorted
+from storage.database import Conn
+
+log = logging.getLogger(__name__)
+
+InTransactionHook = Callable[[Conn, IngestResult], Awaitable[None]]
+AfterCommitHook = Callable[[IngestResult], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalContacts:
+    phones: tuple[Phone, ...]
+    emails: tuple[str, ...]
+    name: str | None
+
+
+def normalize_contacts(message: InboundMessage, region: str, *, strict: bool) -> NormalContacts:
+    """Normal forms of the message's details; `strict` refuses invalid ones (forms, API)
+    where lenient drops them (a messenger's shared contact should not lose the message)."""
+    phones: dict[str, Phone] = {}
+    for raw in message.phones:
+        try:
+            phone = normalize_phone(raw, region)
+        except InvalidContact:
+            if strict:
+                raise
+            log.info("dropping an invalid phone from channel %s", message.channel_id)
+            continue
+        phones.setdefault(phone.e164, phone)
+    emails: dict[str, None] = {}
+    for raw in message.emails:
+        try:
+            emails[normalize_email(raw)] = None
+        except InvalidContact:
+            if strict:
+                raise
+    return NormalContacts(tuple(phones.values()), tuple(emails), clean_name(message.name))
+
+
+def lock_key(text: str) -> int:
+    """A stable signed 64-bit advisory-lock key for one normal form."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def contact_lock_keys(
+    channel_id: int, external_id: str, identity: Identity | None, contacts: NormalContacts
+) -> list[int]:
+    keys = {lock_key(f"ext:{channel_id}:{external_id}")}
+    if identity:
+        keys.add(lock_key(f"identity:{identity.kind}:{identity.external_id}"))
+    keys.update(lock_key(f"phone:{p.e164}") for p in contacts.phones)
+    keys.update(lock_key(f"email:{e}") for e in contacts.emails)
+    return sorted(keys)
+
+
+async def take_locks(conn: Conn, keys: Sequence[int]) -> None:
+    # unnest yields the sorted keys in order, so every transaction locks in one order.
+    await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", keys)
+
+
+class IngestPipeline:
+    def __init__(self, pool: asyncpg.Pool, default_region: str = "RU") -> None:
+        self.pool = pool
+        self.default_region = default_region
+        self.in_transaction: list[InTransactionHook] = []
+        self.after_commit: list[AfterCommitHook] = []
+
+    async def ingest(
+        self,
+        message: InboundMessage,
+        kind: InteractionKind,
+        *,
+        on_unknown: OnUnknown = "create",
+        strict_contacts: bool = False,
+    ) -> IngestResult:
+        """Store one inbound touch in its own transaction, then run the after-commit hooks."""
+        contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await self.ingest_on(conn, message, kind, contacts, on_unknown=on_unknown)
+        await self.announce(result)
+        return result
+
+    async def ingest_on(
+        self,
+        conn: Conn,
+        message: InboundMessage,
+        kind: InteractionKind,
+        contacts: NormalContacts,
+        *,
+        on_unknown: OnUnknown = "create",
+        lead_id: LeadId | None = None,
+    ) -> IngestResult:
+        """The pipeline inside the caller's transaction; `lead_id` forces the lead, as
+        linking an unsorted contact to a known lead does. The caller runs `announce`
+        after its commit."""
+        keys = contact_lock_keys(
+            message.channel_id, message.external_id, message.identity, contacts
+        )
+        result = await self._ingest_locked(conn, message, kind, contacts, keys, on_unknown, lead_id)
+        if result.status == "created":
+            for hook in self.in_transaction:
+                await hook(conn, result)
+        return result
+
+    async def announce(self, result: IngestResult) -> None:
+        if result.status != "created":
+            return
+        for after in self.after_commit:
+            try:
+                await after(result)
+            except Exception:
+                log.exception("after-commit hook failed; the event itself is stored")
+
+    async def _ingest_locked(
+        self,
+        conn: Conn,
+        message: InboundMessage,
+        kind: InteractionKind,
+        contacts: NormalContacts,
+        keys: list[int],
+        on_unknown: OnUnknown,
+        forced_lead: LeadId | None,
+    ) -> IngestResult:
+        await take_locks(conn, keys)
+        existing = await interactions.find_by_external_id(
+            conn, message.channel_id, message.external_id
+        )
+        if existing is not None:
+            return _duplicate(
+                existing["id"],
+                existing["lead_id"],
+                existing["dialog_id"],
+                existing["payload_hash"],
+                message.payload_hash,
+            )
+        lead_id = forced_lead or await leads.find_match(
+            conn, message.identity, [p.e164 for p in contacts.phones], list(contacts.emails)
+        )
+        events: list[DomainEvent] = []
+        lead_created = False
+        if lead_id is None:
+            if on_unknown == "stage":
+                return await _stage(conn, message)
+            lead_id = await leads.create(conn, contacts.name)
+            lead_created = True
+            events.append(DomainEvent("lead.created", {"lead_id": lead_id}))
+        changed = await leads.add_contacts(
+            conn, lead_id, contacts.phones, contacts.emails, message.identity
+        )
+        if not lead_created and contacts.name:
+            changed = await leads.learn_name(conn, lead_id, contacts.name) or changed
+        if changed and not lead_created:
+            events.append(DomainEvent("lead.updated", {"lead_id": lead_id}))
+        dialog_id, dialog_created = await dialogs.open_for(conn, lead_id, message.channel_id)
+        if dialog_created:
+            events.append(
+                DomainEvent("dialog.created", {"dialog_id": dialog_id, "lead_id": lead_id})
+            )
+        interaction_id = await interactions.insert_inbound(conn, message, kind, lead_id, dialog_id)
+        events.append(
+            DomainEvent(
+                "interaction.created",
+                {"interaction_id": interaction_id, "lead_id": lead_id, "dialog_id": dialog_id},
+            )
+        )
+        return IngestResult(
+            status="created",
+            interaction_id=interaction_id,
+            lead_id=lead_id,
+            dialog_id=dialog_id,
+            lead_created=lead_created,
+            dialog_created=dialog_created,
+            events=tuple(events),
+        )
+
+
+def _duplicate(
+    interaction_id: int, lead_id: int, dialog_id: int, stored_hash: str | None, new_hash: str | None
+) -> IngestResult:
+    if stored_hash and new_hash and stored_hash != new_hash:
+        raise IdempotencyConflict(interaction_id)
+    return IngestResult(
+        status="duplicate",
+        interaction_id=InteractionId(interaction_id),
+        lead_id=LeadId(lead_id),
+        dialog_id=DialogId(dialog_id),
+    )
+
+
+async def _stage(conn: Conn, message: InboundMessage) -> IngestResult:
+    unsorted_id, stored_hash = await unsorted.stage(conn, message)
+    if stored_hash and message.payload_hash and stored_hash != message.payload_hash:
+        raise IdempotencyConflict(unsorted_id)
+    return IngestResult(status="staged", unsorted_id=unsorted_id)

@@ -1,0 +1,43 @@
+"""`hub serve`: HTTP on one port until SIGTERM or SIGINT.
+
+The hub handles both signals itself and shuts down in order (stop accepting, finish
+requests in flight, close the pool, release the embedded database), because the embedded
+server is stopped only from `atexit`, which a bare SIGTERM would skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from hub.app import build_app
+from hub.config import Settings
+from hub.runtime import build_hub, database
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with database(settings) as pool:
+        hub = build_hub(settings, pool)
+        app = build_app(hub)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+        await site.start()
+        print(f"hub: serving on http://{settings.host}:{settings.port}", flush=True)
+        try:
+            await stop.wait()
+            log.info("stopping: finishing requests in flight")
+        finally:
+            await runner.cleanup()
+            for connector in hub.connectors.values():
+                await connector.stop()
+    log.info("stopped")

@@ -1,0 +1,65 @@
+"""Decisions on the unsorted inbox: accept (create the lead), link, or decline as spam.
+
+Accepting and linking run the ingest pipeline on the held message inside the same
+transaction that records the decision, so a decision is never half applied, and a second
+decision on the same item is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from hub.domain import INTERACTION_KIND_OF_CHANNEL, ChannelKind, LeadId
+from hub.pipeline import IngestPipeline, normalize_contacts
+from hub.ports import IngestResult
+from storage import leads, unsorted
+
+Decision = Literal["accept", "link", "decline"]
+
+
+class DecisionError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+async def decide(
+    pipeline: IngestPipeline,
+    unsorted_id: int,
+    decision: Decision,
+    actor: str,
+    lead_id: int | None = None,
+) -> IngestResult | None:
+    async with pipeline.pool.acquire() as conn, conn.transaction():
+        row = await unsorted.get_for_update(conn, unsorted_id)
+        if row is None:
+            raise DecisionError(404, "not_found", f"unsorted item {unsorted_id} not found")
+        if row["status"] != "pending":
+            raise DecisionError(409, "already_decided", f"this item was already {row['status']}")
+        if decision == "decline":
+            await unsorted.decide(
+                conn, unsorted_id, "declined", lead_id=None, interaction_id=None, decided_by=actor
+            )
+            return None
+        target: LeadId | None = None
+        if decision == "link":
+            if lead_id is None:
+                raise DecisionError(422, "invalid_field", "lead_id is required to link")
+            lead = await leads.get(conn, lead_id)
+            if lead is None:
+                raise DecisionError(404, "not_found", f"lead {lead_id} not found")
+            target = lead.merged_into or lead.id
+        message = unsorted.inbound_from_json(row["inbound"])
+        kind = INTERACTION_KIND_OF_CHANNEL[ChannelKind(row["channel_kind"])]
+        contacts = normalize_contacts(message, pipeline.default_region, strict=False)
+        result = await pipeline.ingest_on(conn, message, kind, contacts, lead_id=target)
+        await unsorted.decide(
+            conn,
+            unsorted_id,
+            "accepted" if decision == "accept" else "linked",
+            lead_id=result.lead_id,
+            interaction_id=result.interaction_id,
+            decided_by=actor,
+        )
+    await pipeline.announce(result)
+    return result

@@ -1,0 +1,1 @@
+"""PostgreSQL storage: pool, migrations, the embedded server and one repository per aggregate."""

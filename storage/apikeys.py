@@ -1,0 +1,58 @@
+"""API keys for CRMs and scripts.
+
+A key is 32 random bytes shown once; only its SHA-256 is stored. A fast hash is right
+here (unlike for passwords): the key has full entropy, so there is nothing to brute-force,
+and every API request must verify one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from storage.database import Conn
+
+KEY_PREFIX = "hub_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    name: str
+    scopes: tuple[str, ...]
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create(conn: Conn | asyncpg.Pool, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = await conn.fetchrow(
+        "INSERT INTO api_keys (name, prefix, key_hash, scopes) VALUES ($1, $2, $3, $4)"
+        " RETURNING id",
+        name,
+        key[:10],
+        hash_key(key),
+        list(scopes),
+    )
+    assert row is not None
+    return ApiKey(row["id"], name, tuple(scopes)), key
+
+
+async def verify(conn: Conn | asyncpg.Pool, key: str) -> ApiKey | None:
+    # last_used_at is written at most once a minute per key, not on every request.
+    row = await conn.fetchrow(
+        """WITH k AS (SELECT id, name, scopes, last_used_at FROM api_keys
+                      WHERE key_hash = $1 AND revoked_at IS NULL),
+                u AS (UPDATE api_keys SET last_used_at = now() WHERE id IN (
+                      SELECT id FROM k WHERE last_used_at IS NULL
+                      OR last_used_at < now() - interval '1 minute'))
+           SELECT id, name, scopes FROM k""",
+        hash_key(key),
+    )
+    return ApiKey(row["id"], row["name"], tuple(row["scopes"])) if row else None

@@ -1,0 +1,49 @@
+"""Channels: one configured inbound source (a bot, a mailbox, a form) each."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hub.domain import Channel, ChannelId, ChannelKind
+from storage.database import Conn
+
+
+def _channel(row: asyncpg.Record) -> Channel:
+    return Channel(
+        id=ChannelId(row["id"]),
+        kind=ChannelKind(row["kind"]),
+        name=row["name"],
+        enabled=row["enabled"],
+        settings=dict(row["settings"]),
+        created_at=row["created_at"],
+    )
+
+
+async def create(conn: Conn, kind: ChannelKind, name: str, settings: dict[str, str]) -> Channel:
+    row = await conn.fetchrow(
+        "INSERT INTO channels (kind, name, settings) VALUES ($1, $2, $3) RETURNING *",
+        kind.value,
+        name,
+        settings,
+    )
+    assert row is not None
+    return _channel(row)
+
+
+async def get_by_name(conn: Conn | asyncpg.Pool, name: str) -> Channel | None:
+    row = await conn.fetchrow("SELECT * FROM channels WHERE name = $1", name)
+    return _channel(row) if row else None
+
+
+async def get(conn: Conn | asyncpg.Pool, channel_id: int) -> Channel | None:
+    row = await conn.fetchrow("SELECT * FROM channels WHERE id = $1", channel_id)
+    return _channel(row) if row else None
+
+
+async def list_all(conn: Conn | asyncpg.Pool) -> list[Channel]:
+    return [_channel(r) for r in await conn.fetch("SELECT * FROM channels ORDER BY id")]
+
+
+async def names(conn: Conn, ids: list[int]) -> dict[int, str]:
+    rows = await conn.fetch("SELECT id, name FROM channels WHERE id = ANY($1::bigint[])", ids)
+    return {r["id"]: r["name"] for r in rows}

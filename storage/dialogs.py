@@ -1,0 +1,78 @@
+"""Dialogs: the thread of one lead on one channel, the unit that is routed to operators."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from hub.domain import ChannelId, Dialog, DialogId, DialogStatus, LeadId, OperatorId
+from storage.database import Conn
+
+_COLUMNS = "d.*, c.name AS channel_name"
+
+
+def _dialog(row: asyncpg.Record) -> Dialog:
+    return Dialog(
+        id=DialogId(row["id"]),
+        lead_id=LeadId(row["lead_id"]),
+        channel_id=ChannelId(row["channel_id"]),
+        channel=row["channel_name"],
+        status=DialogStatus(row["status"]),
+        operator_id=OperatorId(row["operator_id"]) if row["operator_id"] is not None else None,
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+async def open_for(conn: Conn, lead_id: LeadId, channel_id: ChannelId) -> tuple[DialogId, bool]:
+    """The lead's open dialog on this channel, opened now if there is none.
+
+    The partial unique index on open dialogs makes this one race-safe statement:
+    concurrent first messages of one lead thread into one dialog.
+    """
+    row = await conn.fetchrow(
+        """
+        INSERT INTO dialogs (lead_id, channel_id) VALUES ($1, $2)
+        ON CONFLICT (lead_id, channel_id) WHERE status <> 'closed'
+        DO UPDATE SET updated_at = now()
+        RETURNING id, (xmax = 0) AS created
+        """,
+        lead_id,
+        channel_id,
+    )
+    assert row is not None
+    return DialogId(row["id"]), bool(row["created"])
+
+
+async def get(conn: Conn, dialog_id: int) -> Dialog | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id WHERE d.id = $1",
+        dialog_id,
+    )
+    return _dialog(row) if row else None
+
+
+async def search(
+    conn: Conn,
+    *,
+    status: str | None = None,
+    operator_id: int | None = None,
+    lead_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> list[Dialog]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id
+        WHERE d.id > $1
+          AND ($2::text IS NULL OR d.status = $2)
+          AND ($3::bigint IS NULL OR d.operator_id = $3)
+          AND ($4::bigint IS NULL OR d.lead_id = $4)
+        ORDER BY d.id LIMIT $5
+        """,
+        after_id,
+        status,
+        operator_id,
+        lead_id,
+        limit,
+    )
+    return [_dialog(r) for r in rows]

@@ -1,0 +1,294 @@
+"""Leads with their phones, emails and channel identities.
+
+Contact details live in side tables keyed by their normal form (E.164, lower-cased email,
+`(kind, external id)`), each indexed, so identification is an index lookup whatever
+format the customer typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from hub.domain import Identity, Lead, LeadId, Phone
+from storage.database import Conn
+
+_LEAD_COLUMNS = """
+    l.id, l.name, l.name_suggestions, l.merged_into, l.created_at, l.updated_at,
+    COALESCE((SELECT array_agg(p.phone || COALESCE('#' || p.extension, '')
+                               ORDER BY p.created_at, p.phone)
+              FROM lead_phones p WHERE p.lead_id = l.id), '{}') AS phones,
+    COALESCE((SELECT array_agg(e.email ORDER BY e.created_at, e.email)
+              FROM lead_emails e WHERE e.lead_id = l.id), '{}') AS emails,
+    COALESCE((SELECT array_agg(i.kind || ':' || i.external_id ORDER BY i.created_at, i.kind)
+              FROM lead_identities i WHERE i.lead_id = l.id), '{}') AS identities
+"""
+
+
+def _lead(row: asyncpg.Record) -> Lead:
+    phones = []
+    for value in row["phones"]:
+        number, _, ext = value.partition("#")
+        phones.append(Phone(number, ext or None))
+    identities = []
+    for value in row["identities"]:
+        kind, _, external_id = value.partition(":")
+        identities.append(Identity(kind, external_id))
+    return Lead(
+        id=LeadId(row["id"]),
+        name=row["name"],
+        phones=tuple(phones),
+        emails=tuple(row["emails"]),
+        identities=tuple(identities),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        merged_into=LeadId(row["merged_into"]) if row["merged_into"] is not None else None,
+        name_suggestions=tuple(row["name_suggestions"]),
+    )
+
+
+async def get(conn: Conn, lead_id: int) -> Lead | None:
+    row = await conn.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.id = $1", lead_id)
+    return _lead(row) if row else None
+
+
+async def get_many(conn: Conn, ids: Sequence[int]) -> dict[LeadId, Lead]:
+    rows = await conn.fetch(
+        f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.id = ANY($1::bigint[])", list(ids)
+    )
+    return {LeadId(r["id"]): _lead(r) for r in rows}
+
+
+async def find_match(
+    conn: Conn,
+    identity: Identity | None,
+    phones: Sequence[str],
+    emails: Sequence[str],
+) -> LeadId | None:
+    """The lead these details identify: channel identity first, then phone, then email.
+
+    Among several leads sharing a phone (duplicates not merged yet) the oldest wins, so
+    the answer is stable.
+    """
+    row = await conn.fetchrow(
+        """
+        SELECT m.lead_id FROM (
+            SELECT lead_id, 1 AS rank FROM lead_identities WHERE kind = $1 AND external_id = $2
+            UNION ALL
+            SELECT lead_id, 2 FROM lead_phones WHERE phone = ANY($3::text[])
+            UNION ALL
+            SELECT lead_id, 3 FROM lead_emails WHERE email = ANY($4::text[])
+        ) m JOIN leads l ON l.id = m.lead_id AND l.merged_into IS NULL
+        ORDER BY m.rank, m.lead_id
+        LIMIT 1
+        """,
+        identity.kind if identity else None,
+        identity.external_id if identity else None,
+        list(phones),
+        list(emails),
+    )
+    return LeadId(row["lead_id"]) if row else None
+
+
+async def create(conn: Conn, name: str | None) -> LeadId:
+    lead_id: int = await conn.fetchval("INSERT INTO leads (name) VALUES ($1) RETURNING id", name)
+    return LeadId(lead_id)
+
+
+async def add_contacts(
+    conn: Conn,
+    lead_id: LeadId,
+    phones: Sequence[Phone],
+    emails: Sequence[str],
+    identity: Identity | None,
+) -> bool:
+    """Attach details the lead did not have yet; true when anything was new.
+
+    One statement for all three kinds keeps the hot path at one round trip. An identity
+    already owned by another lead is left where it is: a channel identity is one person.
+    """
+    changed: bool = await conn.fetchval(
+        """
+        WITH new_phones AS (
+            INSERT INTO lead_phones (lead_id, phone, extension)
+            SELECT $1, p.phone, NULLIF(p.ext, '')
+            FROM unnest($2::text[], $3::text[]) AS p(phone, ext)
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), new_emails AS (
+            INSERT INTO lead_emails (lead_id, email)
+            SELECT $1, e FROM unnest($4::text[]) AS e
+            ON CONFLICT DO NOTHING RETURNING 1
+        ), new_identity AS (
+            INSERT INTO lead_identities (lead_id, kind, external_id)
+            SELECT $1, $5, $6 WHERE $5::text IS NOT NULL
+            ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM new_phones) OR EXISTS (SELECT 1 FROM new_emails)
+               OR EXISTS (SELECT 1 FROM new_identity)
+        """,
+        lead_id,
+        [p.e164 for p in phones],
+        [p.extension or "" for p in phones],
+        list(emails),
+        identity.kind if identity else None,
+        identity.external_id if identity else None,
+    )
+    return changed
+
+
+async def learn_name(conn: Conn, lead_id: LeadId, name: str) -> bool:
+    """Give a nameless lead this name; keep a different one as a suggestion, never overwrite."""
+    changed: bool = await conn.fetchval(
+        """
+        WITH upd AS (
+            UPDATE leads SET
+                name = COALESCE(name, $2),
+                name_suggestions = CASE
+                    WHEN name IS NULL OR lower(name) = lower($2) OR $2 = ANY(name_suggestions)
+                    THEN name_suggestions
+                    ELSE array_append(name_suggestions, $2) END,
+                updated_at = now()
+            WHERE id = $1 AND (name IS NULL OR (lower(name) <> lower($2)
+                               AND NOT $2 = ANY(name_suggestions)))
+            RETURNING 1
+        ) SELECT EXISTS (SELECT 1 FROM upd)
+        """,
+        lead_id,
+        name,
+    )
+    return changed
+
+
+async def touch(conn: Conn, lead_id: LeadId) -> None:
+    await conn.execute("UPDATE leads SET updated_at = now() WHERE id = $1", lead_id)
+
+
+async def update(
+    conn: Conn,
+    lead_id: LeadId,
+    *,
+    name: str | None = None,
+    set_name: bool = False,
+    phones: Sequence[Phone] | None = None,
+    emails: Sequence[str] | None = None,
+) -> None:
+    """Replace the given parts of a lead (PATCH semantics: omitted parts stay)."""
+    if set_name:
+        await conn.execute(
+            "UPDATE leads SET name = $2, name_suggestions = array_remove(name_suggestions, $2),"
+            " updated_at = now() WHERE id = $1",
+            lead_id,
+            name,
+        )
+    if phones is not None:
+        await conn.execute(
+            "DELETE FROM lead_phones WHERE lead_id = $1 AND NOT phone = ANY($2::text[])",
+            lead_id,
+            [p.e164 for p in phones],
+        )
+        await conn.execute(
+            """INSERT INTO lead_phones (lead_id, phone, extension)
+               SELECT $1, p.phone, NULLIF(p.ext, '')
+               FROM unnest($2::text[], $3::text[]) AS p(phone, ext)
+               ON CONFLICT (lead_id, phone) DO UPDATE SET extension = EXCLUDED.extension""",
+            lead_id,
+            [p.e164 for p in phones],
+            [p.extension or "" for p in phones],
+        )
+    if emails is not None:
+        await conn.execute(
+            "DELETE FROM lead_emails WHERE lead_id = $1 AND NOT email = ANY($2::text[])",
+            lead_id,
+            list(emails),
+        )
+        await conn.execute(
+            "INSERT INTO lead_emails (lead_id, email) SELECT $1, e FROM unnest($2::text[]) e"
+            " ON CONFLICT DO NOTHING",
+            lead_id,
+            list(emails),
+        )
+    await touch(conn, lead_id)
+
+
+async def search(
+    conn: Conn,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    identity: Identity | None = None,
+    text: str | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> list[Lead]:
+    """Leads matching every given filter, oldest first, keyset-paginated by id."""
+    conditions = ["l.merged_into IS NULL", "l.id > $1"]
+    args: list[Any] = [after_id]
+    if phone is not None:
+        args.append(phone)
+        conditions.append(
+            f"EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = l.id AND p.phone = ${len(args)})"
+        )
+    if email is not None:
+        args.append(email)
+        conditions.append(
+            f"EXISTS (SELECT 1 FROM lead_emails e WHERE e.lead_id = l.id AND e.email = ${len(args)})"
+        )
+    if identity is not None:
+        args.extend([identity.kind, identity.external_id])
+        conditions.append(
+            "EXISTS (SELECT 1 FROM lead_identities i WHERE i.lead_id = l.id"
+            f" AND i.kind = ${len(args) - 1} AND i.external_id = ${len(args)})"
+        )
+    if text:
+        args.append(text.lower())
+        n = len(args)
+        pattern = (
+            f"'%' || replace(replace(replace(${n}, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+        )
+        digits = f"NULLIF(regexp_replace(${n}, '\\D', '', 'g'), '')"
+        conditions.append(
+            f"(lower(l.name) LIKE {pattern}"
+            f" OR EXISTS (SELECT 1 FROM lead_emails e WHERE e.lead_id = l.id AND e.email LIKE {pattern})"
+            f" OR EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = l.id"
+            f"            AND length({digits}) >= 3 AND p.phone LIKE '%' || {digits} || '%'))"
+        )
+    args.append(limit)
+    # The WHERE clause is assembled from fixed fragments above; every value is a parameter.
+    sql = (
+        f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE {' AND '.join(conditions)}"
+        f" ORDER BY l.id LIMIT ${len(args)}"
+    )
+    return [_lead(r) for r in await conn.fetch(sql, *args)]
+
+
+async def duplicates(
+    conn: Conn, lead_id: LeadId, limit: int = 20
+) -> list[tuple[LeadId, list[str], float]]:
+    """Other live leads sharing a phone or email, or with a similar name, best first."""
+    rows = await conn.fetch(
+        """
+        WITH me AS (SELECT id, lower(name) AS name FROM leads WHERE id = $1),
+        cand AS (
+            SELECT p2.lead_id AS id, 'phone' AS reason, 1.0::float8 AS score
+            FROM lead_phones p1 JOIN lead_phones p2 ON p2.phone = p1.phone AND p2.lead_id <> $1
+            WHERE p1.lead_id = $1
+            UNION ALL
+            SELECT e2.lead_id, 'email', 1.0
+            FROM lead_emails e1 JOIN lead_emails e2 ON e2.email = e1.email AND e2.lead_id <> $1
+            WHERE e1.lead_id = $1
+            UNION ALL
+            SELECT l.id, 'name', similarity(lower(l.name), me.name)::float8
+            FROM leads l, me
+            WHERE me.name IS NOT NULL AND l.id <> $1 AND lower(l.name) % me.name
+        )
+        SELECT c.id, array_agg(DISTINCT c.reason ORDER BY c.reason) AS reasons,
+               sum(c.score)::float8 AS score
+        FROM cand c JOIN leads l ON l.id = c.id AND l.merged_into IS NULL
+        GROUP BY c.id ORDER BY score DESC, c.id LIMIT $2
+        """,
+        lead_id,
+        limit,
+    )
+    return [(LeadId(r["id"]), list(r["reasons"]), round(r["score"], 3)) for r in rows]

@@ -1,0 +1,157 @@
+"""The unsorted inbox: first contacts held for review on channels with `on_unknown=stage`.
+
+The whole normalized inbound message is kept as JSON so that accepting or linking it
+later runs the very same pipeline as a direct ingest would have.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from hub.domain import (
+    Attachment,
+    CallInfo,
+    CallStatus,
+    ChannelId,
+    Identity,
+    InboundMessage,
+    UnsortedId,
+)
+from storage.database import Conn
+
+
+def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
+    return {
+        "channel_id": m.channel_id,
+        "external_id": m.external_id,
+        "occurred_at": m.occurred_at.isoformat(),
+        "text": m.text,
+        "subject": m.subject,
+        "name": m.name,
+        "phones": list(m.phones),
+        "emails": list(m.emails),
+        "identity": [m.identity.kind, m.identity.external_id] if m.identity else None,
+        "attachments": [
+            {
+                "name": a.name,
+                "content_type": a.content_type,
+                "size": a.size,
+                "storage_path": a.storage_path,
+                "sha256": a.sha256,
+            }
+            for a in m.attachments
+        ],
+        "call": None
+        if m.call is None
+        else {
+            "from": m.call.from_number,
+            "to": m.call.to_number,
+            "status": m.call.status.value,
+            "duration_s": m.call.duration_s,
+            "recording_url": m.call.recording_url,
+        },
+        "extra": m.extra,
+        "payload_hash": m.payload_hash,
+    }
+
+
+def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
+    call = d.get("call")
+    return InboundMessage(
+        channel_id=ChannelId(d["channel_id"]),
+        external_id=d["external_id"],
+        occurred_at=datetime.fromisoformat(d["occurred_at"]),
+        text=d.get("text"),
+        subject=d.get("subject"),
+        name=d.get("name"),
+        phones=tuple(d.get("phones") or ()),
+        emails=tuple(d.get("emails") or ()),
+        identity=Identity(*d["identity"]) if d.get("identity") else None,
+        attachments=tuple(Attachment(**a) for a in d.get("attachments") or ()),
+        call=None
+        if not call
+        else CallInfo(
+            call["from"],
+            call["to"],
+            CallStatus(call["status"]),
+            call.get("duration_s") or 0,
+            call.get("recording_url"),
+        ),
+        extra=dict(d.get("extra") or {}),
+        payload_hash=d.get("payload_hash"),
+    )
+
+
+async def stage(conn: Conn, message: InboundMessage) -> tuple[UnsortedId, str | None]:
+    """Hold the message; a retry of the same provider id returns the held row."""
+    row = await conn.fetchrow(
+        """
+        WITH ins AS (
+            INSERT INTO unsorted (channel_id, external_id, inbound) VALUES ($1, $2, $3)
+            ON CONFLICT (channel_id, external_id) DO NOTHING
+            RETURNING id, NULL::text AS payload_hash
+        )
+        SELECT id, payload_hash FROM ins
+        UNION ALL
+        SELECT id, inbound->>'payload_hash' FROM unsorted WHERE channel_id = $1 AND external_id = $2
+        LIMIT 1
+        """,
+        message.channel_id,
+        message.external_id,
+        inbound_to_json(message),
+    )
+    assert row is not None
+    return UnsortedId(row["id"]), row["payload_hash"]
+
+
+async def list_items(
+    conn: Conn, *, status: str | None, after_id: int, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT u.*, c.name AS channel_name FROM unsorted u
+           JOIN channels c ON c.id = u.channel_id
+           WHERE u.id > $1 AND ($2::text IS NULL OR u.status = $2)
+           ORDER BY u.id LIMIT $3""",
+        after_id,
+        status,
+        limit,
+    )
+
+
+async def get_for_update(conn: Conn, unsorted_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT u.*, c.name AS channel_name, c.kind AS channel_kind FROM unsorted u"
+        " JOIN channels c ON c.id = u.channel_id WHERE u.id = $1 FOR UPDATE OF u",
+        unsorted_id,
+    )
+
+
+async def get(conn: Conn, unsorted_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT u.*, c.name AS channel_name FROM unsorted u"
+        " JOIN channels c ON c.id = u.channel_id WHERE u.id = $1",
+        unsorted_id,
+    )
+
+
+async def decide(
+    conn: Conn,
+    unsorted_id: int,
+    status: str,
+    *,
+    lead_id: int | None,
+    interaction_id: int | None,
+    decided_by: str,
+) -> None:
+    await conn.execute(
+        """UPDATE unsorted SET status = $2, lead_id = $3, interaction_id = $4, decided_by = $5,
+                  decided_at = now() WHERE id = $1""",
+        unsorted_id,
+        status,
+        lead_id,
+        interaction_id,
+        decided_by,
+    )
