@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from hub.domain import Attachment
 from hub.ports import TooLarge
@@ -23,7 +24,7 @@ _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
 
 def safe_display_name(name: str) -> str:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = unquote(name).replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("_", base).strip(" .")
     return cleaned[:150] or "file"
 

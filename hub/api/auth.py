@@ -31,7 +31,7 @@ class Principal:
         return scope in self.scopes or (not write and f"{scope}:read" in self.scopes)
 
 
-PRINCIPAL_KEY = "hub.principal"
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 def validate_scopes(raw: list[str]) -> list[str]:
@@ -83,5 +83,4 @@ def scoped(scope: str) -> Callable[[Handler], Handler]:
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request[PRINCIPAL_KEY]
-    return principal
+    return request[PRINCIPAL_KEY]

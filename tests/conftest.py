@@ -1,0 +1,99 @@
+"""Fixtures that start real servers: PostgreSQL (embedded, and external when
+`HUB_TEST_DATABASE_URL` is set), the hub's aiohttp app, and helpers to build channels
+and API keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.app import build_app
+from hub.config import Settings
+from hub.context import Hub
+from hub.domain import Channel, ChannelKind
+from hub.runtime import build_hub
+from storage import apikeys, channels
+from storage.database import create_pool
+from tests.fixtures.postgres import TestServer as PgServer
+from tests.fixtures.postgres import embedded_server, external_server
+
+os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
+os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+
+_SERVERS = ["embedded"] + (["external"] if os.environ.get("HUB_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(scope="session", params=_SERVERS)
+def pg_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    if request.param == "external":
+        yield from external_server(os.environ["HUB_TEST_DATABASE_URL"])
+    else:
+        yield from embedded_server(tmp_path_factory.mktemp("pg"))
+
+
+@pytest.fixture
+async def db_dsn(pg_server: PgServer) -> AsyncIterator[str]:
+    dsn = await pg_server.create_database()
+    yield dsn
+    await pg_server.drop_database(dsn)
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(db_dsn, min_size=1, max_size=20)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def settings(db_dsn: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_dsn, data_dir=tmp_path / "data", public_url="http://hub.test")
+
+
+@pytest.fixture
+def hub(settings: Settings, pool: asyncpg.Pool) -> Hub:
+    return build_hub(settings, pool)
+
+
+@pytest.fixture
+async def client(hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_app(hub))) as client:
+        yield client
+
+
+def with_settings(hub: Hub, **changes: Any) -> Hub:
+    return build_hub(replace(hub.settings, **changes), hub.pool)
+
+
+async def add_form(pool: asyncpg.Pool, name: str = "site", **values: str) -> Channel:
+    async with pool.acquire() as conn:
+        return await channels.create(conn, ChannelKind.FORM, name, values)
+
+
+@pytest.fixture
+async def form(pool: asyncpg.Pool) -> Channel:
+    return await add_form(pool, "site", rate_limit="0")
+
+
+@pytest.fixture
+async def api_key(pool: asyncpg.Pool) -> str:
+    _, secret = await apikeys.create(pool, "crm", ["leads", "dialogs", "unsorted", "webhooks"])
+    return secret
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+async def count(pool: asyncpg.Pool, table: str) -> int:
+    assert table.isidentifier()
+    value: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
+    return value
