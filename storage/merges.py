@@ -192,8 +192,7 @@ async def unmerge(conn: Conn, survivor: LeadId, merged: LeadId) -> dict[str, Any
         moved["dialogs"],
     )
     await conn.execute(
-        "UPDATE interactions SET lead_id = $2 WHERE dialog_id = ANY($3::bigint[])",
-        survivor,
+        "UPDATE interactions SET lead_id = $1 WHERE dialog_id = ANY($2::bigint[])",
         merged,
         moved["dialogs"],
     )
