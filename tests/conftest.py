@@ -21,7 +21,7 @@ from hub.domain import Channel, ChannelKind
 from hub.runtime import build_hub
 from storage import apikeys, channels
 from storage.database import create_pool
-from tests.fixtures.postgres import TestServer as PgServer
+from tests.fixtures.postgres import PgServer
 from tests.fixtures.postgres import embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")

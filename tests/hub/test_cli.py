@@ -1,0 +1,122 @@
+"""The `hub` command line, run as the console script a user would run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+from argon2 import PasswordHasher
+
+from storage import apikeys
+
+
+async def hub(dsn: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
+    env = {**os.environ, "HUB_DATABASE_URL": dsn}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", *args, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
+    code, out, _ = await hub(db_dsn, "channel", "add", "form", "site", "--set", "on_unknown=stage", "--set", "rate_limit=10")
+    assert (code, out.strip()) == (0, "/forms/site")
+    assert await pool.fetchval("SELECT settings FROM channels WHERE name = 'site'") == {"on_unknown": "stage", "rate_limit": "10"}
+    code, out, _ = await hub(db_dsn, "channel", "list")
+    assert out.strip().split("\t") == ["form", "site", "enabled", "/forms/site"]
+    for args, message in [
+        (("channel", "add", "form", "site"), "exists"),
+        (("channel", "add", "form", "other", "--set", "colour=red"), "unknown form setting"),
+        (("channel", "add", "form", "other", "--set", "on_unknown=maybe"), "on_unknown"),
+        (("channel", "add", "form", "bad name!"), "channel names"),
+        (("channel", "add", "telegram", "bot"), "not available"),
+    ]:
+        code, _, err = await hub(db_dsn, *args)
+        assert code == 2 and message in err, (args, err)
+    assert await pool.fetchval("SELECT count(*) FROM channels") == 1
+
+
+async def test_apikey_is_printed_once_and_works(db_dsn: str, pool: asyncpg.Pool) -> None:
+    code, out, err = await hub(db_dsn, "apikey", "create", "amo", "--scopes", "leads:read,dialogs")
+    assert code == 0 and "shown once" in err
+    key = out.strip()
+    verified = await apikeys.verify(pool, key)
+    assert verified is not None and verified.scopes == ("leads:read", "dialogs")
+    assert key not in str(await pool.fetch("SELECT * FROM api_keys"))
+    code, _, err = await hub(db_dsn, "apikey", "create", "x", "--scopes", "everything")
+    assert code == 2 and "unknown scopes" in err
+
+
+async def test_operator_add_hashes_the_password(db_dsn: str, pool: asyncpg.Pool) -> None:
+    code, out, _ = await hub(
+        db_dsn, "operator", "add", "anna", "--name", "Anna K", "--role", "supervisor", "--skills", "sales,en",
+        "--max-dialogs", "3", "--extension", "101", "--password-stdin", stdin="correct horse battery\n",
+    )
+    assert code == 0 and "anna" in out
+    row = await pool.fetchrow("SELECT * FROM operators WHERE login = 'anna'")
+    assert (row["name"], row["role"], row["skills"], row["max_dialogs"], row["extension"]) == (
+        "Anna K", "supervisor", ["sales", "en"], 3, "101"
+    )
+    assert "correct horse" not in row["password_hash"]
+    assert PasswordHasher().verify(row["password_hash"], "correct horse battery")
+    code, _, err = await hub(db_dsn, "operator", "add", "anna", "--name", "A", "--password-stdin", stdin="another pass\n")
+    assert code == 2 and "taken" in err
+    code, _, err = await hub(db_dsn, "operator", "add", "bob", "--name", "B", "--password-stdin", stdin="short\n")
+    assert code == 2 and "8 characters" in err
+
+
+async def test_migrate_reports_the_version(db_dsn: str) -> None:
+    code, out, _ = await hub(db_dsn, "migrate")
+    assert code == 0 and out.startswith("database at schema version ")
+
+
+VCARDS = """BEGIN:VCARD
+VERSION:3.0
+FN:Ирина Соколова
+N:Соколова;Ирина;;;
+TEL;TYPE=CELL:8 (916) 123-45-67
+EMAIL;TYPE=INTERNET:Irina@Example.com
+END:VCARD
+BEGIN:VCARD
+VERSION:3.0
+FN:Known Person
+TEL:+7 912 000 00 77
+TEL:not a phone
+END:VCARD
+BEGIN:VCARD
+VERSION:3.0
+FN:Nobody Reachable
+END:VCARD
+BEGIN:VCARD
+VERSION:4.0
+FN:Second Import Same Phone
+TEL;VALUE=uri:tel:+79161234567
+END:VCARD
+"""
+
+
+async def test_leads_import_matches_creates_and_reports_skips(db_dsn: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    known = await pool.fetchval("INSERT INTO leads (name) VALUES ('Known') RETURNING id")
+    await pool.execute("INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79120000077')", known)
+    path = tmp_path / "contacts.vcf"
+    path.write_text(VCARDS, encoding="utf-8")
+    code, out, err = await hub(db_dsn, "leads", "import", str(path))
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "created 1, matched 2, skipped 1"
+    assert "skipped 1: no valid phone or email" in out
+    assert "note 1: invalid phone dropped" in out
+    assert "4/4" in err  # the progress bar reached the end
+    irina = await pool.fetchrow(
+        "SELECT l.name, l.name_suggestions FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE p.phone = '+79161234567'"
+    )
+    assert irina["name"] == "Ирина Соколова" and irina["name_suggestions"] == ["Second Import Same Phone"]
+    assert await pool.fetchval("SELECT count(*) FROM leads") == 2
+    code, _, err = await hub(db_dsn, "leads", "import", str(tmp_path / "missing.vcf"))
+    assert code == 2 and "cannot read" in err

@@ -1,0 +1,149 @@
+"""`hub serve` as a real process: restarts keep data, SIGKILL loses nothing acknowledged,
+and the embedded PostgreSQL follows the hub's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import psutil
+import pytest
+
+from tests.fixtures.processes import HubProcess, hub_command
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        hub_command(*args), env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.strip()
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
+
+
+def _wait_gone(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    env = {"HUB_DATA_DIR": str(tmp_path / "data")}
+    monkeypatch.delenv("HUB_DATABASE_URL", raising=False)
+    yield env
+    # Teardown by PID: a postmaster left by a failed assertion must not outlive the test.
+    pid_file = tmp_path / "data" / "pgdata" / "postmaster.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().splitlines()[0])
+        if psutil.pid_exists(pid):
+            os.kill(pid, signal.SIGTERM)
+            _wait_gone(pid)
+
+
+async def _post(url: str, **fields: str) -> dict[str, object]:
+    async with aiohttp.ClientSession() as session, session.post(f"{url}/forms/site", json=fields) as reply:
+        assert reply.status == 201, await reply.text()
+        body: dict[str, object] = await reply.json()
+        return body
+
+
+async def _leads(url: str, key: str, phone: str) -> list[dict[str, object]]:
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{url}/api/v1/leads", params={"phone": phone}, headers={"Authorization": f"Bearer {key}"}
+    ) as reply:
+        assert reply.status == 200
+        items: list[dict[str, object]] = (await reply.json())["items"]
+        return items
+
+
+async def test_embedded_database_follows_the_hub_and_survives_restarts(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    assert _cli(embedded_env, tmp_path, "channel", "add", "form", "site") == "/forms/site"
+    key = _cli(embedded_env, tmp_path, "apikey", "create", "test")
+    hub = HubProcess(embedded_env, tmp_path, tmp_path / "hub.log")
+    hub.start()
+    try:
+        first = await _post(hub.url, name="Restart", phone="+79125550101")
+        postmaster = _postmaster_pid(data)
+        hub.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(hub.wait) == 0
+        assert _wait_gone(postmaster), "SIGTERM must stop the embedded PostgreSQL"
+
+        hub.start()
+        assert [x["id"] for x in await _leads(hub.url, key, "89125550101")] == [first["lead_id"]]
+        postmaster = _postmaster_pid(data)
+        hub.signal(signal.SIGKILL)
+        await asyncio.to_thread(hub.wait)
+        assert psutil.pid_exists(postmaster), "after SIGKILL the server keeps running"
+
+        hub.start()
+        assert _postmaster_pid(data) == postmaster, "the next start reuses the running server"
+        assert [x["id"] for x in await _leads(hub.url, key, "+79125550101")] == [first["lead_id"]]
+        hub.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(hub.wait) == 0
+        assert _wait_gone(postmaster), "the killed hub's stale handle must not keep the server alive"
+    finally:
+        hub.stop()
+
+
+async def test_sigkill_mid_load_loses_no_acknowledged_submission(
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    env = {"HUB_DATABASE_URL": db_dsn, "HUB_DATA_DIR": str(tmp_path / "data")}
+    _cli(env, tmp_path, "channel", "add", "form", "site", "--set", "rate_limit=0")
+    hub = HubProcess(env, tmp_path, tmp_path / "hub.log")
+    hub.start()
+    acknowledged: list[int] = []
+    failures = 0
+    stop = asyncio.Event()
+
+    async def worker(n: int, session: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        i = 0
+        while not stop.is_set() and i < 2000:
+            i += 1
+            try:
+                async with session.post(
+                    f"{hub.url}/forms/site", json={"phone": f"+7916{n:03d}{i:04d}", "message": "load"}
+                ) as reply:
+                    if reply.status == 201:
+                        acknowledged.append((await reply.json())["interaction_id"])
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                failures += 1
+                await asyncio.sleep(0.01)
+
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            tasks = [asyncio.create_task(worker(n, session)) for n in range(16)]
+            await asyncio.sleep(1.5)
+            hub.signal(signal.SIGKILL)
+            await asyncio.to_thread(hub.wait)
+            await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.gather(*tasks)
+        assert len(acknowledged) > 50, "the load must have been running when the hub was killed"
+        stored = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", acknowledged)
+        assert stored == len(acknowledged)
+        hub.start()
+        async with aiohttp.ClientSession() as session, session.get(f"{hub.url}/readyz") as reply:
+            assert reply.status == 200
+        total = await pool.fetchval("SELECT count(*) FROM interactions")
+        assert total >= len(acknowledged)
+        assert await pool.fetchval("SELECT count(*) FROM leads") == total  # one new phone each
+    finally:
+        hub.stop()
