@@ -1,0 +1,59 @@
+"""No Docker engine runs here, so check what can be checked of docker/: the compose file
+parses, its services, ports and variables match the hub, the Dockerfile copies what exists."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from hub.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB_VARIABLES = {f"HUB_{f.name.upper()}" for f in fields(Settings)} | {"HUB_CONFIG"}
+
+
+def _compose() -> dict[str, object]:
+    data = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_services_ports_and_health() -> None:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    assert {"postgres", "hub"} <= set(services)
+    hub = services["hub"]
+    assert hub["ports"] == ["8080:8080"]
+    assert "/readyz" in " ".join(hub["healthcheck"]["test"])
+    assert hub["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert hub["build"]["dockerfile"] == "docker/Dockerfile"
+    assert (ROOT / "docker" / hub["build"]["context"] / hub["build"]["dockerfile"]).resolve().exists()
+    assert services["nats"]["profiles"] == ["cluster"]
+
+
+def test_compose_variables_are_the_hubs_own() -> None:
+    hub = _compose()["services"]["hub"]  # type: ignore[index]
+    env = hub["environment"]
+    assert set(env) <= HUB_VARIABLES, set(env) - HUB_VARIABLES
+    assert env["HUB_PORT"] == "8080" and env["HUB_HOST"] == "0.0.0.0"
+    dsn = env["HUB_DATABASE_URL"]
+    postgres = _compose()["services"]["postgres"]["environment"]  # type: ignore[index]
+    assert dsn.startswith(f"postgresql://{postgres['POSTGRES_USER']}:") and dsn.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    # The password is required, never an example value the hub would refuse.
+    assert "${HUB_DB_PASSWORD:?" in dsn and "${HUB_DB_PASSWORD:?" in postgres["POSTGRES_PASSWORD"]
+
+
+def test_dockerfile_matches_the_hub() -> None:
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (\S+)", text, flags=re.M):
+        assert (ROOT / source).exists(), source
+    for name in re.findall(r"COPY [^\n]*", text):
+        for part in name.split()[1:-1]:
+            assert (ROOT / part).exists(), part
+    assert "EXPOSE 8080" in text and 'CMD ["hub", "serve"]' in text
+    assert "/readyz" in text
+    for variable in re.findall(r"\b(HUB_[A-Z_]+)=", text):
+        assert variable in HUB_VARIABLES, variable
