@@ -32,11 +32,14 @@ from hub.domain import (
     InteractionKind,
     LeadId,
     Phone,
+    UnsortedId,
 )
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.ports import IdempotencyConflict, IngestResult, OnUnknown
-from storage import dialogs, interactions, leads, unsorted
 from storage.database import Conn
+from storage.ingest import ingest as ingest_row
+from storage.interactions import call_to_json
+from storage.unsorted import inbound_to_json
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +117,15 @@ class IngestPipeline:
     ) -> IngestResult:
         """Store one inbound touch in its own transaction, then run the after-commit hooks."""
         contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
-        async with self.pool.acquire() as conn, conn.transaction():
-            result = await self.ingest_on(conn, message, kind, contacts, on_unknown=on_unknown)
+        async with self.pool.acquire() as conn:
+            if self.in_transaction:
+                async with conn.transaction():
+                    result = await self.ingest_on(
+                        conn, message, kind, contacts, on_unknown=on_unknown
+                    )
+            else:
+                # One statement is its own transaction: no BEGIN/COMMIT round trips.
+                result = await self.ingest_on(conn, message, kind, contacts, on_unknown=on_unknown)
         await self.announce(result)
         return result
 
@@ -160,42 +170,42 @@ class IngestPipeline:
         on_unknown: OnUnknown,
         forced_lead: LeadId | None,
     ) -> IngestResult:
-        await take_locks(conn, keys)
-        existing = await interactions.find_by_external_id(
-            conn, message.channel_id, message.external_id
+        row = await ingest_row(
+            conn,
+            lock_keys=keys,
+            message=message,
+            kind=kind.value,
+            call=call_to_json(message.call),
+            name=contacts.name,
+            phones=contacts.phones,
+            emails=contacts.emails,
+            identity=message.identity,
+            on_unknown=on_unknown,
+            forced_lead=forced_lead,
+            inbound_json=inbound_to_json(message) if on_unknown == "stage" else None,
         )
-        if existing is not None:
-            return _duplicate(
-                existing["id"],
-                existing["lead_id"],
-                existing["dialog_id"],
-                existing["payload_hash"],
-                message.payload_hash,
+        if row.status in ("duplicate", "staged"):
+            if row.stored_hash and message.payload_hash and row.stored_hash != message.payload_hash:
+                raise IdempotencyConflict(row.interaction_id or row.unsorted_id)
+            if row.status == "staged":
+                return IngestResult(status="staged", unsorted_id=UnsortedId(row.unsorted_id or 0))
+            return IngestResult(
+                status="duplicate",
+                interaction_id=InteractionId(row.interaction_id or 0),
+                lead_id=LeadId(row.lead_id or 0),
+                dialog_id=DialogId(row.dialog_id or 0),
             )
-        lead_id = forced_lead or await leads.find_match(
-            conn, message.identity, [p.e164 for p in contacts.phones], list(contacts.emails)
-        )
+        lead_id, dialog_id = LeadId(row.lead_id or 0), DialogId(row.dialog_id or 0)
+        interaction_id = InteractionId(row.interaction_id or 0)
         events: list[DomainEvent] = []
-        lead_created = False
-        if lead_id is None:
-            if on_unknown == "stage":
-                return await _stage(conn, message)
-            lead_id = await leads.create(conn, contacts.name)
-            lead_created = True
+        if row.lead_created:
             events.append(DomainEvent("lead.created", {"lead_id": lead_id}))
-        changed = await leads.add_contacts(
-            conn, lead_id, contacts.phones, contacts.emails, message.identity
-        )
-        if not lead_created and contacts.name:
-            changed = await leads.learn_name(conn, lead_id, contacts.name) or changed
-        if changed and not lead_created:
+        if row.lead_updated:
             events.append(DomainEvent("lead.updated", {"lead_id": lead_id}))
-        dialog_id, dialog_created = await dialogs.open_for(conn, lead_id, message.channel_id)
-        if dialog_created:
+        if row.dialog_created:
             events.append(
                 DomainEvent("dialog.created", {"dialog_id": dialog_id, "lead_id": lead_id})
             )
-        interaction_id = await interactions.insert_inbound(conn, message, kind, lead_id, dialog_id)
         events.append(
             DomainEvent(
                 "interaction.created",
@@ -207,27 +217,7 @@ class IngestPipeline:
             interaction_id=interaction_id,
             lead_id=lead_id,
             dialog_id=dialog_id,
-            lead_created=lead_created,
-            dialog_created=dialog_created,
+            lead_created=row.lead_created,
+            dialog_created=row.dialog_created,
             events=tuple(events),
         )
-
-
-def _duplicate(
-    interaction_id: int, lead_id: int, dialog_id: int, stored_hash: str | None, new_hash: str | None
-) -> IngestResult:
-    if stored_hash and new_hash and stored_hash != new_hash:
-        raise IdempotencyConflict(interaction_id)
-    return IngestResult(
-        status="duplicate",
-        interaction_id=InteractionId(interaction_id),
-        lead_id=LeadId(lead_id),
-        dialog_id=DialogId(dialog_id),
-    )
-
-
-async def _stage(conn: Conn, message: InboundMessage) -> IngestResult:
-    unsorted_id, stored_hash = await unsorted.stage(conn, message)
-    if stored_hash and message.payload_hash and stored_hash != message.payload_hash:
-        raise IdempotencyConflict(unsorted_id)
-    return IngestResult(status="staged", unsorted_id=unsorted_id)

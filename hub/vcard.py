@@ -110,9 +110,9 @@ async def import_contact(conn: Conn, contact: Contact) -> bool:
         created = lead_id is None
         if lead_id is None:
             lead_id = await leads.create(conn, contact.name)
-        elif contact.name:
-            await leads.learn_name(conn, lead_id, contact.name)
-        await leads.add_contacts(conn, lead_id, contact.phones, contact.emails, None)
+        await leads.learn(
+            conn, lead_id, None if created else contact.name, contact.phones, contact.emails, None
+        )
     return created
 
 

@@ -23,26 +23,6 @@ def _dialog(row: asyncpg.Record) -> Dialog:
     )
 
 
-async def open_for(conn: Conn, lead_id: LeadId, channel_id: ChannelId) -> tuple[DialogId, bool]:
-    """The lead's open dialog on this channel, opened now if there is none.
-
-    The partial unique index on open dialogs makes this one race-safe statement:
-    concurrent first messages of one lead thread into one dialog.
-    """
-    row = await conn.fetchrow(
-        """
-        INSERT INTO dialogs (lead_id, channel_id) VALUES ($1, $2)
-        ON CONFLICT (lead_id, channel_id) WHERE status <> 'closed'
-        DO UPDATE SET updated_at = now()
-        RETURNING id, (xmax = 0) AS created
-        """,
-        lead_id,
-        channel_id,
-    )
-    assert row is not None
-    return DialogId(row["id"]), bool(row["created"])
-
-
 async def get(conn: Conn, dialog_id: int) -> Dialog | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id WHERE d.id = $1",

@@ -14,17 +14,12 @@ from hub.domain import (
     ChannelId,
     DialogId,
     Direction,
-    InboundMessage,
     Interaction,
     InteractionId,
     InteractionKind,
     LeadId,
 )
 from storage.database import Conn
-
-
-class DuplicateExternalId(Exception):
-    """The provider sent this event before; the caller answers with what was stored then."""
 
 
 def call_to_json(call: CallInfo | None) -> dict[str, Any] | None:
@@ -49,58 +44,6 @@ def _call(value: dict[str, Any] | None) -> CallInfo | None:
         duration_s=int(value.get("duration_s") or 0),
         recording_url=value.get("recording_url"),
     )
-
-
-async def find_by_external_id(
-    conn: Conn, channel_id: ChannelId, external_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, lead_id, dialog_id, payload_hash FROM interactions"
-        " WHERE channel_id = $1 AND external_id = $2",
-        channel_id,
-        external_id,
-    )
-
-
-async def insert_inbound(
-    conn: Conn,
-    message: InboundMessage,
-    kind: InteractionKind,
-    lead_id: LeadId,
-    dialog_id: DialogId,
-) -> InteractionId:
-    interaction_id = await conn.fetchval(
-        """
-        INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text, subject,
-                                  occurred_at, external_id, call, extra, payload_hash)
-        VALUES ($1, $2, $3, $4, 'in', $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (channel_id, external_id) DO NOTHING
-        RETURNING id
-        """,
-        lead_id,
-        dialog_id,
-        message.channel_id,
-        kind.value,
-        message.text,
-        message.subject,
-        message.occurred_at,
-        message.external_id,
-        call_to_json(message.call),
-        message.extra,
-        message.payload_hash,
-    )
-    if interaction_id is None:
-        raise DuplicateExternalId(message.external_id)
-    if message.attachments:
-        await conn.executemany(
-            """INSERT INTO attachments (interaction_id, name, content_type, size, storage_path,
-                                        sha256) VALUES ($1, $2, $3, $4, $5, $6)""",
-            [
-                (interaction_id, a.name, a.content_type, a.size, a.storage_path, a.sha256)
-                for a in message.attachments
-            ],
-        )
-    return InteractionId(interaction_id)
 
 
 _SELECT = """

@@ -67,29 +67,15 @@ async def find_match(
     phones: Sequence[str],
     emails: Sequence[str],
 ) -> LeadId | None:
-    """The lead these details identify: channel identity first, then phone, then email.
-
-    Among several leads sharing a phone (duplicates not merged yet) the oldest wins, so
-    the answer is stable.
-    """
-    row = await conn.fetchrow(
-        """
-        SELECT m.lead_id FROM (
-            SELECT lead_id, 1 AS rank FROM lead_identities WHERE kind = $1 AND external_id = $2
-            UNION ALL
-            SELECT lead_id, 2 FROM lead_phones WHERE phone = ANY($3::text[])
-            UNION ALL
-            SELECT lead_id, 3 FROM lead_emails WHERE email = ANY($4::text[])
-        ) m JOIN leads l ON l.id = m.lead_id AND l.merged_into IS NULL
-        ORDER BY m.rank, m.lead_id
-        LIMIT 1
-        """,
+    """The lead these details identify (`hub_identify`: identity, then phone, then email)."""
+    lead_id = await conn.fetchval(
+        "SELECT hub_identify($1, $2, $3::text[], $4::text[])",
         identity.kind if identity else None,
         identity.external_id if identity else None,
         list(phones),
         list(emails),
     )
-    return LeadId(row["lead_id"]) if row else None
+    return LeadId(lead_id) if lead_id is not None else None
 
 
 async def create(conn: Conn, name: str | None) -> LeadId:
@@ -97,66 +83,24 @@ async def create(conn: Conn, name: str | None) -> LeadId:
     return LeadId(lead_id)
 
 
-async def add_contacts(
+async def learn(
     conn: Conn,
     lead_id: LeadId,
+    name: str | None,
     phones: Sequence[Phone],
     emails: Sequence[str],
     identity: Identity | None,
 ) -> bool:
-    """Attach details the lead did not have yet; true when anything was new.
-
-    One statement for all three kinds keeps the hot path at one round trip. An identity
-    already owned by another lead is left where it is: a channel identity is one person.
-    """
+    """Teach the lead new details without overwriting any (`hub_learn`); true on change."""
     changed: bool = await conn.fetchval(
-        """
-        WITH new_phones AS (
-            INSERT INTO lead_phones (lead_id, phone, extension)
-            SELECT $1, p.phone, NULLIF(p.ext, '')
-            FROM unnest($2::text[], $3::text[]) AS p(phone, ext)
-            ON CONFLICT DO NOTHING RETURNING 1
-        ), new_emails AS (
-            INSERT INTO lead_emails (lead_id, email)
-            SELECT $1, e FROM unnest($4::text[]) AS e
-            ON CONFLICT DO NOTHING RETURNING 1
-        ), new_identity AS (
-            INSERT INTO lead_identities (lead_id, kind, external_id)
-            SELECT $1, $5, $6 WHERE $5::text IS NOT NULL
-            ON CONFLICT DO NOTHING RETURNING 1
-        )
-        SELECT EXISTS (SELECT 1 FROM new_phones) OR EXISTS (SELECT 1 FROM new_emails)
-               OR EXISTS (SELECT 1 FROM new_identity)
-        """,
+        "SELECT hub_learn($1, $2, $3::text[], $4::text[], $5::text[], $6, $7)",
         lead_id,
+        name,
         [p.e164 for p in phones],
         [p.extension or "" for p in phones],
         list(emails),
         identity.kind if identity else None,
         identity.external_id if identity else None,
-    )
-    return changed
-
-
-async def learn_name(conn: Conn, lead_id: LeadId, name: str) -> bool:
-    """Give a nameless lead this name; keep a different one as a suggestion, never overwrite."""
-    changed: bool = await conn.fetchval(
-        """
-        WITH upd AS (
-            UPDATE leads SET
-                name = COALESCE(name, $2),
-                name_suggestions = CASE
-                    WHEN name IS NULL OR lower(name) = lower($2) OR $2 = ANY(name_suggestions)
-                    THEN name_suggestions
-                    ELSE array_append(name_suggestions, $2) END,
-                updated_at = now()
-            WHERE id = $1 AND (name IS NULL OR (lower(name) <> lower($2)
-                               AND NOT $2 = ANY(name_suggestions)))
-            RETURNING 1
-        ) SELECT EXISTS (SELECT 1 FROM upd)
-        """,
-        lead_id,
-        name,
     )
     return changed
 

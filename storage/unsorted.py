@@ -18,7 +18,6 @@ from hub.domain import (
     ChannelId,
     Identity,
     InboundMessage,
-    UnsortedId,
 )
 from storage.database import Conn
 
@@ -83,28 +82,6 @@ def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
         extra=dict(d.get("extra") or {}),
         payload_hash=d.get("payload_hash"),
     )
-
-
-async def stage(conn: Conn, message: InboundMessage) -> tuple[UnsortedId, str | None]:
-    """Hold the message; a retry of the same provider id returns the held row."""
-    row = await conn.fetchrow(
-        """
-        WITH ins AS (
-            INSERT INTO unsorted (channel_id, external_id, inbound) VALUES ($1, $2, $3)
-            ON CONFLICT (channel_id, external_id) DO NOTHING
-            RETURNING id, NULL::text AS payload_hash
-        )
-        SELECT id, payload_hash FROM ins
-        UNION ALL
-        SELECT id, inbound->>'payload_hash' FROM unsorted WHERE channel_id = $1 AND external_id = $2
-        LIMIT 1
-        """,
-        message.channel_id,
-        message.external_id,
-        inbound_to_json(message),
-    )
-    assert row is not None
-    return UnsortedId(row["id"]), row["payload_hash"]
 
 
 async def list_items(

@@ -21,8 +21,7 @@ from hub.domain import Channel, ChannelKind
 from hub.runtime import build_hub
 from storage import apikeys, channels
 from storage.database import create_pool
-from tests.fixtures.postgres import PgServer
-from tests.fixtures.postgres import embedded_server, external_server
+from tests.fixtures.postgres import PgServer, embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
@@ -31,7 +30,9 @@ _SERVERS = ["embedded"] + (["external"] if os.environ.get("HUB_TEST_DATABASE_URL
 
 
 @pytest.fixture(scope="session", params=_SERVERS)
-def pg_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PgServer]:
     if request.param == "external":
         yield from external_server(os.environ["HUB_TEST_DATABASE_URL"])
     else:

@@ -13,7 +13,13 @@ def test_defaults_and_environment() -> None:
     s = load_settings({})
     assert (s.host, s.port, s.default_region, s.database_url) == ("127.0.0.1", 8080, "RU", None)
     assert s.base_url == "http://127.0.0.1:8080"
-    s = load_settings({"HUB_PORT": "9000", "HUB_PUBLIC_URL": "https://hub.example/", "HUB_WEBHOOK_ALLOW_PRIVATE": "1"})
+    s = load_settings(
+        {
+            "HUB_PORT": "9000",
+            "HUB_PUBLIC_URL": "https://hub.example/",
+            "HUB_WEBHOOK_ALLOW_PRIVATE": "1",
+        }
+    )
     assert s.port == 9000 and s.base_url == "https://hub.example" and s.webhook_allow_private
 
 

@@ -30,7 +30,9 @@ def test_compose_services_ports_and_health() -> None:
     assert "/readyz" in " ".join(hub["healthcheck"]["test"])
     assert hub["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert hub["build"]["dockerfile"] == "docker/Dockerfile"
-    assert (ROOT / "docker" / hub["build"]["context"] / hub["build"]["dockerfile"]).resolve().exists()
+    assert (
+        (ROOT / "docker" / hub["build"]["context"] / hub["build"]["dockerfile"]).resolve().exists()
+    )
     assert services["nats"]["profiles"] == ["cluster"]
 
 
@@ -41,7 +43,9 @@ def test_compose_variables_are_the_hubs_own() -> None:
     assert env["HUB_PORT"] == "8080" and env["HUB_HOST"] == "0.0.0.0"
     dsn = env["HUB_DATABASE_URL"]
     postgres = _compose()["services"]["postgres"]["environment"]  # type: ignore[index]
-    assert dsn.startswith(f"postgresql://{postgres['POSTGRES_USER']}:") and dsn.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    assert dsn.startswith(f"postgresql://{postgres['POSTGRES_USER']}:") and dsn.endswith(
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
     # The password is required, never an example value the hub would refuse.
     assert "${HUB_DB_PASSWORD:?" in dsn and "${HUB_DB_PASSWORD:?" in postgres["POSTGRES_PASSWORD"]
 

@@ -21,7 +21,13 @@ from tests.fixtures.processes import HubProcess, hub_command
 
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     done = subprocess.run(
-        hub_command(*args), env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True, timeout=60, check=True
+        hub_command(*args),
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return done.stdout.strip()
 
@@ -54,16 +60,24 @@ def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
 
 
 async def _post(url: str, **fields: str) -> dict[str, object]:
-    async with aiohttp.ClientSession() as session, session.post(f"{url}/forms/site", json=fields) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/forms/site", json=fields) as reply,
+    ):
         assert reply.status == 201, await reply.text()
         body: dict[str, object] = await reply.json()
         return body
 
 
 async def _leads(url: str, key: str, phone: str) -> list[dict[str, object]]:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{url}/api/v1/leads", params={"phone": phone}, headers={"Authorization": f"Bearer {key}"}
-    ) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{url}/api/v1/leads",
+            params={"phone": phone},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as reply,
+    ):
         assert reply.status == 200
         items: list[dict[str, object]] = (await reply.json())["items"]
         return items
@@ -96,7 +110,9 @@ async def test_embedded_database_follows_the_hub_and_survives_restarts(
         assert [x["id"] for x in await _leads(hub.url, key, "+79125550101")] == [first["lead_id"]]
         hub.signal(signal.SIGTERM)
         assert await asyncio.to_thread(hub.wait) == 0
-        assert _wait_gone(postmaster), "the killed hub's stale handle must not keep the server alive"
+        assert _wait_gone(postmaster), (
+            "the killed hub's stale handle must not keep the server alive"
+        )
     finally:
         hub.stop()
 
@@ -119,11 +135,12 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
             i += 1
             try:
                 async with session.post(
-                    f"{hub.url}/forms/site", json={"phone": f"+7916{n:03d}{i:04d}", "message": "load"}
+                    f"{hub.url}/forms/site",
+                    json={"phone": f"+7916{n:03d}{i:04d}", "message": "load"},
                 ) as reply:
                     if reply.status == 201:
                         acknowledged.append((await reply.json())["interaction_id"])
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 failures += 1
                 await asyncio.sleep(0.01)
 
@@ -137,7 +154,9 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
             stop.set()
             await asyncio.gather(*tasks)
         assert len(acknowledged) > 50, "the load must have been running when the hub was killed"
-        stored = await pool.fetchval("SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", acknowledged)
+        stored = await pool.fetchval(
+            "SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", acknowledged
+        )
         assert stored == len(acknowledged)
         hub.start()
         async with aiohttp.ClientSession() as session, session.get(f"{hub.url}/readyz") as reply:

@@ -24,7 +24,9 @@ async def test_four_phone_formats_make_one_lead_with_four_interactions_in_one_di
     formats = ["8 (912) 345-67-89", "+7 912 345 67 89", "79123456789", "9123456789"]
     answers = []
     for i, phone in enumerate(formats):
-        reply = await client.post("/forms/site", json={"name": "Иван", "phone": phone, "message": f"#{i}"})
+        reply = await client.post(
+            "/forms/site", json={"name": "Иван", "phone": phone, "message": f"#{i}"}
+        )
         assert reply.status == 201, await reply.text()
         answers.append(await reply.json())
     assert len({a["lead_id"] for a in answers}) == 1
@@ -67,7 +69,12 @@ async def test_multipart_file_becomes_an_attachment_served_with_auth(
     data = aiohttp.FormData()
     data.add_field("name", "Oleg")
     data.add_field("phone", "+7 912 000 11 22")
-    data.add_field("file", b"%PDF-1.4 price list", filename="../../etc/price.pdf", content_type="application/pdf")
+    data.add_field(
+        "file",
+        b"%PDF-1.4 price list",
+        filename="../../etc/price.pdf",
+        content_type="application/pdf",
+    )
     reply = await client.post("/forms/site", data=data, headers={"Accept": "application/json"})
     assert reply.status == 201, await reply.text()
     body = await reply.json()
@@ -88,7 +95,9 @@ async def test_file_over_the_limit_is_refused_and_nothing_is_written(
 ) -> None:
     data = aiohttp.FormData()
     data.add_field("name", "Oleg")
-    data.add_field("file", io.BytesIO(b"x" * (hub.settings.max_upload_bytes + 1)), filename="big.bin")
+    data.add_field(
+        "file", io.BytesIO(b"x" * (hub.settings.max_upload_bytes + 1)), filename="big.bin"
+    )
     reply = await client.post("/forms/site", data=data)
     assert reply.status == 413
     assert (await reply.json())["error"]["code"] == "file_too_large"
@@ -107,7 +116,9 @@ async def test_same_idempotency_key_makes_one_interaction(
     assert second.headers["Idempotent-Replayed"] == "true"
     assert await first.json() == await second.json()
     assert await count(pool, "interactions") == 1
-    changed = await client.post("/forms/site", json={**payload, "message": "other"}, headers=headers)
+    changed = await client.post(
+        "/forms/site", json={**payload, "message": "other"}, headers=headers
+    )
     assert changed.status == 422
     assert (await changed.json())["error"]["code"] == "idempotency_key_reused"
     assert await count(pool, "interactions") == 1
@@ -118,7 +129,10 @@ async def test_concurrent_retries_with_one_key_make_one_interaction(
 ) -> None:
     payload = {"phone": "+79120000001"}
     replies = await asyncio.gather(
-        *[client.post("/forms/site", json=payload, headers={"Idempotency-Key": "k1"}) for _ in range(10)]
+        *[
+            client.post("/forms/site", json=payload, headers={"Idempotency-Key": "k1"})
+            for _ in range(10)
+        ]
     )
     assert sorted(r.status for r in replies) == [200] * 9 + [201]
     assert await count(pool, "interactions") == 1
@@ -130,7 +144,9 @@ async def test_fifty_concurrent_first_submissions_with_one_new_phone_make_one_le
     phones = ["8 (915) 111-22-33", "+7 915 111 22 33", "79151112233", "9151112233"]
     replies = await asyncio.gather(
         *[
-            client.post("/forms/site", json={"phone": phones[i % 4], "name": "Петр", "message": str(i)})
+            client.post(
+                "/forms/site", json={"phone": phones[i % 4], "name": "Петр", "message": str(i)}
+            )
             for i in range(50)
         ]
     )
@@ -142,7 +158,9 @@ async def test_fifty_concurrent_first_submissions_with_one_new_phone_make_one_le
     assert await count(pool, "interactions") == 50
 
 
-async def test_honeypot_is_discarded_silently(client: Client, pool: asyncpg.Pool, form: Channel) -> None:
+async def test_honeypot_is_discarded_silently(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
     reply = await client.post("/forms/site", json={"name": "bot", "_gotcha": "http://spam"})
     assert reply.status == 202
     assert await count(pool, "interactions") == 0 and await count(pool, "leads") == 0
@@ -157,10 +175,14 @@ async def test_cors_allowed_origin_and_refused_origin(client: Client, pool: asyn
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     assert "Idempotency-Key" in preflight.headers["Access-Control-Allow-Headers"]
-    ok = await client.post("/forms/shop", json={"name": "A"}, headers={"Origin": "https://www.shop.example"})
+    ok = await client.post(
+        "/forms/shop", json={"name": "A"}, headers={"Origin": "https://www.shop.example"}
+    )
     assert ok.status == 201
     assert ok.headers["Access-Control-Allow-Origin"] == "https://www.shop.example"
-    refused = await client.post("/forms/shop", json={"name": "A"}, headers={"Origin": "https://evil.example"})
+    refused = await client.post(
+        "/forms/shop", json={"name": "A"}, headers={"Origin": "https://evil.example"}
+    )
     assert refused.status == 403
     assert (await refused.json())["error"]["code"] == "origin_not_allowed"
     bad_preflight = await client.options("/forms/shop", headers={"Origin": "https://evil.example"})
@@ -169,7 +191,9 @@ async def test_cors_allowed_origin_and_refused_origin(client: Client, pool: asyn
 
 
 async def test_cors_headers_are_on_error_answers_too(client: Client, form: Channel) -> None:
-    reply = await client.post("/forms/site", json={"message": "no contact"}, headers={"Origin": "https://a.example"})
+    reply = await client.post(
+        "/forms/site", json={"message": "no contact"}, headers={"Origin": "https://a.example"}
+    )
     assert reply.status == 422
     assert reply.headers["Access-Control-Allow-Origin"] == "https://a.example"
 
@@ -220,24 +244,40 @@ async def test_bad_input_gets_clear_json_errors_and_writes_nothing(
     post = client.post
     await _assert_refused(
         await post("/forms/site", data=b"{not json", headers={"Content-Type": "application/json"}),
-        400, "malformed_json", pool,
+        400,
+        "malformed_json",
+        pool,
     )
     await _assert_refused(
         await post("/forms/site", data=b"[1, 2]", headers={"Content-Type": "application/json"}),
-        400, "malformed_json", pool,
+        400,
+        "malformed_json",
+        pool,
     )
     await _assert_refused(
         await post("/forms/site", data=b"name=x", headers={"Content-Type": "text/plain"}),
-        415, "unsupported_media_type", pool,
+        415,
+        "unsupported_media_type",
+        pool,
     )
-    await _assert_refused(await post("/forms/nowhere", json={"name": "x"}), 404, "unknown_channel", pool)
-    await _assert_refused(await post("/forms/site", json={"message": "hi"}), 422, "missing_contact", pool)
-    await _assert_refused(await post("/forms/site", json={"phone": "12"}), 422, "invalid_phone", pool)
+    await _assert_refused(
+        await post("/forms/nowhere", json={"name": "x"}), 404, "unknown_channel", pool
+    )
+    await _assert_refused(
+        await post("/forms/site", json={"message": "hi"}), 422, "missing_contact", pool
+    )
+    await _assert_refused(
+        await post("/forms/site", json={"phone": "12"}), 422, "invalid_phone", pool
+    )
     await _assert_refused(
         await post("/forms/site", json={"phone": "not a phone at all"}), 422, "invalid_phone", pool
     )
-    await _assert_refused(await post("/forms/site", json={"email": "nobody@"}), 422, "invalid_email", pool)
-    await _assert_refused(await post("/forms/site", json={"name": {"a": 1}}), 422, "invalid_field", pool)
+    await _assert_refused(
+        await post("/forms/site", json={"email": "nobody@"}), 422, "invalid_email", pool
+    )
+    await _assert_refused(
+        await post("/forms/site", json={"name": {"a": 1}}), 422, "invalid_field", pool
+    )
     big = {"name": "x", "message": "y" * (hub.settings.max_body_bytes + 10)}
     await _assert_refused(
         await post(
@@ -245,16 +285,22 @@ async def test_bad_input_gets_clear_json_errors_and_writes_nothing(
             data=io.BytesIO(json.dumps(big).encode()),
             headers={"Content-Type": "application/json"},
         ),
-        413, "body_too_large", pool,
+        413,
+        "body_too_large",
+        pool,
     )
     await _assert_refused(
         await post("/forms/site", json={"name": "x"}, headers={"Idempotency-Key": "with space"}),
-        400, "bad_idempotency_key", pool,
+        400,
+        "bad_idempotency_key",
+        pool,
     )
     await _assert_refused(await client.get("/forms/site"), 405, "method_not_allowed", pool)
 
 
-async def test_disabled_or_other_kind_channel_is_unknown(client: Client, pool: asyncpg.Pool) -> None:
+async def test_disabled_or_other_kind_channel_is_unknown(
+    client: Client, pool: asyncpg.Pool
+) -> None:
     await add_form(pool, "off")
     await pool.execute("UPDATE channels SET enabled = false WHERE name = 'off'")
     reply = await client.post("/forms/off", json={"name": "x"})

@@ -42,7 +42,9 @@ async def test_auth_is_required_and_scopes_are_enforced(
     read = await client.get("/api/v1/leads", headers={"Authorization": f"Bearer {reader}"})
     assert read.status == 200
     patch = await client.patch(
-        f"/api/v1/leads/{lead['lead_id']}", json={"name": "B"}, headers={"Authorization": f"Bearer {reader}"}
+        f"/api/v1/leads/{lead['lead_id']}",
+        json={"name": "B"},
+        headers={"Authorization": f"Bearer {reader}"},
     )
     assert patch.status == 403
     assert (await patch.json())["error"]["code"] == "forbidden"
@@ -56,22 +58,30 @@ async def test_auth_is_required_and_scopes_are_enforced(
 async def test_lookup_by_any_phone_format_email_identity_and_text(
     client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
 ) -> None:
-    created = await _submit(client, name="Мария Иванова", phone="+7 (903) 555-12-34", email="Maria@Mail.RU")
+    created = await _submit(
+        client, name="Мария Иванова", phone="+7 (903) 555-12-34", email="Maria@Mail.RU"
+    )
     await _submit(client, name="Someone Else", phone="+79035550000")
     await pool.execute(
         "INSERT INTO lead_identities (lead_id, kind, external_id) VALUES ($1, 'telegram', '777')",
         created["lead_id"],
     )
     for phone in ["89035551234", "+7 903 555 12 34", "9035551234", "8 (903) 555-12-34"]:
-        found = await _json(await client.get("/api/v1/leads", params={"phone": phone}, headers=auth))
+        found = await _json(
+            await client.get("/api/v1/leads", params={"phone": phone}, headers=auth)
+        )
         assert [lead["id"] for lead in found["items"]] == [created["lead_id"]], phone
-    by_email = await _json(await client.get("/api/v1/leads", params={"email": " MARIA@mail.ru"}, headers=auth))
+    by_email = await _json(
+        await client.get("/api/v1/leads", params={"email": " MARIA@mail.ru"}, headers=auth)
+    )
     assert [lead["id"] for lead in by_email["items"]] == [created["lead_id"]]
     lead = by_email["items"][0]
     assert lead["phones"] == ["+79035551234"] and lead["emails"] == ["maria@mail.ru"]
     assert lead["identities"] == [{"kind": "telegram", "external_id": "777"}]
     assert lead["merged_into"] is None
-    by_identity = await _json(await client.get("/api/v1/leads", params={"identity": "telegram:777"}, headers=auth))
+    by_identity = await _json(
+        await client.get("/api/v1/leads", params={"identity": "telegram:777"}, headers=auth)
+    )
     assert [x["id"] for x in by_identity["items"]] == [created["lead_id"]]
     by_text = await _json(await client.get("/api/v1/leads", params={"q": "иванова"}, headers=auth))
     assert [x["id"] for x in by_text["items"]] == [created["lead_id"]]
@@ -79,7 +89,9 @@ async def test_lookup_by_any_phone_format_email_identity_and_text(
     assert [x["id"] for x in by_digits["items"]] == [created["lead_id"]]
     percent = await _json(await client.get("/api/v1/leads", params={"q": "%"}, headers=auth))
     assert percent["items"] == []
-    none = await _json(await client.get("/api/v1/leads", params={"phone": "+79990001122"}, headers=auth))
+    none = await _json(
+        await client.get("/api/v1/leads", params={"phone": "+79990001122"}, headers=auth)
+    )
     assert none["items"] == []
     bad = await client.get("/api/v1/leads", params={"phone": "12"}, headers=auth)
     assert bad.status == 422 and (await bad.json())["error"]["code"] == "invalid_phone"
@@ -113,18 +125,26 @@ async def test_interactions_across_channels_oldest_first(
     first = await _submit(client, "site", phone="+79125550000", message="one")
     second = await _submit(client, "landing", phone="89125550000", message="two")
     assert first["lead_id"] == second["lead_id"] and first["dialog_id"] != second["dialog_id"]
-    items = (await _json(await client.get(f"/api/v1/leads/{first['lead_id']}/interactions", headers=auth)))["items"]
+    items = (
+        await _json(
+            await client.get(f"/api/v1/leads/{first['lead_id']}/interactions", headers=auth)
+        )
+    )["items"]
     assert [(i["channel"], i["text"], i["kind"], i["direction"]) for i in items] == [
         ("site", "one", "form", "in"),
         ("landing", "two", "form", "in"),
     ]
-    dialogs = await _json(await client.get("/api/v1/dialogs", params={"lead_id": str(first["lead_id"])}, headers=auth))
+    dialogs = await _json(
+        await client.get("/api/v1/dialogs", params={"lead_id": str(first["lead_id"])}, headers=auth)
+    )
     assert {d["channel"] for d in dialogs["items"]} == {"site", "landing"}
     assert all(d["status"] == "queued" for d in dialogs["items"])
     one = await _json(await client.get(f"/api/v1/dialogs/{first['dialog_id']}", headers=auth))
     assert [i["text"] for i in one["interactions"]] == ["one"]
     assert (await client.get("/api/v1/dialogs/999999", headers=auth)).status == 404
-    assert (await client.get("/api/v1/dialogs", params={"status": "nope"}, headers=auth)).status == 400
+    assert (
+        await client.get("/api/v1/dialogs", params={"status": "nope"}, headers=auth)
+    ).status == 400
 
 
 async def test_patch_edits_and_validates(
@@ -133,13 +153,23 @@ async def test_patch_edits_and_validates(
     lead = await _submit(client, name="Old", phone="+79120000001")
     url = f"/api/v1/leads/{lead['lead_id']}"
     updated = await _json(
-        await client.patch(url, json={"name": "New Name", "phones": ["8 912 000-00-01", "+7 495 123-45-67 доб. 12"], "emails": ["A@B.ru"]}, headers=auth)
+        await client.patch(
+            url,
+            json={
+                "name": "New Name",
+                "phones": ["8 912 000-00-01", "+7 495 123-45-67 доб. 12"],
+                "emails": ["A@B.ru"],
+            },
+            headers=auth,
+        )
     )
     assert updated["name"] == "New Name"
     assert updated["phones"] == ["+79120000001", "+74951234567"]
     assert updated["phone_extensions"] == {"+74951234567": "12"}
     assert updated["emails"] == ["a@b.ru"]
-    found = await _json(await client.get("/api/v1/leads", params={"phone": "84951234567"}, headers=auth))
+    found = await _json(
+        await client.get("/api/v1/leads", params={"phone": "84951234567"}, headers=auth)
+    )
     assert [x["id"] for x in found["items"]] == [lead["lead_id"]]
     before = await pool.fetchval("SELECT count(*) FROM lead_phones")
     for body, code in [
@@ -151,9 +181,15 @@ async def test_patch_edits_and_validates(
         reply = await client.patch(url, json=body, headers=auth)
         assert reply.status == 422 and (await reply.json())["error"]["code"] == code
     assert await pool.fetchval("SELECT count(*) FROM lead_phones") == before
-    assert (await client.patch(url, data=b"{", headers={**auth, "Content-Type": "application/json"})).status == 400
-    assert (await client.patch(url, data=b"name=x", headers={**auth, "Content-Type": "text/plain"})).status == 415
-    assert (await client.patch("/api/v1/leads/424242", json={"name": "x"}, headers=auth)).status == 404
+    assert (
+        await client.patch(url, data=b"{", headers={**auth, "Content-Type": "application/json"})
+    ).status == 400
+    assert (
+        await client.patch(url, data=b"name=x", headers={**auth, "Content-Type": "text/plain"})
+    ).status == 415
+    assert (
+        await client.patch("/api/v1/leads/424242", json={"name": "x"}, headers=auth)
+    ).status == 404
 
 
 async def test_automatic_match_never_overwrites_a_conflicting_detail(
@@ -173,28 +209,39 @@ async def test_automatic_match_never_overwrites_a_conflicting_detail(
 async def test_duplicates_merge_and_unmerge_round_trip(
     client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
 ) -> None:
-    a = await _submit(client, name="Alexey Smirnov", phone="+79120000011", email="alex@a.ru", message="a1")
-    b = await _submit(client, name="Alexei Smirnov", phone="+79120000022", email="alex@b.ru", message="b1")
+    a = await _submit(
+        client, name="Alexey Smirnov", phone="+79120000011", email="alex@a.ru", message="a1"
+    )
+    b = await _submit(
+        client, name="Alexei Smirnov", phone="+79120000022", email="alex@b.ru", message="b1"
+    )
     c = await _submit(client, name="Totally Different", phone="+79120000033")
     await pool.execute(
-        "INSERT INTO lead_identities (lead_id, kind, external_id) VALUES ($1, 'telegram', '42')", b["lead_id"]
+        "INSERT INTO lead_identities (lead_id, kind, external_id) VALUES ($1, 'telegram', '42')",
+        b["lead_id"],
     )
     # b also shares a's phone, as a CRM import might have made it.
-    await pool.execute("INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79120000011')", b["lead_id"])
+    await pool.execute(
+        "INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79120000011')", b["lead_id"]
+    )
     dups = await _json(await client.get(f"/api/v1/leads/{a['lead_id']}/duplicates", headers=auth))
     assert [d["lead"]["id"] for d in dups["items"]] == [b["lead_id"]]
     assert set(dups["items"][0]["reasons"]) == {"phone", "name"}
     assert c["lead_id"] not in [d["lead"]["id"] for d in dups["items"]]
 
     merged = await _json(
-        await client.post(f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth)
+        await client.post(
+            f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth
+        )
     )
     lead = merged["lead"]
     assert lead["name"] == "Alexey Smirnov" and lead["name_suggestions"] == ["Alexei Smirnov"]
     assert lead["phones"] == ["+79120000011", "+79120000022"]
     assert sorted(lead["emails"]) == ["alex@a.ru", "alex@b.ru"]
     assert lead["identities"] == [{"kind": "telegram", "external_id": "42"}]
-    history = await _json(await client.get(f"/api/v1/leads/{a['lead_id']}/interactions", headers=auth))
+    history = await _json(
+        await client.get(f"/api/v1/leads/{a['lead_id']}/interactions", headers=auth)
+    )
     assert [i["text"] for i in history["items"]] == ["a1", "b1"]
     gone = await _json(await client.get(f"/api/v1/leads/{b['lead_id']}", headers=auth))
     assert gone["merged_into"] == a["lead_id"] and gone["phones"] == []
@@ -205,10 +252,14 @@ async def test_duplicates_merge_and_unmerge_round_trip(
     later = await _submit(client, phone="+79120000022", message="after merge")
     assert later["lead_id"] == a["lead_id"]
 
-    again = await client.post(f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth)
+    again = await client.post(
+        f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth
+    )
     assert again.status == 409
     restored = await _json(
-        await client.post(f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth)
+        await client.post(
+            f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth
+        )
     )
     assert restored["restored"]["merged_into"] is None
     assert sorted(restored["restored"]["phones"]) == ["+79120000011", "+79120000022"]
@@ -217,9 +268,13 @@ async def test_duplicates_merge_and_unmerge_round_trip(
     assert restored["lead"]["phones"] == ["+79120000011"]
     assert restored["lead"]["emails"] == ["alex@a.ru"]
     assert restored["lead"]["name_suggestions"] == []
-    b_history = await _json(await client.get(f"/api/v1/leads/{b['lead_id']}/interactions", headers=auth))
+    b_history = await _json(
+        await client.get(f"/api/v1/leads/{b['lead_id']}/interactions", headers=auth)
+    )
     assert [i["text"] for i in b_history["items"]] == ["b1"]
-    twice = await client.post(f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth)
+    twice = await client.post(
+        f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth
+    )
     assert twice.status == 409 and (await twice.json())["error"]["code"] == "not_merged"
 
 
@@ -237,15 +292,30 @@ async def test_merge_with_open_dialogs_on_one_channel_keeps_one_open(
 ) -> None:
     a = await _submit(client, phone="+79120000055")
     b = await _submit(client, phone="+79120000066")
-    await _json(await client.post(f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth))
-    open_dialogs = await pool.fetch("SELECT id FROM dialogs WHERE lead_id = $1 AND status <> 'closed'", a["lead_id"])
+    await _json(
+        await client.post(
+            f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth
+        )
+    )
+    open_dialogs = await pool.fetch(
+        "SELECT id FROM dialogs WHERE lead_id = $1 AND status <> 'closed'", a["lead_id"]
+    )
     assert [r["id"] for r in open_dialogs] == [a["dialog_id"]]
-    await _json(await client.post(f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth))
-    assert await pool.fetchval("SELECT lead_id FROM dialogs WHERE id = $1", b["dialog_id"]) == b["lead_id"]
+    await _json(
+        await client.post(
+            f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth
+        )
+    )
+    assert (
+        await pool.fetchval("SELECT lead_id FROM dialogs WHERE id = $1", b["dialog_id"])
+        == b["lead_id"]
+    )
 
 
 async def test_lead_as_vcard(client: Client, form: Channel, auth: dict[str, str]) -> None:
-    lead = await _submit(client, name="Иван Петров", phone="+7 495 123-45-67 ext. 5", email="ivan@example.com")
+    lead = await _submit(
+        client, name="Иван Петров", phone="+7 495 123-45-67 ext. 5", email="ivan@example.com"
+    )
     reply = await client.get(f"/api/v1/leads/{lead['lead_id']}.vcf", headers=auth)
     assert reply.status == 200 and reply.content_type == "text/vcard"
     card = vobject.readOne(await reply.text())
@@ -255,7 +325,9 @@ async def test_lead_as_vcard(client: Client, form: Channel, auth: dict[str, str]
     assert (await client.get("/api/v1/leads/999.vcf", headers=auth)).status == 404
 
 
-async def test_unknown_routes_and_methods_answer_json(client: Client, auth: dict[str, str], pool: asyncpg.Pool) -> None:
+async def test_unknown_routes_and_methods_answer_json(
+    client: Client, auth: dict[str, str], pool: asyncpg.Pool
+) -> None:
     for reply, status in [
         (await client.get("/api/v1/nothing", headers=auth), 404),
         (await client.delete("/api/v1/leads", headers=auth), 405),

@@ -16,8 +16,14 @@ from storage import apikeys
 async def hub(dsn: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
     env = {**os.environ, "HUB_DATABASE_URL": dsn}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", *args, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "hub.cli",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
     assert proc.returncode is not None
@@ -25,9 +31,22 @@ async def hub(dsn: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
 
 
 async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
-    code, out, _ = await hub(db_dsn, "channel", "add", "form", "site", "--set", "on_unknown=stage", "--set", "rate_limit=10")
+    code, out, _ = await hub(
+        db_dsn,
+        "channel",
+        "add",
+        "form",
+        "site",
+        "--set",
+        "on_unknown=stage",
+        "--set",
+        "rate_limit=10",
+    )
     assert (code, out.strip()) == (0, "/forms/site")
-    assert await pool.fetchval("SELECT settings FROM channels WHERE name = 'site'") == {"on_unknown": "stage", "rate_limit": "10"}
+    assert await pool.fetchval("SELECT settings FROM channels WHERE name = 'site'") == {
+        "on_unknown": "stage",
+        "rate_limit": "10",
+    }
     code, out, _ = await hub(db_dsn, "channel", "list")
     assert out.strip().split("\t") == ["form", "site", "enabled", "/forms/site"]
     for args, message in [
@@ -55,19 +74,41 @@ async def test_apikey_is_printed_once_and_works(db_dsn: str, pool: asyncpg.Pool)
 
 async def test_operator_add_hashes_the_password(db_dsn: str, pool: asyncpg.Pool) -> None:
     code, out, _ = await hub(
-        db_dsn, "operator", "add", "anna", "--name", "Anna K", "--role", "supervisor", "--skills", "sales,en",
-        "--max-dialogs", "3", "--extension", "101", "--password-stdin", stdin="correct horse battery\n",
+        db_dsn,
+        "operator",
+        "add",
+        "anna",
+        "--name",
+        "Anna K",
+        "--role",
+        "supervisor",
+        "--skills",
+        "sales,en",
+        "--max-dialogs",
+        "3",
+        "--extension",
+        "101",
+        "--password-stdin",
+        stdin="correct horse battery\n",
     )
     assert code == 0 and "anna" in out
     row = await pool.fetchrow("SELECT * FROM operators WHERE login = 'anna'")
     assert (row["name"], row["role"], row["skills"], row["max_dialogs"], row["extension"]) == (
-        "Anna K", "supervisor", ["sales", "en"], 3, "101"
+        "Anna K",
+        "supervisor",
+        ["sales", "en"],
+        3,
+        "101",
     )
     assert "correct horse" not in row["password_hash"]
     assert PasswordHasher().verify(row["password_hash"], "correct horse battery")
-    code, _, err = await hub(db_dsn, "operator", "add", "anna", "--name", "A", "--password-stdin", stdin="another pass\n")
+    code, _, err = await hub(
+        db_dsn, "operator", "add", "anna", "--name", "A", "--password-stdin", stdin="another pass\n"
+    )
     assert code == 2 and "taken" in err
-    code, _, err = await hub(db_dsn, "operator", "add", "bob", "--name", "B", "--password-stdin", stdin="short\n")
+    code, _, err = await hub(
+        db_dsn, "operator", "add", "bob", "--name", "B", "--password-stdin", stdin="short\n"
+    )
     assert code == 2 and "8 characters" in err
 
 
@@ -101,9 +142,13 @@ END:VCARD
 """
 
 
-async def test_leads_import_matches_creates_and_reports_skips(db_dsn: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_leads_import_matches_creates_and_reports_skips(
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     known = await pool.fetchval("INSERT INTO leads (name) VALUES ('Known') RETURNING id")
-    await pool.execute("INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79120000077')", known)
+    await pool.execute(
+        "INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79120000077')", known
+    )
     path = tmp_path / "contacts.vcf"
     path.write_text(VCARDS, encoding="utf-8")
     code, out, err = await hub(db_dsn, "leads", "import", str(path))
@@ -116,7 +161,9 @@ async def test_leads_import_matches_creates_and_reports_skips(db_dsn: str, pool:
     irina = await pool.fetchrow(
         "SELECT l.name, l.name_suggestions FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE p.phone = '+79161234567'"
     )
-    assert irina["name"] == "Ирина Соколова" and irina["name_suggestions"] == ["Second Import Same Phone"]
+    assert irina["name"] == "Ирина Соколова" and irina["name_suggestions"] == [
+        "Second Import Same Phone"
+    ]
     assert await pool.fetchval("SELECT count(*) FROM leads") == 2
     code, _, err = await hub(db_dsn, "leads", "import", str(tmp_path / "missing.vcf"))
     assert code == 2 and "cannot read" in err

@@ -9,7 +9,15 @@ from hub.identity import InvalidContact, clean_name, normalize_email, normalize_
 
 
 @pytest.mark.parametrize(
-    "raw", ["8 (912) 345-67-89", "+7 912 345 67 89", "79123456789", "9123456789", "+7(912)3456789", "8-912-345-67-89"]
+    "raw",
+    [
+        "8 (912) 345-67-89",
+        "+7 912 345 67 89",
+        "79123456789",
+        "9123456789",
+        "+7(912)3456789",
+        "8-912-345-67-89",
+    ],
 )
 def test_russian_formats_meet_at_one_e164(raw: str) -> None:
     assert normalize_phone(raw) == Phone("+79123456789")

@@ -16,13 +16,17 @@ from tests.conftest import add_form, count
 
 
 def _message(channel_id: int, external_id: str, **fields: object) -> InboundMessage:
-    return InboundMessage(channel_id=channel_id, external_id=external_id, occurred_at=datetime.now(UTC), **fields)  # type: ignore[arg-type]
+    return InboundMessage(
+        channel_id=channel_id, external_id=external_id, occurred_at=datetime.now(UTC), **fields
+    )  # type: ignore[arg-type]
 
 
 async def test_identity_wins_over_phone_and_email(pool: asyncpg.Pool) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
-    by_phone = await pipeline.ingest(_message(channel.id, "1", phones=("+79120000001",)), InteractionKind.FORM)
+    by_phone = await pipeline.ingest(
+        _message(channel.id, "1", phones=("+79120000001",)), InteractionKind.FORM
+    )
     by_identity = await pipeline.ingest(
         _message(channel.id, "2", identity=Identity("telegram", "5")), InteractionKind.TELEGRAM
     )
@@ -36,7 +40,9 @@ async def test_identity_wins_over_phone_and_email(pool: asyncpg.Pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM lead_phones WHERE phone = '+79120000001'") == 2
 
 
-async def test_same_external_id_is_stored_once_and_returns_the_first_result(pool: asyncpg.Pool) -> None:
+async def test_same_external_id_is_stored_once_and_returns_the_first_result(
+    pool: asyncpg.Pool,
+) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
     seen: list[IngestResult] = []
@@ -46,12 +52,18 @@ async def test_same_external_id_is_stored_once_and_returns_the_first_result(pool
 
     pipeline.after_commit.append(after)
     message = _message(channel.id, "update-1", emails=("A@x.ru",), text="hi")
-    results = await asyncio.gather(*[pipeline.ingest(message, InteractionKind.FORM) for _ in range(8)])
+    results = await asyncio.gather(
+        *[pipeline.ingest(message, InteractionKind.FORM) for _ in range(8)]
+    )
     assert sorted(r.status for r in results) == ["created"] + ["duplicate"] * 7
     assert len({r.interaction_id for r in results}) == 1
     assert await count(pool, "interactions") == 1
     assert len(seen) == 1
-    assert [e.type for e in seen[0].events] == ["lead.created", "dialog.created", "interaction.created"]
+    assert [e.type for e in seen[0].events] == [
+        "lead.created",
+        "dialog.created",
+        "interaction.created",
+    ]
 
 
 async def test_in_transaction_hook_failure_rolls_back_everything(pool: asyncpg.Pool) -> None:
@@ -63,16 +75,24 @@ async def test_in_transaction_hook_failure_rolls_back_everything(pool: asyncpg.P
 
     pipeline.in_transaction.append(broken)
     with pytest.raises(RuntimeError):
-        await pipeline.ingest(_message(channel.id, "x", phones=("+79120000002",)), InteractionKind.FORM)
+        await pipeline.ingest(
+            _message(channel.id, "x", phones=("+79120000002",)), InteractionKind.FORM
+        )
     assert await count(pool, "leads") == 0 and await count(pool, "interactions") == 0
 
 
 async def test_closed_dialog_is_not_reused(pool: asyncpg.Pool) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
-    first = await pipeline.ingest(_message(channel.id, "a", phones=("+79120000003",)), InteractionKind.FORM)
-    await pool.execute("UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id)
-    second = await pipeline.ingest(_message(channel.id, "b", phones=("+79120000003",)), InteractionKind.FORM)
+    first = await pipeline.ingest(
+        _message(channel.id, "a", phones=("+79120000003",)), InteractionKind.FORM
+    )
+    await pool.execute(
+        "UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id
+    )
+    second = await pipeline.ingest(
+        _message(channel.id, "b", phones=("+79120000003",)), InteractionKind.FORM
+    )
     assert second.lead_id == first.lead_id and second.dialog_id != first.dialog_id
     assert second.dialog_created
 
@@ -81,21 +101,36 @@ async def test_lenient_contacts_drop_bad_details_and_strict_refuse(pool: asyncpg
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
     lenient = await pipeline.ingest(
-        _message(channel.id, "l", phones=("garbage", "+79120000004"), emails=("bad",)), InteractionKind.VIBER
+        _message(channel.id, "l", phones=("garbage", "+79120000004"), emails=("bad",)),
+        InteractionKind.VIBER,
     )
     assert lenient.status == "created"
     with pytest.raises(InvalidContact):
-        await pipeline.ingest(_message(channel.id, "s", phones=("garbage",)), InteractionKind.FORM, strict_contacts=True)
+        await pipeline.ingest(
+            _message(channel.id, "s", phones=("garbage",)),
+            InteractionKind.FORM,
+            strict_contacts=True,
+        )
     assert await count(pool, "interactions") == 1
 
 
-async def test_concurrent_first_contacts_by_email_and_identity_make_one_lead(pool: asyncpg.Pool) -> None:
+async def test_concurrent_first_contacts_by_email_and_identity_make_one_lead(
+    pool: asyncpg.Pool,
+) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
     await asyncio.gather(
-        *[pipeline.ingest(_message(channel.id, f"e{i}", emails=("Same@Example.com",)), InteractionKind.EMAIL) for i in range(20)],
         *[
-            pipeline.ingest(_message(channel.id, f"t{i}", identity=Identity("telegram", "99")), InteractionKind.TELEGRAM)
+            pipeline.ingest(
+                _message(channel.id, f"e{i}", emails=("Same@Example.com",)), InteractionKind.EMAIL
+            )
+            for i in range(20)
+        ],
+        *[
+            pipeline.ingest(
+                _message(channel.id, f"t{i}", identity=Identity("telegram", "99")),
+                InteractionKind.TELEGRAM,
+            )
             for i in range(20)
         ],
     )

@@ -11,7 +11,9 @@ from storage.migrate import SchemaTooNew, load_migrations, migrate
 from tests.fixtures.postgres import PgServer
 
 
-async def test_fresh_database_is_migrated_once_even_by_concurrent_nodes(pg_server: PgServer) -> None:
+async def test_fresh_database_is_migrated_once_even_by_concurrent_nodes(
+    pg_server: PgServer,
+) -> None:
     admin = await asyncpg.connect(pg_server.admin_dsn)
     name = "hub_migrate_test"
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -23,7 +25,7 @@ async def test_fresh_database_is_migrated_once_even_by_concurrent_nodes(pg_serve
         conns = [await asyncpg.connect(dsn) for _ in range(3)]
         results = await asyncio.gather(*[migrate(c) for c in conns])
         versions = [m.version for m in load_migrations()]
-        assert sorted(sum(results, [])) == versions
+        assert sorted(v for applied in results for v in applied) == versions
         rows = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in rows] == versions
         assert await migrate(conns[0]) == []
@@ -35,14 +37,19 @@ async def test_fresh_database_is_migrated_once_even_by_concurrent_nodes(pg_serve
 
 
 async def test_newer_schema_is_refused(pool: asyncpg.Pool) -> None:
-    await pool.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'from_the_future')")
+    await pool.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (9999, 'from_the_future')"
+    )
     async with pool.acquire() as conn:
         with pytest.raises(SchemaTooNew):
             await migrate(conn)
 
 
 async def test_lookup_keys_are_indexed(pool: asyncpg.Pool) -> None:
-    indexes = {r["indexdef"] for r in await pool.fetch("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'")}
+    indexes = {
+        r["indexdef"]
+        for r in await pool.fetch("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'")
+    }
     text = "\n".join(indexes)
     for needle in [
         "lead_phones USING btree (phone)",
