@@ -20,9 +20,10 @@ Checklist
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
@@ -60,6 +61,10 @@ FIELD_ALIASES: dict[str, str] = {
 MAX_FIELD_CHARS = 20_000
 MAX_FIELDS = 100
 DEFAULT_RATE_LIMIT = 30
+# Ids for submissions without an Idempotency-Key: a random per-process prefix and a
+# counter, unique across nodes and restarts without a system call per request.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
@@ -294,7 +299,7 @@ class FormConnector:
             extra["user_agent"] = agent[:300]
         return InboundMessage(
             channel_id=channel.id,
-            external_id=f"idem:{key}" if key else f"form:{uuid.uuid4().hex}",
+            external_id=f"idem:{key}" if key else f"form:{_ID_PREFIX}{next(_ID_COUNTER):x}",
             occurred_at=datetime.now(UTC),
             text=known.get("message"),
             subject=channel.setting("subject") or None,

@@ -35,13 +35,17 @@ async def database(
         embedded = EmbeddedPostgres(settings.data_dir)
         dsn = await asyncio.to_thread(embedded.start)
     try:
+        if run_migrations:
+            # A connection of its own: the migration lock is a session lock.
+            conn = await asyncpg.connect(dsn)
+            try:
+                applied = await migrate(conn)
+            finally:
+                await conn.close()
+            if applied:
+                log.info("database migrated to version %d", applied[-1])
         pool = await create_pool(dsn, max_size=settings.pool_size)
         try:
-            if run_migrations:
-                async with pool.acquire() as conn:
-                    applied = await migrate(conn)
-                if applied:
-                    log.info("database migrated to version %d", applied[-1])
             yield pool
         finally:
             await pool.close()

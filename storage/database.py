@@ -21,6 +21,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query (`RESET ALL; UNLISTEN *; ...`) on every release.
+
+    It costs a round trip per request, and pooled connections here carry no session
+    state: transactions are managed by context managers, advisory locks are
+    transaction-scoped, and whatever needs session state (the migration lock, LISTEN)
+    uses a connection of its own and cleans up after itself.
+    """
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -32,7 +42,12 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
     for every event, so prepared plans save a parse and plan per statement.
     """
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=60,
     )
     assert pool is not None
     return pool

@@ -5,7 +5,12 @@
 -- transaction that held the same advisory lock just committed.
 
 -- The lead these details identify: channel identity first, then phone, then email; among
--- several live leads sharing a phone (unmerged duplicates) the oldest, so the answer is stable.
+-- several leads sharing a phone (unmerged duplicates) the oldest, so the answer is stable.
+-- No join to leads is needed: a merge moves every phone, email and identity off the merged
+-- lead, so only live leads hold them (storage/merges.py keeps that true). The branches have
+-- no ORDER BY of their own on purpose: with one, a generic plan may walk the (lead_id, ...)
+-- primary key in order and filter, which grows with the table; without, each branch can
+-- only be an index lookup by its normal form, and the few rows found are sorted here.
 CREATE FUNCTION hub_identify(p_identity_kind text, p_identity_id text,
                              p_phones text[], p_emails text[])
 RETURNS bigint LANGUAGE sql STABLE AS $$
@@ -16,7 +21,7 @@ RETURNS bigint LANGUAGE sql STABLE AS $$
         SELECT p.lead_id, 2 FROM lead_phones p WHERE p.phone = ANY(p_phones)
         UNION ALL
         SELECT e.lead_id, 3 FROM lead_emails e WHERE e.email = ANY(p_emails)
-    ) m JOIN leads l ON l.id = m.lead_id AND l.merged_into IS NULL
+    ) m
     ORDER BY m.rank, m.lead_id
     LIMIT 1
 $$;
