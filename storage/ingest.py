@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.domain import Identity, InboundMessage, Phone
 from storage.database import Conn
+from storage.leads import phone_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,7 @@ async def ingest(
         message.extra,
         message.payload_hash,
         name,
-        [p.e164 for p in phones],
-        [p.extension or "" for p in phones],
+        *phone_columns(phones),
         list(emails),
         identity.kind if identity else None,
         identity.external_id if identity else None,

@@ -27,6 +27,11 @@ _LEAD_COLUMNS = """
 """
 
 
+def phone_columns(phones: Sequence[Phone]) -> tuple[list[str], list[str]]:
+    """Numbers and extensions as two parallel arrays, the shape the SQL functions take."""
+    return [p.e164 for p in phones], [p.extension or "" for p in phones]
+
+
 def _lead(row: asyncpg.Record) -> Lead:
     phones = []
     for value in row["phones"]:
@@ -96,8 +101,7 @@ async def learn(
         "SELECT hub_learn($1, $2, $3::text[], $4::text[], $5::text[], $6, $7)",
         lead_id,
         name,
-        [p.e164 for p in phones],
-        [p.extension or "" for p in phones],
+        *phone_columns(phones),
         list(emails),
         identity.kind if identity else None,
         identity.external_id if identity else None,
@@ -138,8 +142,7 @@ async def update(
                FROM unnest($2::text[], $3::text[]) AS p(phone, ext)
                ON CONFLICT (lead_id, phone) DO UPDATE SET extension = EXCLUDED.extension""",
             lead_id,
-            [p.e164 for p in phones],
-            [p.extension or "" for p in phones],
+            *phone_columns(phones),
         )
     if emails is not None:
         await conn.execute(
