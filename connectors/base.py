@@ -1,7 +1,8 @@
 """The connector protocol every channel implements, its three errors, and the registry.
 
-A new channel is one new module that implements `Connector` and registers a factory
-under its kind; the hub routes inbound HTTP to it and asks it to send replies.
+A new channel is one new module that implements `Connector` and registers a factory under
+its kind; the hub routes inbound HTTP to it, keeps its runner going on exactly one node,
+asks it to send replies and to download media.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel, ChannelKind, DeliveryResult, OutboundMessage
 from hub.ports import HubPorts
 
 
@@ -38,11 +39,28 @@ class Connector(Protocol):
         """Verify and parse one provider request, ingest it, answer the provider."""
         ...
 
-    async def start(self, channel: Channel) -> None:
-        """Start the channel's poller, if it has one (IMAP IDLE, getUpdates, long poll)."""
+    def needs_runner(self, channel: Channel) -> bool:
+        """Whether `run` must be kept going for this channel (a poller, a webhook to set)."""
         ...
 
-    async def stop(self) -> None: ...
+    async def run(self, channel: Channel) -> None:
+        """The channel's background work on the one node that holds its lock: register the
+        webhook, or poll. Runs until cancelled; raises only `ConnectorError`s."""
+        ...
+
+    async def send(self, channel: Channel, message: OutboundMessage) -> DeliveryResult:
+        """Deliver one reply; never raises for provider refusals, returns the outcome."""
+        ...
+
+    async def download(
+        self, channel: Channel, remote_ref: str, limit: int
+    ) -> tuple[bytes, str | None]:
+        """Fetch a file the provider referenced; `hub.ports.TooLarge` over `limit`."""
+        ...
+
+    async def close(self) -> None:
+        """Release HTTP sessions."""
+        ...
 
 
 ConnectorFactory = Callable[[HubPorts], Connector]

@@ -32,9 +32,17 @@ from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 
-from connectors.base import register
+from connectors.base import ChannelConfigError, register
 from connectors.ratelimit import RateLimiter, retry_after_header
-from hub.domain import Attachment, Channel, ChannelKind, InboundMessage, InteractionKind
+from hub.domain import (
+    Attachment,
+    Channel,
+    ChannelKind,
+    DeliveryResult,
+    InboundMessage,
+    InteractionKind,
+    OutboundMessage,
+)
 from hub.errors import ApiError, error_response, unprocessable
 from hub.httputil import client_address, media_type, read_body
 from hub.identity import InvalidContact
@@ -75,11 +83,23 @@ class FormConnector:
         self.ports = ports
         self.limiter = RateLimiter()
 
-    async def start(self, channel: Channel) -> None:
-        """Forms are pushed to us; there is nothing to poll."""
+    def needs_runner(self, channel: Channel) -> bool:
+        return False  # forms are pushed to us; there is nothing to poll or register
 
-    async def stop(self) -> None:
-        """Nothing runs in the background."""
+    async def run(self, channel: Channel) -> None:
+        raise ChannelConfigError("form channels have no background work")
+
+    async def send(self, channel: Channel, message: OutboundMessage) -> DeliveryResult:
+        # Replies to a form go by email (hub.outbound decides); a form cannot send itself.
+        return DeliveryResult.failed("a site form cannot carry replies")
+
+    async def download(
+        self, channel: Channel, remote_ref: str, limit: int
+    ) -> tuple[bytes, str | None]:
+        raise ChannelConfigError("form files arrive with the submission")
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     async def handle_inbound(self, request: web.Request, channel: Channel) -> web.StreamResponse:
         cors = self._cors_headers(request, channel)

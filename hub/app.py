@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -86,6 +87,15 @@ async def _channel(request: web.Request, kind: ChannelKind) -> tuple[Channel, Co
     return channel, connector
 
 
+def messenger_inbound(kind: ChannelKind) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        channel, connector = await _channel(request, kind)
+        return await connector.handle_inbound(request, channel)
+
+    handle.__name__ = f"{kind.value}_inbound"
+    return handle
+
+
 async def form_inbound(request: web.Request) -> web.StreamResponse:
     channel, connector = await _channel(request, ChannelKind.FORM)
     return await connector.handle_inbound(request, channel)
@@ -110,7 +120,24 @@ async def form_thanks(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def build_app(hub: Hub) -> web.Application:
+async def background_work(app: web.Application) -> AsyncIterator[None]:
+    """The node's workers live as long as the app: channel runners, the outbound
+    dispatcher and the media fetcher; connectors' sessions are closed after them."""
+    hub = app[HUB_KEY]
+    tasks = [
+        asyncio.create_task(hub.supervisor.run(), name="channel-supervisor"),
+        asyncio.create_task(hub.outbound.run(), name="outbound-dispatcher"),
+        asyncio.create_task(hub.media.run(), name="media-fetcher"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks)
+    for connector in hub.connectors.values():
+        await connector.close()
+
+
+def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     # The per-endpoint limits in hub.httputil are the real ones; this ceiling only stops
     # aiohttp's own readers from buffering anything larger.
     ceiling = (
@@ -118,6 +145,8 @@ def build_app(hub: Hub) -> web.Application:
     )
     app = web.Application(middlewares=[errors_as_json], client_max_size=ceiling)
     app[HUB_KEY] = hub
+    if background:
+        app.cleanup_ctx.append(background_work)
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
@@ -126,6 +155,8 @@ def build_app(hub: Hub) -> web.Application:
     r.add_route("OPTIONS", "/forms/{channel}", form_inbound)
     r.add_get("/forms/{channel}/embed.js", form_embed)
     r.add_get("/forms/{channel}/thanks", form_thanks)
+    for kind in (ChannelKind.TELEGRAM, ChannelKind.VK, ChannelKind.VIBER):
+        r.add_post(f"/connectors/{kind.value}/{{channel}}", messenger_inbound(kind))
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_get(r"/api/v1/leads/{id:\d+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:\d+}", leads_api.patch_lead)
@@ -136,6 +167,7 @@ def build_app(hub: Hub) -> web.Application:
     r.add_get(r"/api/v1/leads/{id:\d+}/interactions", leads_api.lead_interactions)
     r.add_get("/api/v1/dialogs", dialogs_api.list_dialogs)
     r.add_get(r"/api/v1/dialogs/{id:\d+}", dialogs_api.get_dialog)
+    r.add_post(r"/api/v1/dialogs/{id:\d+}/messages", dialogs_api.send_message)
     r.add_get(r"/api/v1/attachments/{id:\d+}", dialogs_api.get_attachment)
     r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)
     r.add_post(r"/api/v1/unsorted/{id:\d+}/accept", unsorted_api.accept_unsorted)

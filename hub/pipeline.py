@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from hub.domain import (
+    AttachmentState,
     DialogId,
     DomainEvent,
     Identity,
@@ -220,4 +221,5 @@ class IngestPipeline:
             lead_created=row.lead_created,
             dialog_created=row.dialog_created,
             events=tuple(events),
+            pending_media=any(a.state == AttachmentState.PENDING for a in message.attachments),
         )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from hub.domain import (
     Attachment,
+    ChannelId,
     DialogId,
     DomainEvent,
     InboundMessage,
@@ -43,6 +45,7 @@ class IngestResult:
     lead_created: bool = False
     dialog_created: bool = False
     events: tuple[DomainEvent, ...] = field(default=())
+    pending_media: bool = False
 
 
 class IngestPort(Protocol):
@@ -56,10 +59,36 @@ class IngestPort(Protocol):
     ) -> IngestResult: ...
 
 
+class ChannelEvents(Protocol):
+    """What a messenger connector reports besides new messages."""
+
+    async def edit(
+        self, channel_id: ChannelId, external_id: str, text: str | None, edited_at: datetime
+    ) -> str:
+        """Apply an edit; "updated", "stale" (an older edit) or "missing" (never seen)."""
+        ...
+
+    async def delivery(
+        self, channel_id: ChannelId, provider_message_id: str, state: str, error: str | None = None
+    ) -> None: ...
+
+    async def subscription(
+        self, channel_id: ChannelId, external_id: str, subscribed: bool
+    ) -> None: ...
+
+    async def load_state(self, channel_id: ChannelId) -> dict[str, Any]: ...
+
+    async def save_state(self, channel_id: ChannelId, state: dict[str, Any]) -> None: ...
+
+
 class AttachmentStore(Protocol):
     async def save(
         self, chunks: AsyncIterator[bytes], name: str, content_type: str, limit: int
     ) -> Attachment: ...
+
+    async def save_bytes(self, data: bytes, name: str, content_type: str) -> Attachment: ...
+
+    async def read(self, storage_path: str) -> bytes: ...
 
     async def discard(self, attachments: tuple[Attachment, ...]) -> None: ...
 
@@ -67,6 +96,7 @@ class AttachmentStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class HubPorts:
     ingest: IngestPort
+    events: ChannelEvents
     attachments: AttachmentStore
     public_url: str
     max_body_bytes: int

@@ -4,31 +4,46 @@ pipeline and the connectors. `hub serve`, the other CLI commands and the tests s
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
-import connectors.forms  # noqa: F401  (registers the form connector)
-from connectors.base import factory_for, registered_kinds
+from connectors.base import Connector, factory_for, registered_kinds
 from hub.attachments import DiskAttachmentStore
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
+from hub.domain import ChannelKind
+from hub.media import MediaFetcher
+from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
-from hub.ports import HubPorts
+from hub.ports import HubPorts, IngestResult
+from hub.services import ChannelEventsService
+from hub.supervisor import ChannelSupervisor
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
 
+# Each module registers its connector when imported. They are imported when a hub is built,
+# not when this module is: aiogram alone takes two seconds to import, which commands such
+# as `hub channel add` should not pay.
+CONNECTOR_MODULES = ("connectors.forms", "connectors.telegram", "connectors.vk", "connectors.viber")
+
+
+def load_connectors() -> None:
+    for name in CONNECTOR_MODULES:
+        importlib.import_module(name)
+
 
 @asynccontextmanager
 async def database(
     settings: Settings, *, run_migrations: bool = True
-) -> AsyncIterator[asyncpg.Pool]:
-    """A migrated pool on `HUB_DATABASE_URL`, or on the embedded server in `HUB_DATA_DIR`."""
+) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A migrated pool (and its DSN) on `HUB_DATABASE_URL`, or on the embedded server in `HUB_DATA_DIR`."""
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database_url
     if not dsn:
@@ -46,7 +61,7 @@ async def database(
                 log.info("database migrated to version %d", applied[-1])
         pool = await create_pool(dsn, max_size=settings.pool_size)
         try:
-            yield pool
+            yield pool, dsn
         finally:
             await pool.close()
     finally:
@@ -54,18 +69,16 @@ async def database(
             await asyncio.to_thread(embedded.stop)
 
 
-def build_hub(settings: Settings, pool: asyncpg.Pool) -> Hub:
+def build_hub(
+    settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float = 5.0
+) -> Hub:
+    load_connectors()
     pipeline = IngestPipeline(pool, settings.default_region)
     attachments = DiskAttachmentStore(settings.attachments_dir)
-    hub = Hub(
-        settings=settings,
-        pool=pool,
-        pipeline=pipeline,
-        attachments=attachments,
-        channels=ChannelCache(pool),
-    )
+    connectors: dict[ChannelKind, Connector] = {}
     ports = HubPorts(
         ingest=pipeline,
+        events=ChannelEventsService(pool),
         attachments=attachments,
         public_url=settings.base_url,
         max_body_bytes=settings.max_body_bytes,
@@ -76,5 +89,23 @@ def build_hub(settings: Settings, pool: asyncpg.Pool) -> Hub:
     for kind in registered_kinds():
         factory = factory_for(kind)
         assert factory is not None
-        hub.connectors[kind] = factory(ports)
-    return hub
+        connectors[kind] = factory(ports)
+    media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes)
+
+    async def wake_media(result: IngestResult) -> None:
+        if result.pending_media:
+            media.wake()
+
+    pipeline.after_commit.append(wake_media)
+    return Hub(
+        settings=settings,
+        dsn=dsn,
+        pool=pool,
+        pipeline=pipeline,
+        attachments=attachments,
+        channels=ChannelCache(pool),
+        outbound=OutboundService(pool, connectors),
+        media=media,
+        supervisor=ChannelSupervisor(dsn, pool, connectors, interval=supervise_every),
+        connectors=connectors,
+    )

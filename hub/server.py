@@ -25,8 +25,8 @@ async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with database(settings) as pool:
-        hub = build_hub(settings, pool)
+    async with database(settings) as (pool, dsn):
+        hub = build_hub(settings, pool, dsn)
         app = build_app(hub)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -38,6 +38,4 @@ async def serve(settings: Settings) -> None:
             log.info("stopping: finishing requests in flight")
         finally:
             await runner.cleanup()
-            for connector in hub.connectors.values():
-                await connector.stop()
     log.info("stopped")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from hub.domain import Channel, ChannelId, ChannelKind
@@ -47,3 +49,39 @@ async def list_all(conn: Conn | asyncpg.Pool) -> list[Channel]:
 async def names(conn: Conn, ids: list[int]) -> dict[int, str]:
     rows = await conn.fetch("SELECT id, name FROM channels WHERE id = ANY($1::bigint[])", ids)
     return {r["id"]: r["name"] for r in rows}
+
+
+async def load_state(conn: Conn | asyncpg.Pool, channel_id: int) -> dict[str, Any]:
+    value = await conn.fetchval("SELECT state FROM channel_state WHERE channel_id = $1", channel_id)
+    return dict(value) if value else {}
+
+
+async def save_state(conn: Conn | asyncpg.Pool, channel_id: int, state: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO channel_state (channel_id, state) VALUES ($1, $2)
+           ON CONFLICT (channel_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()""",
+        channel_id,
+        state,
+    )
+
+
+async def set_subscribed(
+    conn: Conn | asyncpg.Pool, channel_id: int, external_id: str, subscribed: bool
+) -> None:
+    await conn.execute(
+        """INSERT INTO channel_subscribers (channel_id, external_id, subscribed) VALUES ($1, $2, $3)
+           ON CONFLICT (channel_id, external_id)
+           DO UPDATE SET subscribed = EXCLUDED.subscribed, updated_at = now()""",
+        channel_id,
+        external_id,
+        subscribed,
+    )
+
+
+async def is_unsubscribed(conn: Conn | asyncpg.Pool, channel_id: int, external_id: str) -> bool:
+    value = await conn.fetchval(
+        "SELECT NOT subscribed FROM channel_subscribers WHERE channel_id = $1 AND external_id = $2",
+        channel_id,
+        external_id,
+    )
+    return bool(value)

@@ -10,9 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.domain import Identity, InboundMessage, Phone
+from hub.domain import Attachment, Identity, InboundMessage, Phone
 from storage.database import Conn
 from storage.leads import phone_columns
+
+
+def attachment_json(a: Attachment) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "content_type": a.content_type,
+        "size": a.size,
+        "storage_path": a.storage_path,
+        "sha256": a.sha256,
+        "state": a.state.value,
+        "remote_ref": a.remote_ref,
+        "note": a.note,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +59,7 @@ async def ingest(
     files = message.attachments
     row = await conn.fetchrow(
         "SELECT * FROM hub_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+        " $15, $16, $17, $18, $19, $20, $21)",
         list(lock_keys),
         message.channel_id,
         message.external_id,
@@ -65,11 +78,8 @@ async def ingest(
         on_unknown,
         forced_lead,
         inbound_json,
-        [a.name for a in files],
-        [a.content_type for a in files],
-        [a.size for a in files],
-        [a.storage_path or "" for a in files],
-        [a.sha256 or "" for a in files],
+        message.peer,
+        [attachment_json(a) for a in files],
     )
     assert row is not None
     return IngestRow(*row)

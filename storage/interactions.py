@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -9,6 +10,7 @@ import asyncpg
 from hub.domain import (
     Attachment,
     AttachmentId,
+    AttachmentState,
     CallInfo,
     CallStatus,
     ChannelId,
@@ -50,7 +52,7 @@ _SELECT = """
     SELECT i.*, c.name AS channel_name,
            COALESCE((SELECT jsonb_agg(jsonb_build_object(
                         'id', a.id, 'name', a.name, 'content_type', a.content_type,
-                        'size', a.size) ORDER BY a.id)
+                        'size', a.size, 'state', a.state, 'note', a.note) ORDER BY a.id)
                      FROM attachments a WHERE a.interaction_id = i.id), '[]') AS files
     FROM interactions i JOIN channels c ON c.id = i.channel_id
 """
@@ -75,12 +77,17 @@ def _interaction(row: asyncpg.Record) -> Interaction:
                 name=f["name"],
                 content_type=f["content_type"],
                 size=f["size"],
+                state=AttachmentState(f["state"]),
+                note=f["note"],
             )
             for f in row["files"]
         ),
         call=_call(row["call"]),
         extra=dict(row["extra"]),
         delivery_state=row["delivery_state"],
+        delivery_error=row["delivery_error"],
+        author=row["author"],
+        edited_at=row["edited_at"],
     )
 
 
@@ -115,3 +122,65 @@ async def attachment(conn: Conn, attachment_id: int) -> asyncpg.Record | None:
         " JOIN interactions i ON i.id = a.interaction_id WHERE a.id = $1",
         attachment_id,
     )
+
+
+async def edit(
+    conn: Conn, channel_id: ChannelId, external_id: str, text: str | None, edited_at: datetime
+) -> tuple[str, InteractionId | None]:
+    """Apply a provider's edit; the previous text is kept in `extra.edits`.
+
+    Returns `("updated" | "stale" | "missing", id)`: an older edit arriving after a newer
+    one (a retry) changes nothing.
+    """
+    row = await conn.fetchrow(
+        """
+        WITH target AS (
+            SELECT id, edited_at FROM interactions
+            WHERE channel_id = $1 AND external_id = $2 FOR UPDATE
+        ), upd AS (
+            UPDATE interactions i SET
+                extra = jsonb_set(i.extra, '{edits}', COALESCE(i.extra->'edits', '[]'::jsonb)
+                        || jsonb_build_array(jsonb_build_object(
+                               'text', i.text, 'replaced_at', $4::timestamptz))),
+                text = $3,
+                edited_at = $4
+            FROM target t
+            WHERE i.id = t.id AND (t.edited_at IS NULL OR t.edited_at < $4)
+            RETURNING i.id
+        )
+        SELECT (SELECT id FROM target) AS target, (SELECT id FROM upd) AS updated
+        """,
+        channel_id,
+        external_id,
+        text,
+        edited_at,
+    )
+    assert row is not None
+    if row["target"] is None:
+        return "missing", None
+    return ("updated" if row["updated"] else "stale"), InteractionId(row["target"])
+
+
+_STATE_RANK = {"pending": 0, "sent": 1, "delivered": 2, "seen": 3}
+
+
+async def mark_delivery(
+    conn: Conn, channel_id: ChannelId, provider_message_id: str, state: str, error: str | None
+) -> InteractionId | None:
+    """A provider's receipt for one of our messages; states only move forward."""
+    if state == "failed":
+        allowed = ["pending", "sent", "delivered"]
+    else:
+        allowed = [s for s, rank in _STATE_RANK.items() if rank < _STATE_RANK[state]]
+    interaction_id = await conn.fetchval(
+        """UPDATE interactions SET delivery_state = $3, delivery_error = COALESCE($4, delivery_error)
+           WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'out'
+             AND delivery_state = ANY($5::text[])
+           RETURNING id""",
+        channel_id,
+        provider_message_id,
+        state,
+        error,
+        allowed,
+    )
+    return InteractionId(interaction_id) if interaction_id is not None else None

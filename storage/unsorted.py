@@ -13,6 +13,7 @@ import asyncpg
 
 from hub.domain import (
     Attachment,
+    AttachmentState,
     CallInfo,
     CallStatus,
     ChannelId,
@@ -20,6 +21,7 @@ from hub.domain import (
     InboundMessage,
 )
 from storage.database import Conn
+from storage.ingest import attachment_json
 
 
 def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
@@ -33,16 +35,8 @@ def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
         "phones": list(m.phones),
         "emails": list(m.emails),
         "identity": [m.identity.kind, m.identity.external_id] if m.identity else None,
-        "attachments": [
-            {
-                "name": a.name,
-                "content_type": a.content_type,
-                "size": a.size,
-                "storage_path": a.storage_path,
-                "sha256": a.sha256,
-            }
-            for a in m.attachments
-        ],
+        "attachments": [attachment_json(a) for a in m.attachments],
+        "peer": m.peer,
         "call": None
         if m.call is None
         else {
@@ -69,7 +63,11 @@ def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
         phones=tuple(d.get("phones") or ()),
         emails=tuple(d.get("emails") or ()),
         identity=Identity(*d["identity"]) if d.get("identity") else None,
-        attachments=tuple(Attachment(**a) for a in d.get("attachments") or ()),
+        attachments=tuple(
+            Attachment(**{**a, "state": AttachmentState(a.get("state") or "stored")})
+            for a in d.get("attachments") or ()
+        ),
+        peer=d.get("peer"),
         call=None
         if not call
         else CallInfo(

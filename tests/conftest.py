@@ -59,8 +59,8 @@ def settings(db_dsn: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def hub(settings: Settings, pool: asyncpg.Pool) -> Hub:
-    return build_hub(settings, pool)
+def hub(settings: Settings, pool: asyncpg.Pool, db_dsn: str) -> Hub:
+    return build_hub(settings, pool, db_dsn, supervise_every=0.2)
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def client(hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 def with_settings(hub: Hub, **changes: Any) -> Hub:
-    return build_hub(replace(hub.settings, **changes), hub.pool)
+    return build_hub(replace(hub.settings, **changes), hub.pool, hub.dsn, supervise_every=0.2)
 
 
 async def add_form(pool: asyncpg.Pool, name: str = "site", **values: str) -> Channel:

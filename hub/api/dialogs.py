@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import AsyncIterator
 
-from hub.api.auth import scoped
+from aiohttp import BodyPartReader, web
+
+from hub.api.auth import principal_of, scoped
 from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
 from hub.context import hub_of
-from hub.domain import DialogStatus
-from hub.errors import ApiError, not_found
-from storage import dialogs, interactions
+from hub.domain import Attachment, DialogStatus
+from hub.errors import ApiError, not_found, unprocessable
+from hub.httputil import media_type, read_json_object
+from hub.ports import TooLarge
+from storage import channels, dialogs, interactions
 
 
 @scoped("dialogs")
@@ -76,3 +80,87 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
             "Content-Security-Policy": "sandbox",
         },
     )
+
+
+MAX_TEXT = 4096  # Telegram's and VK's limit for one message
+
+
+async def _message_parts(request: web.Request) -> tuple[str | None, list[Attachment]]:
+    hub = hub_of(request)
+    kind = media_type(request)
+    if kind == "application/json":
+        body = await read_json_object(request, hub.settings.max_body_bytes)
+        value = body.get("text")
+        if value is not None and not isinstance(value, str):
+            raise unprocessable("invalid_field", "text must be a string")
+        return value, []
+    if kind != "multipart/form-data":
+        raise ApiError(
+            415, "unsupported_media_type", "send application/json or multipart/form-data"
+        )
+    text: str | None = None
+    files: list[Attachment] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ApiError(400, "malformed_form", "nested multipart is not accepted")
+            if part.filename:
+                if len(files) >= hub.settings.max_form_files:
+                    raise ApiError(
+                        413, "too_many_files", f"at most {hub.settings.max_form_files} files"
+                    )
+                files.append(
+                    await hub.attachments.save(
+                        _chunks(part),
+                        part.filename,
+                        part.headers.get("Content-Type", ""),
+                        hub.settings.max_upload_bytes,
+                    )
+                )
+            elif part.name == "text":
+                text = (await part.read(decode=True)).decode("utf-8", errors="replace")
+    except TooLarge as exc:
+        await hub.attachments.discard(tuple(files))
+        raise ApiError(413, "file_too_large", str(exc)) from None
+    except ValueError:
+        await hub.attachments.discard(tuple(files))
+        raise ApiError(400, "malformed_form", "the multipart body cannot be parsed") from None
+    return text, files
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(65536):
+        yield chunk
+
+
+@scoped("dialogs")
+async def send_message(request: web.Request) -> web.Response:
+    """Reply on the dialog's channel; answers with the outbound interaction and its state."""
+    hub = hub_of(request)
+    dialog_id = path_id(request)
+    async with hub.pool.acquire() as conn:
+        dialog = await dialogs.get(conn, dialog_id)
+        channel = await channels.get(conn, dialog.channel_id) if dialog else None
+    if dialog is None or channel is None:
+        raise not_found(f"dialog {dialog_id} not found")
+    text, files = await _message_parts(request)
+    try:
+        text = text.strip() if text else None
+        if not text and not files:
+            raise unprocessable("empty_message", "send text, a file, or both")
+        if text and len(text) > MAX_TEXT:
+            raise unprocessable("text_too_long", f"a message holds at most {MAX_TEXT} characters")
+        connector = hub.connectors.get(channel.kind)
+        if files and not getattr(connector, "sends_files", False):
+            raise unprocessable(
+                "files_not_supported", f"{channel.kind.value} dialogs take text only"
+            )
+    except ApiError:
+        await hub.attachments.discard(tuple(files))
+        raise
+    interaction_id = await hub.outbound.send(dialog_id, text, files, principal_of(request).name)
+    async with hub.pool.acquire() as conn:
+        stored = await interactions.get(conn, interaction_id)
+    assert stored is not None
+    return web.json_response(interaction_json(stored), status=201)

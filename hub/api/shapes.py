@@ -46,7 +46,9 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
                 "name": a.name,
                 "content_type": a.content_type,
                 "size": a.size,
-                "url": f"/api/v1/attachments/{a.id}",
+                "url": f"/api/v1/attachments/{a.id}" if a.state == "stored" else None,
+                "state": a.state.value,
+                "note": a.note,
             }
             for a in item.attachments
         ],
@@ -61,6 +63,9 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
         },
         "fields": item.extra.get("fields", {}),
         "delivery_state": item.delivery_state,
+        "delivery_error": item.delivery_error,
+        "author": item.author,
+        "edited_at": item.edited_at.isoformat() if item.edited_at else None,
     }
 
 

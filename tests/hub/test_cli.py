@@ -54,7 +54,17 @@ async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
         (("channel", "add", "form", "other", "--set", "colour=red"), "unknown form setting"),
         (("channel", "add", "form", "other", "--set", "on_unknown=maybe"), "on_unknown"),
         (("channel", "add", "form", "bad name!"), "channel names"),
-        (("channel", "add", "telegram", "bot"), "not available"),
+        (("channel", "add", "email", "mail"), "not available"),
+        (("channel", "add", "telegram", "bot"), "need --set token"),
+        (("channel", "add", "telegram", "bot", "--set", "token=nope"), "token must look like"),
+        (
+            ("channel", "add", "vk", "club", "--set", "token=t", "--set", "group_id=1"),
+            "confirmation",
+        ),
+        (
+            ("channel", "add", "viber", "v", "--set", "auth_token=x", "--set", "mode=sometimes"),
+            "unknown viber setting",
+        ),
     ]:
         code, _, err = await hub(db_dsn, *args)
         assert code == 2 and message in err, (args, err)

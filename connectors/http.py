@@ -1,0 +1,40 @@
+"""Small HTTP helpers shared by the connectors that talk to providers with plain aiohttp."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from connectors.base import ChannelConfigError, NotReady
+from hub.ports import TooLarge
+
+TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+
+
+def new_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=TIMEOUT, raise_for_status=False)
+
+
+async def download(
+    session: aiohttp.ClientSession, url: str, limit: int
+) -> tuple[bytes, str | None]:
+    """A provider's media URL, read up to `limit` bytes."""
+    if not url.startswith(("http://", "https://")):
+        raise ChannelConfigError("not an http(s) media URL")
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=120)) as reply:
+            if reply.status in (404, 410, 403):
+                raise ChannelConfigError(
+                    f"the provider no longer serves the file (HTTP {reply.status})"
+                )
+            if reply.status >= 400:
+                raise NotReady(f"HTTP {reply.status} fetching media")
+            if reply.content_length is not None and reply.content_length > limit:
+                raise TooLarge(f"{reply.content_length} bytes")
+            data = bytearray()
+            async for chunk in reply.content.iter_chunked(65536):
+                data.extend(chunk)
+                if len(data) > limit:
+                    raise TooLarge(f"over {limit} bytes")
+            return bytes(data), reply.content_type
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise NotReady(f"media download failed: {type(exc).__name__}") from exc

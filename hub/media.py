@@ -1,0 +1,110 @@
+"""Fetching media that messenger events only referenced (a Telegram file_id, a VK or Viber
+URL) into `HUB_DATA_DIR`, after the provider already got its 200.
+
+Over the size limit a file is `refused` and the interaction keeps a note; a provider that
+cannot be reached is retried with backoff, then the file is marked `failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from connectors.base import AuthFailed, ChannelConfigError, Connector, ConnectorError
+from hub.attachments import DiskAttachmentStore
+from hub.backoff import backoff
+from hub.domain import ChannelKind
+from hub.ports import TooLarge
+from storage import channels, media
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+LEASE_SECONDS = 120.0
+
+
+class MediaFetcher:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        connectors: dict[ChannelKind, Connector],
+        store: DiskAttachmentStore,
+        limit: int,
+    ) -> None:
+        self.pool = pool
+        self.connectors = connectors
+        self.store = store
+        self.limit = limit
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def fetch_one(self) -> bool:
+        async with self.pool.acquire() as conn:
+            pending = await media.claim(conn, LEASE_SECONDS)
+            if pending is None:
+                return False
+            channel = await channels.get(conn, pending.channel_id)
+        connector = self.connectors.get(channel.kind) if channel else None
+        try:
+            if channel is None or connector is None:
+                raise ChannelConfigError("the channel is gone or not served by this hub")
+            data, content_type = await connector.download(channel, pending.remote_ref, self.limit)
+            if len(data) > self.limit:
+                raise TooLarge(f"{len(data)} bytes")
+            stored = await self.store.save_bytes(
+                data, pending.name, content_type or pending.content_type
+            )
+        except TooLarge:
+            async with self.pool.acquire() as conn:
+                await media.give_up(
+                    conn,
+                    pending.attachment_id,
+                    "refused",
+                    f"the file is over the {self.limit // (1024 * 1024)} MB limit and was not kept",
+                )
+            return True
+        except (ChannelConfigError, AuthFailed) as exc:
+            async with self.pool.acquire() as conn:
+                await media.give_up(conn, pending.attachment_id, "failed", str(exc))
+            return True
+        except (ConnectorError, OSError, TimeoutError) as exc:
+            async with self.pool.acquire() as conn:
+                if pending.attempts >= MAX_ATTEMPTS:
+                    await media.give_up(
+                        conn, pending.attachment_id, "failed", f"could not be fetched: {exc}"
+                    )
+                else:
+                    await media.retry_later(
+                        conn, pending.attachment_id, backoff(pending.attempts, 2.0), str(exc)
+                    )
+            return True
+        async with self.pool.acquire() as conn:
+            await media.stored(
+                conn,
+                pending.attachment_id,
+                storage_path=stored.storage_path or "",
+                size=stored.size,
+                sha256=stored.sha256 or "",
+                content_type=stored.content_type,
+            )
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.fetch_one():
+                    pass
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("media fetcher: database unavailable, retrying", exc_info=True)
+            except Exception:
+                log.exception("media fetcher: unexpected error")
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(2.0):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

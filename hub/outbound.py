@@ -1,0 +1,179 @@
+"""Replies: stored first, then delivered on the dialog's channel, retried until final.
+
+`send` records the outbound interaction and makes the first attempt at once, so an operator
+or CRM usually gets `sent` (or the provider's refusal) in the API answer. Anything that must
+wait (a 429 with `retry_after`, a provider that is down, an older reply of the same dialog
+still pending) is picked up by the dispatcher loop, on whichever node gets to it first. A
+bounded number of attempts ends in `failed` with the last reason, never in silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+
+import asyncpg
+
+from connectors.base import Connector, ConnectorError
+from hub.backoff import backoff
+from hub.domain import (
+    INTERACTION_KIND_OF_CHANNEL,
+    Attachment,
+    Channel,
+    ChannelKind,
+    DeliveryOutcome,
+    DeliveryResult,
+    DeliveryState,
+    DialogId,
+    InteractionId,
+    OutboundMessage,
+)
+from storage import channels, outbound
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+LEASE_SECONDS = 60.0
+SEND_TIMEOUT = 45.0
+
+
+class DialogNotFound(Exception):
+    pass
+
+
+class OutboundService:
+    def __init__(self, pool: asyncpg.Pool, connectors: dict[ChannelKind, Connector]) -> None:
+        self.pool = pool
+        self.connectors = connectors
+        self.max_attempts = MAX_ATTEMPTS
+        self.base_delay = 1.0
+        self._wake = asyncio.Event()
+
+    async def send(
+        self, dialog_id: int, text: str | None, files: Sequence[Attachment], author: str
+    ) -> InteractionId:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """SELECT d.id, d.lead_id, d.channel_id, d.peer, c.kind, c.enabled
+                   FROM dialogs d JOIN channels c ON c.id = d.channel_id WHERE d.id = $1""",
+                dialog_id,
+            )
+            if row is None:
+                raise DialogNotFound(dialog_id)
+            kind = ChannelKind(row["kind"])
+            state, error = DeliveryState.PENDING, None
+            if kind == ChannelKind.FORM:
+                # Until an email channel exists, a form's customer cannot be answered here.
+                state = DeliveryState.UNDELIVERABLE
+                error = "a form dialog is answered by email, and no email channel is configured"
+            elif row["peer"] is None:
+                state, error = DeliveryState.UNDELIVERABLE, "the customer's chat is not known"
+            interaction_id = await outbound.insert(
+                conn,
+                dialog_id=row["id"],
+                lead_id=row["lead_id"],
+                channel_id=row["channel_id"],
+                kind=INTERACTION_KIND_OF_CHANNEL[kind].value,
+                text=text,
+                author=author,
+                state=state.value,
+                error=error,
+                external_id=f"out:{secrets.token_hex(8)}",
+                attachments=files,
+            )
+        if state == DeliveryState.PENDING and not await self.deliver(interaction_id):
+            async with self.pool.acquire() as conn:
+                await outbound.release(conn, interaction_id)
+            self._wake.set()
+        return interaction_id
+
+    async def deliver(self, interaction_id: int | None = None) -> bool:
+        """Claim and attempt one due message; False when nothing was due."""
+        async with self.pool.acquire() as conn:
+            claimed = await outbound.claim(conn, LEASE_SECONDS, interaction_id)
+            if claimed is None:
+                return False
+            channel = await channels.get(conn, claimed.channel_id)
+            unsubscribed = claimed.peer is not None and await channels.is_unsubscribed(
+                conn, claimed.channel_id, claimed.peer
+            )
+        connector = self.connectors.get(channel.kind) if channel else None
+        if channel is None or connector is None or claimed.peer is None:
+            result = DeliveryResult.failed("the channel is gone or not served by this hub")
+        elif not channel.enabled:
+            result = DeliveryResult.retry("the channel is disabled", after=60)
+        elif unsubscribed:
+            result = DeliveryResult.failed("the customer unsubscribed from this channel")
+        else:
+            message = OutboundMessage(
+                interaction_id=claimed.interaction_id,
+                dialog_id=DialogId(claimed.dialog_id),
+                channel_id=claimed.channel_id,
+                peer=claimed.peer,
+                text=claimed.text,
+                attachments=claimed.files,
+            )
+            result = await self._attempt(connector, channel, message)
+        await self._record(claimed.interaction_id, claimed.attempts, result)
+        return True
+
+    async def _attempt(
+        self, connector: Connector, channel: Channel, message: OutboundMessage
+    ) -> DeliveryResult:
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                return await connector.send(channel, message)
+        except TimeoutError:
+            return DeliveryResult.retry("the provider did not answer in time")
+        except ConnectorError as exc:
+            return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("sending interaction %s failed unexpectedly", message.interaction_id)
+            return DeliveryResult.retry(f"unexpected error: {type(exc).__name__}")
+
+    async def _record(self, interaction_id: int, attempts: int, result: DeliveryResult) -> None:
+        async with self.pool.acquire() as conn:
+            if result.outcome == DeliveryOutcome.SENT:
+                await outbound.record(
+                    conn,
+                    interaction_id,
+                    state="sent",
+                    provider_message_id=result.provider_message_id,
+                )
+            elif result.outcome == DeliveryOutcome.FAILED:
+                await outbound.record(conn, interaction_id, state="failed", error=result.error)
+            elif attempts >= self.max_attempts:
+                await outbound.record(
+                    conn,
+                    interaction_id,
+                    state="failed",
+                    error=f"gave up after {attempts} attempts: {result.error}",
+                )
+            else:
+                delay = max(result.retry_after or 0.0, 0.0) or backoff(attempts, self.base_delay)
+                await outbound.record(
+                    conn, interaction_id, state="pending", error=result.error, retry_in=delay
+                )
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The dispatcher: deliver whatever is due, sleep until the next is, repeat."""
+        while True:
+            try:
+                while await self.deliver():
+                    pass
+                async with self.pool.acquire() as conn:
+                    due = await outbound.next_due_in(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("outbound dispatcher: database unavailable, retrying", exc_info=True)
+                due = 5.0
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(min(due if due is not None else 5.0, 5.0)):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

@@ -1,0 +1,134 @@
+"""Keeps each channel's background work (pollers, webhook registration) running on exactly
+one node.
+
+A node runs a channel only while it holds that channel's session advisory lock, taken on a
+connection of the supervisor's own: if the node dies or loses its database connection, the
+lock goes with it and another node's supervisor takes the channel over within one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from connectors.base import AuthFailed, ChannelConfigError, Connector, NotReady
+from hub.domain import Channel, ChannelId, ChannelKind
+from hub.pipeline import lock_key
+from storage import channels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Running:
+    channel: Channel
+    task: asyncio.Task[None]
+    key: int
+
+
+class ChannelSupervisor:
+    def __init__(
+        self,
+        dsn: str,
+        pool: asyncpg.Pool,
+        connectors: dict[ChannelKind, Connector],
+        interval: float = 5.0,
+    ) -> None:
+        self.dsn = dsn
+        self.pool = pool
+        self.connectors = connectors
+        self.interval = interval
+        self.running: dict[ChannelId, _Running] = {}
+        self._retry_at: dict[ChannelId, tuple[float, dict[str, str]]] = {}
+        self._failures: dict[ChannelId, int] = {}
+
+    def is_running(self, channel_id: int) -> bool:
+        entry = self.running.get(ChannelId(channel_id))
+        return entry is not None and not entry.task.done()
+
+    async def run(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                await self._supervise(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning(
+                    "channel supervisor lost the database; releasing channels", exc_info=True
+                )
+            finally:
+                await self._stop_all(conn)
+                if conn is not None:
+                    await conn.close()
+            await asyncio.sleep(self.interval)
+
+    async def _supervise(self, conn: asyncpg.Connection) -> None:
+        while True:
+            await conn.execute("SELECT 1")  # the lock holder must still be alive
+            wanted = {
+                c.id: c
+                for c in await channels.list_all(self.pool)
+                if c.enabled
+                and c.kind in self.connectors
+                and self.connectors[c.kind].needs_runner(c)
+            }
+            for channel_id, entry in list(self.running.items()):
+                current = wanted.get(channel_id)
+                if current is None or current.settings != entry.channel.settings:
+                    await self._stop(conn, channel_id)
+                elif entry.task.done():
+                    self._note_end(entry)
+                    await self._stop(conn, channel_id)
+            now = time.monotonic()
+            for channel_id, channel in wanted.items():
+                if channel_id in self.running:
+                    continue
+                retry = self._retry_at.get(channel_id)
+                if retry and retry[0] > now and retry[1] == channel.settings:
+                    continue
+                key = lock_key(f"channel:{channel_id}")
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                    task = asyncio.create_task(
+                        self.connectors[channel.kind].run(channel), name=f"channel-{channel.name}"
+                    )
+                    self.running[channel_id] = _Running(channel, task, key)
+                    log.info("running channel %s (%s) on this node", channel.name, channel.kind)
+            await asyncio.sleep(self.interval)
+
+    def _note_end(self, entry: _Running) -> None:
+        channel = entry.channel
+        exc = entry.task.exception() if not entry.task.cancelled() else None
+        failures = self._failures.get(channel.id, 0) + 1
+        self._failures[channel.id] = failures
+        if isinstance(exc, ChannelConfigError):
+            delay = float("inf")  # until the settings change
+            log.error("channel %s: configuration error: %s", channel.name, exc)
+        elif isinstance(exc, AuthFailed):
+            delay = 300.0
+            log.error("channel %s: the provider refused the credentials: %s", channel.name, exc)
+        elif isinstance(exc, NotReady):
+            delay = min(60.0, 2.0**failures)
+            log.warning("channel %s: provider not ready: %s", channel.name, exc)
+        else:
+            delay = 30.0
+            log.error("channel %s stopped unexpectedly", channel.name, exc_info=exc)
+        self._retry_at[channel.id] = (time.monotonic() + delay, channel.settings)
+
+    async def _stop(self, conn: asyncpg.Connection | None, channel_id: ChannelId) -> None:
+        entry = self.running.pop(channel_id)
+        if not entry.task.done():
+            entry.task.cancel()
+            await asyncio.wait([entry.task])  # its outcome no longer matters
+        if conn is not None and not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", entry.key)
+
+    async def _stop_all(self, conn: asyncpg.Connection | None) -> None:
+        for channel_id in list(self.running):
+            try:
+                await self._stop(conn, channel_id)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self.running.pop(channel_id, None)
