@@ -7,6 +7,8 @@ import asyncio
 import getpass
 import logging
 import os
+import re
+import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -32,7 +34,27 @@ FORM_SETTINGS = {
     "subject",
     "thanks_text",
 }
-CHANNEL_SETTINGS: dict[ChannelKind, set[str]] = {ChannelKind.FORM: FORM_SETTINGS}
+CHANNEL_SETTINGS: dict[ChannelKind, set[str]] = {
+    ChannelKind.FORM: FORM_SETTINGS,
+    ChannelKind.TELEGRAM: {"token", "secret_token", "mode", "api_base"},
+    ChannelKind.VK: {
+        "token",
+        "group_id",
+        "confirmation",
+        "secret",
+        "mode",
+        "api_base",
+        "api_version",
+    },
+    ChannelKind.VIBER: {"auth_token", "sender_name", "sender_avatar", "api_base"},
+}
+REQUIRED_SETTINGS: dict[ChannelKind, tuple[str, ...]] = {
+    ChannelKind.TELEGRAM: ("token",),
+    ChannelKind.VK: ("token", "group_id"),
+    ChannelKind.VIBER: ("auth_token",),
+}
+_TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class UsageError(Exception):
@@ -61,6 +83,29 @@ def parse_settings(kind: ChannelKind, pairs: Sequence[str]) -> dict[str, str]:
                 f"unknown {kind.value} setting {key!r}; known: {', '.join(sorted(allowed))}"
             )
         result[key] = value.strip()
+    missing = [key for key in REQUIRED_SETTINGS.get(kind, ()) if not result.get(key)]
+    if missing:
+        raise UsageError(
+            f"{kind.value} channels need " + " ".join(f"--set {k}=..." for k in missing)
+        )
+    if result.get("mode", "webhook") not in {"webhook", "polling"}:
+        raise UsageError("mode must be webhook or polling")
+    if "api_base" in result and not result["api_base"].startswith(("http://", "https://")):
+        raise UsageError("api_base must be an http(s) URL")
+    if kind == ChannelKind.TELEGRAM:
+        if not _TELEGRAM_TOKEN.match(result["token"]):
+            raise UsageError("token must look like 123456:ABC-DEF... (from @BotFather)")
+        # Telegram echoes this secret on every webhook call; make one when none is given.
+        result.setdefault("secret_token", secrets.token_urlsafe(32))
+        if not _TELEGRAM_SECRET.match(result["secret_token"]):
+            raise UsageError("secret_token takes 1-256 characters A-Z, a-z, 0-9, _ and -")
+    if kind == ChannelKind.VK:
+        if not result["group_id"].isdigit():
+            raise UsageError("group_id is the community's numeric id")
+        if result.get("mode", "webhook") == "webhook" and not result.get("confirmation"):
+            raise UsageError(
+                "the Callback API needs --set confirmation=<string from the VK settings>"
+            )
     if kind == ChannelKind.FORM:
         if result.get("on_unknown", "create") not in {"create", "stage"}:
             raise UsageError("on_unknown must be create or stage")

@@ -83,10 +83,11 @@ class OutboundService:
                 external_id=f"out:{secrets.token_hex(8)}",
                 attachments=files,
             )
-        if state == DeliveryState.PENDING and not await self.deliver(interaction_id):
-            async with self.pool.acquire() as conn:
-                await outbound.release(conn, interaction_id)
-            self._wake.set()
+        if state == DeliveryState.PENDING:
+            if not await self.deliver(interaction_id):
+                async with self.pool.acquire() as conn:
+                    await outbound.release(conn, interaction_id)
+            self._wake.set()  # the dispatcher recomputes when the next retry is due
         return interaction_id
 
     async def deliver(self, interaction_id: int | None = None) -> bool:

@@ -121,6 +121,27 @@ def _form_post() -> dict[str, Any]:
     }
 
 
+def _connector(kind: str, auth: str, answer: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": f"{kind} events from the provider ({auth})",
+            "tags": ["connectors"],
+            "security": [],
+            "parameters": [
+                {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": {"description": answer},
+                **{str(c): _ERROR for c in (400, 401, 403, 404, 409, 413, 415)},
+            },
+        }
+    }
+
+
 def build_spec() -> dict[str, Any]:
     lead_path = [_path()]
     other = {
@@ -210,6 +231,49 @@ def build_spec() -> dict[str, Any]:
                         }
                     ],
                     "responses": {"200": {"description": "HTML"}, "404": _ERROR},
+                }
+            },
+            "/connectors/telegram/{channel}": _connector(
+                "Telegram", "X-Telegram-Bot-Api-Secret-Token", "accepted"
+            ),
+            "/connectors/vk/{channel}": _connector(
+                "VK Callback API", "secret in the body; confirmation answered", "plain text ok"
+            ),
+            "/connectors/viber/{channel}": _connector(
+                "Viber", "X-Viber-Content-Signature", "accepted"
+            ),
+            "/api/v1/dialogs/{id}/messages": {
+                "post": {
+                    "summary": "Reply on the dialog's channel (JSON text, or multipart with files)",
+                    "tags": ["dialogs"],
+                    "parameters": [_path()],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"text": {"type": "string", "maxLength": 4096}},
+                                }
+                            },
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "text": {"type": "string"},
+                                        "file": {"type": "string", "format": "binary"},
+                                    },
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "the outbound interaction with its delivery state",
+                            "content": {"application/json": {"schema": _ref("Interaction")}},
+                        },
+                        **{str(c): _ERROR for c in (400, 401, 403, 404, 413, 415, 422)},
+                    },
                 }
             },
             "/api/v1/leads": {
@@ -439,7 +503,20 @@ def _schemas() -> dict[str, Any]:
                 },
                 "call": {"type": ["object", "null"]},
                 "fields": {"type": "object"},
-                "delivery_state": ns,
+                "delivery_state": {
+                    "enum": [
+                        None,
+                        "pending",
+                        "sent",
+                        "delivered",
+                        "seen",
+                        "failed",
+                        "undeliverable",
+                    ]
+                },
+                "delivery_error": ns,
+                "author": ns,
+                "edited_at": ns,
             },
         },
         "Dialog": {
