@@ -8,6 +8,7 @@ server is stopped only from `atexit`, which a bare SIGTERM would skip.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -32,6 +33,9 @@ async def serve(settings: Settings) -> None:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
         await site.start()
+        # Everything allocated so far (modules, aiogram's pydantic models, the app) lives as
+        # long as the process: keep it out of the garbage collector's full passes.
+        gc.freeze()
         print(f"hub: serving on http://{settings.host}:{settings.port}", flush=True)
         try:
             await stop.wait()

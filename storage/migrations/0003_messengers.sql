@@ -52,81 +52,78 @@ CREATE FUNCTION hub_ingest(
     p_name text, p_phones text[], p_exts text[], p_emails text[],
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
-    p_attachments jsonb)
-RETURNS TABLE (o_status text, o_interaction bigint, o_lead bigint, o_dialog bigint,
-               o_unsorted bigint, o_lead_created boolean, o_lead_updated boolean,
-               o_dialog_created boolean, o_stored_hash text)
+    p_attachments jsonb,
+    OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
+    OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
+    OUT o_dialog_created boolean, OUT o_stored_hash text)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_lead bigint;
-    v_dialog bigint;
-    v_interaction bigint;
-    v_unsorted bigint;
-    v_hash text;
-    v_lead_created boolean := false;
-    v_lead_updated boolean := false;
-    v_dialog_created boolean;
+    k bigint;
 BEGIN
-    -- Keys arrive sorted, and unnest keeps their order: every caller locks in one order.
-    PERFORM pg_advisory_xact_lock(k) FROM unnest(p_lock_keys) AS k;
+    o_lead_created := false;
+    o_lead_updated := false;
+    o_dialog_created := false;
+    -- Keys arrive sorted: every caller locks in one order.
+    FOREACH k IN ARRAY p_lock_keys LOOP
+        PERFORM pg_advisory_xact_lock(k);
+    END LOOP;
 
     SELECT i.id, i.lead_id, i.dialog_id, i.payload_hash
-      INTO v_interaction, v_lead, v_dialog, v_hash
+      INTO o_interaction, o_lead, o_dialog, o_stored_hash
       FROM interactions i WHERE i.channel_id = p_channel_id AND i.external_id = p_external_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate', v_interaction, v_lead, v_dialog, NULL::bigint,
-                            false, false, false, v_hash;
+        o_status := 'duplicate';
         RETURN;
     END IF;
 
-    v_lead := COALESCE(p_forced_lead,
+    o_lead := COALESCE(p_forced_lead,
                        hub_identify(p_identity_kind, p_identity_id, p_phones, p_emails));
-    IF v_lead IS NULL THEN
+    IF o_lead IS NULL THEN
         IF p_on_unknown = 'stage' THEN
             INSERT INTO unsorted (channel_id, external_id, inbound)
             VALUES (p_channel_id, p_external_id, p_inbound)
             ON CONFLICT (channel_id, external_id) DO NOTHING
-            RETURNING id INTO v_unsorted;
-            IF v_unsorted IS NULL THEN
-                SELECT u.id, u.inbound->>'payload_hash' INTO v_unsorted, v_hash
+            RETURNING id INTO o_unsorted;
+            IF o_unsorted IS NULL THEN
+                SELECT u.id, u.inbound->>'payload_hash' INTO o_unsorted, o_stored_hash
                   FROM unsorted u WHERE u.channel_id = p_channel_id AND u.external_id = p_external_id;
             END IF;
-            RETURN QUERY SELECT 'staged', NULL::bigint, NULL::bigint, NULL::bigint, v_unsorted,
-                                false, false, false, v_hash;
+            o_status := 'staged';
             RETURN;
         END IF;
-        INSERT INTO leads (name) VALUES (p_name) RETURNING id INTO v_lead;
-        v_lead_created := true;
+        INSERT INTO leads (name) VALUES (p_name) RETURNING id INTO o_lead;
+        o_lead_created := true;
     END IF;
 
-    v_lead_updated := hub_learn(v_lead, CASE WHEN v_lead_created THEN NULL ELSE p_name END,
-                                p_phones, p_exts, p_emails, p_identity_kind, p_identity_id)
-                      AND NOT v_lead_created;
+    IF cardinality(p_phones) > 0 OR cardinality(p_emails) > 0 OR p_identity_kind IS NOT NULL
+       OR (p_name IS NOT NULL AND NOT o_lead_created) THEN
+        o_lead_updated := hub_learn(o_lead, CASE WHEN o_lead_created THEN NULL ELSE p_name END,
+                                    p_phones, p_exts, p_emails, p_identity_kind, p_identity_id)
+                          AND NOT o_lead_created;
+    END IF;
 
-    INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (v_lead, p_channel_id, p_peer)
+    INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (o_lead, p_channel_id, p_peer)
     ON CONFLICT (lead_id, channel_id) WHERE status <> 'closed'
     DO UPDATE SET updated_at = now(), peer = COALESCE(EXCLUDED.peer, dialogs.peer)
-    RETURNING id, (xmax = 0) INTO v_dialog, v_dialog_created;
+    RETURNING id, (xmax = 0) INTO o_dialog, o_dialog_created;
 
     INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text, subject,
                               occurred_at, external_id, call, extra, payload_hash)
-    VALUES (v_lead, v_dialog, p_channel_id, p_kind, 'in', p_text, p_subject, p_occurred_at,
+    VALUES (o_lead, o_dialog, p_channel_id, p_kind, 'in', p_text, p_subject, p_occurred_at,
             p_external_id, p_call, COALESCE(p_extra, '{}'::jsonb), p_payload_hash)
-    RETURNING id INTO v_interaction;
+    RETURNING id INTO o_interaction;
 
     IF jsonb_array_length(p_attachments) > 0 THEN
         INSERT INTO attachments (interaction_id, name, content_type, size, storage_path, sha256,
                                  state, remote_ref, note, next_attempt_at)
-        SELECT v_interaction, a.name, a.content_type, a.size, a.storage_path, a.sha256,
+        SELECT o_interaction, a.name, a.content_type, a.size, a.storage_path, a.sha256,
                a.state, a.remote_ref, a.note,
                CASE WHEN a.state = 'pending' THEN now() END
           FROM jsonb_to_recordset(p_attachments)
                AS a(name text, content_type text, size bigint, storage_path text, sha256 text,
                     state text, remote_ref text, note text);
     END IF;
-
-    RETURN QUERY SELECT 'created', v_interaction, v_lead, v_dialog, NULL::bigint,
-                        v_lead_created, v_lead_updated, v_dialog_created, NULL::text;
+    o_status := 'created';
 END
 $$;
 

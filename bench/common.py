@@ -1,0 +1,142 @@
+"""What the benchmarks share: ports, processes, databases, wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_db(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def run_wrk(url: str, seconds: int, connections: int, script: Path) -> tuple[float, int, str]:
+    """(requests/s, non-2xx answers, p99 latency) of one wrk run."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    p99 = re.search(r"99%\s+(\S+)", out)
+    return rate, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def create_databases(admin_dsn: str, *names: str) -> list[str]:
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            for name in names:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return [with_db(admin_dsn, n) for n in names]
+
+    return asyncio.run(run())
+
+
+def drop_databases(admin_dsn: str, dsns: list[str]) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            for dsn in dsns:
+                await conn.execute(
+                    f'DROP DATABASE IF EXISTS "{urlsplit(dsn).path[1:]}" WITH (FORCE)'
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def count_rows(dsn: str, table: str) -> int:
+    async def run() -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+
+        return "uvloop"
+    except ImportError:
+        return "asyncio"
+
+
+def interleaved(
+    runs: dict[str, tuple[list[str], dict[str, str], str, str]],
+    rounds: int,
+    seconds: int,
+    connections: int,
+    script: Path,
+) -> dict[str, tuple[float, int, str]]:
+    """Run each server in turn, `rounds` times over, and keep each one's median run.
+
+    Alternating the servers spreads any drift of the machine (another tenant, a warming
+    cache, autovacuum) over both sides of the ratio instead of onto one.
+    `runs` maps a name to (command, environment, health URL, load URL).
+    """
+    samples: dict[str, list[tuple[float, int, str]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (command, env, health, url) in runs.items():
+            proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+            try:
+                wait_http(health, proc)
+                run_wrk(url, 2, connections, script)  # warm-up
+                samples[name].append(run_wrk(url, seconds, connections, script))
+            finally:
+                stop(proc)
+    return {name: sorted(runs_)[len(runs_) // 2] for name, runs_ in samples.items()}

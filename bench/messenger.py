@@ -1,0 +1,164 @@
+"""Telegram updates posted to the webhook at full speed: the hub (secret checked, update
+parsed by aiogram, lead identified, interaction stored, one transaction, then 200) against
+a bare aiogram webhook (`SimpleRequestHandler` with a handler that does nothing), in one run.
+
+wrk sends documentation-shaped text-message Updates with unique update and message ids
+from 5,000 distinct users, so leads are created early on and matched afterwards.
+
+    python bench/messenger.py [--seconds 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    count_rows,
+    create_databases,
+    drop_databases,
+    free_port,
+    interleaved,
+    loop_name,
+    stop,
+)
+from storage.embedded import EmbeddedPostgres
+
+TOKEN = "123456:BENCH-token"
+SECRET = "bench-secret_token"
+
+LUA = r"""
+local counter = 0
+local tid = 0
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+function init(args)
+  tid = tonumber(wrk.thread:get("tid")) or 0
+end
+request = function()
+  counter = counter + 1
+  local update_id = tid * 100000000 + counter
+  local user = 700000 + (update_id % 5000)
+  local body = string.format(
+    '{"update_id":%d,"message":{"message_id":%d,"date":1700000000,' ..
+    '"from":{"id":%d,"is_bot":false,"first_name":"Ivan","username":"ivan","language_code":"ru"},' ..
+    '"chat":{"id":%d,"type":"private","first_name":"Ivan","username":"ivan"},' ..
+    '"text":"Hello, I need help"}}', update_id, update_id, user, user)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+    ["X-Telegram-Bot-Api-Secret-Token"] = "bench-secret_token"}, body)
+end
+"""
+
+HUB = "hub /connectors/telegram (stored)"
+BARE = "bare aiogram SimpleRequestHandler (no-op)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk (make bench does it)")
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    embedded = None
+    admin_dsn = os.environ.get("HUB_DATABASE_URL")
+    if not admin_dsn:
+        embedded = EmbeddedPostgres(work)
+        admin_dsn = embedded.start()
+    dsns = create_databases(admin_dsn, f"bench_tg_{os.getpid()}")
+    script = work / "update.lua"
+    script.write_text(LUA)
+    bot_api_port = free_port()
+    bot_api = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(bot_api_port)]
+    )
+    api_base = f"http://127.0.0.1:{bot_api_port}"
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": dsns[0],
+        "HUB_DATA_DIR": str(work / "data"),
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    hub_bin = [sys.executable, "-m", "hub.cli"]
+    subprocess.run(
+        [
+            *hub_bin,
+            "channel",
+            "add",
+            "telegram",
+            "bot",
+            "--set",
+            f"token={TOKEN}",
+            "--set",
+            f"secret_token={SECRET}",
+            "--set",
+            f"api_base={api_base}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    bare_port, hub_port = free_port(), free_port()
+    try:
+        results = interleaved(
+            {
+                BARE: (
+                    [
+                        sys.executable,
+                        str(ROOT / "bench" / "bare_aiogram.py"),
+                        str(bare_port),
+                        TOKEN,
+                        SECRET,
+                        api_base,
+                    ],
+                    dict(os.environ),
+                    f"http://127.0.0.1:{bare_port}/webhook",
+                    f"http://127.0.0.1:{bare_port}/webhook",
+                ),
+                HUB: (
+                    [*hub_bin, "serve", "--port", str(hub_port)],
+                    env,
+                    f"http://127.0.0.1:{hub_port}/healthz",
+                    f"http://127.0.0.1:{hub_port}/connectors/telegram/bot",
+                ),
+            },
+            args.rounds,
+            args.seconds,
+            args.connections,
+            script,
+        )
+        stored = count_rows(dsns[0], "interactions")
+    finally:
+        stop(bot_api)
+        drop_databases(admin_dsn, dsns)
+        if embedded is not None:
+            embedded.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"telegram webhook ingest, median of {args.rounds} interleaved {args.seconds}s runs each, "
+        f"wrk -t2 -c{args.connections}, "
+        f"event loop: {loop_name()}, {os.cpu_count()} cores"
+    )
+    for name, (rate, bad, p99) in results.items():
+        print(f"  {name:52s} {rate:9.0f} updates/s   p99 {p99:>8s}   non-2xx {bad}")
+    print(f"  interactions stored by the hub over all runs: {stored}")
+    print(f"  ratio hub / bare: {results[HUB][0] / results[BARE][0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
