@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -460,3 +461,21 @@ async def _count_is(pool: asyncpg.Pool, n: int) -> bool:
 async def _offset_saved(pool: asyncpg.Pool, channel_id: int, offset: int) -> bool:
     state = await pool.fetchval("SELECT state FROM channel_state WHERE channel_id = $1", channel_id)
     return bool(state) and state.get("offset") == offset
+
+
+async def test_the_bot_token_never_reaches_the_logs(
+    client: Client, pool: asyncpg.Pool, fake: tuple[FakeTelegram, str], auth: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    telegram, base = fake
+    with caplog.at_level(logging.DEBUG):
+        await _channel(pool, base, telegram.token)
+        await eventually(lambda: _value(telegram.webhook))
+        dialog_id = await _dialog(client, pool)
+        telegram.fail_next("sendMessage", 400, "Bad Request: chat not found")
+        await client.post(f"/api/v1/dialogs/{dialog_id}/messages", json={"text": "hi"}, headers=auth)
+        await _post(client, text_update(9, "x"), secret="wrong")
+    hub_records = [r for r in caplog.records if r.name != "aiohttp.access"]  # the fake's own log
+    assert hub_records
+    text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in hub_records)
+    assert telegram.token.split(":")[1] not in text and SECRET not in text
