@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import logging
 import io
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -464,7 +464,10 @@ async def _offset_saved(pool: asyncpg.Pool, channel_id: int, offset: int) -> boo
 
 
 async def test_the_bot_token_never_reaches_the_logs(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeTelegram, str], auth: dict[str, str],
+    client: Client,
+    pool: asyncpg.Pool,
+    fake: tuple[FakeTelegram, str],
+    auth: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     telegram, base = fake
@@ -473,9 +476,43 @@ async def test_the_bot_token_never_reaches_the_logs(
         await eventually(lambda: _value(telegram.webhook))
         dialog_id = await _dialog(client, pool)
         telegram.fail_next("sendMessage", 400, "Bad Request: chat not found")
-        await client.post(f"/api/v1/dialogs/{dialog_id}/messages", json={"text": "hi"}, headers=auth)
+        await client.post(
+            f"/api/v1/dialogs/{dialog_id}/messages", json={"text": "hi"}, headers=auth
+        )
         await _post(client, text_update(9, "x"), secret="wrong")
     hub_records = [r for r in caplog.records if r.name != "aiohttp.access"]  # the fake's own log
     assert hub_records
     text = "\n".join(r.getMessage() + str(r.exc_info or "") for r in hub_records)
     assert telegram.token.split(":")[1] not in text and SECRET not in text
+
+
+async def test_voice_and_location(
+    client: Client, pool: asyncpg.Pool, fake: tuple[FakeTelegram, str]
+) -> None:
+    telegram, base = fake
+    await _channel(pool, base, telegram.token)
+    telegram.add_file("AwAC-voice", "voice/file_7.oga", b"OggS voice")
+    voice = text_update(
+        60,
+        "",
+        voice={
+            "file_id": "AwAC-voice",
+            "file_unique_id": "AgADv",
+            "duration": 3,
+            "mime_type": "audio/ogg",
+            "file_size": 10,
+        },
+    )
+    del voice["message"]["text"]
+    location = text_update(61, "", location={"latitude": 55.7558, "longitude": 37.6173})
+    del location["message"]["text"]
+    for update in (voice, location):
+        assert (await _post(client, update)).status == 200
+    await eventually(
+        lambda: pool.fetchval("SELECT state = 'stored' FROM attachments WHERE name = 'voice.ogg'")
+    )
+    row = await pool.fetchrow(
+        "SELECT text, extra FROM interactions WHERE external_id = '5550001:61'"
+    )
+    assert row["text"] == "Location: 55.7558, 37.6173"
+    assert row["extra"]["location"] == {"lat": 55.7558, "lon": 37.6173}

@@ -181,19 +181,45 @@ async def test_leads_import_matches_creates_and_reports_skips(
 
 async def test_messenger_channels_and_their_secrets(db_dsn: str, pool: asyncpg.Pool) -> None:
     token = "123456:AAE-secret_part"
-    code, out, _ = await hub(db_dsn, "channel", "add", "telegram", "bot", "--set", f"token={token}",
-                             "--set", "mode=polling")
+    code, out, _ = await hub(
+        db_dsn,
+        "channel",
+        "add",
+        "telegram",
+        "bot",
+        "--set",
+        f"token={token}",
+        "--set",
+        "mode=polling",
+    )
     assert (code, out.strip()) == (0, "/connectors/telegram/bot")
     settings = await pool.fetchval("SELECT settings FROM channels WHERE name = 'bot'")
     assert settings["token"] == token and len(settings["secret_token"]) >= 32  # generated
-    code, out, _ = await hub(db_dsn, "channel", "add", "vk", "club", "--set", "token=vk1.a.x",
-                             "--set", "group_id=218000000", "--set", "confirmation=693d0ba9",
-                             "--set", "secret=s3cr3t")
+    code, out, _ = await hub(
+        db_dsn,
+        "channel",
+        "add",
+        "vk",
+        "club",
+        "--set",
+        "token=vk1.a.x",
+        "--set",
+        "group_id=218000000",
+        "--set",
+        "confirmation=693d0ba9",
+        "--set",
+        "secret=s3cr3t",
+    )
     assert (code, out.strip()) == (0, "/connectors/vk/club")
-    code, out, _ = await hub(db_dsn, "channel", "add", "viber", "vb", "--set", "auth_token=445da6az")
+    code, out, _ = await hub(
+        db_dsn, "channel", "add", "viber", "vb", "--set", "auth_token=445da6az"
+    )
     assert (code, out.strip()) == (0, "/connectors/viber/vb")
     code, out, _ = await hub(db_dsn, "channel", "list")
     assert [line.split("\t")[:2] for line in out.strip().splitlines()] == [
-        ["telegram", "bot"], ["vk", "club"], ["viber", "vb"]]
+        ["telegram", "bot"],
+        ["vk", "club"],
+        ["viber", "vb"],
+    ]
     for secret in ("secret_part", settings["secret_token"], "vk1.a.x", "s3cr3t", "445da6az"):
         assert secret not in out

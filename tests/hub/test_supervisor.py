@@ -33,8 +33,12 @@ async def test_one_node_polls_and_another_takes_over(
 ) -> None:
     telegram, base = fake
     async with pool.acquire() as conn:
-        channel = await channels.create(conn, ChannelKind.TELEGRAM, "tg", {
-            "token": telegram.token, "secret_token": "x", "mode": "polling", "api_base": base})
+        channel = await channels.create(
+            conn,
+            ChannelKind.TELEGRAM,
+            "tg",
+            {"token": telegram.token, "secret_token": "x", "mode": "polling", "api_base": base},
+        )
     other = build_hub(hub.settings, pool, hub.dsn, supervise_every=0.2)
     for node in (hub, other):
         node.connectors[ChannelKind.TELEGRAM].poll_timeout = 1  # type: ignore[attr-defined]
@@ -43,11 +47,19 @@ async def test_one_node_polls_and_another_takes_over(
     await first.start_server()
     await second.start_server()
     try:
-        await eventually(lambda: _any(hub.supervisor.is_running(channel.id), other.supervisor.is_running(channel.id)))
+        await eventually(
+            lambda: _any(
+                hub.supervisor.is_running(channel.id), other.supervisor.is_running(channel.id)
+            )
+        )
         for _ in range(10):  # never both
-            assert not (hub.supervisor.is_running(channel.id) and other.supervisor.is_running(channel.id))
+            assert not (
+                hub.supervisor.is_running(channel.id) and other.supervisor.is_running(channel.id)
+            )
             await eventually(lambda: _any(True), timeout=0.1)
-        runner, standby = (first, second) if hub.supervisor.is_running(channel.id) else (second, first)
+        runner, standby = (
+            (first, second) if hub.supervisor.is_running(channel.id) else (second, first)
+        )
         await runner.close()
         standby_hub = other if standby is second else hub
         await eventually(lambda: _any(standby_hub.supervisor.is_running(channel.id)), timeout=10)
@@ -65,10 +77,14 @@ async def _any(*values: Any) -> bool:
 async def test_bad_credentials_stop_the_channel_with_a_clear_log(
     hub: Hub, pool: asyncpg.Pool, fake: tuple[FakeTelegram, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    telegram, base = fake
+    _, base = fake
     async with pool.acquire() as conn:
-        channel = await channels.create(conn, ChannelKind.TELEGRAM, "tg", {
-            "token": "999:WRONG-token", "secret_token": "x", "mode": "webhook", "api_base": base})
+        channel = await channels.create(
+            conn,
+            ChannelKind.TELEGRAM,
+            "tg",
+            {"token": "999:WRONG-token", "secret_token": "x", "mode": "webhook", "api_base": base},
+        )
     with caplog.at_level(logging.INFO):
         async with TestClient(TestServer(build_app(hub))):
             await eventually(lambda: _any("refused the credentials" in caplog.text))
