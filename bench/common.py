@@ -44,10 +44,26 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> N
     raise RuntimeError(f"{url} did not answer")
 
 
+_runs = iter(range(1, 100))
+
+
 def run_wrk(url: str, seconds: int, connections: int, script: Path) -> tuple[float, int, str]:
-    """(requests/s, non-2xx answers, p99 latency) of one wrk run."""
+    """(requests/s, non-2xx answers, p99 latency) of one wrk run. Each run passes the script
+    a new run number, so no two runs send the same ids (a repeat would measure the hub's
+    duplicate path instead of new events)."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+            "--",
+            str(next(_runs)),
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -40,12 +40,14 @@ function setup(thread)
   thread:set("tid", threads)
   threads = threads + 1
 end
+local run = 0
 function init(args)
   tid = tonumber(wrk.thread:get("tid")) or 0
+  run = tonumber(args[1]) or 0
 end
 request = function()
   counter = counter + 1
-  local phone = string.format("+791%d%07d", tid, counter)
+  local phone = string.format("+79%02d%d%06d", run, tid, counter)
   local body = string.format('{"name":"Bench %d","phone":"%s","message":"benchmark submission"}', counter, phone)
   return wrk.format("POST", "/forms/site", {["Content-Type"] = "application/json"}, body)
 end

@@ -43,12 +43,14 @@ function setup(thread)
   thread:set("tid", threads)
   threads = threads + 1
 end
+local run = 0
 function init(args)
   tid = tonumber(wrk.thread:get("tid")) or 0
+  run = tonumber(args[1]) or 0
 end
 request = function()
   counter = counter + 1
-  local update_id = tid * 100000000 + counter
+  local update_id = run * 1000000000 + tid * 100000000 + counter
   local user = 700000 + (update_id % 5000)
   local body = string.format(
     '{"update_id":%d,"message":{"message_id":%d,"date":1700000000,' ..
