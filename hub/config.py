@@ -36,6 +36,8 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_form_files: int = 5
     pool_size: int = 10
+    reopen_window_s: int = 86400
+    token_ttl_s: int = 12 * 3600
     log_level: str = "INFO"
 
     @property

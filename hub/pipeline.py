@@ -102,9 +102,12 @@ async def take_locks(conn: Conn, keys: Sequence[int]) -> None:
 
 
 class IngestPipeline:
-    def __init__(self, pool: asyncpg.Pool, default_region: str = "RU") -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, default_region: str = "RU", reopen_seconds: int = 86400
+    ) -> None:
         self.pool = pool
         self.default_region = default_region
+        self.reopen_seconds = reopen_seconds
         self.in_transaction: list[InTransactionHook] = []
         self.after_commit: list[AfterCommitHook] = []
 
@@ -184,6 +187,7 @@ class IngestPipeline:
             on_unknown=on_unknown,
             forced_lead=forced_lead,
             inbound_json=inbound_to_json(message) if on_unknown == "stage" else None,
+            reopen_seconds=self.reopen_seconds,
         )
         if row.status in ("duplicate", "staged"):
             if row.stored_hash and message.payload_hash and row.stored_hash != message.payload_hash:
@@ -203,10 +207,9 @@ class IngestPipeline:
             events.append(DomainEvent("lead.created", {"lead_id": lead_id}))
         if row.lead_updated:
             events.append(DomainEvent("lead.updated", {"lead_id": lead_id}))
-        if row.dialog_created:
-            events.append(
-                DomainEvent("dialog.created", {"dialog_id": dialog_id, "lead_id": lead_id})
-            )
+        if row.dialog_created or row.dialog_reopened:
+            event = "dialog.created" if row.dialog_created else "dialog.reopened"
+            events.append(DomainEvent(event, {"dialog_id": dialog_id, "lead_id": lead_id}))
         events.append(
             DomainEvent(
                 "interaction.created",
@@ -220,6 +223,7 @@ class IngestPipeline:
             dialog_id=dialog_id,
             lead_created=row.lead_created,
             dialog_created=row.dialog_created,
+            dialog_reopened=row.dialog_reopened,
             events=tuple(events),
             pending_media=any(a.state == AttachmentState.PENDING for a in message.attachments),
         )

@@ -44,6 +44,7 @@ class IngestResult:
     unsorted_id: UnsortedId | None = None
     lead_created: bool = False
     dialog_created: bool = False
+    dialog_reopened: bool = False
     events: tuple[DomainEvent, ...] = field(default=())
     pending_media: bool = False
 

@@ -73,7 +73,7 @@ def build_hub(
     settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float = 5.0
 ) -> Hub:
     load_connectors()
-    pipeline = IngestPipeline(pool, settings.default_region)
+    pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
     attachments = DiskAttachmentStore(settings.attachments_dir)
     connectors: dict[ChannelKind, Connector] = {}
     ports = HubPorts(

@@ -39,6 +39,7 @@ class IngestRow:
     lead_updated: bool
     dialog_created: bool
     stored_hash: str | None
+    dialog_reopened: bool
 
 
 async def ingest(
@@ -55,11 +56,12 @@ async def ingest(
     on_unknown: str,
     forced_lead: int | None,
     inbound_json: dict[str, Any] | None,
+    reopen_seconds: int = 0,
 ) -> IngestRow:
     files = message.attachments
     row = await conn.fetchrow(
         "SELECT * FROM hub_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " $15, $16, $17, $18, $19, $20, $21)",
+        " $15, $16, $17, $18, $19, $20, $21, $22)",
         list(lock_keys),
         message.channel_id,
         message.external_id,
@@ -80,6 +82,7 @@ async def ingest(
         inbound_json,
         message.peer,
         [attachment_json(a) for a in files],
+        reopen_seconds,
     )
     assert row is not None
     return IngestRow(*row)
