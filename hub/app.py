@@ -6,6 +6,7 @@ import asyncio
 import html
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,6 +15,7 @@ from connectors.base import Connector
 from connectors.forms import embed_script
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
+from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
@@ -54,6 +56,24 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             {"error": {"code": "internal", "message": "internal error; see the hub's log"}},
             status=500,
         )
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def console_index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / "index.html",
+        headers={
+            "Cache-Control": "no-cache",
+            # Customer text is never markup: no inline script, nothing from elsewhere.
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+            "media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
+            "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -128,6 +148,8 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(hub.supervisor.run(), name="channel-supervisor"),
         asyncio.create_task(hub.outbound.run(), name="outbound-dispatcher"),
         asyncio.create_task(hub.media.run(), name="media-fetcher"),
+        asyncio.create_task(hub.router.run(), name="router"),
+        asyncio.create_task(hub.gateway.run(), name="operator-gateway"),
     ]
     yield
     for task in tasks:
@@ -157,6 +179,13 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/forms/{channel}/thanks", form_thanks)
     for kind in (ChannelKind.TELEGRAM, ChannelKind.VK, ChannelKind.VIBER):
         r.add_post(f"/connectors/{kind.value}/{{channel}}", messenger_inbound(kind))
+    r.add_post("/api/v1/auth/login", sessions_api.login)
+    r.add_post("/api/v1/auth/logout", sessions_api.logout)
+    r.add_get("/api/v1/me", sessions_api.me)
+    r.add_get("/api/v1/operators", sessions_api.list_operators)
+    r.add_get("/ws/operator", hub.gateway.handle)
+    r.add_get("/", console_index)
+    r.add_static("/console/", STATIC, append_version=False)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_get(r"/api/v1/leads/{id:\d+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:\d+}", leads_api.patch_lead)

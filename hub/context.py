@@ -10,12 +10,15 @@ from aiohttp import web
 
 from connectors.base import Connector
 from hub.attachments import DiskAttachmentStore
+from hub.bus import InProcessBus
 from hub.config import Settings
 from hub.domain import Channel, ChannelKind
+from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.supervisor import ChannelSupervisor
+from routing.router import Router
 from storage import channels
 
 
@@ -51,6 +54,9 @@ class Hub:
     outbound: OutboundService
     media: MediaFetcher
     supervisor: ChannelSupervisor
+    bus: InProcessBus
+    router: Router
+    gateway: OperatorGateway
     connectors: dict[ChannelKind, Connector] = field(default_factory=dict)
 
 

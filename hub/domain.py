@@ -149,6 +149,7 @@ class Dialog:
     operator_id: OperatorId | None
     created_at: datetime
     closed_at: datetime | None
+    timings: dict[str, datetime | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

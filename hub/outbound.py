@@ -30,6 +30,7 @@ from hub.domain import (
     InteractionId,
     OutboundMessage,
 )
+from hub.notify import Publish, interaction_changed
 from storage import channels, outbound
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,30 @@ class DialogNotFound(Exception):
 
 
 class OutboundService:
-    def __init__(self, pool: asyncpg.Pool, connectors: dict[ChannelKind, Connector]) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        connectors: dict[ChannelKind, Connector],
+        publish: Publish | None = None,
+    ) -> None:
         self.pool = pool
         self.connectors = connectors
+        self.publish = publish
         self.max_attempts = MAX_ATTEMPTS
         self.base_delay = 1.0
         self._wake = asyncio.Event()
 
     async def send(
-        self, dialog_id: int, text: str | None, files: Sequence[Attachment], author: str
+        self,
+        dialog_id: int,
+        text: str | None,
+        files: Sequence[Attachment],
+        author: str,
+        *,
+        first_response: bool = False,
     ) -> InteractionId:
+        """Store a reply and attempt it; `first_response` marks an operator's answer, which
+        sets the dialog's first-response time once."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """SELECT d.id, d.lead_id, d.channel_id, d.peer, c.kind, c.enabled
@@ -83,6 +98,13 @@ class OutboundService:
                 external_id=f"out:{secrets.token_hex(8)}",
                 attachments=files,
             )
+            if first_response:
+                await conn.execute(
+                    "UPDATE dialogs SET first_response_at = COALESCE(first_response_at, now())"
+                    " WHERE id = $1 AND status = 'assigned'",
+                    row["id"],
+                )
+        await interaction_changed(self.pool, self.publish, interaction_id)
         if state == DeliveryState.PENDING:
             if not await self.deliver(interaction_id):
                 async with self.pool.acquire() as conn:
@@ -135,6 +157,12 @@ class OutboundService:
             return DeliveryResult.retry(f"unexpected error: {type(exc).__name__}")
 
     async def _record(self, interaction_id: int, attempts: int, result: DeliveryResult) -> None:
+        await self._store_outcome(interaction_id, attempts, result)
+        await interaction_changed(self.pool, self.publish, interaction_id, "interaction.updated")
+
+    async def _store_outcome(
+        self, interaction_id: int, attempts: int, result: DeliveryResult
+    ) -> None:
         async with self.pool.acquire() as conn:
             if result.outcome == DeliveryOutcome.SENT:
                 await outbound.record(

@@ -13,15 +13,20 @@ import asyncpg
 
 from connectors.base import Connector, factory_for, registered_kinds
 from hub.attachments import DiskAttachmentStore
+from hub.bus import InProcessBus
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.domain import ChannelKind
+from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
+from hub.notify import interaction_changed
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts, IngestResult
 from hub.services import ChannelEventsService
 from hub.supervisor import ChannelSupervisor
+from routing.events import Notice
+from routing.router import Router
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
@@ -76,9 +81,10 @@ def build_hub(
     pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
     attachments = DiskAttachmentStore(settings.attachments_dir)
     connectors: dict[ChannelKind, Connector] = {}
+    bus = InProcessBus()
     ports = HubPorts(
         ingest=pipeline,
-        events=ChannelEventsService(pool),
+        events=ChannelEventsService(pool, bus.publish),
         attachments=attachments,
         public_url=settings.base_url,
         max_body_bytes=settings.max_body_bytes,
@@ -91,12 +97,27 @@ def build_hub(
         assert factory is not None
         connectors[kind] = factory(ports)
     media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes)
+    outbound = OutboundService(pool, connectors, bus.publish)
 
-    async def wake_media(result: IngestResult) -> None:
+    async def auto_reply(dialog_id: int, text: str) -> None:
+        await outbound.send(dialog_id, text, [], "auto-reply")
+
+    router = Router(pool, bus.publish, auto_reply, tick=min(1.0, supervise_every * 5))
+    gateway = OperatorGateway(pool, router, outbound)
+    bus.subscribe(gateway.on_notice)
+
+    async def after_ingest(result: IngestResult) -> None:
         if result.pending_media:
             media.wake()
+        if result.dialog_id is None or result.interaction_id is None:
+            return
+        if result.dialog_created or result.dialog_reopened:
+            await router.route(result.dialog_id)
+            await bus.publish(Notice("state", result.dialog_id))
+        else:
+            await interaction_changed(pool, bus.publish, result.interaction_id)
 
-    pipeline.after_commit.append(wake_media)
+    pipeline.after_commit.append(after_ingest)
     return Hub(
         settings=settings,
         dsn=dsn,
@@ -104,8 +125,11 @@ def build_hub(
         pipeline=pipeline,
         attachments=attachments,
         channels=ChannelCache(pool),
-        outbound=OutboundService(pool, connectors),
+        outbound=outbound,
         media=media,
         supervisor=ChannelSupervisor(dsn, pool, connectors, interval=supervise_every),
+        bus=bus,
+        router=router,
+        gateway=gateway,
         connectors=connectors,
     )

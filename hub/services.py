@@ -9,20 +9,28 @@ from typing import Any
 import asyncpg
 
 from hub.domain import ChannelId
+from hub.notify import Publish, interaction_changed
 from storage import channels, interactions
 
 log = logging.getLogger(__name__)
 
 
 class ChannelEventsService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, publish: Publish | None = None) -> None:
         self.pool = pool
+        self.publish = publish
 
     async def edit(
         self, channel_id: ChannelId, external_id: str, text: str | None, edited_at: datetime
     ) -> str:
         async with self.pool.acquire() as conn:
-            outcome, _ = await interactions.edit(conn, channel_id, external_id, text, edited_at)
+            outcome, interaction_id = await interactions.edit(
+                conn, channel_id, external_id, text, edited_at
+            )
+        if outcome == "updated" and interaction_id is not None:
+            await interaction_changed(
+                self.pool, self.publish, interaction_id, "interaction.updated"
+            )
         return outcome
 
     async def delivery(
@@ -32,7 +40,9 @@ class ChannelEventsService:
             found = await interactions.mark_delivery(
                 conn, channel_id, provider_message_id, state, error
             )
-        if found is None:
+        if found is not None:
+            await interaction_changed(self.pool, self.publish, found, "interaction.updated")
+        else:
             log.debug(
                 "receipt %s for unknown or later-state message on channel %s", state, channel_id
             )

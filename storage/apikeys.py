@@ -17,6 +17,7 @@ import asyncpg
 from storage.database import Conn
 
 KEY_PREFIX = "hub_"
+OPERATOR_TOKEN_PREFIX = "op_"  # noqa: S105 - operator session tokens, hashed the same way
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,11 @@ def _dialog(row: asyncpg.Record) -> Dialog:
         operator_id=OperatorId(row["operator_id"]) if row["operator_id"] is not None else None,
         created_at=row["created_at"],
         closed_at=row["closed_at"],
+        timings={
+            "queued_at": row["queued_at"],
+            "assigned_at": row["assigned_at"],
+            "first_response_at": row["first_response_at"],
+        },
     )
 
 

@@ -168,10 +168,18 @@ async def search(
     text: str | None = None,
     after_id: int = 0,
     limit: int = 50,
+    visible_to: int | None = None,
 ) -> list[Lead]:
-    """Leads matching every given filter, oldest first, keyset-paginated by id."""
+    """Leads matching every given filter, oldest first, keyset-paginated by id; with
+    `visible_to`, only leads with a dialog held by (or offered to) that operator."""
     conditions = ["l.merged_into IS NULL", "l.id > $1"]
     args: list[Any] = [after_id]
+    if visible_to is not None:
+        args.append(visible_to)
+        conditions.append(
+            "EXISTS (SELECT 1 FROM dialogs d WHERE d.lead_id = l.id"
+            f" AND (d.operator_id = ${len(args)} OR ${len(args)} = ANY(d.offered_to)))"
+        )
     if phone is not None:
         args.append(phone)
         conditions.append(

@@ -52,3 +52,68 @@ async def create(
 async def get(conn: Conn | asyncpg.Pool, operator_id: int) -> Operator | None:
     row = await conn.fetchrow("SELECT * FROM operators WHERE id = $1", operator_id)
     return _operator(row) if row else None
+
+
+async def by_login(conn: Conn | asyncpg.Pool, login: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM operators WHERE login = $1", login)
+
+
+async def list_all(conn: Conn | asyncpg.Pool) -> list[Operator]:
+    return [_operator(r) for r in await conn.fetch("SELECT * FROM operators ORDER BY id")]
+
+
+async def create_token(
+    conn: Conn | asyncpg.Pool, operator_id: int, token_hash: str, ttl_seconds: int
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """INSERT INTO operator_tokens (operator_id, token_hash, expires_at)
+           VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id, expires_at""",
+        operator_id,
+        token_hash,
+        float(ttl_seconds),
+    )
+    assert row is not None
+    return row
+
+
+async def by_token(conn: Conn | asyncpg.Pool, token_hash: str) -> Operator | None:
+    row = await conn.fetchrow(
+        """SELECT o.* FROM operator_tokens t JOIN operators o ON o.id = t.operator_id
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
+        token_hash,
+    )
+    return _operator(row) if row else None
+
+
+async def revoke_token(conn: Conn | asyncpg.Pool, token_hash: str) -> None:
+    await conn.execute(
+        "UPDATE operator_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+        token_hash,
+    )
+
+
+async def set_presence(conn: Conn | asyncpg.Pool, operator_id: int, status: str) -> None:
+    await conn.execute(
+        """INSERT INTO operator_presence (operator_id, status) VALUES ($1, $2)
+           ON CONFLICT (operator_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
+        operator_id,
+        status,
+    )
+
+
+async def touch_presence(conn: Conn | asyncpg.Pool, operator_ids: Sequence[int]) -> None:
+    """Keep connected operators' presence fresh; a stale one counts as offline."""
+    await conn.execute(
+        "UPDATE operator_presence SET updated_at = now() WHERE operator_id = ANY($1::bigint[])",
+        list(operator_ids),
+    )
+
+
+async def presence(conn: Conn | asyncpg.Pool, operator_id: int) -> str:
+    value = await conn.fetchval(
+        """SELECT CASE WHEN updated_at > now() - interval '90 seconds' THEN status
+                       ELSE 'offline' END
+           FROM operator_presence WHERE operator_id = $1""",
+        operator_id,
+    )
+    return str(value or "offline")

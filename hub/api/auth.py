@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.context import hub_of
+from hub.domain import Operator
 from hub.errors import ApiError
-from storage import apikeys
+from storage import apikeys, operators
+from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
 
 SCOPES = ("leads", "dialogs", "unsorted", "webhooks")
 ALL_SCOPES = SCOPES + tuple(f"{s}:read" for s in SCOPES)
@@ -21,14 +23,28 @@ ALL_SCOPES = SCOPES + tuple(f"{s}:read" for s in SCOPES)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+OPERATOR_SCOPES = frozenset({"leads", "dialogs"})
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    kind: str
+    kind: str  # "api_key" or "operator"
     name: str
     scopes: frozenset[str]
+    operator_id: int | None = None
+    role: str | None = None
 
     def may(self, scope: str, write: bool) -> bool:
         return scope in self.scopes or (not write and f"{scope}:read" in self.scopes)
+
+    @property
+    def sees_everything(self) -> bool:
+        """API keys and supervisors see every dialog; an operator sees their own."""
+        return self.kind == "api_key" or self.role in ("supervisor", "admin")
+
+    @property
+    def author(self) -> str:
+        return self.name if self.kind == "operator" else f"api:{self.name}"
 
 
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
@@ -51,7 +67,18 @@ async def authenticate(request: web.Request) -> Principal:
             "send Authorization: Bearer <API key>",
             headers={"WWW-Authenticate": 'Bearer realm="hub"'},
         )
-    key = await apikeys.verify(hub_of(request).pool, token.strip())
+    token = token.strip()
+    if token.startswith(OPERATOR_TOKEN_PREFIX):
+        operator = await operators.by_token(hub_of(request).pool, hash_key(token))
+        if operator is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the session expired or was ended; log in again",
+                headers={"WWW-Authenticate": 'Bearer realm="hub", error="invalid_token"'},
+            )
+        return operator_principal(operator)
+    key = await apikeys.verify(hub_of(request).pool, token)
     if key is None:
         raise ApiError(
             401,
@@ -60,6 +87,11 @@ async def authenticate(request: web.Request) -> Principal:
             headers={"WWW-Authenticate": 'Bearer realm="hub", error="invalid_token"'},
         )
     return Principal("api_key", key.name, frozenset(key.scopes))
+
+
+def operator_principal(operator: Operator) -> Principal:
+    scopes = frozenset(SCOPES) if operator.role in ("supervisor", "admin") else OPERATOR_SCOPES
+    return Principal("operator", operator.login, scopes, operator.id, operator.role)
 
 
 def scoped(scope: str) -> Callable[[Handler], Handler]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
 
+from hub.api.access import ensure_dialog_visible, ensure_lead_visible, restricted_to
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
 from hub.context import hub_of
@@ -28,11 +29,12 @@ async def list_dialogs(request: web.Request) -> web.Response:
     for value in (operator, lead):
         if value is not None and not value.isdigit():
             raise ApiError(400, "bad_query", "operator and lead_id must be ids")
+    only = restricted_to(request)
     async with hub.pool.acquire() as conn:
         found = await dialogs.search(
             conn,
             status=status,
-            operator_id=int(operator) if operator else None,
+            operator_id=only if only is not None else (int(operator) if operator else None),
             lead_id=int(lead) if lead else None,
             after_id=after_id,
             limit=limit,
@@ -45,6 +47,7 @@ async def get_dialog(request: web.Request) -> web.Response:
     """One dialog with its interactions."""
     hub = hub_of(request)
     dialog_id = path_id(request)
+    await ensure_dialog_visible(request, dialog_id)
     async with hub.pool.acquire() as conn:
         dialog = await dialogs.get(conn, dialog_id)
         if dialog is None:
@@ -63,6 +66,7 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
         row = await interactions.attachment(conn, attachment_id)
     if row is None:
         raise not_found(f"attachment {attachment_id} not found")
+    await ensure_lead_visible(request, row["lead_id"])
     try:
         path = hub.attachments.path_of(row["storage_path"])
     except ValueError:
@@ -139,6 +143,7 @@ async def send_message(request: web.Request) -> web.Response:
     """Reply on the dialog's channel; answers with the outbound interaction and its state."""
     hub = hub_of(request)
     dialog_id = path_id(request)
+    await ensure_dialog_visible(request, dialog_id, holding=True)
     async with hub.pool.acquire() as conn:
         dialog = await dialogs.get(conn, dialog_id)
         channel = await channels.get(conn, dialog.channel_id) if dialog else None
@@ -159,7 +164,10 @@ async def send_message(request: web.Request) -> web.Response:
     except ApiError:
         await hub.attachments.discard(tuple(files))
         raise
-    interaction_id = await hub.outbound.send(dialog_id, text, files, principal_of(request).name)
+    principal = principal_of(request)
+    interaction_id = await hub.outbound.send(
+        dialog_id, text, files, principal.author, first_response=principal.kind == "operator"
+    )
     async with hub.pool.acquire() as conn:
         stored = await interactions.get(conn, interaction_id)
     assert stored is not None

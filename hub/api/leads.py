@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.api.access import ensure_lead_visible, restricted_to
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
@@ -20,6 +21,7 @@ PATCHABLE = {"name", "phones", "emails"}
 
 
 async def _lead_or_404(request: web.Request, lead_id: int) -> Lead:
+    await ensure_lead_visible(request, lead_id)
     async with hub_of(request).pool.acquire() as conn:
         lead = await leads.get(conn, lead_id)
     if lead is None:
@@ -62,6 +64,7 @@ async def list_leads(request: web.Request) -> web.Response:
             text=text,
             after_id=after_id,
             limit=limit,
+            visible_to=restricted_to(request),
         )
     return web.json_response(page([lead_json(lead) for lead in found], limit))
 
@@ -118,6 +121,7 @@ def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
 async def patch_lead(request: web.Request) -> web.Response:
     hub = hub_of(request)
     lead_id = path_id(request)
+    await ensure_lead_visible(request, lead_id)
     values = _patch_values(
         await read_json_object(request, hub.settings.max_body_bytes), hub.settings.default_region
     )
@@ -165,6 +169,8 @@ async def merge_lead(request: web.Request) -> web.Response:
     hub = hub_of(request)
     survivor = path_id(request)
     other = await _other_id(request)
+    await ensure_lead_visible(request, survivor)
+    await ensure_lead_visible(request, other)
     async with hub.pool.acquire() as conn, conn.transaction():
         try:
             moved = await merges.merge(
@@ -183,6 +189,7 @@ async def unmerge_lead(request: web.Request) -> web.Response:
     hub = hub_of(request)
     survivor = path_id(request)
     other = await _other_id(request)
+    await ensure_lead_visible(request, survivor)
     async with hub.pool.acquire() as conn, conn.transaction():
         try:
             await merges.unmerge(conn, LeadId(survivor), LeadId(other))

@@ -276,6 +276,96 @@ def build_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/": {
+                "get": {
+                    "summary": "The operator console",
+                    "tags": ["console"],
+                    "security": [],
+                    "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+                }
+            },
+            "/console/{filename}": {
+                "get": {
+                    "summary": "The console's scripts and styles",
+                    "tags": ["console"],
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "filename",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "a static file"}, "404": _ERROR},
+                }
+            },
+            "/ws/operator": {
+                "get": {
+                    "summary": "The operator's websocket (frames: hello, dialog.offered, dialog.assigned,"
+                    " dialog.withdrawn, dialog.unassigned, dialog.closed, interaction,"
+                    " interaction.updated, supervisor.state, error; from the operator:"
+                    " presence, accept, decline, send, transfer, close, read, ping)",
+                    "tags": ["operators"],
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": "token",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"101": {"description": "switching protocols"}, "401": _ERROR},
+                }
+            },
+            "/api/v1/auth/login": {
+                "post": {
+                    "summary": "Operator login: an expiring, revocable session token",
+                    "tags": ["operators"],
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["login", "password"],
+                                    "properties": {
+                                        "login": {"type": "string"},
+                                        "password": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "token, expires_at, operator"},
+                        **{str(c): _ERROR for c in (400, 401, 415, 422, 429)},
+                    },
+                }
+            },
+            "/api/v1/auth/logout": {
+                "post": _op(
+                    "End this session", tag="operators", schema={"type": "object"}, errors=(401,)
+                )
+            },
+            "/api/v1/me": {
+                "get": _op(
+                    "The operator of this session",
+                    tag="operators",
+                    schema={"type": "object"},
+                    errors=(401, 403),
+                )
+            },
+            "/api/v1/operators": {
+                "get": _op(
+                    "Operators with presence and load",
+                    tag="operators",
+                    schema={"type": "object"},
+                    errors=(401, 403),
+                )
+            },
             "/api/v1/leads": {
                 "get": _op(
                     "Find leads",

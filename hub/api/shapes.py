@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.domain import Dialog, Interaction, Lead
+from hub.domain import Dialog, Interaction, Lead, Operator
 from hub.errors import ApiError
 
 DEFAULT_LIMIT = 50
@@ -70,7 +70,13 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
 
 
 def dialog_json(dialog: Dialog) -> dict[str, Any]:
+    t = dialog.timings
     return {
+        "timings": {
+            "waited_s": _seconds(t.get("queued_at"), t.get("assigned_at")),
+            "first_response_s": _seconds(t.get("assigned_at"), t.get("first_response_at")),
+            "handled_s": _seconds(t.get("assigned_at"), dialog.closed_at),
+        },
         "id": dialog.id,
         "lead_id": dialog.lead_id,
         "channel": dialog.channel,
@@ -79,6 +85,24 @@ def dialog_json(dialog: Dialog) -> dict[str, Any]:
         "created_at": dialog.created_at.isoformat(),
         "closed_at": dialog.closed_at.isoformat() if dialog.closed_at else None,
     }
+
+
+def operator_json(operator: Operator) -> dict[str, object]:
+    return {
+        "id": operator.id,
+        "login": operator.login,
+        "name": operator.name,
+        "role": operator.role,
+        "skills": list(operator.skills),
+        "max_dialogs": operator.max_dialogs,
+        "extension": operator.extension,
+    }
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(float((end - start).total_seconds()), 3)
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

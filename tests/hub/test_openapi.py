@@ -17,7 +17,7 @@ def _router_routes(hub: Hub) -> set[tuple[str, str]]:
         if route.method == "HEAD":
             continue
         info = route.resource.get_info() if route.resource else {}
-        path = info.get("path") or info.get("formatter", "")
+        path = info.get("path") or info.get("formatter") or f"{info['prefix']}/{{filename}}"
         path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
         routes.add((route.method.lower(), path))
     return routes

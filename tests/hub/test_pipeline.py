@@ -81,19 +81,31 @@ async def test_in_transaction_hook_failure_rolls_back_everything(pool: asyncpg.P
     assert await count(pool, "leads") == 0 and await count(pool, "interactions") == 0
 
 
-async def test_closed_dialog_is_reopened_within_the_window_else_a_new_one(pool: asyncpg.Pool) -> None:
+async def test_closed_dialog_is_reopened_within_the_window_else_a_new_one(
+    pool: asyncpg.Pool,
+) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool, reopen_seconds=3600)
-    first = await pipeline.ingest(_message(channel.id, "r1", phones=("+79120000009",)), InteractionKind.FORM)
-    await pool.execute("UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id)
-    again = await pipeline.ingest(_message(channel.id, "r2", phones=("+79120000009",)), InteractionKind.FORM)
+    first = await pipeline.ingest(
+        _message(channel.id, "r1", phones=("+79120000009",)), InteractionKind.FORM
+    )
+    await pool.execute(
+        "UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id
+    )
+    again = await pipeline.ingest(
+        _message(channel.id, "r2", phones=("+79120000009",)), InteractionKind.FORM
+    )
     assert again.dialog_id == first.dialog_id and again.dialog_reopened and not again.dialog_created
-    assert await pool.fetchval("SELECT status FROM dialogs WHERE id = $1", first.dialog_id) == "queued"
+    assert (
+        await pool.fetchval("SELECT status FROM dialogs WHERE id = $1", first.dialog_id) == "queued"
+    )
     await pool.execute(
         "UPDATE dialogs SET status = 'closed', closed_at = now() - interval '2 hours' WHERE id = $1",
         first.dialog_id,
     )
-    later = await pipeline.ingest(_message(channel.id, "r3", phones=("+79120000009",)), InteractionKind.FORM)
+    later = await pipeline.ingest(
+        _message(channel.id, "r3", phones=("+79120000009",)), InteractionKind.FORM
+    )
     assert later.dialog_id != first.dialog_id and later.dialog_created
 
 

@@ -1,0 +1,103 @@
+"""Operator sessions: login with argon2-checked passwords, expiring revocable tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from connectors.ratelimit import RateLimiter, retry_after_header
+from hub.api.auth import principal_of, scoped
+from hub.api.shapes import operator_json
+from hub.context import hub_of
+from hub.errors import ApiError, unprocessable
+from hub.httputil import client_address, read_json_object
+from storage import operators
+from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
+
+_hasher = PasswordHasher()
+_limiter = RateLimiter()
+ATTEMPTS_A_MINUTE = 10
+# Verified when the login is unknown, so a wrong login costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    body = await read_json_object(request, 16 * 1024)
+    login_name, password = body.get("login"), body.get("password")
+    if not isinstance(login_name, str) or not isinstance(password, str) or not login_name:
+        raise unprocessable("invalid_field", 'send {"login": ..., "password": ...}')
+    client = client_address(request, hub.settings.trust_forwarded)
+    wait = max(
+        _limiter.check("login-ip", client, ATTEMPTS_A_MINUTE * 3),
+        _limiter.check("login", login_name.lower(), ATTEMPTS_A_MINUTE),
+    )
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many login attempts; wait a little",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    row = await operators.by_login(hub.pool, login_name)
+    ok = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password)
+    if row is None or not ok:
+        raise ApiError(401, "invalid_credentials", "wrong login or password")
+    token = OPERATOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    created = await operators.create_token(
+        hub.pool, row["id"], hash_key(token), hub.settings.token_ttl_s
+    )
+    operator = await operators.get(hub.pool, row["id"])
+    assert operator is not None
+    return web.json_response(
+        {
+            "token": token,
+            "expires_at": created["expires_at"].isoformat(),
+            "operator": operator_json(operator),
+        }
+    )
+
+
+@scoped("dialogs")
+async def logout(request: web.Request) -> web.Response:
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    if token.startswith(OPERATOR_TOKEN_PREFIX):
+        await operators.revoke_token(hub_of(request).pool, hash_key(token))
+    return web.json_response({"status": "logged_out"})
+
+
+@scoped("dialogs")
+async def me(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    if principal.operator_id is None:
+        raise ApiError(403, "forbidden", "this is an API key, not an operator session")
+    operator = await operators.get(hub_of(request).pool, principal.operator_id)
+    assert operator is not None
+    return web.json_response(operator_json(operator))
+
+
+@scoped("dialogs")
+async def list_operators(request: web.Request) -> web.Response:
+    """Operators with their presence: transfer targets for operators, load for supervisors."""
+    hub = hub_of(request)
+    rows = await hub.pool.fetch(
+        """SELECT o.id, o.login, o.name, o.role, o.max_dialogs,
+                  CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
+                       ELSE 'offline' END AS presence,
+                  (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
+                     AND d.status = 'assigned') AS load
+           FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
+           ORDER BY o.name, o.id"""
+    )
+    return web.json_response({"items": [dict(r) for r in rows]})

@@ -1,0 +1,347 @@
+"""`/ws/operator`: each operator's live channel.
+
+The socket is a view of PostgreSQL, not a store: `hello` carries the operator's whole
+current state (own open dialogs with unread counts, pending offers), so a dropped and
+re-established connection loses nothing. Frames are flat JSON objects with a `type`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from aiohttp import WSMsgType, web
+
+from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
+from hub.domain import Operator
+from hub.outbound import DialogNotFound, OutboundService
+from routing.events import Notice
+from routing.router import Router, RoutingError
+from storage import dialogs, interactions, leads, operators
+from storage import routing as routing_store
+from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
+
+log = logging.getLogger(__name__)
+
+PRESENCE = {"online", "away", "offline"}
+MAX_TEXT = 4096
+
+
+class OperatorGateway:
+    def __init__(self, pool: asyncpg.Pool, router: Router, outbound: OutboundService) -> None:
+        self.pool = pool
+        self.router = router
+        self.outbound = outbound
+        self.sockets: dict[int, set[web.WebSocketResponse]] = {}
+        self.supervisors: set[web.WebSocketResponse] = set()
+        self._state_dirty = asyncio.Event()
+
+    # -- frames built from the database ------------------------------------------------
+
+    async def dialog_summary(
+        self, dialog_id: int, operator_id: int | None = None
+    ) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            dialog = await dialogs.get(conn, dialog_id)
+            if dialog is None:
+                return None
+            lead = await leads.get(conn, dialog.lead_id)
+            row = await conn.fetchrow(
+                """SELECT
+                     (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
+                        AND i.direction = 'in'
+                        AND i.created_at > COALESCE(d.operator_read_at, d.assigned_at, d.created_at))
+                       AS unread,
+                     (SELECT i.text FROM interactions i WHERE i.dialog_id = d.id
+                        ORDER BY i.id DESC LIMIT 1) AS last_text,
+                     d.queued_at, d.assigned_at, d.first_response_at
+                   FROM dialogs d WHERE d.id = $1""",
+                dialog_id,
+            )
+        body = dialog_json(dialog)
+        body["lead"] = lead_json(lead) if lead else None
+        body["unread"] = int(row["unread"]) if row else 0
+        body["last_text"] = row["last_text"] if row else None
+        return body
+
+    async def hello(self, operator: Operator) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            own = await routing_store.open_dialogs_of(conn, operator.id)
+            offers = await routing_store.offers_to(conn, operator.id)
+            presence = await operators.presence(conn, operator.id)
+            queue_names = [
+                r["name"] for r in await conn.fetch("SELECT name FROM queues ORDER BY name")
+            ]
+        summaries = [s for s in [await self.dialog_summary(d) for d in own] if s]
+        offered = []
+        for offer in offers:
+            summary = await self.dialog_summary(offer["id"])
+            if summary:
+                offered.append(
+                    {
+                        "dialog": summary,
+                        "lead": summary["lead"],
+                        "expires_in_s": round(offer["expires_in"], 1),
+                    }
+                )
+        return {
+            "type": "hello",
+            "operator": operator_json(operator),
+            "presence": presence,
+            "dialogs": summaries,
+            "offers": offered,
+            "queues": queue_names,
+        }
+
+    async def supervisor_state(self) -> dict[str, Any]:
+        queues = await self.pool.fetch(
+            """SELECT COALESCE(q.name, 'default') AS name, count(d.id) AS waiting,
+                      COALESCE(EXTRACT(EPOCH FROM now() - min(d.queued_at)), 0)::float8 AS oldest_wait_s
+               FROM dialogs d LEFT JOIN queues q ON q.id = d.queue_id
+               WHERE d.status IN ('queued', 'offered')
+               GROUP BY 1 ORDER BY 1"""
+        )
+        people = await self.pool.fetch(
+            """SELECT o.id, o.name, o.max_dialogs,
+                      CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
+                           ELSE 'offline' END AS presence,
+                      (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
+                         AND d.status = 'assigned') AS load
+               FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
+               ORDER BY o.name, o.id"""
+        )
+        return {
+            "type": "supervisor.state",
+            "queues": [
+                {
+                    "name": q["name"],
+                    "waiting": q["waiting"],
+                    "oldest_wait_s": round(q["oldest_wait_s"], 1),
+                }
+                for q in queues
+            ],
+            "operators": [dict(p) for p in people],
+        }
+
+    # -- delivery of notices -------------------------------------------------------------
+
+    async def send_to(self, operator_id: int, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, ensure_ascii=False, default=str)
+        for ws in list(self.sockets.get(operator_id, ())):
+            if not ws.closed:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.send_str(text)  # a socket closing now resyncs with its next hello
+
+    async def on_notice(self, notice: Notice) -> None:
+        if notice.kind == "state":
+            self._state_dirty.set()
+            return
+        local = [o for o in notice.operators if o in self.sockets]
+        if not local:
+            return
+        if notice.kind == "offered" and notice.dialog_id is not None:
+            summary = await self.dialog_summary(notice.dialog_id)
+            frame = {
+                "type": "dialog.offered",
+                "dialog": summary,
+                "lead": summary["lead"] if summary else None,
+                "expires_in_s": notice.data.get("expires_in_s"),
+            }
+        elif notice.kind == "assigned" and notice.dialog_id is not None:
+            frame = {
+                "type": "dialog.assigned",
+                "dialog": await self.dialog_summary(notice.dialog_id),
+                **notice.data,
+            }
+        elif notice.kind in ("withdrawn", "unassigned", "closed"):
+            frame = {"type": f"dialog.{notice.kind}", "dialog_id": notice.dialog_id, **notice.data}
+        elif notice.kind in ("interaction", "interaction.updated"):
+            async with self.pool.acquire() as conn:
+                item = await interactions.get(conn, int(notice.data["interaction_id"]))
+            if item is None:
+                return
+            frame = {"type": notice.kind, "interaction": interaction_json(item)}
+        else:
+            return
+        for operator_id in local:
+            await self.send_to(operator_id, frame)
+
+    async def run(self) -> None:
+        """Keeps connected operators' presence fresh and pushes the supervisors' view."""
+        last_touch = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - last_touch > 30 and self.sockets:
+                    await operators.touch_presence(self.pool, list(self.sockets))
+                    last_touch = loop.time()
+                if self.supervisors:
+                    text = json.dumps(await self.supervisor_state(), default=str)
+                    for ws in list(self.supervisors):
+                        if not ws.closed:
+                            await ws.send_str(text)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+                log.warning("operator gateway: could not refresh", exc_info=True)
+            self._state_dirty.clear()
+            try:
+                async with asyncio.timeout(2.0):
+                    await self._state_dirty.wait()
+                await asyncio.sleep(0.05)  # gather a burst of changes into one push
+            except TimeoutError:
+                pass
+
+    # -- the socket ------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("token", "")
+        operator = (
+            await operators.by_token(self.pool, hash_key(token))
+            if token.startswith(OPERATOR_TOKEN_PREFIX)
+            else None
+        )
+        if operator is None:
+            return web.json_response(
+                {"error": {"code": "unauthorized", "message": "log in and pass ?token="}},
+                status=401,
+            )
+        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=256 * 1024)
+        await ws.prepare(request)
+        self.sockets.setdefault(operator.id, set()).add(ws)
+        supervisor = operator.role in ("supervisor", "admin")
+        if supervisor:
+            self.supervisors.add(ws)
+        try:
+            await ws.send_str(
+                json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
+            )
+            if supervisor:
+                await ws.send_str(json.dumps(await self.supervisor_state(), default=str))
+            async for message in ws:
+                if message.type != WSMsgType.TEXT:
+                    continue
+                await self._frame(ws, operator, message.data)
+        finally:
+            sockets = self.sockets.get(operator.id, set())
+            sockets.discard(ws)
+            self.supervisors.discard(ws)
+            if not sockets:
+                self.sockets.pop(operator.id, None)
+                await self._left(operator)
+        return ws
+
+    async def _left(self, operator: Operator) -> None:
+        """The operator's last tab closed: offline, and their offers go to others."""
+        try:
+            await operators.set_presence(self.pool, operator.id, "offline")
+            await self.router.presence_changed(operator.id, "offline")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("could not record operator %s leaving", operator.id)
+
+    async def _error(
+        self, ws: web.WebSocketResponse, code: str, message: str, ref: Any = None
+    ) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        await ws.send_str(json.dumps(frame))
+
+    async def _frame(self, ws: web.WebSocketResponse, operator: Operator, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            await self._error(ws, "malformed_json", "a frame is one JSON object")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error(ws, "malformed_frame", "a frame is an object with a type")
+            return
+        kind, ref = frame["type"], frame.get("ref")
+        try:
+            await self._dispatch(ws, operator, kind, frame)
+        except RoutingError as exc:
+            await self._error(ws, exc.code, exc.message, ref)
+        except DialogNotFound:
+            await self._error(ws, "not_found", "no such dialog", ref)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("frame %s from operator %s failed", kind, operator.id, exc_info=True)
+            await self._error(ws, "unavailable", "the hub could not do that now; try again", ref)
+
+    def _dialog_id(self, frame: dict[str, Any]) -> int:
+        value = frame.get("dialog_id")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RoutingError("invalid_field", "dialog_id must be a dialog's id")
+        return value
+
+    async def _holds(self, operator: Operator, dialog_id: int) -> bool:
+        if operator.role in ("supervisor", "admin"):
+            return True
+        holder = await self.pool.fetchval(
+            "SELECT operator_id FROM dialogs WHERE id = $1 AND status = 'assigned'", dialog_id
+        )
+        return bool(holder == operator.id)
+
+    async def _dispatch(
+        self, ws: web.WebSocketResponse, operator: Operator, kind: str, frame: dict[str, Any]
+    ) -> None:
+        if kind == "presence":
+            status = frame.get("status")
+            if status not in PRESENCE:
+                raise RoutingError("invalid_field", "status is online, away or offline")
+            await operators.set_presence(self.pool, operator.id, status)
+            await ws.send_str(json.dumps({"type": "presence", "status": status}))
+            await self.router.presence_changed(operator.id, status)
+        elif kind == "accept":
+            await self.router.accept(operator.id, self._dialog_id(frame))
+        elif kind == "decline":
+            await self.router.decline(operator.id, self._dialog_id(frame))
+        elif kind == "send":
+            dialog_id = self._dialog_id(frame)
+            text = frame.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise RoutingError("empty_message", "send some text")
+            if len(text) > MAX_TEXT:
+                raise RoutingError(
+                    "text_too_long", f"a message holds at most {MAX_TEXT} characters"
+                )
+            if not await self._holds(operator, dialog_id):
+                raise RoutingError("not_yours", "you can answer only your own dialogs")
+            interaction_id = await self.outbound.send(
+                dialog_id, text.strip(), [], operator.login, first_response=True
+            )
+            ack: dict[str, Any] = {
+                "type": "sent",
+                "interaction_id": interaction_id,
+                "dialog_id": dialog_id,
+            }
+            if "ref" in frame:
+                ack["ref"] = frame["ref"]
+            await ws.send_str(json.dumps(ack))
+        elif kind == "transfer":
+            dialog_id = self._dialog_id(frame)
+            if not await self._holds(operator, dialog_id):
+                raise RoutingError("not_yours", "you can transfer only your own dialogs")
+            target = frame.get("operator_id")
+            if isinstance(target, int) and not isinstance(target, bool):
+                await self.router.transfer_to_operator(dialog_id, target)
+            elif isinstance(frame.get("queue"), str):
+                await self.router.transfer_to_queue(dialog_id, frame["queue"])
+            else:
+                raise RoutingError("invalid_field", "name an operator_id or a queue")
+        elif kind == "close":
+            dialog_id = self._dialog_id(frame)
+            if not await self._holds(operator, dialog_id):
+                raise RoutingError("not_yours", "you can close only your own dialogs")
+            await self.router.close(dialog_id, operator.id)
+        elif kind == "read":
+            await self.pool.execute(
+                "UPDATE dialogs SET operator_read_at = now() WHERE id = $1 AND operator_id = $2",
+                self._dialog_id(frame),
+                operator.id,
+            )
+        elif kind == "ping":
+            await ws.send_str(json.dumps({"type": "pong"}))
+        else:
+            raise RoutingError("unknown_type", f"unknown frame type {kind!r}")

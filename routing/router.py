@@ -1,0 +1,309 @@
+"""The router: offers waiting dialogs to operators, by each queue's rules.
+
+A dialog goes to the queue it was transferred to, else the queue naming its channel, else
+the default queue (one naming no channel; without any queue, a built-in least-busy queue
+over every operator). The operators of a queue are those online, having all its skills,
+with room under their `max_dialogs`. An offer expires after the queue's timeout, or is
+declined, and goes to the next operator; with nobody able to take it, or outside the
+queue's hours, the dialog waits in FIFO order and the customer gets the queue's
+auto-reply once. Operators coming online or freeing capacity get waiting dialogs oldest
+first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from routing.events import Notice
+from routing.hours import InvalidHours, parse_hours
+from routing.strategies import order
+from storage import queues as queue_store
+from storage import routing as store
+from storage.database import Conn
+from storage.queues import QueueRow
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Notice], Awaitable[None]]
+AutoReply = Callable[[int, str], Awaitable[None]]
+
+DEFAULT_QUEUE = QueueRow(
+    id=0,
+    name="default",
+    strategy="least_busy",
+    offer_timeout_s=30,
+    channels=(),
+    skills=(),
+    hours=None,
+    timezone="UTC",
+    auto_reply=None,
+    last_operator_id=None,
+)
+
+
+class RoutingError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _operator_lock(operator_id: int) -> int:
+    return 0x6F70_0000_0000 + operator_id  # "op" namespace, apart from contact-key hashes
+
+
+class Router:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publish: Publish,
+        auto_reply: AutoReply | None = None,
+        *,
+        tick: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.publish = publish
+        self.auto_reply = auto_reply
+        self.tick = tick
+        self._queues: list[QueueRow] = []
+        self._queues_read = 0.0
+        self._wake = asyncio.Event()
+
+    # -- queues -----------------------------------------------------------------------
+
+    async def queues(self) -> list[QueueRow]:
+        if time.monotonic() - self._queues_read > 5.0:
+            self._queues = await queue_store.list_all(self.pool)
+            self._queues_read = time.monotonic()
+        return self._queues
+
+    def forget_queues(self) -> None:
+        self._queues_read = 0.0
+
+    def queue_for(self, queue_id: int | None, channel: str, queues: list[QueueRow]) -> QueueRow:
+        if queue_id is not None:
+            for q in queues:
+                if q.id == queue_id:
+                    return q
+        for q in queues:
+            if channel in q.channels:
+                return q
+        for q in queues:
+            if not q.channels:
+                return q
+        return DEFAULT_QUEUE
+
+    @staticmethod
+    def is_open(queue: QueueRow, now: datetime | None = None) -> bool:
+        if not queue.hours:
+            return True
+        try:
+            return parse_hours(queue.hours, queue.timezone).is_open(now or datetime.now(UTC))
+        except InvalidHours:
+            log.error(
+                "queue %s has unreadable hours %r; treating it as open", queue.name, queue.hours
+            )
+            return True
+
+    # -- offering -----------------------------------------------------------------------
+
+    async def route(self, dialog_id: int) -> list[int]:
+        """Offer one waiting dialog; the operators it was offered to (none: it waits)."""
+        queues = await self.queues()
+        waiting_reply: str | None = None
+        chosen: list[int] = []
+        queue = DEFAULT_QUEUE
+        async with self.pool.acquire() as conn, conn.transaction():
+            dialog = await store.lock_queued(conn, dialog_id)
+            if dialog is None:
+                return []  # not waiting any more, or another router holds it
+            queue = self.queue_for(dialog["queue_id"], dialog["channel_name"], queues)
+            if self.is_open(queue):
+                chosen = await self._choose(conn, dialog, queue)
+            if chosen:
+                await store.offer(conn, dialog_id, chosen, queue.offer_timeout_s, queue.id or None)
+                if queue.strategy == "round_robin" and queue.id:
+                    await queue_store.remember_choice(conn, queue.id, chosen[0])
+            elif queue.auto_reply and await store.mark_auto_replied(conn, dialog_id):
+                waiting_reply = queue.auto_reply
+        if chosen:
+            await self.publish(
+                Notice("offered", dialog_id, tuple(chosen), {"expires_in_s": queue.offer_timeout_s})
+            )
+            await self.publish(Notice("state", dialog_id))
+        if waiting_reply and self.auto_reply is not None:
+            try:
+                await self.auto_reply(dialog_id, waiting_reply)
+            except Exception:
+                log.exception("auto-reply to dialog %s failed", dialog_id)
+        return chosen
+
+    async def _choose(self, conn: Conn, dialog: asyncpg.Record, queue: QueueRow) -> list[int]:
+        declined = list(dialog["declined_by"])
+        candidates = await store.candidates(conn, queue.skills, declined)
+        if not candidates and declined:
+            # Everyone able to take it has passed once: offer it round again.
+            await store.reset_declines(conn, dialog["id"])
+            candidates = await store.candidates(conn, queue.skills, [])
+        previous = (
+            await store.previous_operator(conn, dialog["lead_id"])
+            if queue.strategy == "sticky"
+            else None
+        )
+        ranked = order(
+            queue.strategy,
+            candidates,
+            last_operator_id=queue.last_operator_id,
+            previous_operator_id=previous,
+        )
+        if queue.strategy == "all":
+            return [c.operator_id for c in ranked]
+        for candidate in ranked:
+            # One offer at a time per operator across nodes; a busy lock means another router
+            # is giving them something right now, so try the next person.
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", _operator_lock(candidate.operator_id)
+            ):
+                continue
+            load, max_dialogs, presence = await store.load_of(conn, candidate.operator_id)
+            if presence == "online" and load < max_dialogs:
+                return [candidate.operator_id]
+        return []
+
+    async def route_waiting(self, limit: int = 200) -> int:
+        """Offer waiting dialogs oldest first; how many got an offer."""
+        offered = 0
+        for dialog_id in await store.waiting_ids(self.pool, limit):
+            if await self.route(dialog_id):
+                offered += 1
+        return offered
+
+    # -- the operator's answers -----------------------------------------------------------
+
+    async def accept(self, operator_id: int, dialog_id: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(operator_id))
+            row = await store.accept(conn, dialog_id, operator_id)
+            if row is None:
+                raise RoutingError("offer_gone", "this dialog is no longer offered to you")
+            load, max_dialogs, _ = await store.load_of(conn, operator_id)
+            if load > max_dialogs:
+                raise RoutingError(
+                    "at_capacity", "you already have as many dialogs as you can take"
+                )
+        others = tuple(o for o in row["was_offered_to"] if o != operator_id)
+        await self.publish(Notice("assigned", dialog_id, (operator_id,)))
+        if others:
+            await self.publish(Notice("withdrawn", dialog_id, others, {"reason": "taken"}))
+        await self.publish(Notice("state", dialog_id))
+
+    async def decline(self, operator_id: int, dialog_id: int) -> None:
+        async with self.pool.acquire() as conn:
+            row = await store.decline(conn, dialog_id, operator_id)
+        if row is None:
+            raise RoutingError("offer_gone", "this dialog is no longer offered to you")
+        await self.publish(Notice("withdrawn", dialog_id, (operator_id,), {"reason": "declined"}))
+        if row["status"] == "queued":
+            await self.route(dialog_id)
+
+    async def expire_offers(self) -> int:
+        async with self.pool.acquire() as conn:
+            expired = await store.expire_offers(conn)
+        for row in expired:
+            await self.publish(
+                Notice("withdrawn", row["id"], tuple(row["was_offered_to"]), {"reason": "expired"})
+            )
+        for row in expired:
+            await self.route(row["id"])
+        return len(expired)
+
+    # -- closing and moving ----------------------------------------------------------------
+
+    async def close(self, dialog_id: int, operator_id: int | None = None) -> None:
+        async with self.pool.acquire() as conn:
+            row = await store.close(conn, dialog_id)
+        if row is None:
+            raise RoutingError("not_open", "the dialog is already closed")
+        holders = tuple(o for o in [row["operator_id"], *row["offered_to"]] if o is not None)
+        await self.publish(Notice("closed", dialog_id, holders))
+        await self.publish(Notice("state", dialog_id))
+        self.wake()  # capacity was freed
+
+    async def transfer_to_operator(self, dialog_id: int, operator_id: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(operator_id))
+            load, max_dialogs, presence = await store.load_of(conn, operator_id)
+            if max_dialogs == 0:
+                raise RoutingError("no_operator", "no such operator")
+            if presence != "online":
+                raise RoutingError("operator_unavailable", "that operator is not online")
+            if load >= max_dialogs:
+                raise RoutingError("operator_full", "that operator has no room for another dialog")
+            row = await store.assign_directly(conn, dialog_id, operator_id)
+            if row is None:
+                raise RoutingError("not_open", "the dialog is closed")
+        losing = tuple(
+            o for o in [row["previous"], *row["offered_to"]] if o is not None and o != operator_id
+        )
+        if losing:
+            await self.publish(Notice("unassigned", dialog_id, losing, {"reason": "transferred"}))
+        await self.publish(Notice("assigned", dialog_id, (operator_id,), {"transferred": True}))
+        await self.publish(Notice("state", dialog_id))
+        self.wake()
+
+    async def transfer_to_queue(self, dialog_id: int, queue_name: str) -> None:
+        self.forget_queues()
+        queue = next((q for q in await self.queues() if q.name == queue_name), None)
+        if queue is None and queue_name != DEFAULT_QUEUE.name:
+            raise RoutingError("no_queue", f"no queue named {queue_name!r}")
+        async with self.pool.acquire() as conn:
+            row = await store.requeue(conn, dialog_id, queue.id if queue else None)
+        if row is None:
+            raise RoutingError("not_open", "the dialog is closed")
+        losing = tuple(o for o in [row["previous"], *row["offered_to"]] if o is not None)
+        if losing:
+            await self.publish(Notice("unassigned", dialog_id, losing, {"reason": "transferred"}))
+        await self.route(dialog_id)
+        await self.publish(Notice("state", dialog_id))
+
+    async def presence_changed(self, operator_id: int, status: str) -> None:
+        if status != "online":
+            async with self.pool.acquire() as conn:
+                rows = await store.withdraw_offers_of(conn, operator_id)
+            for row in rows:
+                await self.publish(
+                    Notice("withdrawn", row["id"], (operator_id,), {"reason": status})
+                )
+                if row["status"] == "queued":
+                    await self.route(row["id"])
+        await self.publish(Notice("state", None))
+        self.wake()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Expire offers every tick; offer waiting dialogs whenever woken, and every tick
+        (hours open, another node's operator came online)."""
+        while True:
+            try:
+                await self.expire_offers()
+                await self.route_waiting()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("router: database unavailable, retrying", exc_info=True)
+            except Exception:
+                log.exception("router: unexpected error")
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.tick):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass

@@ -1,0 +1,229 @@
+"""The routing state of dialogs in SQL.
+
+Every change of who holds a dialog is one conditional UPDATE on the dialog row, taken with
+row locks, so two hub nodes routing at once can never give one dialog to two operators:
+the router that locks the row (`FOR UPDATE SKIP LOCKED`) decides, the other moves on, and
+an `accept` only wins while the offer still names the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from routing.strategies import Candidate
+from storage.database import Conn
+
+# An operator counts as online only while a hub node keeps refreshing their presence.
+ONLINE = "p.status = 'online' AND p.updated_at > now() - interval '90 seconds'"
+
+
+async def lock_queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT d.*, c.name AS channel_name FROM dialogs d JOIN channels c ON c.id = d.channel_id
+           WHERE d.id = $1 AND d.status = 'queued' FOR UPDATE OF d SKIP LOCKED""",
+        dialog_id,
+    )
+
+
+async def waiting_ids(conn: Conn | asyncpg.Pool, limit: int = 200) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT id FROM dialogs WHERE status = 'queued' ORDER BY queued_at, id LIMIT $1", limit
+    )
+    return [r["id"] for r in rows]
+
+
+async def candidates(conn: Conn, skills: Sequence[str], excluded: Sequence[int]) -> list[Candidate]:
+    """Online operators having every skill, with their current load (assigned dialogs plus
+    offers made to them alone)."""
+    rows = await conn.fetch(
+        f"""
+        SELECT o.id, o.max_dialogs,
+               (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id AND d.status = 'assigned')
+             + (SELECT count(*) FROM dialogs d WHERE d.status = 'offered'
+                  AND d.offered_to = ARRAY[o.id]::bigint[]) AS load
+        FROM operators o JOIN operator_presence p ON p.operator_id = o.id
+        WHERE {ONLINE} AND o.skills @> $1::text[] AND NOT o.id = ANY($2::bigint[])
+        ORDER BY o.id
+        """,
+        list(skills),
+        list(excluded),
+    )
+    return [Candidate(r["id"], int(r["load"]), r["max_dialogs"]) for r in rows]
+
+
+async def load_of(conn: Conn, operator_id: int) -> tuple[int, int, str]:
+    """(load, max_dialogs, presence) of one operator, read under their routing lock."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT o.max_dialogs,
+               (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id AND d.status = 'assigned')
+             + (SELECT count(*) FROM dialogs d WHERE d.status = 'offered'
+                  AND d.offered_to = ARRAY[o.id]::bigint[]) AS load,
+               COALESCE((SELECT CASE WHEN {ONLINE} THEN p.status ELSE 'offline' END
+                         FROM operator_presence p WHERE p.operator_id = o.id), 'offline') AS presence
+        FROM operators o WHERE o.id = $1
+        """,
+        operator_id,
+    )
+    if row is None:
+        return 0, 0, "offline"
+    return int(row["load"]), row["max_dialogs"], row["presence"]
+
+
+async def previous_operator(conn: Conn, lead_id: int) -> int | None:
+    value = await conn.fetchval(
+        """SELECT last_operator_id FROM dialogs WHERE lead_id = $1 AND last_operator_id IS NOT NULL
+           ORDER BY COALESCE(assigned_at, created_at) DESC LIMIT 1""",
+        lead_id,
+    )
+    return int(value) if value is not None else None
+
+
+async def offer(
+    conn: Conn, dialog_id: int, operator_ids: Sequence[int], timeout_s: int, queue_id: int | None
+) -> None:
+    await conn.execute(
+        """UPDATE dialogs SET status = 'offered', offered_to = $2::bigint[],
+                  offer_expires_at = now() + make_interval(secs => $3), queue_id = $4,
+                  updated_at = now()
+           WHERE id = $1""",
+        dialog_id,
+        list(operator_ids),
+        float(timeout_s),
+        queue_id,
+    )
+
+
+async def reset_declines(conn: Conn, dialog_id: int) -> None:
+    await conn.execute("UPDATE dialogs SET declined_by = '{}' WHERE id = $1", dialog_id)
+
+
+async def mark_auto_replied(conn: Conn, dialog_id: int) -> bool:
+    """True for the first caller only: a customer gets a queue's auto-reply once."""
+    value = await conn.fetchval(
+        "UPDATE dialogs SET auto_replied_at = now() WHERE id = $1 AND auto_replied_at IS NULL"
+        " RETURNING id",
+        dialog_id,
+    )
+    return value is not None
+
+
+async def accept(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:
+    """Assign the offered dialog to this operator, if the offer still names them."""
+    return await conn.fetchrow(
+        """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
+                  last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
+                  updated_at = now()
+           FROM (SELECT id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
+           WHERE d.id = old.id AND d.status = 'offered' AND $2 = ANY(d.offered_to)
+           RETURNING d.id, old.offered_to AS was_offered_to""",
+        dialog_id,
+        operator_id,
+    )
+
+
+async def decline(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:
+    """Take the operator off the offer; when nobody is left on it the dialog waits again."""
+    return await conn.fetchrow(
+        """UPDATE dialogs SET offered_to = array_remove(offered_to, $2),
+                  declined_by = array_append(declined_by, $2),
+                  status = CASE WHEN cardinality(array_remove(offered_to, $2)) = 0
+                                THEN 'queued' ELSE status END,
+                  offer_expires_at = CASE WHEN cardinality(array_remove(offered_to, $2)) = 0
+                                          THEN NULL ELSE offer_expires_at END,
+                  updated_at = now()
+           WHERE id = $1 AND status = 'offered' AND $2 = ANY(offered_to)
+           RETURNING id, status""",
+        dialog_id,
+        operator_id,
+    )
+
+
+async def expire_offers(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
+    """Offers past their time: back to waiting, and not offered to the same people first."""
+    return await conn.fetch(
+        """
+        WITH due AS (
+            SELECT id, offered_to FROM dialogs
+            WHERE status = 'offered' AND offer_expires_at <= now()
+            ORDER BY offer_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE dialogs d SET status = 'queued', declined_by = d.declined_by || due.offered_to,
+               offered_to = '{}', offer_expires_at = NULL, updated_at = now()
+        FROM due WHERE d.id = due.id
+        RETURNING d.id, due.offered_to AS was_offered_to
+        """,
+        limit,
+    )
+
+
+async def withdraw_offers_of(conn: Conn, operator_id: int) -> list[asyncpg.Record]:
+    """An operator who leaves loses their pending offers to the next people."""
+    return await conn.fetch(
+        """UPDATE dialogs SET offered_to = array_remove(offered_to, $1),
+                  status = CASE WHEN cardinality(array_remove(offered_to, $1)) = 0
+                                THEN 'queued' ELSE status END,
+                  offer_expires_at = CASE WHEN cardinality(array_remove(offered_to, $1)) = 0
+                                          THEN NULL ELSE offer_expires_at END,
+                  updated_at = now()
+           WHERE status = 'offered' AND $1 = ANY(offered_to)
+           RETURNING id, status""",
+        operator_id,
+    )
+
+
+async def close(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """UPDATE dialogs d SET status = 'closed', closed_at = now(), updated_at = now(),
+                  offered_to = '{}', offer_expires_at = NULL
+           FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
+           WHERE d.id = old.id AND d.status <> 'closed'
+           RETURNING d.id, old.operator_id, old.offered_to""",
+        dialog_id,
+    )
+
+
+async def assign_directly(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:
+    """A transfer to a named operator: theirs at once, from whoever held it."""
+    return await conn.fetchrow(
+        """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
+                  last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
+                  updated_at = now()
+           FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
+           WHERE d.id = old.id AND d.status <> 'closed'
+           RETURNING d.id, old.operator_id AS previous, old.offered_to""",
+        dialog_id,
+        operator_id,
+    )
+
+
+async def requeue(conn: Conn, dialog_id: int, queue_id: int | None) -> asyncpg.Record | None:
+    """A transfer to a queue: waiting again, offered afresh by that queue's rules."""
+    return await conn.fetchrow(
+        """UPDATE dialogs d SET status = 'queued', operator_id = NULL, queue_id = $2,
+                  queued_at = now(), offered_to = '{}', declined_by = '{}',
+                  offer_expires_at = NULL, assigned_at = NULL, updated_at = now()
+           FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
+           WHERE d.id = old.id AND d.status <> 'closed'
+           RETURNING d.id, old.operator_id AS previous, old.offered_to""",
+        dialog_id,
+        queue_id,
+    )
+
+
+async def open_dialogs_of(conn: Conn | asyncpg.Pool, operator_id: int) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT id FROM dialogs WHERE operator_id = $1 AND status = 'assigned' ORDER BY id",
+        operator_id,
+    )
+    return [r["id"] for r in rows]
+
+
+async def offers_to(conn: Conn | asyncpg.Pool, operator_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, GREATEST(0, EXTRACT(EPOCH FROM offer_expires_at - now()))::float8 AS expires_in
+           FROM dialogs WHERE status = 'offered' AND $1 = ANY(offered_to) ORDER BY id""",
+        operator_id,
+    )
