@@ -23,6 +23,7 @@ from hub.config import ConfigError, Settings, load_settings
 from hub.domain import ChannelKind
 from hub.runtime import database
 from storage import apikeys, channels, operators
+from storage import queues as queue_store
 from storage.migrate import SchemaTooNew
 
 FORM_SETTINGS = {
@@ -262,6 +263,65 @@ def cmd_leads_import(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_pool(settings, run))
 
 
+def cmd_queue_add(args: argparse.Namespace, settings: Settings) -> int:
+    from routing.hours import InvalidHours, parse_hours
+
+    if args.offer_timeout < 1:
+        raise UsageError("--offer-timeout takes a number of seconds, at least 1")
+    try:
+        if args.hours:
+            parse_hours(args.hours, args.timezone)
+        else:
+            parse_hours("mon 00:00-01:00", args.timezone)  # the zone alone must exist too
+    except InvalidHours as exc:
+        raise UsageError(str(exc)) from None
+
+    async def add(pool: asyncpg.Pool) -> int:
+        known = {c.name for c in await channels.list_all(pool)}
+        unknown = [c for c in _csv(args.channels) if c not in known]
+        if unknown:
+            raise UsageError(f"no channel named {', '.join(unknown)}")
+        try:
+            queue = await queue_store.create(
+                pool,
+                name=args.name,
+                strategy=args.strategy,
+                offer_timeout_s=args.offer_timeout,
+                channels=_csv(args.channels),
+                skills=_csv(args.skills),
+                hours=args.hours,
+                timezone=args.timezone,
+                auto_reply=args.auto_reply,
+            )
+        except asyncpg.UniqueViolationError:
+            raise UsageError(f"a queue named {args.name!r} exists") from None
+        print(f"queue {queue.id} {queue.name}")
+        return 0
+
+    return asyncio.run(_with_pool(settings, add))
+
+
+def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def show(pool: asyncpg.Pool) -> int:
+        for q in await queue_store.list_all(pool):
+            print(
+                "\t".join(
+                    [
+                        q.name,
+                        q.strategy,
+                        f"{q.offer_timeout_s}s",
+                        ",".join(q.channels) or "*",
+                        ",".join(q.skills) or "-",
+                        q.hours or "always",
+                        q.timezone,
+                    ]
+                )
+            )
+        return 0
+
+    return asyncio.run(_with_pool(settings, show))
+
+
 def _tick(bar: Any) -> None:
     bar.update(1)
 
@@ -305,6 +365,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_ch.add_argument("--set", action="append", metavar="KEY=VALUE")
     add_ch.set_defaults(func=cmd_channel_add)
     channel.add_parser("list", help="list channels").set_defaults(func=cmd_channel_list)
+
+    queue = sub.add_parser("queue", help="routing queues").add_subparsers(
+        dest="action", required=True
+    )
+    add_q = queue.add_parser("add", help="create a routing queue")
+    add_q.add_argument("name")
+    add_q.add_argument(
+        "--strategy", choices=["least_busy", "round_robin", "sticky", "all"], default="least_busy"
+    )
+    add_q.add_argument("--offer-timeout", type=int, default=30)
+    add_q.add_argument("--channels", help="channel names; none makes it the default queue")
+    add_q.add_argument("--skills")
+    add_q.add_argument("--hours", help='e.g. "mon-fri 09:00-18:00; sat 10:00-14:00"')
+    add_q.add_argument("--timezone", default="UTC")
+    add_q.add_argument("--auto-reply")
+    add_q.set_defaults(func=cmd_queue_add)
+    queue.add_parser("list", help="list queues").set_defaults(func=cmd_queue_list)
 
     lead = sub.add_parser("leads", help="leads").add_subparsers(dest="action", required=True)
     imp = lead.add_parser("import", help="import contacts from a vCard file")

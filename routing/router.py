@@ -156,10 +156,15 @@ class Router:
             if queue.strategy == "sticky"
             else None
         )
+        last = (
+            await queue_store.lock_last_choice(conn, queue.id)
+            if queue.strategy == "round_robin" and queue.id
+            else None
+        )
         ranked = order(
             queue.strategy,
             candidates,
-            last_operator_id=queue.last_operator_id,
+            last_operator_id=last,
             previous_operator_id=previous,
         )
         if queue.strategy == "all":

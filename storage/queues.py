@@ -76,3 +76,11 @@ async def remember_choice(conn: Conn, queue_id: int, operator_id: int) -> None:
     await conn.execute(
         "UPDATE queues SET last_operator_id = $2 WHERE id = $1", queue_id, operator_id
     )
+
+
+async def lock_last_choice(conn: Conn, queue_id: int) -> int | None:
+    """The queue's previous round-robin choice, locked until the caller commits its next."""
+    value = await conn.fetchval(
+        "SELECT last_operator_id FROM queues WHERE id = $1 FOR UPDATE", queue_id
+    )
+    return int(value) if value is not None else None

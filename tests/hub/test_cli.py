@@ -223,3 +223,46 @@ async def test_messenger_channels_and_their_secrets(db_dsn: str, pool: asyncpg.P
     ]
     for secret in ("secret_part", settings["secret_token"], "vk1.a.x", "s3cr3t", "445da6az"):
         assert secret not in out
+
+
+async def test_queue_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
+    await hub(db_dsn, "channel", "add", "form", "site")
+    code, out, err = await hub(
+        db_dsn,
+        "queue",
+        "add",
+        "sales",
+        "--strategy",
+        "round_robin",
+        "--offer-timeout",
+        "20",
+        "--channels",
+        "site",
+        "--skills",
+        "sales,ru",
+        "--hours",
+        "mon-fri 09:00-18:00",
+        "--timezone",
+        "Europe/Moscow",
+        "--auto-reply",
+        "We answer on weekdays 9-18",
+    )
+    assert code == 0, err
+    row = await pool.fetchrow("SELECT * FROM queues WHERE name = 'sales'")
+    assert (
+        row["strategy"],
+        row["offer_timeout_s"],
+        row["channels"],
+        row["skills"],
+        row["timezone"],
+    ) == ("round_robin", 20, ["site"], ["sales", "ru"], "Europe/Moscow")
+    code, out, _ = await hub(db_dsn, "queue", "list")
+    assert out.strip().split("\t")[:4] == ["sales", "round_robin", "20s", "site"]
+    for args, message in [
+        (("queue", "add", "x", "--hours", "someday"), "cannot read"),
+        (("queue", "add", "x", "--timezone", "Mars/Olympus"), "unknown time zone"),
+        (("queue", "add", "x", "--channels", "nowhere"), "no channel named"),
+        (("queue", "add", "sales"), "exists"),
+    ]:
+        code, _, err = await hub(db_dsn, *args)
+        assert code == 2 and message in err, (args, err)
