@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from connectors.base import Connector
+from connectors.ratelimit import RateLimiter
 from hub.attachments import DiskAttachmentStore
 from hub.bus import InProcessBus
 from hub.config import Settings
@@ -58,6 +59,7 @@ class Hub:
     router: Router
     gateway: OperatorGateway
     connectors: dict[ChannelKind, Connector] = field(default_factory=dict)
+    login_limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)

@@ -32,12 +32,16 @@ MAX_TEXT = 4096
 
 
 class OperatorGateway:
-    def __init__(self, pool: asyncpg.Pool, router: Router, outbound: OutboundService) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, router: Router, outbound: OutboundService, grace: float = 15.0
+    ) -> None:
         self.pool = pool
+        self.grace = grace
         self.router = router
         self.outbound = outbound
         self.sockets: dict[int, set[web.WebSocketResponse]] = {}
         self.supervisors: set[web.WebSocketResponse] = set()
+        self._leaving: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
 
     # -- frames built from the database ------------------------------------------------
@@ -230,11 +234,17 @@ class OperatorGateway:
             self.supervisors.discard(ws)
             if not sockets:
                 self.sockets.pop(operator.id, None)
-                await self._left(operator)
+                task = asyncio.create_task(self._left(operator))
+                self._leaving.add(task)
+                task.add_done_callback(self._leaving.discard)
         return ws
 
     async def _left(self, operator: Operator) -> None:
-        """The operator's last tab closed: offline, and their offers go to others."""
+        """The operator's last tab closed: after a grace period (a reload, a network blip)
+        with no new connection, offline, and their offers go to others."""
+        await asyncio.sleep(self.grace)
+        if operator.id in self.sockets:
+            return
         try:
             await operators.set_presence(self.pool, operator.id, "offline")
             await self.router.presence_changed(operator.id, "offline")

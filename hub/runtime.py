@@ -103,7 +103,7 @@ def build_hub(
         await outbound.send(dialog_id, text, [], "auto-reply")
 
     router = Router(pool, bus.publish, auto_reply, tick=min(1.0, supervise_every * 5))
-    gateway = OperatorGateway(pool, router, outbound)
+    gateway = OperatorGateway(pool, router, outbound, grace=min(15.0, supervise_every * 2))
     bus.subscribe(gateway.on_notice)
 
     async def after_ingest(result: IngestResult) -> None:

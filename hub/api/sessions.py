@@ -9,7 +9,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from connectors.ratelimit import RateLimiter, retry_after_header
+from connectors.ratelimit import retry_after_header
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import operator_json
 from hub.context import hub_of
@@ -19,7 +19,6 @@ from storage import operators
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
 
 _hasher = PasswordHasher()
-_limiter = RateLimiter()
 ATTEMPTS_A_MINUTE = 10
 # Verified when the login is unknown, so a wrong login costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -40,8 +39,8 @@ async def login(request: web.Request) -> web.Response:
         raise unprocessable("invalid_field", 'send {"login": ..., "password": ...}')
     client = client_address(request, hub.settings.trust_forwarded)
     wait = max(
-        _limiter.check("login-ip", client, ATTEMPTS_A_MINUTE * 3),
-        _limiter.check("login", login_name.lower(), ATTEMPTS_A_MINUTE),
+        hub.login_limiter.check("login-ip", client, ATTEMPTS_A_MINUTE * 3),
+        hub.login_limiter.check("login", login_name.lower(), ATTEMPTS_A_MINUTE),
     )
     if wait:
         raise ApiError(

@@ -1,0 +1,270 @@
+"""Operators over /ws/operator: login, offers, accept, replies, transfer, close, resync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from hub.domain import Channel
+from storage import operators
+
+Client = TestClient[Any, Any]
+PASSWORD = "correct horse battery"
+
+
+async def _operator(
+    pool: asyncpg.Pool, login: str, role: str = "operator", max_dialogs: int = 5
+) -> int:
+    op = await operators.create(
+        pool,
+        login=login,
+        name=login.title(),
+        role=role,
+        skills=(),
+        max_dialogs=max_dialogs,
+        extension=None,
+        password_hash=PasswordHasher().hash(PASSWORD),
+    )
+    return op.id
+
+
+async def _login(client: Client, login: str) -> str:
+    reply = await client.post("/api/v1/auth/login", json={"login": login, "password": PASSWORD})
+    assert reply.status == 200, await reply.text()
+    token: str = (await reply.json())["token"]
+    return token
+
+
+class Socket:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+
+    async def next(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        for i, frame in enumerate(self.frames):
+            if frame["type"] == kind:
+                return self.frames.pop(i)
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.receive_str())
+                if frame["type"] == kind:
+                    return frame
+                self.frames.append(frame)
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send_str(json.dumps(frame))
+
+
+async def _connect(client: Client, token: str) -> Socket:
+    ws = await client.ws_connect(f"/ws/operator?token={token}")
+    return Socket(ws)
+
+
+async def test_login_errors_and_unauthorized_socket(client: Client, pool: asyncpg.Pool) -> None:
+    await _operator(pool, "anna")
+    wrong = await client.post("/api/v1/auth/login", json={"login": "anna", "password": "nope"})
+    assert wrong.status == 401 and (await wrong.json())["error"]["code"] == "invalid_credentials"
+    unknown = await client.post("/api/v1/auth/login", json={"login": "nobody", "password": "nope"})
+    assert unknown.status == 401
+    assert (await client.post("/api/v1/auth/login", json={"login": 5})).status == 422
+    assert (await client.get("/ws/operator?token=op_forged")).status == 401
+    token = await _login(client, "anna")
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert (await me.json())["login"] == "anna"
+    await client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    ).status == 401
+
+
+async def test_offer_accept_reply_transfer_close(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    anna, boris = await _operator(pool, "anna"), await _operator(pool, "boris")
+    a = await _connect(client, await _login(client, "anna"))
+    b = await _connect(client, await _login(client, "boris"))
+    for sock in (a, b):
+        hello = await sock.next("hello")
+        assert hello["dialogs"] == [] and hello["offers"] == []
+        await sock.send(type="presence", status="online")
+        assert (await sock.next("presence"))["status"] == "online"
+
+    submitted = await (
+        await client.post(
+            "/forms/site",
+            json={
+                "name": "Ivan",
+                "phone": "+79161234567",
+                "message": "<img src=x onerror=alert(1)>",
+            },
+        )
+    ).json()
+    offer = await a.next("dialog.offered")  # equal load: the lowest id
+    assert offer["dialog"]["id"] == submitted["dialog_id"]
+    assert offer["lead"]["name"] == "Ivan" and offer["expires_in_s"] == 30
+    await a.send(type="accept", dialog_id=submitted["dialog_id"])
+    assigned = await a.next("dialog.assigned")
+    assert assigned["dialog"]["status"] == "assigned" and assigned["dialog"]["operator_id"] == anna
+
+    await client.post("/forms/site", json={"phone": "89161234567", "message": "are you there?"})
+    new = await a.next("interaction")
+    assert new["interaction"]["text"] == "are you there?"
+
+    await a.send(type="send", dialog_id=submitted["dialog_id"], text="Hello!", ref=7)
+    sent = await a.next("sent")
+    assert sent["ref"] == 7
+    echo = await a.next("interaction")
+    assert echo["interaction"]["direction"] == "out" and echo["interaction"]["author"] == "anna"
+    assert echo["interaction"]["delivery_state"] == "undeliverable"  # a form dialog, no email yet
+
+    await b.send(type="send", dialog_id=submitted["dialog_id"], text="not mine")
+    assert (await b.next("error"))["code"] == "not_yours"
+
+    await a.send(type="transfer", dialog_id=submitted["dialog_id"], operator_id=boris)
+    assert (await a.next("dialog.unassigned"))["dialog_id"] == submitted["dialog_id"]
+    assert (await b.next("dialog.assigned"))["dialog"]["operator_id"] == boris
+
+    await b.send(type="close", dialog_id=submitted["dialog_id"])
+    assert (await b.next("dialog.closed"))["dialog_id"] == submitted["dialog_id"]
+    dialog = await pool.fetchrow(
+        "SELECT status, assigned_at, first_response_at FROM dialogs WHERE id = $1",
+        submitted["dialog_id"],
+    )
+    assert dialog["status"] == "closed" and dialog["first_response_at"] is not None
+    for sock in (a, b):
+        await sock.ws.close()
+
+
+async def test_reconnect_resyncs_and_leaving_withdraws_offers(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    await _operator(pool, "anna")
+    await _operator(pool, "boris")
+    token = await _login(client, "anna")
+    a = await _connect(client, token)
+    await a.next("hello")
+    await a.send(type="presence", status="online")
+    await a.next("presence")
+    first = await (await client.post("/forms/site", json={"phone": "+79160000001"})).json()
+    await a.next("dialog.offered")
+    await a.send(type="accept", dialog_id=first["dialog_id"])
+    await a.next("dialog.assigned")
+    await client.post("/forms/site", json={"phone": "+79160000001", "message": "while away"})
+    await a.next("interaction")
+    await a.ws.close()  # a reload: the state comes back with hello
+    again = await _connect(client, token)
+    hello = await again.next("hello")
+    assert [d["id"] for d in hello["dialogs"]] == [first["dialog_id"]]
+    assert hello["dialogs"][0]["unread"] == 1 and hello["dialogs"][0]["last_text"] == "while away"
+    assert hello["presence"] == "online"
+    second = await (await client.post("/forms/site", json={"phone": "+79160000002"})).json()
+    await again.next("dialog.offered")
+    # Anna leaves for good with an offer pending: it goes to Boris once he is online.
+    b = await _connect(client, await _login(client, "boris"))
+    await b.next("hello")
+    await b.send(type="presence", status="online")
+    await again.ws.close()
+    offer = await b.next("dialog.offered", timeout=10)
+    assert offer["dialog"]["id"] == second["dialog_id"]
+    assert (
+        await operators.presence(
+            pool, await pool.fetchval("SELECT id FROM operators WHERE login = 'anna'")
+        )
+        == "offline"
+    )
+    await b.ws.close()
+
+
+async def test_operator_sees_only_own_dialogs_and_leads(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    await _operator(pool, "anna")
+    await _operator(pool, "sam", role="supervisor")
+    mine = await (await client.post("/forms/site", json={"phone": "+79160000011"})).json()
+    other = await (await client.post("/forms/site", json={"phone": "+79160000022"})).json()
+    anna = await pool.fetchval("SELECT id FROM operators WHERE login = 'anna'")
+    await pool.execute(
+        "UPDATE dialogs SET status = 'assigned', operator_id = $1 WHERE id = $2",
+        anna,
+        mine["dialog_id"],
+    )
+    headers = {"Authorization": f"Bearer {await _login(client, 'anna')}"}
+    listed = await (await client.get("/api/v1/dialogs", headers=headers)).json()
+    assert [d["id"] for d in listed["items"]] == [mine["dialog_id"]]
+    assert (
+        await client.get(f"/api/v1/dialogs/{other['dialog_id']}", headers=headers)
+    ).status == 404
+    assert (await client.get(f"/api/v1/leads/{other['lead_id']}", headers=headers)).status == 404
+    assert (
+        await client.get(f"/api/v1/leads/{mine['lead_id']}/interactions", headers=headers)
+    ).status == 200
+    leads = await (await client.get("/api/v1/leads", headers=headers)).json()
+    assert [lead["id"] for lead in leads["items"]] == [mine["lead_id"]]
+    assert (
+        await client.post(
+            f"/api/v1/dialogs/{other['dialog_id']}/messages", json={"text": "x"}, headers=headers
+        )
+    ).status == 404
+    assert (await client.get("/api/v1/unsorted", headers=headers)).status == 403
+    boss = {"Authorization": f"Bearer {await _login(client, 'sam')}"}
+    everything = await (await client.get("/api/v1/dialogs", headers=boss)).json()
+    assert len(everything["items"]) == 2
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "accept"}',
+        "not json",
+        '{"no": "type"}',
+        '{"type": "dance"}',
+        '{"type": "presence", "status": "sleeping"}',
+        '{"type": "accept", "dialog_id": 999}',
+    ],
+)
+async def test_bad_frames_get_error_frames(client: Client, pool: asyncpg.Pool, frame: str) -> None:
+    await _operator(pool, "anna")
+    sock = await _connect(client, await _login(client, "anna"))
+    await sock.next("hello")
+    await sock.ws.send_str(frame)
+    error = await sock.next("error")
+    assert error["code"] and error["message"]
+    await sock.send(type="ping")
+    assert (await sock.next("pong"))["type"] == "pong"  # the socket stays usable
+    await sock.ws.close()
+
+
+async def test_supervisor_sees_queues_and_load_live(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    await _operator(pool, "sam", role="supervisor")
+    await _operator(pool, "anna")
+    boss = await _connect(client, await _login(client, "sam"))
+    await boss.next("hello")
+    state = await boss.next("supervisor.state")
+    assert {o["name"] for o in state["operators"]} == {"Sam", "Anna"}
+    await client.post("/forms/site", json={"phone": "+79160000033"})  # nobody online: it waits
+    while True:
+        state = await boss.next("supervisor.state")
+        if state["queues"]:
+            break
+    assert state["queues"][0]["waiting"] == 1
+    await boss.ws.close()
+
+
+async def test_login_attempts_are_limited(client: Client, pool: asyncpg.Pool) -> None:
+    await _operator(pool, "anna")
+    statuses = [
+        (
+            await client.post("/api/v1/auth/login", json={"login": "anna", "password": "guess"})
+        ).status
+        for _ in range(12)
+    ]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
