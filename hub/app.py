@@ -169,6 +169,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     app[HUB_KEY] = hub
     if background:
         app.cleanup_ctx.append(background_work)
+    app.on_shutdown.append(hub.gateway.shutdown)
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import asyncpg
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
 from hub.domain import Operator
@@ -197,6 +197,13 @@ class OperatorGateway:
                 await asyncio.sleep(0.05)  # gather a burst of changes into one push
             except TimeoutError:
                 pass
+
+    async def shutdown(self, app: web.Application) -> None:
+        """Close operators' sockets when the node stops, so the shutdown does not wait on
+        them; their consoles reconnect, to another node if there is one."""
+        for sockets in list(self.sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub restarting")
 
     # -- the socket ------------------------------------------------------------------------
 

@@ -248,7 +248,7 @@ function headerView() {
   const language = el("select", { "aria-label": t("language"), onchange: (e) => { setLang(e.target.value); render(); } },
     [["en", "English"], ["ru", "Русский"]].map(([v, label]) => el("option", { value: v, selected: v === lang() }, label)));
   return el("header", {}, el("h1", {}, t("title")), el("span", { class: "me" }, state.operator.name), presence, language,
-    el("button", { onclick: () => { if ("Notification" in window) Notification.requestPermission(); } }, "🔔"),
+    el("button", { title: t("notifications"), onclick: () => { if ("Notification" in window) Notification.requestPermission(); } }, t("notifications")),
     el("button", { onclick: signOut }, t("signOut")));
 }
 
@@ -286,7 +286,8 @@ function messageView(m) {
     : null;
   return el("div", { class: `message ${m.direction}`, dataset: { id: m.id } },
     el("div", { class: "text" }, m.text || ""), files,
-    el("div", { class: "meta" }, el("span", { class: "channel" }, m.channel), new Date(m.occurred_at).toLocaleString(lang()), m.author || null, delivery));
+    el("div", { class: "meta" }, el("span", { class: "channel" }, m.channel),
+      el("span", {}, new Date(m.occurred_at).toLocaleString(lang())), m.author ? el("span", { class: "author" }, m.author) : null, delivery));
 }
 
 function conversationView() {
@@ -349,10 +350,10 @@ function render() {
   const focused = document.activeElement;
   const draft = document.querySelector(".composer textarea")?.value;
   const supervisor = supervisorView();
-  app.replaceChildren(headerView(),
+  app.replaceChildren(...[headerView(),
     state.connected ? null : el("div", { class: "banner" }, t("disconnected")),
     el("div", { class: `layout${supervisor ? " with-supervisor" : ""}` },
-      el("aside", { class: "left" }, offersView(), dialogsView()), conversationView(), leadView(), supervisor));
+      el("aside", { class: "left" }, offersView(), dialogsView()), conversationView(), leadView(), supervisor)].filter(Boolean));
   const box = document.querySelector(".composer textarea");
   if (box && draft) box.value = draft;
   if (box && focused?.tagName === "TEXTAREA") box.focus();

@@ -15,7 +15,7 @@ export const LABELS = {
     load: "Load", disconnected: "Connection lost, reconnecting…", queueLabel: "queue",
     delivery_pending: "sending", delivery_sent: "sent", delivery_delivered: "delivered",
     delivery_seen: "seen", delivery_failed: "failed", delivery_undeliverable: "undeliverable",
-    file: "file", newOffer: "New dialog offered", language: "Language",
+    file: "file", newOffer: "New dialog offered", language: "Language", notifications: "Notify me",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -34,7 +34,7 @@ export const LABELS = {
     delivery_pending: "отправляется", delivery_sent: "отправлено",
     delivery_delivered: "доставлено", delivery_seen: "прочитано", delivery_failed: "ошибка",
     delivery_undeliverable: "не доставить", file: "файл", newOffer: "Новый диалог",
-    language: "Язык",
+    language: "Язык", notifications: "Уведомления",
   },
 };
 

@@ -1,0 +1,132 @@
+"""The operator console in a real headless Chromium, end to end: a Telegram message
+arrives through the fake Bot API, the offer appears, the operator accepts and replies,
+the fake provider receives the reply, and the supervisor's table shows the load change."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+from argon2 import PasswordHasher
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from hub.app import build_app
+from hub.context import Hub
+from hub.domain import ChannelKind
+from hub.runtime import build_hub
+from storage import channels, operators
+from tests.fakes.telegram import FakeTelegram, text_update
+from tests.fixtures.processes import free_port
+from tests.fixtures.waiting import eventually
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "correct horse battery"
+SECRET = "e2e-secret"
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian chromium is installed by make test"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def site(hub: Hub, pool: asyncpg.Pool) -> AsyncIterator[tuple[str, FakeTelegram]]:
+    telegram = FakeTelegram()
+    fake = TestServer(telegram.app)
+    await fake.start_server()
+    async with pool.acquire() as conn:
+        await channels.create(conn, ChannelKind.TELEGRAM, "tg", {
+            "token": telegram.token, "secret_token": SECRET, "mode": "webhook",
+            "api_base": str(fake.make_url("")).rstrip("/")})
+    hasher = PasswordHasher()
+    for login, role in (("anna", "operator"), ("sam", "supervisor")):
+        await operators.create(pool, login=login, name=login.title(), role=role, skills=(),
+                               max_dialogs=5, extension=None, password_hash=hasher.hash(PASSWORD))
+    port = free_port()
+    live = build_hub(replace(hub.settings, public_url=f"http://127.0.0.1:{port}"), pool, hub.dsn,
+                     supervise_every=0.2)
+    server = TestServer(build_app(live), port=port)
+    await server.start_server()
+    yield f"http://127.0.0.1:{port}", telegram
+    await server.close()
+    await fake.close()
+
+
+async def _login(page: Page, base: str, login: str) -> None:
+    await page.goto(base + "/")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("header .me")).to_have_text(login.title())
+
+
+async def test_operator_answers_a_telegram_customer(browser: Browser, site: tuple[str, FakeTelegram]) -> None:
+    base, telegram = site
+    alerts: list[str] = []
+    operator = await browser.new_page()
+    operator.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    supervisor = await browser.new_page()
+    await _login(operator, base, "anna")
+    await _login(supervisor, base, "sam")
+    await operator.select_option("select.presence", "online")
+    await expect(supervisor.locator("table.operators tr", has_text="Anna")).to_contain_text("Online")
+    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("0/5")
+
+    async with aiohttp.ClientSession() as session, session.post(
+        f"{base}/connectors/telegram/tg", json=text_update(900000001, XSS),
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+    ) as reply:
+        assert reply.status == 200
+
+    offer = operator.locator(".offer")
+    await expect(offer).to_contain_text("Ivan")
+    await expect(offer.locator(".countdown")).to_contain_text("expires in")
+    await offer.locator("button.accept").click()
+    await expect(operator.locator(".dialog-item")).to_have_count(1)
+    message = operator.locator(".message.in .text").first
+    await expect(message).to_have_text(XSS)  # shown as text...
+    assert await operator.locator(".messages img").count() == 0  # ...never as markup
+    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("1/5")
+
+    await operator.fill(".composer textarea", "Здравствуйте! Чем помочь?")
+    await operator.press(".composer textarea", "Control+Enter")
+    await eventually(lambda: _sent(telegram))
+    call = telegram.calls_of("sendMessage")[0]
+    assert (call.params["chat_id"], call.params["text"]) == ("5550001", "Здравствуйте! Чем помочь?")
+    await expect(operator.locator(".message.out")).to_contain_text("sent")
+    assert alerts == []
+
+    await operator.locator("button.close").click()
+    await expect(operator.locator(".dialog-item")).to_have_count(0)
+    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("0/5")
+
+
+async def _sent(telegram: FakeTelegram) -> Any:
+    return telegram.calls_of("sendMessage")
+
+
+async def test_console_speaks_russian_and_renders_lead_card(browser: Browser, site: tuple[str, FakeTelegram]) -> None:
+    base, _ = site
+    page = await browser.new_page()
+    await _login(page, base, "anna")
+    await page.select_option("header select[aria-label=Language]", "ru")
+    await expect(page.locator("header button").last).to_have_text("Выйти")
+    await expect(page.locator(".dialogs h2")).to_have_text("Мои диалоги")
