@@ -52,6 +52,7 @@ bench: $(VENV)/.installed-test
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q wrk; }
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/messenger.py
+	$(BIN)/python bench/routing.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,241 @@
+"""Routing latency: from an inbound Telegram webhook's arrival to the offer frame at an
+operator's websocket, with 200 operators connected and messages at a steady rate.
+
+The hub runs as its own process on the embedded PostgreSQL (or HUB_DATABASE_URL); 200
+operators are connected from this process, each accepting what it is offered; a paced
+sender posts documentation-shaped Updates from new customers (each a new lead and dialog)
+to the webhook. Prints p50/p90/p99 of arrival→offer over the steady part of the run.
+
+    python bench/routing.py [--rate 200] [--seconds 10] [--operators 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    ROOT,
+    create_databases,
+    drop_databases,
+    free_port,
+    loop_name,
+    stop,
+    wait_http,
+)
+from storage.embedded import EmbeddedPostgres
+
+TOKEN = "123456:BENCH-token"
+SECRET = "bench-secret_token"
+
+
+async def setup_operators(dsn: str, count: int) -> list[str]:
+    """Operators and session tokens straight into the database (200 argon2 logins would
+    only measure argon2)."""
+    conn = await asyncpg.connect(dsn)
+    tokens = []
+    try:
+        for i in range(count):
+            op_id = await conn.fetchval(
+                "INSERT INTO operators (login, name, max_dialogs, password_hash) VALUES ($1, $2, 1000, 'x')"
+                " RETURNING id",
+                f"op{i}",
+                f"Operator {i}",
+            )
+            token = "op_" + secrets.token_urlsafe(24)
+            await conn.execute(
+                "INSERT INTO operator_tokens (operator_id, token_hash, expires_at)"
+                " VALUES ($1, $2, now() + interval '1 hour')",
+                op_id,
+                hashlib.sha256(token.encode()).hexdigest(),
+            )
+            tokens.append(token)
+    finally:
+        await conn.close()
+    return tokens
+
+
+async def measure(
+    base: str, tokens: list[str], rate: int, seconds: int
+) -> tuple[list[float], int, int]:
+    sent_at: dict[str, float] = {}
+    latencies: list[tuple[float, float]] = []  # (sent time, latency)
+    ready = asyncio.Event()
+    connected = 0
+    stop_at = [0.0]
+
+    async def operator(session: aiohttp.ClientSession, token: str) -> None:
+        nonlocal connected
+        async with session.ws_connect(
+            f"{base.replace('http', 'ws')}/ws/operator?token={token}"
+        ) as ws:
+            await ws.receive_str()  # hello
+            await ws.send_str(json.dumps({"type": "presence", "status": "online"}))
+            connected += 1
+            if connected == len(tokens):
+                ready.set()
+            async for message in ws:
+                now = time.perf_counter()
+                frame = json.loads(message.data)
+                if frame["type"] == "dialog.offered":
+                    identities = (frame.get("lead") or {}).get("identities") or []
+                    user = identities[0]["external_id"] if identities else None
+                    if user in sent_at:
+                        latencies.append((sent_at[user], now - sent_at[user]))
+                    await ws.send_str(
+                        json.dumps({"type": "accept", "dialog_id": frame["dialog"]["id"]})
+                    )
+                if stop_at[0] and now > stop_at[0] + 5:
+                    break
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        clients = [asyncio.create_task(operator(session, t)) for t in tokens]
+        await asyncio.wait_for(ready.wait(), 120)
+        await asyncio.sleep(3)  # presence settles
+        errors = 0
+        posted = 0
+
+        async def post(update_id: int) -> None:
+            nonlocal errors
+            user = str(800000000 + update_id)
+            body = {
+                "update_id": update_id,
+                "message": {
+                    "message_id": update_id,
+                    "date": int(time.time()),
+                    "from": {
+                        "id": int(user),
+                        "is_bot": False,
+                        "first_name": "Ivan",
+                        "language_code": "ru",
+                    },
+                    "chat": {"id": int(user), "type": "private", "first_name": "Ivan"},
+                    "text": "Hello, I need help",
+                },
+            }
+            sent_at[user] = time.perf_counter()
+            try:
+                async with session.post(
+                    f"{base}/connectors/telegram/bot",
+                    json=body,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+                ) as reply:
+                    if reply.status != 200:
+                        errors += 1
+            except aiohttp.ClientError:
+                errors += 1
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(rate * seconds):
+            target = start + i / rate
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(i + 1)))
+            posted += 1
+        await asyncio.gather(*tasks)
+        stop_at[0] = time.perf_counter()
+        await asyncio.sleep(3)
+        for c in clients:
+            c.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+    warm = start + 2.0  # leave the first two seconds out
+    return [lat for sent, lat in latencies if sent >= warm], errors, posted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--operators", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+    embedded = None
+    admin_dsn = os.environ.get("HUB_DATABASE_URL")
+    if not admin_dsn:
+        embedded = EmbeddedPostgres(work)
+        admin_dsn = embedded.start()
+    dsns = create_databases(admin_dsn, f"bench_route_{os.getpid()}")
+    bot_api_port, port = free_port(), free_port()
+    bot_api = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(bot_api_port)]
+    )
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": dsns[0],
+        "HUB_DATA_DIR": str(work / "data"),
+        "HUB_LOG_LEVEL": "WARNING",
+        "HUB_PORT": str(port),
+    }
+    hub_bin = [sys.executable, "-m", "hub.cli"]
+    subprocess.run(
+        [
+            *hub_bin,
+            "channel",
+            "add",
+            "telegram",
+            "bot",
+            "--set",
+            f"token={TOKEN}",
+            "--set",
+            f"secret_token={SECRET}",
+            "--set",
+            f"api_base=http://127.0.0.1:{bot_api_port}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    tokens = asyncio.run(setup_operators(dsns[0], args.operators))
+    hub = subprocess.Popen([*hub_bin, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", hub)
+        latencies, errors, posted = asyncio.run(
+            measure(f"http://127.0.0.1:{port}", tokens, args.rate, args.seconds)
+        )
+    finally:
+        stop(hub)
+        stop(bot_api)
+        drop_databases(admin_dsn, dsns)
+        if embedded is not None:
+            embedded.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+
+    def pct(p: float) -> float:
+        return ms[min(len(ms) - 1, int(p * len(ms)))] if ms else float("nan")
+
+    print(
+        f"routing latency, webhook arrival -> offer frame, {args.operators} operators, "
+        f"{args.rate} messages/s for {args.seconds}s, event loop: {loop_name()}, {os.cpu_count()} cores"
+    )
+    print(
+        f"  offers measured {len(ms)} of {posted} posted (first 2 s left out), webhook errors {errors}"
+    )
+    print(
+        f"  p50 {pct(0.50):.1f} ms   p90 {pct(0.90):.1f} ms   p99 {pct(0.99):.1f} ms   "
+        f"max {ms[-1] if ms else float('nan'):.1f} ms   mean {statistics.fmean(ms) if ms else float('nan'):.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
