@@ -40,8 +40,13 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         yield browser
         await browser.close()
@@ -53,16 +58,36 @@ async def site(hub: Hub, pool: asyncpg.Pool) -> AsyncIterator[tuple[str, FakeTel
     fake = TestServer(telegram.app)
     await fake.start_server()
     async with pool.acquire() as conn:
-        await channels.create(conn, ChannelKind.TELEGRAM, "tg", {
-            "token": telegram.token, "secret_token": SECRET, "mode": "webhook",
-            "api_base": str(fake.make_url("")).rstrip("/")})
+        await channels.create(
+            conn,
+            ChannelKind.TELEGRAM,
+            "tg",
+            {
+                "token": telegram.token,
+                "secret_token": SECRET,
+                "mode": "webhook",
+                "api_base": str(fake.make_url("")).rstrip("/"),
+            },
+        )
     hasher = PasswordHasher()
     for login, role in (("anna", "operator"), ("sam", "supervisor")):
-        await operators.create(pool, login=login, name=login.title(), role=role, skills=(),
-                               max_dialogs=5, extension=None, password_hash=hasher.hash(PASSWORD))
+        await operators.create(
+            pool,
+            login=login,
+            name=login.title(),
+            role=role,
+            skills=(),
+            max_dialogs=5,
+            extension=None,
+            password_hash=hasher.hash(PASSWORD),
+        )
     port = free_port()
-    live = build_hub(replace(hub.settings, public_url=f"http://127.0.0.1:{port}"), pool, hub.dsn,
-                     supervise_every=0.2)
+    live = build_hub(
+        replace(hub.settings, public_url=f"http://127.0.0.1:{port}"),
+        pool,
+        hub.dsn,
+        supervise_every=0.2,
+    )
     server = TestServer(build_app(live), port=port)
     await server.start_server()
     yield f"http://127.0.0.1:{port}", telegram
@@ -78,7 +103,9 @@ async def _login(page: Page, base: str, login: str) -> None:
     await expect(page.locator("header .me")).to_have_text(login.title())
 
 
-async def test_operator_answers_a_telegram_customer(browser: Browser, site: tuple[str, FakeTelegram]) -> None:
+async def test_operator_answers_a_telegram_customer(
+    browser: Browser, site: tuple[str, FakeTelegram]
+) -> None:
     base, telegram = site
     alerts: list[str] = []
     operator = await browser.new_page()
@@ -87,13 +114,21 @@ async def test_operator_answers_a_telegram_customer(browser: Browser, site: tupl
     await _login(operator, base, "anna")
     await _login(supervisor, base, "sam")
     await operator.select_option("select.presence", "online")
-    await expect(supervisor.locator("table.operators tr", has_text="Anna")).to_contain_text("Online")
-    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("0/5")
+    await expect(supervisor.locator("table.operators tr", has_text="Anna")).to_contain_text(
+        "Online"
+    )
+    await expect(
+        supervisor.locator("table.operators tr", has_text="Anna").locator(".load")
+    ).to_have_text("0/5")
 
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{base}/connectors/telegram/tg", json=text_update(900000001, XSS),
-        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
-    ) as reply:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/connectors/telegram/tg",
+            json=text_update(900000001, XSS),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as reply,
+    ):
         assert reply.status == 200
 
     offer = operator.locator(".offer")
@@ -104,7 +139,9 @@ async def test_operator_answers_a_telegram_customer(browser: Browser, site: tupl
     message = operator.locator(".message.in .text").first
     await expect(message).to_have_text(XSS)  # shown as text...
     assert await operator.locator(".messages img").count() == 0  # ...never as markup
-    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("1/5")
+    await expect(
+        supervisor.locator("table.operators tr", has_text="Anna").locator(".load")
+    ).to_have_text("1/5")
 
     await operator.fill(".composer textarea", "Здравствуйте! Чем помочь?")
     await operator.press(".composer textarea", "Control+Enter")
@@ -116,14 +153,18 @@ async def test_operator_answers_a_telegram_customer(browser: Browser, site: tupl
 
     await operator.locator("button.close").click()
     await expect(operator.locator(".dialog-item")).to_have_count(0)
-    await expect(supervisor.locator("table.operators tr", has_text="Anna").locator(".load")).to_have_text("0/5")
+    await expect(
+        supervisor.locator("table.operators tr", has_text="Anna").locator(".load")
+    ).to_have_text("0/5")
 
 
 async def _sent(telegram: FakeTelegram) -> Any:
     return telegram.calls_of("sendMessage")
 
 
-async def test_console_speaks_russian_and_renders_lead_card(browser: Browser, site: tuple[str, FakeTelegram]) -> None:
+async def test_console_speaks_russian_and_renders_lead_card(
+    browser: Browser, site: tuple[str, FakeTelegram]
+) -> None:
     base, _ = site
     page = await browser.new_page()
     await _login(page, base, "anna")
