@@ -144,6 +144,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
     """The node's workers live as long as the app: channel runners, the outbound
     dispatcher and the media fetcher; connectors' sessions are closed after them."""
     hub = app[HUB_KEY]
+    await hub.bus.start()
     tasks = [
         asyncio.create_task(hub.supervisor.run(), name="channel-supervisor"),
         asyncio.create_task(hub.outbound.run(), name="outbound-dispatcher"),
@@ -155,6 +156,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks)
+    await hub.bus.close()
     for connector in hub.connectors.values():
         await connector.close()
 

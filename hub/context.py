@@ -11,7 +11,7 @@ from aiohttp import web
 from connectors.base import Connector
 from connectors.ratelimit import RateLimiter
 from hub.attachments import DiskAttachmentStore
-from hub.bus import InProcessBus
+from hub.bus import Bus
 from hub.config import Settings
 from hub.domain import Channel, ChannelKind
 from hub.gateway import OperatorGateway
@@ -55,7 +55,7 @@ class Hub:
     outbound: OutboundService
     media: MediaFetcher
     supervisor: ChannelSupervisor
-    bus: InProcessBus
+    bus: Bus
     router: Router
     gateway: OperatorGateway
     connectors: dict[ChannelKind, Connector] = field(default_factory=dict)

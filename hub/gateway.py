@@ -221,6 +221,8 @@ class OperatorGateway:
             )
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=256 * 1024)
         await ws.prepare(request)
+        # A fresh connection (perhaps on another node) keeps a leaving tab's presence alive.
+        await operators.touch_presence(self.pool, [operator.id])
         self.sockets.setdefault(operator.id, set()).add(ws)
         supervisor = operator.role in ("supervisor", "admin")
         if supervisor:
@@ -248,13 +250,15 @@ class OperatorGateway:
 
     async def _left(self, operator: Operator) -> None:
         """The operator's last tab closed: after a grace period (a reload, a network blip)
-        with no new connection, offline, and their offers go to others."""
+        with no new connection here or on another node, offline, and their offers go to
+        others."""
+        left_at = await self.pool.fetchval("SELECT now()")
         await asyncio.sleep(self.grace)
         if operator.id in self.sockets:
             return
         try:
-            await operators.set_presence(self.pool, operator.id, "offline")
-            await self.router.presence_changed(operator.id, "offline")
+            if await operators.mark_offline_unless_seen(self.pool, operator.id, left_at):
+                await self.router.presence_changed(operator.id, "offline")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             log.warning("could not record operator %s leaving", operator.id)
 

@@ -13,7 +13,7 @@ import asyncpg
 
 from connectors.base import Connector, factory_for, registered_kinds
 from hub.attachments import DiskAttachmentStore
-from hub.bus import InProcessBus
+from hub.bus import Bus, InProcessBus, NatsBus
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.domain import ChannelKind
@@ -81,7 +81,7 @@ def build_hub(
     pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
     attachments = DiskAttachmentStore(settings.attachments_dir)
     connectors: dict[ChannelKind, Connector] = {}
-    bus = InProcessBus()
+    bus: Bus = NatsBus(settings.bus_url) if settings.bus_url else InProcessBus()
     ports = HubPorts(
         ingest=pipeline,
         events=ChannelEventsService(pool, bus.publish),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -117,3 +118,17 @@ async def presence(conn: Conn | asyncpg.Pool, operator_id: int) -> str:
         operator_id,
     )
     return str(value or "offline")
+
+
+async def mark_offline_unless_seen(
+    conn: Conn | asyncpg.Pool, operator_id: int, since: datetime
+) -> bool:
+    """Offline, unless a connection refreshed the presence after `since` (on any node)."""
+    value = await conn.fetchval(
+        """UPDATE operator_presence SET status = 'offline', updated_at = now()
+           WHERE operator_id = $1 AND updated_at <= $2 AND status <> 'offline'
+           RETURNING operator_id""",
+        operator_id,
+        since,
+    )
+    return value is not None
