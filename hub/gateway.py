@@ -19,6 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
 from hub.domain import Operator
 from hub.outbound import DialogNotFound, OutboundService
+from hub.wakeup import sleep_until_woken
 from routing.events import Notice
 from routing.router import Router, RoutingError
 from storage import dialogs, interactions, leads, operators
@@ -191,12 +192,8 @@ class OperatorGateway:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
                 log.warning("operator gateway: could not refresh", exc_info=True)
             self._state_dirty.clear()
-            try:
-                async with asyncio.timeout(2.0):
-                    await self._state_dirty.wait()
+            if await sleep_until_woken(self._state_dirty, 2.0):
                 await asyncio.sleep(0.05)  # gather a burst of changes into one push
-            except TimeoutError:
-                pass
 
     async def shutdown(self, app: web.Application) -> None:
         """Close operators' sockets when the node stops, so the shutdown does not wait on

@@ -17,6 +17,7 @@ from hub.attachments import DiskAttachmentStore
 from hub.backoff import backoff
 from hub.domain import ChannelKind
 from hub.ports import TooLarge
+from hub.wakeup import sleep_until_woken
 from storage import channels, media
 
 log = logging.getLogger(__name__)
@@ -95,16 +96,12 @@ class MediaFetcher:
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 while await self.fetch_one():
-                    pass
+                    continue
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("media fetcher: database unavailable, retrying", exc_info=True)
             except Exception:
                 log.exception("media fetcher: unexpected error")
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(2.0):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await sleep_until_woken(self._wake, 2.0)

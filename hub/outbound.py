@@ -31,6 +31,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.notify import Publish, interaction_changed
+from hub.wakeup import sleep_until_woken
 from storage import channels, outbound
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ SEND_TIMEOUT = 45.0
 
 
 class DialogNotFound(Exception):
-    pass
+    """A reply to a dialog that does not exist."""
 
 
 class OutboundService:
@@ -192,17 +193,13 @@ class OutboundService:
     async def run(self) -> None:
         """The dispatcher: deliver whatever is due, sleep until the next is, repeat."""
         while True:
+            self._wake.clear()
             try:
                 while await self.deliver():
-                    pass
+                    continue
                 async with self.pool.acquire() as conn:
                     due = await outbound.next_due_in(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("outbound dispatcher: database unavailable, retrying", exc_info=True)
                 due = 5.0
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(min(due if due is not None else 5.0, 5.0)):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await sleep_until_woken(self._wake, min(due if due is not None else 5.0, 5.0))

@@ -15,7 +15,7 @@ _PART = re.compile(
 
 
 class InvalidHours(ValueError):
-    pass
+    """Hours or a time zone that cannot be read; the CLI says which part."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -299,6 +300,7 @@ class Router:
         """Expire offers every tick; offer waiting dialogs whenever woken, and every tick
         (hours open, another node's operator came online)."""
         while True:
+            self._wake.clear()  # before the work, so a wake-up during it is not lost
             try:
                 await self.expire_offers()
                 await self.route_waiting()
@@ -306,9 +308,6 @@ class Router:
                 log.warning("router: database unavailable, retrying", exc_info=True)
             except Exception:
                 log.exception("router: unexpected error")
-            self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.tick):
                     await self._wake.wait()
-            except TimeoutError:
-                pass
