@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -156,3 +158,26 @@ def interleaved(
             finally:
                 stop(proc)
     return {name: sorted(runs_)[len(runs_) // 2] for name, runs_ in samples.items()}
+
+
+class BenchDatabases:
+    """Databases for one benchmark run on the embedded PostgreSQL (or HUB_DATABASE_URL's
+    server), in a work folder removed afterwards."""
+
+    def __init__(self, *names: str) -> None:
+        from storage.embedded import EmbeddedPostgres
+
+        self.work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
+        self._embedded: EmbeddedPostgres | None = None
+        admin = os.environ.get("HUB_DATABASE_URL")
+        if not admin:
+            self._embedded = EmbeddedPostgres(self.work)
+            admin = self._embedded.start()
+        self.admin_dsn = admin
+        self.dsns = create_databases(admin, *(f"{n}_{os.getpid()}" for n in names))
+
+    def close(self) -> None:
+        drop_databases(self.admin_dsn, self.dsns)
+        if self._embedded is not None:
+            self._embedded.stop()
+        shutil.rmtree(self.work, ignore_errors=True)

@@ -16,21 +16,18 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ROOT,
+    BenchDatabases,
     count_rows,
-    create_databases,
-    drop_databases,
     free_port,
     interleaved,
     loop_name,
 )
-from storage.embedded import EmbeddedPostgres
 
 LUA = r"""
 local counter = 0
@@ -65,13 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk (make bench does it)")
-    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    embedded = None
-    admin_dsn = os.environ.get("HUB_DATABASE_URL")
-    if not admin_dsn:
-        embedded = EmbeddedPostgres(work)
-        admin_dsn = embedded.start()
-    dsns = create_databases(admin_dsn, f"bench_hub_{os.getpid()}", f"bench_bare_{os.getpid()}")
+    bench = BenchDatabases("bench_hub", "bench_bare")
+    work, dsns = bench.work, bench.dsns
     hub_dsn, bare_dsn = dsns
     script = work / "submit.lua"
     script.write_text(LUA)
@@ -118,10 +110,7 @@ def main() -> None:
         )
         stored = count_rows(hub_dsn, "interactions")
     finally:
-        drop_databases(admin_dsn, dsns)
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        bench.close()
 
     print(
         f"site-form ingest, median of {args.rounds} interleaved {args.seconds}s runs each, "

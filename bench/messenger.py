@@ -15,22 +15,19 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ROOT,
+    BenchDatabases,
     count_rows,
-    create_databases,
-    drop_databases,
     free_port,
     interleaved,
     loop_name,
     stop,
 )
-from storage.embedded import EmbeddedPostgres
 
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-secret_token"
@@ -74,13 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk (make bench does it)")
-    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    embedded = None
-    admin_dsn = os.environ.get("HUB_DATABASE_URL")
-    if not admin_dsn:
-        embedded = EmbeddedPostgres(work)
-        admin_dsn = embedded.start()
-    dsns = create_databases(admin_dsn, f"bench_tg_{os.getpid()}")
+    bench = BenchDatabases("bench_tg")
+    work, dsns = bench.work, bench.dsns
     script = work / "update.lua"
     script.write_text(LUA)
     bot_api_port = free_port()
@@ -146,10 +138,7 @@ def main() -> None:
         stored = count_rows(dsns[0], "interactions")
     finally:
         stop(bot_api)
-        drop_databases(admin_dsn, dsns)
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        bench.close()
 
     print(
         f"telegram webhook ingest, median of {args.rounds} interleaved {args.seconds}s runs each, "

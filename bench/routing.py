@@ -17,11 +17,9 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,14 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     ROOT,
-    create_databases,
-    drop_databases,
+    BenchDatabases,
     free_port,
     loop_name,
     stop,
     wait_http,
 )
-from storage.embedded import EmbeddedPostgres
 
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-secret_token"
@@ -166,13 +162,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--operators", type=int, default=200)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="hub-bench-"))
-    embedded = None
-    admin_dsn = os.environ.get("HUB_DATABASE_URL")
-    if not admin_dsn:
-        embedded = EmbeddedPostgres(work)
-        admin_dsn = embedded.start()
-    dsns = create_databases(admin_dsn, f"bench_route_{os.getpid()}")
+    bench = BenchDatabases("bench_route")
+    work, dsns = bench.work, bench.dsns
     bot_api_port, port = free_port(), free_port()
     bot_api = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(bot_api_port)]
@@ -214,10 +205,7 @@ def main() -> None:
     finally:
         stop(hub)
         stop(bot_api)
-        drop_databases(admin_dsn, dsns)
-        if embedded is not None:
-            embedded.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        bench.close()
     latencies.sort()
     ms = [x * 1000 for x in latencies]
 
