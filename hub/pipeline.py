@@ -224,6 +224,7 @@ class IngestPipeline:
             lead_created=row.lead_created,
             dialog_created=row.dialog_created,
             dialog_reopened=row.dialog_reopened,
+            operator_id=row.operator_id,
             events=tuple(events),
             pending_media=any(a.state == AttachmentState.PENDING for a in message.attachments),
         )

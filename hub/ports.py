@@ -45,6 +45,7 @@ class IngestResult:
     lead_created: bool = False
     dialog_created: bool = False
     dialog_reopened: bool = False
+    operator_id: int | None = None
     events: tuple[DomainEvent, ...] = field(default=())
     pending_media: bool = False
 

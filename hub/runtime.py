@@ -19,7 +19,6 @@ from hub.context import ChannelCache, Hub
 from hub.domain import ChannelKind
 from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
-from hub.notify import interaction_changed
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts, IngestResult
@@ -112,10 +111,18 @@ def build_hub(
         if result.dialog_id is None or result.interaction_id is None:
             return
         if result.dialog_created or result.dialog_reopened:
-            await router.route(result.dialog_id)
+            if router.anyone_online():
+                await router.route(result.dialog_id)
             await bus.publish(Notice("state", result.dialog_id))
-        else:
-            await interaction_changed(pool, bus.publish, result.interaction_id)
+        elif result.operator_id is not None:
+            await bus.publish(
+                Notice(
+                    "interaction",
+                    result.dialog_id,
+                    (result.operator_id,),
+                    {"interaction_id": result.interaction_id},
+                )
+            )
 
     pipeline.after_commit.append(after_ingest)
     return Hub(

@@ -74,6 +74,7 @@ class Router:
         self.tick = tick
         self._queues: list[QueueRow] = []
         self._queues_read = 0.0
+        self._online = 0
         self._wake = asyncio.Event()
 
     # -- queues -----------------------------------------------------------------------
@@ -182,12 +183,31 @@ class Router:
                 return [candidate.operator_id]
         return []
 
+    def anyone_online(self) -> bool:
+        """Whether any operator was online at the last count (each tick, and at once on this
+        node's presence changes): with nobody, a new dialog just waits for the next tick."""
+        return self._online > 0
+
+    async def count_online(self) -> int:
+        self._online = await store.online_count(self.pool)
+        return self._online
+
     async def route_waiting(self, limit: int = 200) -> int:
-        """Offer waiting dialogs oldest first; how many got an offer."""
+        """Offer waiting dialogs oldest first; how many got an offer. A queue that had
+        nobody for one dialog is not asked again for the younger ones in this pass."""
+        if not await self.count_online():
+            return 0
+        queues = await self.queues()
+        exhausted: set[int] = set()
         offered = 0
-        for dialog_id in await store.waiting_ids(self.pool, limit):
+        for dialog_id, queue_id, channel in await store.waiting(self.pool, limit):
+            queue = self.queue_for(queue_id, channel, queues).id
+            if queue in exhausted:
+                continue
             if await self.route(dialog_id):
                 offered += 1
+            else:
+                exhausted.add(queue)
         return offered
 
     # -- the operator's answers -----------------------------------------------------------
@@ -279,6 +299,7 @@ class Router:
         await self.publish(Notice("state", dialog_id))
 
     async def presence_changed(self, operator_id: int, status: str) -> None:
+        await self.count_online()
         if status != "online":
             async with self.pool.acquire() as conn:
                 rows = await store.withdraw_offers_of(conn, operator_id)

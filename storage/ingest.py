@@ -40,6 +40,7 @@ class IngestRow:
     dialog_created: bool
     stored_hash: str | None
     dialog_reopened: bool
+    operator_id: int | None  # who holds the dialog now, when someone does
 
 
 async def ingest(

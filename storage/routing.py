@@ -27,11 +27,19 @@ async def lock_queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
     )
 
 
-async def waiting_ids(conn: Conn | asyncpg.Pool, limit: int = 200) -> list[int]:
+async def waiting(conn: Conn | asyncpg.Pool, limit: int = 200) -> list[tuple[int, int | None, str]]:
+    """(dialog id, queue id, channel name) of waiting dialogs, oldest first."""
     rows = await conn.fetch(
-        "SELECT id FROM dialogs WHERE status = 'queued' ORDER BY queued_at, id LIMIT $1", limit
+        """SELECT d.id, d.queue_id, c.name FROM dialogs d JOIN channels c ON c.id = d.channel_id
+           WHERE d.status = 'queued' ORDER BY d.queued_at, d.id LIMIT $1""",
+        limit,
     )
-    return [r["id"] for r in rows]
+    return [(r["id"], r["queue_id"], r["name"]) for r in rows]
+
+
+async def online_count(conn: Conn | asyncpg.Pool) -> int:
+    value = await conn.fetchval(f"SELECT count(*) FROM operator_presence p WHERE {ONLINE}")
+    return int(value)
 
 
 async def candidates(conn: Conn, skills: Sequence[str], excluded: Sequence[int]) -> list[Candidate]:

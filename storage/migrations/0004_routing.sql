@@ -64,7 +64,8 @@ CREATE FUNCTION hub_ingest(
     p_attachments jsonb, p_reopen_seconds integer,
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
-    OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean)
+    OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
+    OUT o_operator bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     k bigint;
@@ -133,7 +134,8 @@ BEGIN
         INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (o_lead, p_channel_id, p_peer)
         ON CONFLICT (lead_id, channel_id) WHERE status <> 'closed'
         DO UPDATE SET updated_at = now(), peer = COALESCE(EXCLUDED.peer, dialogs.peer)
-        RETURNING id, (xmax = 0) INTO o_dialog, o_dialog_created;
+        RETURNING id, (xmax = 0), CASE WHEN status = 'assigned' THEN operator_id END
+             INTO o_dialog, o_dialog_created, o_operator;
     END IF;
 
     INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text, subject,
