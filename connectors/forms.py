@@ -329,6 +329,7 @@ class FormConnector:
             attachments=tuple(files),
             extra=extra,
             payload_hash=hashlib.sha256(fingerprint.encode()).hexdigest() if key else None,
+            fresh_external_id=key is None,
         )
 
     def _wants_json(self, request: web.Request, kind: str) -> bool:

@@ -208,6 +208,7 @@ class InboundMessage:
     extra: dict[str, Any] = field(default_factory=dict)
     payload_hash: str | None = None
     peer: str | None = None  # where replies go: Telegram chat id, VK peer id, Viber user id
+    fresh_external_id: bool = False  # minted by the hub just now, so it cannot be a retry
 
 
 class DeliveryState(enum.StrEnum):

@@ -86,9 +86,13 @@ def lock_key(text: str) -> int:
 
 
 def contact_lock_keys(
-    channel_id: int, external_id: str, identity: Identity | None, contacts: NormalContacts
+    channel_id: int,
+    external_id: str,
+    identity: Identity | None,
+    contacts: NormalContacts,
+    fresh: bool = False,
 ) -> list[int]:
-    keys = {lock_key(f"ext:{channel_id}:{external_id}")}
+    keys = set() if fresh else {lock_key(f"ext:{channel_id}:{external_id}")}
     if identity:
         keys.add(lock_key(f"identity:{identity.kind}:{identity.external_id}"))
     keys.update(lock_key(f"phone:{p.e164}") for p in contacts.phones)
@@ -147,7 +151,11 @@ class IngestPipeline:
         linking an unsorted contact to a known lead does. The caller runs `announce`
         after its commit."""
         keys = contact_lock_keys(
-            message.channel_id, message.external_id, message.identity, contacts
+            message.channel_id,
+            message.external_id,
+            message.identity,
+            contacts,
+            fresh=message.fresh_external_id,
         )
         result = await self._ingest_locked(conn, message, kind, contacts, keys, on_unknown, lead_id)
         if result.status == "created":

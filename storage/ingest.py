@@ -62,7 +62,7 @@ async def ingest(
     files = message.attachments
     row = await conn.fetchrow(
         "SELECT * FROM hub_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " $15, $16, $17, $18, $19, $20, $21, $22)",
+        " $15, $16, $17, $18, $19, $20, $21, $22, $23)",
         list(lock_keys),
         message.channel_id,
         message.external_id,
@@ -84,6 +84,7 @@ async def ingest(
         message.peer,
         [attachment_json(a) for a in files],
         reopen_seconds,
+        message.fresh_external_id,
     )
     assert row is not None
     return IngestRow(*row)

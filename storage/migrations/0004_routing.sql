@@ -61,7 +61,7 @@ CREATE FUNCTION hub_ingest(
     p_name text, p_phones text[], p_exts text[], p_emails text[],
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
-    p_attachments jsonb, p_reopen_seconds integer,
+    p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean,
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
@@ -79,12 +79,16 @@ BEGIN
         PERFORM pg_advisory_xact_lock(k);
     END LOOP;
 
-    SELECT i.id, i.lead_id, i.dialog_id, i.payload_hash
-      INTO o_interaction, o_lead, o_dialog, o_stored_hash
-      FROM interactions i WHERE i.channel_id = p_channel_id AND i.external_id = p_external_id;
-    IF FOUND THEN
-        o_status := 'duplicate';
-        RETURN;
+    -- An id the hub minted a moment ago (a form sent without Idempotency-Key) cannot have
+    -- been seen before; any other may be the provider's retry.
+    IF NOT p_fresh_id THEN
+        SELECT i.id, i.lead_id, i.dialog_id, i.payload_hash
+          INTO o_interaction, o_lead, o_dialog, o_stored_hash
+          FROM interactions i WHERE i.channel_id = p_channel_id AND i.external_id = p_external_id;
+        IF FOUND THEN
+            o_status := 'duplicate';
+            RETURN;
+        END IF;
     END IF;
     o_dialog := NULL;
 
@@ -107,11 +111,26 @@ BEGIN
         o_lead_created := true;
     END IF;
 
-    IF cardinality(p_phones) > 0 OR cardinality(p_emails) > 0 OR p_identity_kind IS NOT NULL
-       OR (p_name IS NOT NULL AND NOT o_lead_created) THEN
-        o_lead_updated := hub_learn(o_lead, CASE WHEN o_lead_created THEN NULL ELSE p_name END,
-                                    p_phones, p_exts, p_emails, p_identity_kind, p_identity_id)
-                          AND NOT o_lead_created;
+    IF o_lead_created THEN
+        -- A lead made a moment ago has nothing yet to conflict with: plain inserts.
+        IF cardinality(p_phones) > 0 THEN
+            INSERT INTO lead_phones (lead_id, phone, extension)
+            SELECT o_lead, x.phone, NULLIF(x.ext, '') FROM unnest(p_phones, p_exts) AS x(phone, ext);
+        END IF;
+        IF cardinality(p_emails) > 0 THEN
+            INSERT INTO lead_emails (lead_id, email) SELECT o_lead, x FROM unnest(p_emails) AS x;
+        END IF;
+        IF p_identity_kind IS NOT NULL THEN
+            INSERT INTO lead_identities (lead_id, kind, external_id)
+            VALUES (o_lead, p_identity_kind, p_identity_id) ON CONFLICT DO NOTHING;
+        END IF;
+        INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (o_lead, p_channel_id, p_peer)
+        RETURNING id INTO o_dialog;
+        o_dialog_created := true;
+    ELSIF cardinality(p_phones) > 0 OR cardinality(p_emails) > 0 OR p_identity_kind IS NOT NULL
+          OR p_name IS NOT NULL THEN
+        o_lead_updated := hub_learn(o_lead, p_name, p_phones, p_exts, p_emails,
+                                    p_identity_kind, p_identity_id);
     END IF;
 
     IF p_reopen_seconds > 0 AND NOT o_lead_created THEN
