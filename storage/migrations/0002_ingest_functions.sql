@@ -13,7 +13,10 @@
 -- without, each can only be an index lookup by its normal form.
 CREATE FUNCTION hub_identify(p_identity_kind text, p_identity_id text,
                              p_phones text[], p_emails text[])
-RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+RETURNS bigint LANGUAGE plpgsql STABLE
+-- Generic plans: with `= ANY($array)` the planner keeps judging a fresh plan cheaper and
+-- re-plans on every call; these statements have one right plan, so plan them once.
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_lead bigint;
     v_ids bigint[];
@@ -46,7 +49,8 @@ $$;
 -- owned by another lead stays with it. True when anything changed.
 CREATE FUNCTION hub_learn(p_lead bigint, p_name text, p_phones text[], p_exts text[],
                           p_emails text[], p_identity_kind text, p_identity_id text)
-RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+RETURNS boolean LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_rows integer;
     v_changed boolean := false;

@@ -66,7 +66,10 @@ CREATE FUNCTION hub_ingest(
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
     OUT o_operator bigint)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- Generic plans, planned once per connection: left to choose, PostgreSQL re-planned several
+-- of these statements on every call (about a fifth of the function's CPU, measured).
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     k bigint;
 BEGIN
