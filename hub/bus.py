@@ -7,6 +7,7 @@ holds every dialog's state, and an operator who reconnects gets it all again in 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -119,3 +120,33 @@ class NatsBus:
             except Exception:
                 log.warning("NATS publish failed; delivering on this node only", exc_info=True)
         await self._deliver(notice)
+
+
+class StateNudge:
+    """Tells supervisors' views that queues changed, at most once per `every` seconds.
+
+    New dialogs can arrive thousands of times a second; a dashboard needs to hear of them,
+    not of each one. The first change in a quiet period is sent at once, later ones in the
+    same period are folded into one notice at its end.
+    """
+
+    def __init__(self, publish: Callable[[Notice], Awaitable[None]], every: float = 0.5) -> None:
+        self.publish = publish
+        self.every = every
+        self._last = 0.0
+        self._pending: asyncio.Task[None] | None = None
+
+    async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._last + self.every - loop.time()
+        if wait <= 0:
+            self._last = loop.time()
+            await self.publish(Notice("state", None))
+        elif self._pending is None:
+            self._pending = asyncio.create_task(self._later(wait))
+
+    async def _later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._pending = None
+        self._last = asyncio.get_running_loop().time()
+        await self.publish(Notice("state", None))

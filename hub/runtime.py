@@ -13,7 +13,7 @@ import asyncpg
 
 from connectors.base import Connector, factory_for, registered_kinds
 from hub.attachments import DiskAttachmentStore
-from hub.bus import Bus, InProcessBus, NatsBus
+from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.domain import ChannelKind
@@ -105,6 +105,8 @@ def build_hub(
     gateway = OperatorGateway(pool, router, outbound, grace=min(15.0, supervise_every * 2))
     bus.subscribe(gateway.on_notice)
 
+    nudge_supervisors = StateNudge(bus.publish)
+
     async def after_ingest(result: IngestResult) -> None:
         if result.pending_media:
             media.wake()
@@ -113,7 +115,8 @@ def build_hub(
         if result.dialog_created or result.dialog_reopened:
             if router.anyone_online():
                 await router.route(result.dialog_id)
-            await bus.publish(Notice("state", result.dialog_id))
+            else:
+                await nudge_supervisors()
         elif result.operator_id is not None:
             await bus.publish(
                 Notice(
