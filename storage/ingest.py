@@ -82,7 +82,7 @@ async def ingest(
         forced_lead,
         inbound_json,
         message.peer,
-        [attachment_json(a) for a in files],
+        [attachment_json(a) for a in files] if files else None,
         reopen_seconds,
         message.fresh_external_id,
     )

@@ -166,7 +166,7 @@ BEGIN
             p_external_id, p_call, COALESCE(p_extra, '{}'::jsonb), p_payload_hash)
     RETURNING id INTO o_interaction;
 
-    IF jsonb_array_length(p_attachments) > 0 THEN
+    IF p_attachments IS NOT NULL THEN
         INSERT INTO attachments (interaction_id, name, content_type, size, storage_path, sha256,
                                  state, remote_ref, note, next_attempt_at)
         SELECT o_interaction, a.name, a.content_type, a.size, a.storage_path, a.sha256,
