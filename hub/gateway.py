@@ -103,33 +103,25 @@ class OperatorGateway:
         }
 
     async def supervisor_state(self) -> dict[str, Any]:
-        queues = await self.pool.fetch(
-            """SELECT COALESCE(q.name, 'default') AS name, count(d.id) AS waiting,
-                      COALESCE(EXTRACT(EPOCH FROM now() - min(d.queued_at)), 0)::float8 AS oldest_wait_s
-               FROM dialogs d LEFT JOIN queues q ON q.id = d.queue_id
-               WHERE d.status IN ('queued', 'offered')
-               GROUP BY 1 ORDER BY 1"""
-        )
-        people = await self.pool.fetch(
-            """SELECT o.id, o.name, o.max_dialogs,
-                      CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
-                           ELSE 'offline' END AS presence,
-                      (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
-                         AND d.status = 'assigned') AS load
-               FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
-               ORDER BY o.name, o.id"""
-        )
+        """Every queue with its waiting count and oldest wait, and every operator's presence
+        and load. A waiting dialog counts in the queue the router would offer it from."""
+        queues = await self.router.queues()
+        totals: dict[str, list[float]] = {q.name: [0, 0.0] for q in queues} or {"default": [0, 0.0]}
+        for group in await routing_store.waiting_groups(self.pool):
+            name = self.router.queue_for(group["queue_id"], group["channel"], queues).name
+            entry = totals.setdefault(name, [0, 0.0])
+            entry[0] += group["waiting"]
+            entry[1] = max(entry[1], (group["at"] - group["oldest"]).total_seconds())
+        people = await operators.roster(self.pool)
         return {
             "type": "supervisor.state",
             "queues": [
-                {
-                    "name": q["name"],
-                    "waiting": q["waiting"],
-                    "oldest_wait_s": round(q["oldest_wait_s"], 1),
-                }
-                for q in queues
+                {"name": name, "waiting": int(count), "oldest_wait_s": round(oldest, 1)}
+                for name, (count, oldest) in sorted(totals.items())
             ],
-            "operators": [dict(p) for p in people],
+            "operators": [
+                {k: p[k] for k in ("id", "name", "max_dialogs", "presence", "load")} for p in people
+            ],
         }
 
     # -- delivery of notices -------------------------------------------------------------

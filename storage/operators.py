@@ -132,3 +132,16 @@ async def mark_offline_unless_seen(
         since,
     )
     return value is not None
+
+
+async def roster(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
+    """Every operator with their presence and how many dialogs they hold."""
+    return await conn.fetch(
+        """SELECT o.id, o.login, o.name, o.role, o.max_dialogs,
+                  CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
+                       ELSE 'offline' END AS presence,
+                  (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
+                     AND d.status = 'assigned') AS load
+           FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
+           ORDER BY o.name, o.id"""
+    )

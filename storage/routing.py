@@ -235,3 +235,14 @@ async def offers_to(conn: Conn | asyncpg.Pool, operator_id: int) -> list[asyncpg
            FROM dialogs WHERE status = 'offered' AND $1 = ANY(offered_to) ORDER BY id""",
         operator_id,
     )
+
+
+async def waiting_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
+    """Dialogs not yet held by anyone, counted by their queue and channel."""
+    return await conn.fetch(
+        """SELECT d.queue_id, c.name AS channel, count(*) AS waiting, min(d.queued_at) AS oldest,
+                  now() AS at
+           FROM dialogs d JOIN channels c ON c.id = d.channel_id
+           WHERE d.status IN ('queued', 'offered')
+           GROUP BY 1, 2"""
+    )

@@ -21,6 +21,7 @@ from hub.domain import Channel, ChannelKind
 from hub.runtime import build_hub
 from storage import apikeys, channels
 from storage.database import create_pool
+from tests.fakes.telegram import FakeTelegram
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
@@ -92,6 +93,16 @@ async def api_key(pool: asyncpg.Pool) -> str:
 @pytest.fixture
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
+    """tests/fakes/telegram.py listening on loopback, and its base URL (the `api_base`)."""
+    telegram = FakeTelegram()
+    server = TestServer(telegram.app)
+    await server.start_server()
+    yield telegram, str(server.make_url("")).rstrip("/")
+    await server.close()
 
 
 async def count(pool: asyncpg.Pool, table: str) -> int:

@@ -89,14 +89,5 @@ async def me(request: web.Request) -> web.Response:
 @scoped("dialogs")
 async def list_operators(request: web.Request) -> web.Response:
     """Operators with their presence: transfer targets for operators, load for supervisors."""
-    hub = hub_of(request)
-    rows = await hub.pool.fetch(
-        """SELECT o.id, o.login, o.name, o.role, o.max_dialogs,
-                  CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
-                       ELSE 'offline' END AS presence,
-                  (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
-                     AND d.status = 'assigned') AS load
-           FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
-           ORDER BY o.name, o.id"""
-    )
+    rows = await operators.roster(hub_of(request).pool)
     return web.json_response({"items": [dict(r) for r in rows]})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import io
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,12 +25,8 @@ SECRET = "s3cret-token_for-webhook"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeTelegram, str]]:
-    telegram = FakeTelegram()
-    server = TestServer(telegram.app)
-    await server.start_server()
-    yield telegram, str(server.make_url("")).rstrip("/")
-    await server.close()
+def fake(fake_telegram: tuple[FakeTelegram, str]) -> tuple[FakeTelegram, str]:
+    return fake_telegram
 
 
 async def _channel(

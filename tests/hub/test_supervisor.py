@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -20,12 +19,8 @@ from tests.fixtures.waiting import eventually
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeTelegram, str]]:
-    telegram = FakeTelegram()
-    server = TestServer(telegram.app)
-    await server.start_server()
-    yield telegram, str(server.make_url("")).rstrip("/")
-    await server.close()
+def fake(fake_telegram: tuple[FakeTelegram, str]) -> tuple[FakeTelegram, str]:
+    return fake_telegram
 
 
 async def test_one_node_polls_and_another_takes_over(
