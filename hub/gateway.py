@@ -59,7 +59,7 @@ class OperatorGateway:
                 """SELECT
                      (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
                         AND i.direction = 'in'
-                        AND i.created_at > COALESCE(d.operator_read_at, d.assigned_at, d.created_at))
+                        AND i.created_at > COALESCE(d.operator_read_at, '-infinity'))
                        AS unread,
                      (SELECT i.text FROM interactions i WHERE i.dialog_id = d.id
                         ORDER BY i.id DESC LIMIT 1) AS last_text,

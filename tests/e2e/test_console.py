@@ -171,3 +171,74 @@ async def test_console_speaks_russian_and_renders_lead_card(
     await page.select_option("header select[aria-label=Language]", "ru")
     await expect(page.locator("header button").last).to_have_text("Выйти")
     await expect(page.locator(".dialogs h2")).to_have_text("Мои диалоги")
+
+
+async def _post_update(base: str, update: dict[str, Any]) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/connectors/telegram/tg",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as reply,
+    ):
+        assert reply.status == 200
+
+
+async def test_lead_card_canned_reply_unread_and_merge(
+    browser: Browser, site: tuple[str, FakeTelegram], pool: asyncpg.Pool
+) -> None:
+    base, telegram = site
+    page = await browser.new_page()
+    await _login(page, base, "anna")
+    await page.select_option("select.presence", "online")
+    await expect(page.locator("select.presence")).to_have_value("online")
+    # A duplicate the CRM made earlier: same phone, no Telegram.
+    other = await pool.fetchval("INSERT INTO leads (name) VALUES ('Ivan P.') RETURNING id")
+    await pool.execute(
+        "INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79001234567')", other
+    )
+
+    await _post_update(base, text_update(1, "first question", user_id=5550001))
+    await page.locator(".offer button.accept").click()
+    await expect(page.locator(".message.in .text")).to_have_text("first question")
+
+    # Edit the lead card: the phone makes the CRM's lead a likely duplicate; merge it.
+    await page.fill(".lead-card input[name=name]", "Ivan Petrov")
+    await page.fill(".lead-card textarea[name=phones]", "8 900 123-45-67")
+    await page.click(".lead-card button[type=submit]")
+    await expect(page.locator("#toast")).to_have_text("Saved")
+    await page.reload()  # the duplicates list is read when a dialog opens
+    await page.locator(".dialog-item").click()
+    await expect(page.locator(".dup")).to_contain_text("Ivan P.")
+    await page.locator(".dup button").click()
+    await expect(page.locator(".dup")).to_have_count(0)
+    lead = await pool.fetchrow(
+        "SELECT id, name FROM leads WHERE merged_into IS NULL AND id <> $1", other
+    )
+    assert lead["name"] == "Ivan Petrov"
+    assert await pool.fetchval("SELECT merged_into FROM leads WHERE id = $1", other) == lead["id"]
+
+    # A canned response fills in the lead's name.
+    await page.select_option("select.canned", index=1)
+    await expect(page.locator(".composer textarea")).to_have_value(
+        "Hello, Ivan Petrov! How can I help you?"
+    )
+    await page.click("button.send")
+    await eventually(lambda: _sent(telegram))
+    assert (
+        telegram.calls_of("sendMessage")[0].params["text"]
+        == "Hello, Ivan Petrov! How can I help you?"
+    )
+
+    # A message in a dialog that is not open counts as unread; in the open one it shows.
+    await _post_update(base, text_update(2, "second customer", user_id=5550002, first_name="Olga"))
+    await page.locator(".offer button.accept").click()
+    await expect(page.locator(".dialog-item")).to_have_count(2)
+    await _post_update(base, text_update(3, "hello again", user_id=5550002, first_name="Olga"))
+    await expect(page.locator(".dialog-item", has_text="Olga").locator(".badge")).to_have_text("2")
+    await _post_update(base, text_update(4, "are you there?", user_id=5550001))
+    await expect(page.locator(".message.in .text").last).to_have_text("are you there?")
+    await page.locator(".dialog-item", has_text="Olga").click()
+    await expect(page.locator(".dialog-item", has_text="Olga").locator(".badge")).to_have_count(0)
+    await expect(page.locator(".message.in .text")).to_have_text(["second customer", "hello again"])
