@@ -123,6 +123,9 @@ class ChannelSupervisor:
         if not entry.task.done():
             entry.task.cancel()
             await asyncio.wait([entry.task])  # its outcome no longer matters
+        elif not entry.task.cancelled() and (exc := entry.task.exception()) is not None:
+            # An end the loop had not noted yet; say it, so it is not lost at shutdown.
+            log.info("channel %s had stopped: %s", entry.channel.name, exc)
         if conn is not None and not conn.is_closed():
             await conn.execute("SELECT pg_advisory_unlock($1)", entry.key)
 
