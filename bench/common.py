@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -181,3 +182,49 @@ class BenchDatabases:
         if self._embedded is not None:
             self._embedded.stop()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+HUB_CLI = [sys.executable, "-m", "hub.cli"]
+BOT_TOKEN = "123456:BENCH-token"
+BOT_SECRET = "bench-secret_token"
+
+
+def hub_env(dsn: str, work: Path, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked `hub` process."""
+    return {
+        **os.environ,
+        "HUB_DATABASE_URL": dsn,
+        "HUB_DATA_DIR": str(work / "data"),
+        "HUB_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def start_bot_api() -> tuple[subprocess.Popen[bytes], str]:
+    """bench/fake_bot_api.py on a free port, and its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(port)])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def add_telegram_channel(env: dict[str, str], api_base: str) -> None:
+    """A webhook-mode Telegram channel named `bot` talking to `api_base`."""
+    subprocess.run(
+        [
+            *HUB_CLI,
+            "channel",
+            "add",
+            "telegram",
+            "bot",
+            "--set",
+            f"token={BOT_TOKEN}",
+            "--set",
+            f"secret_token={BOT_SECRET}",
+            "--set",
+            f"api_base={api_base}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )

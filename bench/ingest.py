@@ -21,10 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    HUB_CLI,
     ROOT,
     BenchDatabases,
     count_rows,
     free_port,
+    hub_env,
     interleaved,
     loop_name,
 )
@@ -67,15 +69,9 @@ def main() -> None:
     hub_dsn, bare_dsn = dsns
     script = work / "submit.lua"
     script.write_text(LUA)
-    env = {
-        **os.environ,
-        "HUB_DATABASE_URL": hub_dsn,
-        "HUB_DATA_DIR": str(work / "data"),
-        "HUB_LOG_LEVEL": "WARNING",
-    }
-    hub_bin = [sys.executable, "-m", "hub.cli"]
+    env = hub_env(hub_dsn, work)
     subprocess.run(
-        [*hub_bin, "channel", "add", "form", "site", "--set", "rate_limit=0"],
+        [*HUB_CLI, "channel", "add", "form", "site", "--set", "rate_limit=0"],
         env=env,
         check=True,
         capture_output=True,
@@ -97,7 +93,7 @@ def main() -> None:
                     f"http://127.0.0.1:{bare_port}/forms/site",
                 ),
                 HUB: (
-                    [*hub_bin, "serve", "--port", str(hub_port)],
+                    [*HUB_CLI, "serve", "--port", str(hub_port)],
                     env,
                     f"http://127.0.0.1:{hub_port}/healthz",
                     f"http://127.0.0.1:{hub_port}/forms/site",

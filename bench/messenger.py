@@ -13,24 +13,26 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    BOT_SECRET,
+    BOT_TOKEN,
+    HUB_CLI,
     ROOT,
     BenchDatabases,
+    add_telegram_channel,
     count_rows,
     free_port,
+    hub_env,
     interleaved,
     loop_name,
+    start_bot_api,
     stop,
 )
-
-TOKEN = "123456:BENCH-token"
-SECRET = "bench-secret_token"
 
 LUA = r"""
 local counter = 0
@@ -75,37 +77,9 @@ def main() -> None:
     work, dsns = bench.work, bench.dsns
     script = work / "update.lua"
     script.write_text(LUA)
-    bot_api_port = free_port()
-    bot_api = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(bot_api_port)]
-    )
-    api_base = f"http://127.0.0.1:{bot_api_port}"
-    env = {
-        **os.environ,
-        "HUB_DATABASE_URL": dsns[0],
-        "HUB_DATA_DIR": str(work / "data"),
-        "HUB_LOG_LEVEL": "WARNING",
-    }
-    hub_bin = [sys.executable, "-m", "hub.cli"]
-    subprocess.run(
-        [
-            *hub_bin,
-            "channel",
-            "add",
-            "telegram",
-            "bot",
-            "--set",
-            f"token={TOKEN}",
-            "--set",
-            f"secret_token={SECRET}",
-            "--set",
-            f"api_base={api_base}",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    bot_api, api_base = start_bot_api()
+    env = hub_env(dsns[0], work)
+    add_telegram_channel(env, api_base)
     bare_port, hub_port = free_port(), free_port()
     try:
         results = interleaved(
@@ -115,8 +89,8 @@ def main() -> None:
                         sys.executable,
                         str(ROOT / "bench" / "bare_aiogram.py"),
                         str(bare_port),
-                        TOKEN,
-                        SECRET,
+                        BOT_TOKEN,
+                        BOT_SECRET,
                         api_base,
                     ],
                     dict(os.environ),
@@ -124,7 +98,7 @@ def main() -> None:
                     f"http://127.0.0.1:{bare_port}/webhook",
                 ),
                 HUB: (
-                    [*hub_bin, "serve", "--port", str(hub_port)],
+                    [*HUB_CLI, "serve", "--port", str(hub_port)],
                     env,
                     f"http://127.0.0.1:{hub_port}/healthz",
                     f"http://127.0.0.1:{hub_port}/connectors/telegram/bot",

@@ -29,16 +29,18 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    BOT_SECRET,
+    HUB_CLI,
     ROOT,
     BenchDatabases,
+    add_telegram_channel,
     free_port,
+    hub_env,
     loop_name,
+    start_bot_api,
     stop,
     wait_http,
 )
-
-TOKEN = "123456:BENCH-token"
-SECRET = "bench-secret_token"
 
 
 async def setup_operators(dsn: str, count: int) -> list[str]:
@@ -130,7 +132,7 @@ async def measure(
                 async with session.post(
                     f"{base}/connectors/telegram/bot",
                     json=body,
-                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+                    headers={"X-Telegram-Bot-Api-Secret-Token": BOT_SECRET},
                 ) as reply:
                     if reply.status != 200:
                         errors += 1
@@ -164,39 +166,12 @@ def main() -> None:
     args = parser.parse_args()
     bench = BenchDatabases("bench_route")
     work, dsns = bench.work, bench.dsns
-    bot_api_port, port = free_port(), free_port()
-    bot_api = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "fake_bot_api.py"), str(bot_api_port)]
-    )
-    env = {
-        **os.environ,
-        "HUB_DATABASE_URL": dsns[0],
-        "HUB_DATA_DIR": str(work / "data"),
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_PORT": str(port),
-    }
-    hub_bin = [sys.executable, "-m", "hub.cli"]
-    subprocess.run(
-        [
-            *hub_bin,
-            "channel",
-            "add",
-            "telegram",
-            "bot",
-            "--set",
-            f"token={TOKEN}",
-            "--set",
-            f"secret_token={SECRET}",
-            "--set",
-            f"api_base=http://127.0.0.1:{bot_api_port}",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    port = free_port()
+    bot_api, api_base = start_bot_api()
+    env = hub_env(dsns[0], work, HUB_PORT=str(port))
+    add_telegram_channel(env, api_base)
     tokens = asyncio.run(setup_operators(dsns[0], args.operators))
-    hub = subprocess.Popen([*hub_bin, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    hub = subprocess.Popen([*HUB_CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", hub)
         latencies, errors, posted = asyncio.run(

@@ -36,10 +36,6 @@ class ApiError(Exception):
         return {"error": error}
 
 
-def bad_request(message: str, code: str = "bad_request") -> ApiError:
-    return ApiError(400, code, message)
-
-
 def not_found(message: str = "not found", code: str = "not_found") -> ApiError:
     return ApiError(404, code, message)
 

@@ -47,59 +47,49 @@ class OperatorGateway:
 
     # -- frames built from the database ------------------------------------------------
 
-    async def dialog_summary(
-        self, dialog_id: int, operator_id: int | None = None
-    ) -> dict[str, Any] | None:
+    async def dialog_summaries(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Dialogs as the console lists them (with the lead, unread count and last text),
+        in three queries however many there are."""
+        if not ids:
+            return {}
         async with self.pool.acquire() as conn:
-            dialog = await dialogs.get(conn, dialog_id)
-            if dialog is None:
-                return None
-            lead = await leads.get(conn, dialog.lead_id)
-            row = await conn.fetchrow(
-                """SELECT
-                     (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
-                        AND i.direction = 'in'
-                        AND i.created_at > COALESCE(d.operator_read_at, '-infinity'))
-                       AS unread,
-                     (SELECT i.text FROM interactions i WHERE i.dialog_id = d.id
-                        ORDER BY i.id DESC LIMIT 1) AS last_text,
-                     d.queued_at, d.assigned_at, d.first_response_at
-                   FROM dialogs d WHERE d.id = $1""",
-                dialog_id,
-            )
-        body = dialog_json(dialog)
-        body["lead"] = lead_json(lead) if lead else None
-        body["unread"] = int(row["unread"]) if row else 0
-        body["last_text"] = row["last_text"] if row else None
-        return body
+            found = await dialogs.get_many(conn, ids)
+            people = await leads.get_many(conn, [d.lead_id for d in found])
+            reading = await dialogs.reading_state(conn, ids)
+        summaries: dict[int, dict[str, Any]] = {}
+        for dialog in found:
+            body = dialog_json(dialog)
+            lead = people.get(dialog.lead_id)
+            body["lead"] = lead_json(lead) if lead else None
+            body["unread"], body["last_text"] = reading.get(dialog.id, (0, None))
+            summaries[dialog.id] = body
+        return summaries
+
+    async def dialog_summary(self, dialog_id: int) -> dict[str, Any] | None:
+        return (await self.dialog_summaries([dialog_id])).get(dialog_id)
 
     async def hello(self, operator: Operator) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             own = await routing_store.open_dialogs_of(conn, operator.id)
             offers = await routing_store.offers_to(conn, operator.id)
             presence = await operators.presence(conn, operator.id)
-            queue_names = [
-                r["name"] for r in await conn.fetch("SELECT name FROM queues ORDER BY name")
-            ]
-        summaries = [s for s in [await self.dialog_summary(d) for d in own] if s]
-        offered = []
-        for offer in offers:
-            summary = await self.dialog_summary(offer["id"])
-            if summary:
-                offered.append(
-                    {
-                        "dialog": summary,
-                        "lead": summary["lead"],
-                        "expires_in_s": round(offer["expires_in"], 1),
-                    }
-                )
+        summaries = await self.dialog_summaries(own + [o["id"] for o in offers])
+        offered = [
+            {
+                "dialog": summaries[o["id"]],
+                "lead": summaries[o["id"]]["lead"],
+                "expires_in_s": round(o["expires_in"], 1),
+            }
+            for o in offers
+            if o["id"] in summaries
+        ]
         return {
             "type": "hello",
             "operator": operator_json(operator),
             "presence": presence,
-            "dialogs": summaries,
+            "dialogs": [summaries[d] for d in own if d in summaries],
             "offers": offered,
-            "queues": queue_names,
+            "queues": sorted(q.name for q in await self.router.queues()),
         }
 
     async def supervisor_state(self) -> dict[str, Any]:

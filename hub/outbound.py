@@ -32,6 +32,7 @@ from hub.domain import (
 )
 from hub.notify import Publish, interaction_changed
 from hub.wakeup import sleep_until_woken
+from routing.events import Notice
 from storage import channels, outbound
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class OutboundService:
         sets the dialog's first-response time once."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                """SELECT d.id, d.lead_id, d.channel_id, d.peer, c.kind, c.enabled
+                """SELECT d.id, d.lead_id, d.channel_id, d.peer, d.operator_id, d.status,
+                          c.kind, c.enabled
                    FROM dialogs d JOIN channels c ON c.id = d.channel_id WHERE d.id = $1""",
                 dialog_id,
             )
@@ -105,7 +107,15 @@ class OutboundService:
                     " WHERE id = $1 AND status = 'assigned'",
                     row["id"],
                 )
-        await interaction_changed(self.pool, self.publish, interaction_id)
+        if self.publish is not None and row["status"] == "assigned" and row["operator_id"]:
+            await self.publish(
+                Notice(
+                    "interaction",
+                    row["id"],
+                    (row["operator_id"],),
+                    {"interaction_id": interaction_id},
+                )
+            )
         if state == DeliveryState.PENDING:
             if not await self.deliver(interaction_id):
                 async with self.pool.acquire() as conn:

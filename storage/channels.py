@@ -46,11 +46,6 @@ async def list_all(conn: Conn | asyncpg.Pool) -> list[Channel]:
     return [_channel(r) for r in await conn.fetch("SELECT * FROM channels ORDER BY id")]
 
 
-async def names(conn: Conn, ids: list[int]) -> dict[int, str]:
-    rows = await conn.fetch("SELECT id, name FROM channels WHERE id = ANY($1::bigint[])", ids)
-    return {r["id"]: r["name"] for r in rows}
-
-
 async def load_state(conn: Conn | asyncpg.Pool, channel_id: int) -> dict[str, Any]:
     value = await conn.fetchval("SELECT state FROM channel_state WHERE channel_id = $1", channel_id)
     return dict(value) if value else {}

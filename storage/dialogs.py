@@ -36,6 +36,31 @@ async def get(conn: Conn, dialog_id: int) -> Dialog | None:
     return _dialog(row) if row else None
 
 
+async def get_many(conn: Conn, ids: list[int]) -> list[Dialog]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id"
+        " WHERE d.id = ANY($1::bigint[]) ORDER BY d.id",
+        ids,
+    )
+    return [_dialog(r) for r in rows]
+
+
+async def reading_state(conn: Conn, ids: list[int]) -> dict[int, tuple[int, str | None]]:
+    """(unread inbound count, last text) of each dialog: unread is everything since it was
+    last read."""
+    rows = await conn.fetch(
+        """SELECT d.id,
+                  (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
+                     AND i.direction = 'in'
+                     AND i.created_at > COALESCE(d.operator_read_at, '-infinity')) AS unread,
+                  (SELECT i.text FROM interactions i WHERE i.dialog_id = d.id
+                     ORDER BY i.id DESC LIMIT 1) AS last_text
+           FROM dialogs d WHERE d.id = ANY($1::bigint[])""",
+        ids,
+    )
+    return {r["id"]: (int(r["unread"]), r["last_text"]) for r in rows}
+
+
 async def search(
     conn: Conn,
     *,

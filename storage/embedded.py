@@ -73,9 +73,6 @@ class EmbeddedPostgres:
         log.info("embedded PostgreSQL ready in %s", self.pgdata)
         return dsn
 
-    def postmaster_pid(self) -> int | None:
-        return None if self._server is None else int(self._server.get_pid())
-
     def stop(self) -> None:
         """Release our handle; the server stops when no other hub process holds one."""
         if self._server is not None:

@@ -36,7 +36,7 @@ def call_to_json(call: CallInfo | None) -> dict[str, Any] | None:
     }
 
 
-def _call(value: dict[str, Any] | None) -> CallInfo | None:
+def call_from_json(value: dict[str, Any] | None) -> CallInfo | None:
     if not value:
         return None
     return CallInfo(
@@ -82,7 +82,7 @@ def _interaction(row: asyncpg.Record) -> Interaction:
             )
             for f in row["files"]
         ),
-        call=_call(row["call"]),
+        call=call_from_json(row["call"]),
         extra=dict(row["extra"]),
         delivery_state=row["delivery_state"],
         delivery_error=row["delivery_error"],

@@ -14,14 +14,13 @@ import asyncpg
 from hub.domain import (
     Attachment,
     AttachmentState,
-    CallInfo,
-    CallStatus,
     ChannelId,
     Identity,
     InboundMessage,
 )
 from storage.database import Conn
 from storage.ingest import attachment_json
+from storage.interactions import call_from_json, call_to_json
 
 
 def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
@@ -37,22 +36,13 @@ def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
         "identity": [m.identity.kind, m.identity.external_id] if m.identity else None,
         "attachments": [attachment_json(a) for a in m.attachments],
         "peer": m.peer,
-        "call": None
-        if m.call is None
-        else {
-            "from": m.call.from_number,
-            "to": m.call.to_number,
-            "status": m.call.status.value,
-            "duration_s": m.call.duration_s,
-            "recording_url": m.call.recording_url,
-        },
+        "call": call_to_json(m.call),
         "extra": m.extra,
         "payload_hash": m.payload_hash,
     }
 
 
 def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
-    call = d.get("call")
     return InboundMessage(
         channel_id=ChannelId(d["channel_id"]),
         external_id=d["external_id"],
@@ -68,15 +58,7 @@ def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
             for a in d.get("attachments") or ()
         ),
         peer=d.get("peer"),
-        call=None
-        if not call
-        else CallInfo(
-            call["from"],
-            call["to"],
-            CallStatus(call["status"]),
-            call.get("duration_s") or 0,
-            call.get("recording_url"),
-        ),
+        call=call_from_json(d.get("call")),
         extra=dict(d.get("extra") or {}),
         payload_hash=d.get("payload_hash"),
     )

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -92,27 +93,26 @@ async def test_an_offer_crosses_nodes(
                     f"{node_a.url}/forms/site", json={"name": "Ivan", "phone": "+79161230000"}
                 ) as r:
                     dialog_id = (await r.json())["dialog_id"]
-                async with asyncio.timeout(10):
-                    while True:
-                        frame = json.loads(await ws.receive_str())
-                        if frame["type"] == "dialog.offered":
-                            break
+                frame = await _until(ws, "dialog.offered")
                 assert frame["dialog"]["id"] == dialog_id and frame["lead"]["name"] == "Ivan"
                 await ws.send_str(json.dumps({"type": "accept", "dialog_id": dialog_id}))
-                async with asyncio.timeout(10):
-                    while (frame := json.loads(await ws.receive_str()))[
-                        "type"
-                    ] != "dialog.assigned":
-                        pass
+                await _until(ws, "dialog.assigned")
                 # A message arriving at node A reaches the operator on node B.
                 async with session.post(
                     f"{node_a.url}/forms/site", json={"phone": "89161230000", "message": "hello?"}
-                ):
-                    pass
-                async with asyncio.timeout(10):
-                    while (frame := json.loads(await ws.receive_str()))["type"] != "interaction":
-                        pass
+                ) as posted:
+                    assert posted.status == 201
+                frame = await _until(ws, "interaction")
                 assert frame["interaction"]["text"] == "hello?"
     finally:
         node_a.stop()
         node_b.stop()
+
+
+async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    """The next frame of this type, skipping others, within ten seconds."""
+    async with asyncio.timeout(10):
+        while True:
+            frame: dict[str, Any] = json.loads(await ws.receive_str())
+            if frame["type"] == kind:
+                return frame

@@ -69,6 +69,9 @@ _PAGING = [
 ]
 
 
+_CHANNEL = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _page_of(item: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -90,7 +93,7 @@ def _form_post() -> dict[str, Any]:
         "tags": ["forms"],
         "security": [],
         "parameters": [
-            {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}},
+            _CHANNEL,
             {
                 "name": "Idempotency-Key",
                 "in": "header",
@@ -127,9 +130,7 @@ def _connector(kind: str, auth: str, answer: str) -> dict[str, Any]:
             "summary": f"{kind} events from the provider ({auth})",
             "tags": ["connectors"],
             "security": [],
-            "parameters": [
-                {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
+            "parameters": [_CHANNEL],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"type": "object"}}},
@@ -184,14 +185,7 @@ def build_spec() -> dict[str, Any]:
                     "summary": "CORS preflight",
                     "tags": ["forms"],
                     "security": [],
-                    "parameters": [
-                        {
-                            "name": "channel",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_CHANNEL],
                     "responses": {"204": {"description": "allowed"}, "403": _ERROR, "404": _ERROR},
                 },
             },
@@ -200,14 +194,7 @@ def build_spec() -> dict[str, Any]:
                     "summary": "Script that posts a site's existing form without a reload",
                     "tags": ["forms"],
                     "security": [],
-                    "parameters": [
-                        {
-                            "name": "channel",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_CHANNEL],
                     "responses": {
                         "200": {
                             "description": "JavaScript",
@@ -222,14 +209,7 @@ def build_spec() -> dict[str, Any]:
                     "summary": "Default page after a browser post",
                     "tags": ["forms"],
                     "security": [],
-                    "parameters": [
-                        {
-                            "name": "channel",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
+                    "parameters": [_CHANNEL],
                     "responses": {"200": {"description": "HTML"}, "404": _ERROR},
                 }
             },

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.domain import Dialog, Interaction, Lead, Operator
 from hub.errors import ApiError
+from storage.interactions import call_to_json
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -52,15 +53,7 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
             }
             for a in item.attachments
         ],
-        "call": None
-        if item.call is None
-        else {
-            "from": item.call.from_number,
-            "to": item.call.to_number,
-            "status": item.call.status.value,
-            "duration_s": item.call.duration_s,
-            "recording_url": item.call.recording_url,
-        },
+        "call": call_to_json(item.call),
         "fields": item.extra.get("fields", {}),
         "delivery_state": item.delivery_state,
         "delivery_error": item.delivery_error,
