@@ -39,6 +39,7 @@ from connectors.base import AuthFailed, ChannelConfigError, NotReady, register
 from connectors.http import download, new_session
 from connectors.media import remote_attachment
 from connectors.throttle import Throttle
+from hub.backoff import backoff
 from hub.domain import (
     Attachment,
     Channel,
@@ -231,7 +232,7 @@ class VkConnector:
                     failures = 0
                 except NotReady:
                     failures += 1
-                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                    await asyncio.sleep(backoff(failures, 0.5, 30.0))
                     continue
                 failed = body.get("failed")
                 if failed == 1:
@@ -252,6 +253,10 @@ class VkConnector:
         except VkError as exc:
             if exc.code in AUTH_ERRORS:
                 raise AuthFailed(exc.message) from exc
+            if exc.code in RETRYABLE:
+                # Too many requests, flood control, an internal error: VK will take the
+                # same call later; the channel runner retries with backoff.
+                raise NotReady(str(exc)) from exc
             raise ChannelConfigError(str(exc)) from exc
 
     async def _long_poll_server(self, channel: Channel, group_id: str) -> tuple[str, str, str]:

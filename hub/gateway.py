@@ -25,6 +25,7 @@ from routing.router import Router, RoutingError
 from storage import dialogs, interactions, leads, operators
 from storage import routing as routing_store
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
+from storage.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class OperatorGateway:
                     for ws in list(self.supervisors):
                         if not ws.closed:
                             await ws.send_str(text)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError):
+            except DATABASE_UNAVAILABLE + (ConnectionError,):
                 log.warning("operator gateway: could not refresh", exc_info=True)
             self._state_dirty.clear()
             if await sleep_until_woken(self._state_dirty, 2.0):
@@ -238,7 +239,7 @@ class OperatorGateway:
         try:
             if await operators.mark_offline_unless_seen(self.pool, operator.id, left_at):
                 await self.router.presence_changed(operator.id, "offline")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_UNAVAILABLE:
             log.warning("could not record operator %s leaving", operator.id)
 
     async def _error(
@@ -265,7 +266,7 @@ class OperatorGateway:
             await self._error(ws, exc.code, exc.message, ref)
         except DialogNotFound:
             await self._error(ws, "not_found", "no such dialog", ref)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_UNAVAILABLE:
             log.warning("frame %s from operator %s failed", kind, operator.id, exc_info=True)
             await self._error(ws, "unavailable", "the hub could not do that now; try again", ref)
 

@@ -19,11 +19,14 @@ from hub.domain import ChannelKind
 from hub.ports import TooLarge
 from hub.wakeup import sleep_until_woken
 from storage import channels, media
+from storage.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 LEASE_SECONDS = 120.0
+# With nothing pending, a look now and then for files another node recorded and left behind.
+IDLE_CHECK_S = 60.0
 
 
 class MediaFetcher:
@@ -97,11 +100,15 @@ class MediaFetcher:
     async def run(self) -> None:
         while True:
             self._wake.clear()
+            due: float | None = 5.0
             try:
                 while await self.fetch_one():
                     continue
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                async with self.pool.acquire() as conn:
+                    due = await media.next_due_in(conn)
+            except DATABASE_UNAVAILABLE:
                 log.warning("media fetcher: database unavailable, retrying", exc_info=True)
             except Exception:
                 log.exception("media fetcher: unexpected error")
-            await sleep_until_woken(self._wake, 2.0)
+            # New files wake the fetcher; with none pending it sleeps until woken.
+            await sleep_until_woken(self._wake, IDLE_CHECK_S if due is None else due)

@@ -34,12 +34,15 @@ from hub.notify import Publish, interaction_changed
 from hub.wakeup import sleep_until_woken
 from routing.events import Notice
 from storage import channels, outbound
+from storage.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE_SECONDS = 60.0
 SEND_TIMEOUT = 45.0
+# With nothing pending, a look now and then for replies another node stored and left behind.
+IDLE_CHECK_S = 60.0
 
 
 class DialogNotFound(Exception):
@@ -209,7 +212,9 @@ class OutboundService:
                     continue
                 async with self.pool.acquire() as conn:
                     due = await outbound.next_due_in(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except DATABASE_UNAVAILABLE:
                 log.warning("outbound dispatcher: database unavailable, retrying", exc_info=True)
                 due = 5.0
-            await sleep_until_woken(self._wake, min(due if due is not None else 5.0, 5.0))
+            await sleep_until_woken(
+                self._wake, IDLE_CHECK_S if due is None else min(due, IDLE_CHECK_S)
+            )

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from connectors.base import Connector, factory_for, registered_kinds
+from hub.after_ingest import AfterIngest
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
 from hub.config import Settings
@@ -21,10 +22,9 @@ from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
-from hub.ports import HubPorts, IngestResult
+from hub.ports import HubPorts
 from hub.services import ChannelEventsService
 from hub.supervisor import ChannelSupervisor
-from routing.events import Notice
 from routing.router import Router
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
@@ -101,33 +101,18 @@ def build_hub(
     async def auto_reply(dialog_id: int, text: str) -> None:
         await outbound.send(dialog_id, text, [], "auto-reply")
 
-    router = Router(pool, bus.publish, auto_reply, tick=min(1.0, supervise_every * 5))
+    router = Router(pool, bus.publish, auto_reply, tick=min(10.0, supervise_every * 5))
     gateway = OperatorGateway(pool, router, outbound, grace=min(15.0, supervise_every * 2))
     bus.subscribe(gateway.on_notice)
 
-    nudge_supervisors = StateNudge(bus.publish)
-
-    async def after_ingest(result: IngestResult) -> None:
-        if result.pending_media:
-            media.wake()
-        if result.dialog_id is None or result.interaction_id is None:
-            return
-        if result.dialog_created or result.dialog_reopened:
-            if router.anyone_online():
-                await router.route(result.dialog_id)
-            else:
-                await nudge_supervisors()
-        elif result.operator_id is not None:
-            await bus.publish(
-                Notice(
-                    "interaction",
-                    result.dialog_id,
-                    (result.operator_id,),
-                    {"interaction_id": result.interaction_id},
-                )
-            )
-
-    pipeline.after_commit.append(after_ingest)
+    pipeline.after_commit.append(
+        AfterIngest(
+            submit_dialog=router.submit,
+            wake_media=media.wake,
+            publish=bus.publish,
+            nudge_supervisors=StateNudge(bus.publish),
+        )
+    )
     return Hub(
         settings=settings,
         dsn=dsn,

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from connectors.base import AuthFailed, ChannelConfigError, Connector, NotReady
+from hub.backoff import backoff
 from hub.domain import Channel, ChannelId, ChannelKind
 from hub.pipeline import lock_key
 from storage import channels
+from storage.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class ChannelSupervisor:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await self._supervise(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except DATABASE_UNAVAILABLE:
                 log.warning(
                     "channel supervisor lost the database; releasing channels", exc_info=True
                 )
@@ -111,7 +113,7 @@ class ChannelSupervisor:
             delay = 300.0
             log.error("channel %s: the provider refused the credentials: %s", channel.name, exc)
         elif isinstance(exc, NotReady):
-            delay = min(60.0, 2.0**failures)
+            delay = backoff(failures, 2.0, 60.0)
             log.warning("channel %s: provider not ready: %s", channel.name, exc)
         else:
             delay = 30.0
@@ -133,5 +135,5 @@ class ChannelSupervisor:
         for channel_id in list(self.running):
             try:
                 await self._stop(conn, channel_id)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except DATABASE_UNAVAILABLE:
                 self.running.pop(channel_id, None)

@@ -13,7 +13,6 @@ first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,12 +20,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hub.wakeup import sleep_until_woken
 from routing.events import Notice
 from routing.hours import InvalidHours, parse_hours
 from routing.strategies import order
 from storage import queues as queue_store
 from storage import routing as store
-from storage.database import Conn
+from storage.database import DATABASE_UNAVAILABLE, Conn
 from storage.queues import QueueRow
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class Router:
         self._queues_read = 0.0
         self._online = 0
         self._wake = asyncio.Event()
+        self._arrived: set[int] = set()
 
     # -- queues -----------------------------------------------------------------------
 
@@ -182,11 +183,6 @@ class Router:
             if presence == "online" and load < max_dialogs:
                 return [candidate.operator_id]
         return []
-
-    def anyone_online(self) -> bool:
-        """Whether any operator was online at the last count (each tick, and at once on this
-        node's presence changes): with nobody, a new dialog just waits for the next tick."""
-        return self._online > 0
 
     async def count_online(self) -> int:
         self._online = await store.online_count(self.pool)
@@ -317,18 +313,40 @@ class Router:
     def wake(self) -> None:
         self._wake.set()
 
+    def submit(self, dialog_id: int) -> None:
+        """A dialog just created or reopened by an inbound event: routed by the loop, so the
+        provider's request does not wait for routing."""
+        self._arrived.add(dialog_id)
+        self._wake.set()
+
+    async def route_arrived(self) -> int:
+        """Route the dialogs handed over since the last pass, even with nobody online: the
+        customer is then told by the queue's auto-reply that we will answer later."""
+        arrived, self._arrived = sorted(self._arrived), set()
+        if not arrived:
+            return 0
+        if not self._online and not any(q.auto_reply for q in await self.queues()):
+            return 0  # nothing to offer and nothing to say; they wait in FIFO order
+        offered = 0
+        for dialog_id in arrived:
+            if await self.route(dialog_id):
+                offered += 1
+        return offered
+
     async def run(self) -> None:
-        """Expire offers every tick; offer waiting dialogs whenever woken, and every tick
-        (hours open, another node's operator came online)."""
+        """Route arrivals and waiting dialogs whenever woken; otherwise sleep until the
+        next offer expires, or at most `tick` (a queue's hours opening)."""
         while True:
             self._wake.clear()  # before the work, so a wake-up during it is not lost
+            due: float | None = None
             try:
                 await self.expire_offers()
+                await self.route_arrived()
                 await self.route_waiting()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                async with self.pool.acquire() as conn:
+                    due = await store.next_offer_expiry(conn)
+            except DATABASE_UNAVAILABLE:
                 log.warning("router: database unavailable, retrying", exc_info=True)
             except Exception:
                 log.exception("router: unexpected error")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.tick):
-                    await self._wake.wait()
+            await sleep_until_woken(self._wake, self.tick if due is None else min(due, self.tick))

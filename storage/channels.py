@@ -24,7 +24,7 @@ def _channel(row: asyncpg.Record) -> Channel:
 async def create(conn: Conn, kind: ChannelKind, name: str, settings: dict[str, str]) -> Channel:
     row = await conn.fetchrow(
         "INSERT INTO channels (kind, name, settings) VALUES ($1, $2, $3) RETURNING *",
-        kind.value,
+        str(kind),
         name,
         settings,
     )

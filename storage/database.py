@@ -14,6 +14,14 @@ else:
     # A plain connection or one borrowed from the pool: repositories accept either.
     Conn = asyncpg.Connection | PoolConnectionProxy
 
+# What a lost or failing database raises: the background workers catch exactly these,
+# log, and try again later; anything else is a bug and is logged as one.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(

@@ -77,3 +77,12 @@ async def retry_later(conn: Conn, attachment_id: int, seconds: float, note: str)
         seconds,
         note,
     )
+
+
+async def next_due_in(conn: Conn) -> float | None:
+    """Seconds until the earliest pending file is due (0 if overdue), None if none."""
+    value = await conn.fetchval(
+        "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8"
+        " FROM attachments WHERE state = 'pending'"
+    )
+    return max(0.0, float(value)) if value is not None else None

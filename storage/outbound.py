@@ -154,9 +154,12 @@ async def release(conn: Conn, interaction_id: int) -> None:
 
 
 async def next_due_in(conn: Conn) -> float | None:
-    """Seconds until the earliest pending message is due (0 if overdue), None if none."""
+    """Seconds until the earliest pending message is due (0 if overdue), None if none.
+
+    The clamp to zero is done here: in SQL, `GREATEST(0, NULL)` is 0, which made an empty
+    queue look overdue and kept the dispatcher from ever sleeping."""
     value = await conn.fetchval(
-        "SELECT GREATEST(0, EXTRACT(EPOCH FROM min(next_attempt_at) - now()))::float8"
+        "SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8"
         " FROM interactions WHERE delivery_state = 'pending'"
     )
-    return float(value) if value is not None else None
+    return max(0.0, float(value)) if value is not None else None

@@ -246,3 +246,12 @@ async def waiting_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
            WHERE d.status IN ('queued', 'offered')
            GROUP BY 1, 2"""
     )
+
+
+async def next_offer_expiry(conn: Conn) -> float | None:
+    """Seconds until the earliest pending offer expires (0 if overdue), None if none."""
+    value = await conn.fetchval(
+        "SELECT EXTRACT(EPOCH FROM min(offer_expires_at) - now())::float8"
+        " FROM dialogs WHERE status = 'offered'"
+    )
+    return max(0.0, float(value)) if value is not None else None

@@ -13,13 +13,14 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from argon2 import PasswordHasher
 
 from hub.app import build_app
 from hub.config import Settings
 from hub.context import Hub
 from hub.domain import Channel, ChannelKind
 from hub.runtime import build_hub
-from storage import apikeys, channels
+from storage import apikeys, channels, operators
 from storage.database import create_pool
 from tests.fakes.telegram import FakeTelegram
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
@@ -103,6 +104,39 @@ async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     await server.start_server()
     yield telegram, str(server.make_url("")).rstrip("/")
     await server.close()
+
+
+OPERATOR_PASSWORD = "correct horse battery"
+_PASSWORD_HASH: list[str] = []
+
+
+async def add_operator(
+    pool: asyncpg.Pool,
+    login: str,
+    *,
+    role: str = "operator",
+    max_dialogs: int = 5,
+    skills: tuple[str, ...] = (),
+    extension: str | None = None,
+    online: bool = False,
+) -> int:
+    """An operator who signs in with `OPERATOR_PASSWORD` (hashed once per test run: argon2
+    is slow on purpose)."""
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH.append(PasswordHasher().hash(OPERATOR_PASSWORD))
+    op = await operators.create(
+        pool,
+        login=login,
+        name=login.title(),
+        role=role,
+        skills=skills,
+        max_dialogs=max_dialogs,
+        extension=extension,
+        password_hash=_PASSWORD_HASH[0],
+    )
+    if online:
+        await operators.set_presence(pool, op.id, "online")
+    return op.id
 
 
 async def count(pool: asyncpg.Pool, table: str) -> int:

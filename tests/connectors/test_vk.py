@@ -322,3 +322,26 @@ async def _ts_saved(pool: asyncpg.Pool, channel_id: int, ts: str) -> bool:
 
 async def _value(value: object) -> object:
     return value
+
+
+@pytest.mark.parametrize("code", [6, 9, 10])
+async def test_retryable_errors_of_get_long_poll_server_are_retried(
+    hub: Hub, pool: asyncpg.Pool, fake: FakeVk, code: int
+) -> None:
+    """Too many requests (6), flood control (9) and VK's internal error (10) while asking
+    for the long-poll server must not park the channel until its settings change."""
+    await _channel(pool, fake, mode="polling")
+    hub.connectors[ChannelKind.VK].long_poll_wait = 1  # type: ignore[attr-defined]
+    fake.fail_next("groups.getLongPollServer", code)
+    async with TestClient(TestServer(build_app(hub))):
+        await eventually(lambda: _value(len(fake.calls_of("groups.getLongPollServer")) >= 2))
+        fake.push(
+            {
+                "type": "message_new",
+                "event_id": "after-retry",
+                "v": "5.199",
+                "group_id": GROUP,
+                "object": message_new(GROUP, "after-retry", "still here", cmid=1)["object"],
+            }
+        )
+        await eventually(lambda: _texts_are(pool, ["still here"]))
