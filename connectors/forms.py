@@ -20,11 +20,13 @@ Checklist
 from __future__ import annotations
 
 import hashlib
+import html
 import itertools
 import json
 import re
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -32,21 +34,26 @@ from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 
-from connectors.base import ChannelConfigError, register
+from connectors.openapi import CHANNEL_PARAM, ERROR
 from connectors.ratelimit import RateLimiter, retry_after_header
 from hub.domain import (
     Attachment,
     Channel,
-    ChannelKind,
     DeliveryResult,
     InboundMessage,
-    InteractionKind,
     OutboundMessage,
 )
 from hub.errors import ApiError, error_response, unprocessable
 from hub.httputil import client_address, media_type, read_body
 from hub.identity import InvalidContact
 from hub.ports import HubPorts, IdempotencyConflict, IngestResult, OnUnknown, TooLarge
+from hub.ports.connector import (
+    Capabilities,
+    ChannelConfigError,
+    ConnectorDescriptor,
+    InboundRoute,
+)
+from hub.ports.settings import ChannelSettings, setting
 
 FIELD_ALIASES: dict[str, str] = {
     "name": "name",
@@ -76,21 +83,19 @@ _ID_COUNTER = itertools.count(1)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-class FormConnector:
-    kind = ChannelKind.FORM
+KIND = "form"
 
+
+class FormConnector:
     def __init__(self, ports: HubPorts) -> None:
         self.ports = ports
         self.limiter = RateLimiter()
-
-    def needs_runner(self, channel: Channel) -> bool:
-        return False  # forms are pushed to us; there is nothing to poll or register
 
     async def run(self, channel: Channel) -> None:
         raise ChannelConfigError("form channels have no background work")
 
     async def send(self, channel: Channel, message: OutboundMessage) -> DeliveryResult:
-        # Replies to a form go by email (hub.outbound decides); a form cannot send itself.
+        # Replies to a form go by email (Capabilities.replies_via); a form cannot send itself.
         return DeliveryResult.failed("a site form cannot carry replies")
 
     async def download(
@@ -179,11 +184,11 @@ class FormConnector:
                 "stage" if channel.setting("on_unknown", "create") == "stage" else "create"
             )
             result = await self.ports.ingest.ingest(
-                message, InteractionKind.FORM, on_unknown=on_unknown, strict_contacts=True
+                message, KIND, on_unknown=on_unknown, strict_contacts=True
             )
         except InvalidContact as exc:
             await self.ports.attachments.discard(tuple(files))
-            code = "invalid_email" if "email" in str(exc) else "invalid_phone"
+            code = exc.code
             raise unprocessable(code, str(exc)) from None
         except IdempotencyConflict:
             await self.ports.attachments.discard(tuple(files))
@@ -403,6 +408,136 @@ def embed_script(channel: Channel, public_url: str) -> str:
     )
 
 
-@register(ChannelKind.FORM)
-def make_form_connector(ports: HubPorts) -> FormConnector:
-    return FormConnector(ports)
+@dataclass(frozen=True, kw_only=True)
+class FormSettings(ChannelSettings):
+    on_unknown: str = setting(
+        default="create",
+        choices=("create", "stage"),
+        help="a first contact creates a lead, or waits in the unsorted inbox",
+    )
+    allowed_origins: str = setting(default="*", help="comma-separated origins allowed to post")
+    redirect: str = setting(help="where a browser goes after posting")
+    rate_limit: int = setting(
+        default=DEFAULT_RATE_LIMIT, help="submissions a minute per client address, 0 for none"
+    )
+    honeypot: str = setting(help="a hidden field bots fill in; _gotcha and honeypot by default")
+    subject: str = setting(help="the subject given to the form's interactions")
+    thanks_text: str = setting(help="the text of the default page after a browser post")
+
+
+async def _submit(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
+    assert isinstance(connector, FormConnector)
+    return await connector.handle_inbound(request, channel)
+
+
+async def _embed(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
+    assert isinstance(connector, FormConnector)
+    return web.Response(
+        text=embed_script(channel, connector.ports.public_url),
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def _thanks(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
+    text = html.escape(channel.setting("thanks_text", "Thank you! We will be in touch soon."))
+    page = (
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+        f"<title>{text}</title><body style='font-family:sans-serif;margin:3em'><p>{text}</p>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def _form_post() -> dict[str, Any]:
+    fields = {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("name", "phone", "email", "message")},
+        "additionalProperties": True,
+    }
+    return {
+        "summary": "Submit a site form (JSON, urlencoded or multipart with files)",
+        "tags": ["forms"],
+        "security": [],
+        "parameters": [
+            CHANNEL_PARAM,
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            },
+        ],
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": fields},
+                "application/x-www-form-urlencoded": {"schema": fields},
+                "multipart/form-data": {"schema": fields},
+            }
+        },
+        "responses": {
+            "201": {
+                "description": "stored",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/FormResult"}}
+                },
+            },
+            "200": {
+                "description": "replayed (same Idempotency-Key)",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/FormResult"}}
+                },
+            },
+            "202": {"description": "held in the unsorted inbox (on_unknown=stage)"},
+            "303": {"description": "browser post: redirect to the channel's page"},
+            **{str(c): ERROR for c in (400, 403, 404, 413, 415, 422, 429)},
+        },
+    }
+
+
+def _get(summary: str, answer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "tags": ["forms"],
+        "security": [],
+        "parameters": [CHANNEL_PARAM],
+        "responses": {"200": answer, "404": ERROR},
+    }
+
+
+DESCRIPTOR = ConnectorDescriptor(
+    kind=KIND,
+    title="Site form",
+    settings=FormSettings,
+    capabilities=Capabilities(interaction_kind=KIND, sends_text=False, replies_via="email"),
+    factory=FormConnector,
+    routes=(
+        InboundRoute("POST", "/forms/{channel}", _submit, _form_post()),
+        InboundRoute(
+            "OPTIONS",
+            "/forms/{channel}",
+            _submit,
+            {
+                "summary": "CORS preflight",
+                "tags": ["forms"],
+                "security": [],
+                "parameters": [CHANNEL_PARAM],
+                "responses": {"204": {"description": "allowed"}, "403": ERROR, "404": ERROR},
+            },
+        ),
+        InboundRoute(
+            "GET",
+            "/forms/{channel}/embed.js",
+            _embed,
+            _get(
+                "Script that posts a site's existing form without a reload",
+                {"description": "JavaScript", "content": {"application/javascript": {}}},
+            ),
+        ),
+        InboundRoute(
+            "GET",
+            "/forms/{channel}/thanks",
+            _thanks,
+            _get("Default page after a browser post", {"description": "HTML"}),
+        ),
+    ),
+)

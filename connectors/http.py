@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from connectors.base import ChannelConfigError, NotReady
 from hub.ports import TooLarge
+from hub.ports.connector import ChannelConfigError, NotReady
 
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 

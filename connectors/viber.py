@@ -25,28 +25,37 @@ import hmac
 import json
 import logging
 import mimetypes
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.base import AuthFailed, ChannelConfigError, NotReady, register
 from connectors.http import download, new_session
 from connectors.media import remote_attachment
+from connectors.openapi import provider_post
 from hub.domain import (
     Attachment,
     Channel,
-    ChannelKind,
     DeliveryResult,
     Identity,
     InboundMessage,
-    InteractionKind,
     OutboundMessage,
 )
 from hub.errors import ApiError
 from hub.httputil import read_body
 from hub.ports import HubPorts
+from hub.ports.connector import (
+    AuthFailed,
+    Capabilities,
+    ChannelConfigError,
+    ConnectorDescriptor,
+    InboundRoute,
+    NotReady,
+    always,
+)
+from hub.ports.settings import ChannelSettings, setting
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +71,10 @@ def signature(auth_token: str, body: bytes) -> str:
     return hmac.new(auth_token.encode(), body, hashlib.sha256).hexdigest()
 
 
-class ViberConnector:
-    kind = ChannelKind.VIBER
-    sends_files = False
+KIND = "viber"
 
+
+class ViberConnector:
     def __init__(self, ports: HubPorts) -> None:
         self.ports = ports
         self._session: aiohttp.ClientSession | None = None
@@ -124,7 +133,7 @@ class ViberConnector:
         if kind == "message":
             inbound = self.normalize(channel, event)
             if inbound is not None:
-                await self.ports.ingest.ingest(inbound, InteractionKind.VIBER)
+                await self.ports.ingest.ingest(inbound, KIND)
         elif kind in RECEIPTS and event.get("message_token") is not None:
             await self.ports.events.delivery(
                 channel.id, str(event["message_token"]), RECEIPTS[kind], event.get("desc")
@@ -208,11 +217,8 @@ class ViberConnector:
 
     # -- runner: set the webhook --------------------------------------------------------
 
-    def needs_runner(self, channel: Channel) -> bool:
-        return bool(channel.setting("auth_token"))
-
     async def run(self, channel: Channel) -> None:
-        url = f"{self.ports.public_url}/connectors/viber/{channel.name}"
+        url = f"{self.ports.public_url}/connectors/{KIND}/{channel.name}"
         body = await self.call(
             channel,
             "set_webhook",
@@ -270,6 +276,35 @@ def _guess(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-@register(ChannelKind.VIBER)
-def make_viber_connector(ports: HubPorts) -> ViberConnector:
-    return ViberConnector(ports)
+@dataclass(frozen=True, kw_only=True)
+class ViberSettings(ChannelSettings):
+    auth_token: str = setting(required=True, secret=True, help="the bot's authentication token")
+    sender_name: str = setting(help="the name shown with replies (28 characters at most)")
+    sender_avatar: str = setting(url=True, help="the avatar shown with replies")
+    api_base: str = setting(url=True, help="https://chatapi.viber.com")
+
+
+async def _event(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
+    assert isinstance(connector, ViberConnector)
+    return await connector.handle_inbound(request, channel)
+
+
+DESCRIPTOR = ConnectorDescriptor(
+    kind=KIND,
+    title="Viber",
+    settings=ViberSettings,
+    capabilities=Capabilities(
+        interaction_kind=KIND,
+        delivery_receipts=True,
+        needs_runner=always,  # the runner sets the webhook
+    ),
+    factory=ViberConnector,
+    routes=(
+        InboundRoute(
+            "POST",
+            "/connectors/viber/{channel}",
+            _event,
+            provider_post("Viber events", "X-Viber-Content-Signature", "accepted"),
+        ),
+    ),
+)

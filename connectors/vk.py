@@ -29,30 +29,38 @@ import hmac
 import json
 import logging
 import mimetypes
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connectors.base import AuthFailed, ChannelConfigError, NotReady, register
 from connectors.http import download, new_session
 from connectors.media import remote_attachment
+from connectors.openapi import provider_post
 from connectors.throttle import Throttle
 from hub.backoff import backoff
 from hub.domain import (
     Attachment,
     Channel,
-    ChannelKind,
     DeliveryResult,
     Identity,
     InboundMessage,
-    InteractionKind,
     OutboundMessage,
 )
 from hub.errors import ApiError
 from hub.httputil import read_body
 from hub.ports import HubPorts
+from hub.ports.connector import (
+    AuthFailed,
+    Capabilities,
+    ChannelConfigError,
+    ConnectorDescriptor,
+    InboundRoute,
+    NotReady,
+)
+from hub.ports.settings import ChannelSettings, SettingsInvalid, setting
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +78,12 @@ class VkError(Exception):
         self.message = message
 
 
-class VkConnector:
-    kind = ChannelKind.VK
-    sends_files = False
+KIND = "vk"
 
-    def __init__(self, ports: HubPorts, long_poll_wait: int = LONG_POLL_WAIT) -> None:
+
+class VkConnector:
+    def __init__(self, ports: HubPorts) -> None:
         self.ports = ports
-        self.long_poll_wait = long_poll_wait
         self._session: aiohttp.ClientSession | None = None
         self._throttles: dict[int, Throttle] = {}
 
@@ -152,7 +159,7 @@ class VkConnector:
                 return
             inbound = self.normalize(channel, message)
             if inbound is not None:
-                await self.ports.ingest.ingest(inbound, InteractionKind.VK)
+                await self.ports.ingest.ingest(inbound, KIND)
         elif kind == "message_edit":
             if obj.get("out") == 1:
                 return
@@ -165,7 +172,7 @@ class VkConnector:
             if outcome == "missing":
                 inbound = self.normalize(channel, obj)
                 if inbound is not None:
-                    await self.ports.ingest.ingest(inbound, InteractionKind.VK)
+                    await self.ports.ingest.ingest(inbound, KIND)
         elif kind in ("message_allow", "message_deny") and "user_id" in obj:
             await self.ports.events.subscription(
                 channel.id, str(obj["user_id"]), kind == "message_allow"
@@ -216,11 +223,9 @@ class VkConnector:
 
     # -- Bots Long Poll -------------------------------------------------------------
 
-    def needs_runner(self, channel: Channel) -> bool:
-        return channel.setting("mode", "webhook") == "polling"
-
     async def run(self, channel: Channel) -> None:
         group_id = channel.setting("group_id")
+        wait = int(channel.setting("wait") or LONG_POLL_WAIT)
         state = await self.ports.events.load_state(channel.id)
         try:
             server, key, fresh_ts = await self._long_poll_server(channel, group_id)
@@ -228,7 +233,7 @@ class VkConnector:
             failures = 0
             while True:
                 try:
-                    body = await self._check(server, key, ts)
+                    body = await self._check(server, key, ts, wait)
                     failures = 0
                 except NotReady:
                     failures += 1
@@ -263,11 +268,11 @@ class VkConnector:
         response = await self.call(channel, "groups.getLongPollServer", group_id=group_id)
         return str(response["server"]), str(response["key"]), str(response["ts"])
 
-    async def _check(self, server: str, key: str, ts: str) -> dict[str, Any]:
-        params = {"act": "a_check", "key": key, "ts": ts, "wait": str(self.long_poll_wait)}
+    async def _check(self, server: str, key: str, ts: str, wait: int) -> dict[str, Any]:
+        params = {"act": "a_check", "key": key, "ts": ts, "wait": str(wait)}
         try:
             async with self.session.get(
-                server, params=params, timeout=aiohttp.ClientTimeout(total=self.long_poll_wait + 15)
+                server, params=params, timeout=aiohttp.ClientTimeout(total=wait + 15)
             ) as reply:
                 if reply.status >= 400:
                     raise NotReady(f"long poll server answered HTTP {reply.status}")
@@ -354,6 +359,54 @@ def _attachment(item: dict[str, Any], limit: int) -> tuple[Attachment | None, st
     return None, f"[{kind}]"
 
 
-@register(ChannelKind.VK)
-def make_vk_connector(ports: HubPorts) -> VkConnector:
-    return VkConnector(ports)
+@dataclass(frozen=True, kw_only=True)
+class VkSettings(ChannelSettings):
+    token: str = setting(required=True, secret=True, help="the community's access token")
+    group_id: str = setting(required=True, help="the community's numeric id")
+    confirmation: str = setting(help="the Callback API confirmation string (webhook mode)")
+    secret: str = setting(secret=True, help="the Callback API secret key")
+    mode: str = setting(default="webhook", choices=("webhook", "polling"))
+    api_base: str = setting(url=True, help="https://api.vk.com")
+    api_version: str = setting(default=API_VERSION)
+    wait: int = setting(default=LONG_POLL_WAIT, help="long-poll seconds (polling mode)")
+
+    def validate(self) -> None:
+        if not self.group_id.isdigit():
+            raise SettingsInvalid("group_id is the community's numeric id")
+        if self.mode == "webhook" and not self.confirmation:
+            raise SettingsInvalid(
+                "the Callback API needs the confirmation string from the VK settings"
+                " (--set confirmation=...)"
+            )
+
+
+def _polling(channel: Channel) -> bool:
+    return channel.setting("mode", "webhook") == "polling"
+
+
+async def _callback(
+    connector: object, request: web.Request, channel: Channel
+) -> web.StreamResponse:
+    assert isinstance(connector, VkConnector)
+    return await connector.handle_inbound(request, channel)
+
+
+DESCRIPTOR = ConnectorDescriptor(
+    kind=KIND,
+    title="VK",
+    settings=VkSettings,
+    capabilities=Capabilities(interaction_kind=KIND, needs_runner=_polling),
+    factory=VkConnector,
+    routes=(
+        InboundRoute(
+            "POST",
+            "/connectors/vk/{channel}",
+            _callback,
+            provider_post(
+                "VK Callback API events",
+                "secret in the body; confirmation answered",
+                "plain text ok",
+            ),
+        ),
+    ),
+)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,16 +10,14 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from connectors.base import Connector
-from connectors.forms import embed_script
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
 from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
-from hub.domain import Channel, ChannelKind
 from hub.errors import ApiError, error_response
+from hub.ports.connector import ConnectorDescriptor, InboundRoute
 
 log = logging.getLogger(__name__)
 
@@ -90,54 +87,24 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(build_spec())
+    return web.json_response(build_spec(hub_of(request).kinds.values()))
 
 
-async def _channel(request: web.Request, kind: ChannelKind) -> tuple[Channel, Connector]:
-    hub = hub_of(request)
-    name = request.match_info["channel"]
-    channel = await hub.channels.get(name)
-    if channel is None or channel.kind != kind or not channel.enabled:
-        raise ApiError(
-            404, "unknown_channel", f"no enabled {kind.value} channel named {name[:64]!r}"
-        )
-    connector = hub.connectors.get(kind)
-    if connector is None:
-        raise ApiError(404, "unknown_channel", f"{kind.value} channels are not served by this hub")
-    return channel, connector
+def inbound_handler(descriptor: ConnectorDescriptor, route: InboundRoute) -> Handler:
+    """An aiohttp handler for one of a connector's routes: the `{channel}` in the path must
+    name an enabled channel of the descriptor's kind."""
+    kind = descriptor.kind
 
-
-def messenger_inbound(kind: ChannelKind) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        channel, connector = await _channel(request, kind)
-        return await connector.handle_inbound(request, channel)
+        hub = hub_of(request)
+        name = request.match_info["channel"]
+        channel = await hub.channels.get(name)
+        if channel is None or channel.kind != kind or not channel.enabled:
+            raise ApiError(404, "unknown_channel", f"no enabled {kind} channel named {name[:64]!r}")
+        return await route.handle(hub.connectors[kind], request, channel)
 
-    handle.__name__ = f"{kind.value}_inbound"
+    handle.__name__ = f"{kind}_{route.method.lower()}"
     return handle
-
-
-async def form_inbound(request: web.Request) -> web.StreamResponse:
-    channel, connector = await _channel(request, ChannelKind.FORM)
-    return await connector.handle_inbound(request, channel)
-
-
-async def form_embed(request: web.Request) -> web.Response:
-    channel, _ = await _channel(request, ChannelKind.FORM)
-    return web.Response(
-        text=embed_script(channel, hub_of(request).settings.base_url),
-        content_type="application/javascript",
-        headers={"Cache-Control": "public, max-age=300"},
-    )
-
-
-async def form_thanks(request: web.Request) -> web.Response:
-    channel, _ = await _channel(request, ChannelKind.FORM)
-    text = html.escape(channel.setting("thanks_text", "Thank you! We will be in touch soon."))
-    page = (
-        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        f"<title>{text}</title><body style='font-family:sans-serif;margin:3em'><p>{text}</p>"
-    )
-    return web.Response(text=page, content_type="text/html")
 
 
 async def background_work(app: web.Application) -> AsyncIterator[None]:
@@ -176,12 +143,9 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/api/v1/openapi.json", openapi)
-    r.add_post("/forms/{channel}", form_inbound)
-    r.add_route("OPTIONS", "/forms/{channel}", form_inbound)
-    r.add_get("/forms/{channel}/embed.js", form_embed)
-    r.add_get("/forms/{channel}/thanks", form_thanks)
-    for kind in (ChannelKind.TELEGRAM, ChannelKind.VK, ChannelKind.VIBER):
-        r.add_post(f"/connectors/{kind.value}/{{channel}}", messenger_inbound(kind))
+    for descriptor in hub.kinds.values():
+        for route in descriptor.routes:
+            r.add_route(route.method, route.path, inbound_handler(descriptor, route))
     r.add_post("/api/v1/auth/login", sessions_api.login)
     r.add_post("/api/v1/auth/logout", sessions_api.logout)
     r.add_get("/api/v1/me", sessions_api.me)

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
-from connectors.base import Connector
 from connectors.ratelimit import RateLimiter
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus
 from hub.config import Settings
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel
 from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
+from hub.ports.connector import Connector, ConnectorDescriptor
 from hub.supervisor import ChannelSupervisor
 from routing.router import Router
 from storage import channels
@@ -58,7 +58,9 @@ class Hub:
     bus: Bus
     router: Router
     gateway: OperatorGateway
-    connectors: dict[ChannelKind, Connector] = field(default_factory=dict)
+    # The kinds this hub serves (from connectors/registry.py) and one connector of each.
+    kinds: dict[str, ConnectorDescriptor] = field(default_factory=dict)
+    connectors: dict[str, Connector] = field(default_factory=dict)
     login_limiter: RateLimiter = field(default_factory=RateLimiter)
 
 

@@ -21,34 +21,6 @@ AttachmentId = NewType("AttachmentId", int)
 UnsortedId = NewType("UnsortedId", int)
 
 
-class ChannelKind(enum.StrEnum):
-    TELEGRAM = "telegram"
-    VK = "vk"
-    VIBER = "viber"
-    EMAIL = "email"
-    PBX = "pbx"
-    FORM = "form"
-
-
-class InteractionKind(enum.StrEnum):
-    TELEGRAM = "telegram"
-    VK = "vk"
-    VIBER = "viber"
-    EMAIL = "email"
-    CALL = "call"
-    FORM = "form"
-
-
-INTERACTION_KIND_OF_CHANNEL: dict[ChannelKind, InteractionKind] = {
-    ChannelKind.TELEGRAM: InteractionKind.TELEGRAM,
-    ChannelKind.VK: InteractionKind.VK,
-    ChannelKind.VIBER: InteractionKind.VIBER,
-    ChannelKind.EMAIL: InteractionKind.EMAIL,
-    ChannelKind.PBX: InteractionKind.CALL,
-    ChannelKind.FORM: InteractionKind.FORM,
-}
-
-
 class Direction(enum.StrEnum):
     IN = "in"
     OUT = "out"
@@ -116,7 +88,7 @@ class CallInfo:
 @dataclass(frozen=True, slots=True)
 class Channel:
     id: ChannelId
-    kind: ChannelKind
+    kind: str  # a registered connector kind (connectors/registry.py)
     name: str
     enabled: bool
     settings: dict[str, str]
@@ -159,7 +131,7 @@ class Interaction:
     dialog_id: DialogId
     channel_id: ChannelId
     channel: str
-    kind: InteractionKind
+    kind: str  # the connector's interaction kind, or `note`
     direction: Direction
     text: str | None
     subject: str | None

@@ -172,7 +172,7 @@ class OperatorGateway:
                     for ws in list(self.supervisors):
                         if not ws.closed:
                             await ws.send_str(text)
-            except DATABASE_UNAVAILABLE + (ConnectionError,):
+            except DATABASE_UNAVAILABLE:  # ConnectionError (a closed socket) is an OSError
                 log.warning("operator gateway: could not refresh", exc_info=True)
             self._state_dirty.clear()
             if await sleep_until_woken(self._state_dirty, 2.0):

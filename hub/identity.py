@@ -19,11 +19,21 @@ _EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;
 class InvalidContact(ValueError):
     """A phone or email that cannot be understood; the caller answers 422."""
 
+    code = "invalid_contact"
+
+
+class InvalidPhone(InvalidContact):
+    code = "invalid_phone"
+
+
+class InvalidEmail(InvalidContact):
+    code = "invalid_email"
+
 
 def normalize_phone(raw: str, default_region: str = "RU") -> Phone:
     text = raw.strip()
     if not text:
-        raise InvalidContact("empty phone")
+        raise InvalidPhone("empty phone")
     candidates = [text]
     digits = re.sub(r"\D", "", text.split("#")[0])
     if not text.startswith("+") and digits:
@@ -37,13 +47,13 @@ def normalize_phone(raw: str, default_region: str = "RU") -> Phone:
         if phonenumbers.is_valid_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             return Phone(e164=e164, extension=number.extension or None)
-    raise InvalidContact(f"not a valid phone number: {raw[:40]!r}")
+    raise InvalidPhone(f"not a valid phone number: {raw[:40]!r}")
 
 
 def normalize_email(raw: str) -> str:
     email = raw.strip().lower()
     if len(email) > 254 or not _EMAIL_RE.match(email):
-        raise InvalidContact(f"not a valid email address: {raw[:60]!r}")
+        raise InvalidEmail(f"not a valid email address: {raw[:60]!r}")
     return email
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 import asyncpg
 
-from connectors.base import AuthFailed, ChannelConfigError, Connector, ConnectorError
 from hub.attachments import DiskAttachmentStore
 from hub.backoff import backoff
-from hub.domain import ChannelKind
 from hub.ports import TooLarge
+from hub.ports.connector import AuthFailed, ChannelConfigError, Connector, ConnectorError
 from hub.wakeup import sleep_until_woken
 from storage import channels, media
 from storage.database import DATABASE_UNAVAILABLE
@@ -33,7 +33,7 @@ class MediaFetcher:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        connectors: dict[ChannelKind, Connector],
+        connectors: Mapping[str, Connector],
         store: DiskAttachmentStore,
         limit: int,
     ) -> None:

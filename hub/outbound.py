@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from connectors.base import Connector, ConnectorError
 from hub.backoff import backoff
 from hub.domain import (
-    INTERACTION_KIND_OF_CHANNEL,
     Attachment,
     Channel,
-    ChannelKind,
     DeliveryOutcome,
     DeliveryResult,
     DeliveryState,
@@ -31,6 +28,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.notify import Publish, interaction_changed
+from hub.ports.connector import Connector, ConnectorDescriptor, ConnectorError
 from hub.wakeup import sleep_until_woken
 from routing.events import Notice
 from storage import channels, outbound
@@ -53,11 +51,13 @@ class OutboundService:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        connectors: dict[ChannelKind, Connector],
+        connectors: Mapping[str, Connector],
+        kinds: Mapping[str, ConnectorDescriptor],
         publish: Publish | None = None,
     ) -> None:
         self.pool = pool
         self.connectors = connectors
+        self.kinds = kinds
         self.publish = publish
         self.max_attempts = MAX_ATTEMPTS
         self.base_delay = 1.0
@@ -83,20 +83,14 @@ class OutboundService:
             )
             if row is None:
                 raise DialogNotFound(dialog_id)
-            kind = ChannelKind(row["kind"])
-            state, error = DeliveryState.PENDING, None
-            if kind == ChannelKind.FORM:
-                # Until an email channel exists, a form's customer cannot be answered here.
-                state = DeliveryState.UNDELIVERABLE
-                error = "a form dialog is answered by email, and no email channel is configured"
-            elif row["peer"] is None:
-                state, error = DeliveryState.UNDELIVERABLE, "the customer's chat is not known"
+            descriptor = self.kinds.get(row["kind"])
+            state, error = self._deliverable(row["kind"], descriptor, row["peer"])
             interaction_id = await outbound.insert(
                 conn,
                 dialog_id=row["id"],
                 lead_id=row["lead_id"],
                 channel_id=row["channel_id"],
-                kind=INTERACTION_KIND_OF_CHANNEL[kind].value,
+                kind=descriptor.capabilities.interaction_kind if descriptor else row["kind"],
                 text=text,
                 author=author,
                 state=state.value,
@@ -125,6 +119,27 @@ class OutboundService:
                     await outbound.release(conn, interaction_id)
             self._wake.set()  # the dispatcher recomputes when the next retry is due
         return interaction_id
+
+    def _deliverable(
+        self, kind: str, descriptor: ConnectorDescriptor | None, peer: str | None
+    ) -> tuple[DeliveryState, str | None]:
+        """Whether a reply can be attempted at all, and why not."""
+        if descriptor is None:
+            return DeliveryState.UNDELIVERABLE, f"this hub does not serve {kind} channels"
+        capabilities = descriptor.capabilities
+        if not capabilities.sends_text:
+            via = capabilities.replies_via
+            if via is None:
+                return DeliveryState.UNDELIVERABLE, f"a {kind} channel cannot carry replies"
+            # The kind that answers (email for forms) brings its own delivery; until it is
+            # served here, the reply is kept and marked so that the operator sees why.
+            return (
+                DeliveryState.UNDELIVERABLE,
+                f"a {kind} dialog is answered by {via}, and no {via} channel is configured",
+            )
+        if peer is None:
+            return DeliveryState.UNDELIVERABLE, "the customer's chat is not known"
+        return DeliveryState.PENDING, None
 
     async def deliver(self, interaction_id: int | None = None) -> bool:
         """Claim and attempt one due message; False when nothing was due."""

@@ -4,25 +4,24 @@ pipeline and the connectors. `hub serve`, the other CLI commands and the tests s
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
-from connectors.base import Connector, factory_for, registered_kinds
+from connectors import registry
 from hub.after_ingest import AfterIngest
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
-from hub.domain import ChannelKind
 from hub.gateway import OperatorGateway
 from hub.media import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
+from hub.ports.connector import Connector
 from hub.services import ChannelEventsService
 from hub.supervisor import ChannelSupervisor
 from routing.router import Router
@@ -31,16 +30,6 @@ from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
-
-# Each module registers its connector when imported. They are imported when a hub is built,
-# not when this module is: aiogram alone takes two seconds to import, which commands such
-# as `hub channel add` should not pay.
-CONNECTOR_MODULES = ("connectors.forms", "connectors.telegram", "connectors.vk", "connectors.viber")
-
-
-def load_connectors() -> None:
-    for name in CONNECTOR_MODULES:
-        importlib.import_module(name)
 
 
 @asynccontextmanager
@@ -76,10 +65,9 @@ async def database(
 def build_hub(
     settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float = 5.0
 ) -> Hub:
-    load_connectors()
+    kinds = registry.descriptors()
     pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
     attachments = DiskAttachmentStore(settings.attachments_dir)
-    connectors: dict[ChannelKind, Connector] = {}
     bus: Bus = NatsBus(settings.bus_url) if settings.bus_url else InProcessBus()
     ports = HubPorts(
         ingest=pipeline,
@@ -91,12 +79,11 @@ def build_hub(
         max_files=settings.max_form_files,
         trust_forwarded=settings.trust_forwarded,
     )
-    for kind in registered_kinds():
-        factory = factory_for(kind)
-        assert factory is not None
-        connectors[kind] = factory(ports)
+    connectors: dict[str, Connector] = {
+        kind: descriptor.factory(ports) for kind, descriptor in kinds.items()
+    }
     media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes)
-    outbound = OutboundService(pool, connectors, bus.publish)
+    outbound = OutboundService(pool, connectors, kinds, bus.publish)
 
     async def auto_reply(dialog_id: int, text: str) -> None:
         await outbound.send(dialog_id, text, [], "auto-reply")
@@ -122,9 +109,10 @@ def build_hub(
         channels=ChannelCache(pool),
         outbound=outbound,
         media=media,
-        supervisor=ChannelSupervisor(dsn, pool, connectors, interval=supervise_every),
+        supervisor=ChannelSupervisor(dsn, pool, connectors, kinds, interval=supervise_every),
         bus=bus,
         router=router,
         gateway=gateway,
+        kinds=kinds,
         connectors=connectors,
     )

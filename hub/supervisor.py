@@ -11,14 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
 
-from connectors.base import AuthFailed, ChannelConfigError, Connector, NotReady
 from hub.backoff import backoff
-from hub.domain import Channel, ChannelId, ChannelKind
+from hub.domain import Channel, ChannelId
 from hub.pipeline import lock_key
+from hub.ports.connector import (
+    AuthFailed,
+    ChannelConfigError,
+    Connector,
+    ConnectorDescriptor,
+    NotReady,
+)
 from storage import channels
 from storage.database import DATABASE_UNAVAILABLE
 
@@ -37,12 +44,14 @@ class ChannelSupervisor:
         self,
         dsn: str,
         pool: asyncpg.Pool,
-        connectors: dict[ChannelKind, Connector],
+        connectors: Mapping[str, Connector],
+        kinds: Mapping[str, ConnectorDescriptor],
         interval: float = 5.0,
     ) -> None:
         self.dsn = dsn
         self.pool = pool
         self.connectors = connectors
+        self.kinds = kinds
         self.interval = interval
         self.running: dict[ChannelId, _Running] = {}
         self._retry_at: dict[ChannelId, tuple[float, dict[str, str]]] = {}
@@ -76,7 +85,7 @@ class ChannelSupervisor:
                 for c in await channels.list_all(self.pool)
                 if c.enabled
                 and c.kind in self.connectors
-                and self.connectors[c.kind].needs_runner(c)
+                and self.kinds[c.kind].capabilities.needs_runner(c)
             }
             for channel_id, entry in list(self.running.items()):
                 current = wanted.get(channel_id)

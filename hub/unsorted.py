@@ -7,11 +7,13 @@ decision on the same item is refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
-from hub.domain import INTERACTION_KIND_OF_CHANNEL, ChannelKind, LeadId
+from hub.domain import LeadId
 from hub.pipeline import IngestPipeline, normalize_contacts
 from hub.ports import IngestResult
+from hub.ports.connector import ConnectorDescriptor
 from storage import leads, unsorted
 
 Decision = Literal["accept", "link", "decline"]
@@ -28,6 +30,7 @@ async def decide(
     unsorted_id: int,
     decision: Decision,
     actor: str,
+    kinds: Mapping[str, ConnectorDescriptor],
     lead_id: int | None = None,
 ) -> IngestResult | None:
     async with pipeline.pool.acquire() as conn, conn.transaction():
@@ -50,7 +53,12 @@ async def decide(
                 raise DecisionError(404, "not_found", f"lead {lead_id} not found")
             target = lead.merged_into or lead.id
         message = unsorted.inbound_from_json(row["inbound"])
-        kind = INTERACTION_KIND_OF_CHANNEL[ChannelKind(row["channel_kind"])]
+        descriptor = kinds.get(row["channel_kind"])
+        if descriptor is None:
+            raise DecisionError(
+                409, "unknown_channel", f"this hub does not serve {row['channel_kind']} channels"
+            )
+        kind = descriptor.capabilities.interaction_kind
         contacts = normalize_contacts(message, pipeline.default_region, strict=False)
         result = await pipeline.ingest_on(conn, message, kind, contacts, lead_id=target)
         await unsorted.decide(

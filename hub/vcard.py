@@ -53,7 +53,7 @@ class ImportSummary:
 
 
 def _values(card: vobject.base.Component, name: str) -> list[str]:
-    values = (getattr(item, "value", None) for item in card.contents.get(name, []))
+    values = (getattr(item, "value", None) for item in card.contents.get(name.lower(), []))
     return [str(v) for v in values if v]
 
 
@@ -85,7 +85,7 @@ def _contact(card: vobject.base.Component, position: int, region: str) -> Contac
             phones.setdefault(phone.e164, phone)
         except InvalidContact:
             dropped.append("invalid phone dropped")
-    for raw in _values(card, "email"):
+    for raw in _values(card, "EMAIL"):
         try:
             emails[normalize_email(raw.removeprefix("mailto:"))] = None
         except InvalidContact:
@@ -155,7 +155,7 @@ def lead_vcard(lead: Lead) -> str:
         tel.value = phone.e164 + (f" ext. {phone.extension}" if phone.extension else "")
         tel.type_param = "CELL"
     for email in lead.emails:
-        item = card.add("email")
+        item = card.add("EMAIL")
         item.value = email
         item.type_param = "INTERNET"
     for identity in lead.identities:

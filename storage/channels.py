@@ -6,14 +6,14 @@ from typing import Any
 
 import asyncpg
 
-from hub.domain import Channel, ChannelId, ChannelKind
+from hub.domain import Channel, ChannelId
 from storage.database import Conn
 
 
 def _channel(row: asyncpg.Record) -> Channel:
     return Channel(
         id=ChannelId(row["id"]),
-        kind=ChannelKind(row["kind"]),
+        kind=row["kind"],
         name=row["name"],
         enabled=row["enabled"],
         settings=dict(row["settings"]),
@@ -21,10 +21,10 @@ def _channel(row: asyncpg.Record) -> Channel:
     )
 
 
-async def create(conn: Conn, kind: ChannelKind, name: str, settings: dict[str, str]) -> Channel:
+async def create(conn: Conn, kind: str, name: str, settings: dict[str, str]) -> Channel:
     row = await conn.fetchrow(
         "INSERT INTO channels (kind, name, settings) VALUES ($1, $2, $3) RETURNING *",
-        str(kind),
+        kind,
         name,
         settings,
     )

@@ -18,7 +18,6 @@ from hub.domain import (
     Direction,
     Interaction,
     InteractionId,
-    InteractionKind,
     LeadId,
 )
 from storage.database import Conn
@@ -65,7 +64,7 @@ def _interaction(row: asyncpg.Record) -> Interaction:
         dialog_id=DialogId(row["dialog_id"]),
         channel_id=ChannelId(row["channel_id"]),
         channel=row["channel_name"],
-        kind=InteractionKind(row["kind"]),
+        kind=row["kind"],
         direction=Direction(row["direction"]),
         text=row["text"],
         subject=row["subject"],

@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 from hub.app import build_app
 from hub.config import Settings
 from hub.context import Hub
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel
 from hub.runtime import build_hub
 from storage import apikeys, channels, operators
 from storage.database import create_pool
@@ -77,7 +77,7 @@ def with_settings(hub: Hub, **changes: Any) -> Hub:
 
 async def add_form(pool: asyncpg.Pool, name: str = "site", **values: str) -> Channel:
     async with pool.acquire() as conn:
-        return await channels.create(conn, ChannelKind.FORM, name, values)
+        return await channels.create(conn, "form", name, values)
 
 
 @pytest.fixture

@@ -156,11 +156,9 @@ async def send_message(request: web.Request) -> web.Response:
             raise unprocessable("empty_message", "send text, a file, or both")
         if text and len(text) > MAX_TEXT:
             raise unprocessable("text_too_long", f"a message holds at most {MAX_TEXT} characters")
-        connector = hub.connectors.get(channel.kind)
-        if files and not getattr(connector, "sends_files", False):
-            raise unprocessable(
-                "files_not_supported", f"{channel.kind.value} dialogs take text only"
-            )
+        kind = hub.kinds.get(channel.kind)
+        if files and (kind is None or not kind.capabilities.sends_files):
+            raise unprocessable("files_not_supported", f"{channel.kind} dialogs take text only")
     except ApiError:
         await hub.attachments.discard(tuple(files))
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from aiohttp import web
@@ -38,23 +40,43 @@ def _parse_identity(raw: str) -> Identity:
     return Identity(kind.strip().lower(), external_id.strip())
 
 
+@dataclass(frozen=True, slots=True)
+class LeadLookup:
+    """The query parameters of `GET /api/v1/leads`, written once for the parser and for
+    the OpenAPI document (each field's `doc`)."""
+
+    phone: str | None = field(default=None, metadata={"doc": "any format; normalized to E.164"})
+    email: str | None = field(default=None, metadata={"doc": "any case"})
+    identity: str | None = field(
+        default=None, metadata={"doc": "kind:external_id, e.g. telegram:12345"}
+    )
+    q: str | None = field(default=None, metadata={"doc": "free text: name, email or phone digits"})
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> LeadLookup:
+        return cls(**{f.name: query[f.name] for f in fields(cls) if f.name in query})
+
+    @classmethod
+    def parameters(cls) -> list[tuple[str, str]]:
+        return [(f.name, f.metadata["doc"]) for f in fields(cls)]
+
+
 @scoped("leads")
 async def list_leads(request: web.Request) -> web.Response:
     hub = hub_of(request)
     after_id, limit = paging(request)
-    query = request.query
+    lookup = LeadLookup.from_query(request.query)
     try:
         phone = (
-            normalize_phone(query["phone"], hub.settings.default_region).e164
-            if "phone" in query
+            normalize_phone(lookup.phone, hub.settings.default_region).e164
+            if lookup.phone is not None
             else None
         )
-        email = normalize_email(query["email"]) if "email" in query else None
+        email = normalize_email(lookup.email) if lookup.email is not None else None
     except InvalidContact as exc:
-        code = "invalid_email" if "email" in str(exc) else "invalid_phone"
-        raise unprocessable(code, str(exc)) from None
-    identity = _parse_identity(query["identity"]) if "identity" in query else None
-    text = query.get("q", "").strip()[:200] or None
+        raise unprocessable(exc.code, str(exc)) from None
+    identity = _parse_identity(lookup.identity) if lookup.identity is not None else None
+    text = (lookup.q or "").strip()[:200] or None
     async with hub.pool.acquire() as conn:
         found = await leads.search(
             conn,
@@ -111,9 +133,7 @@ def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
                 else:
                     values[key] = list(dict.fromkeys(normalize_email(x) for x in items))
             except InvalidContact as exc:
-                raise unprocessable(
-                    "invalid_phone" if key == "phones" else "invalid_email", str(exc)
-                ) from None
+                raise unprocessable(exc.code, str(exc)) from None
     return values
 
 

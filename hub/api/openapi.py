@@ -6,9 +6,12 @@ compare the two and catch a route added without documentation (or the reverse).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from hub import __version__
+from hub.api.leads import LeadLookup
+from hub.ports.connector import ConnectorDescriptor
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 
@@ -69,9 +72,6 @@ _PAGING = [
 ]
 
 
-_CHANNEL = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
-
-
 def _page_of(item: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -82,75 +82,16 @@ def _page_of(item: str) -> dict[str, Any]:
     }
 
 
-def _form_post() -> dict[str, Any]:
-    fields = {
-        "type": "object",
-        "properties": {k: {"type": "string"} for k in ("name", "phone", "email", "message")},
-        "additionalProperties": True,
-    }
-    return {
-        "summary": "Submit a site form (JSON, urlencoded or multipart with files)",
-        "tags": ["forms"],
-        "security": [],
-        "parameters": [
-            _CHANNEL,
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 200},
-            },
-        ],
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": fields},
-                "application/x-www-form-urlencoded": {"schema": fields},
-                "multipart/form-data": {"schema": fields},
-            }
-        },
-        "responses": {
-            "201": {
-                "description": "stored",
-                "content": {"application/json": {"schema": _ref("FormResult")}},
-            },
-            "200": {
-                "description": "replayed (same Idempotency-Key)",
-                "content": {"application/json": {"schema": _ref("FormResult")}},
-            },
-            "202": {"description": "held in the unsorted inbox (on_unknown=stage)"},
-            "303": {"description": "browser post: redirect to the channel's page"},
-            **{str(c): _ERROR for c in (400, 403, 404, 413, 415, 422, 429)},
-        },
-    }
-
-
-def _connector(kind: str, auth: str, answer: str) -> dict[str, Any]:
-    return {
-        "post": {
-            "summary": f"{kind} events from the provider ({auth})",
-            "tags": ["connectors"],
-            "security": [],
-            "parameters": [_CHANNEL],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            "responses": {
-                "200": {"description": answer},
-                **{str(c): _ERROR for c in (400, 401, 403, 404, 409, 413, 415)},
-            },
-        }
-    }
-
-
-def build_spec() -> dict[str, Any]:
+def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
+    """The hub's own paths, and each served channel kind's inbound routes."""
+    kinds = list(kinds)
     lead_path = [_path()]
     other = {
         "type": "object",
         "required": ["other_id"],
         "properties": {"other_id": {"type": "integer"}},
     }
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Contact hub",
@@ -179,49 +120,6 @@ def build_spec() -> dict[str, Any]:
                     "This document", tag="meta", auth=False, errors=(), schema={"type": "object"}
                 )
             },
-            "/forms/{channel}": {
-                "post": _form_post(),
-                "options": {
-                    "summary": "CORS preflight",
-                    "tags": ["forms"],
-                    "security": [],
-                    "parameters": [_CHANNEL],
-                    "responses": {"204": {"description": "allowed"}, "403": _ERROR, "404": _ERROR},
-                },
-            },
-            "/forms/{channel}/embed.js": {
-                "get": {
-                    "summary": "Script that posts a site's existing form without a reload",
-                    "tags": ["forms"],
-                    "security": [],
-                    "parameters": [_CHANNEL],
-                    "responses": {
-                        "200": {
-                            "description": "JavaScript",
-                            "content": {"application/javascript": {}},
-                        },
-                        "404": _ERROR,
-                    },
-                }
-            },
-            "/forms/{channel}/thanks": {
-                "get": {
-                    "summary": "Default page after a browser post",
-                    "tags": ["forms"],
-                    "security": [],
-                    "parameters": [_CHANNEL],
-                    "responses": {"200": {"description": "HTML"}, "404": _ERROR},
-                }
-            },
-            "/connectors/telegram/{channel}": _connector(
-                "Telegram", "X-Telegram-Bot-Api-Secret-Token", "accepted"
-            ),
-            "/connectors/vk/{channel}": _connector(
-                "VK Callback API", "secret in the body; confirmation answered", "plain text ok"
-            ),
-            "/connectors/viber/{channel}": _connector(
-                "Viber", "X-Viber-Content-Signature", "accepted"
-            ),
             "/api/v1/dialogs/{id}/messages": {
                 "post": {
                     "summary": "Reply on the dialog's channel (JSON text, or multipart with files)",
@@ -352,10 +250,7 @@ def build_spec() -> dict[str, Any]:
                     tag="leads",
                     schema=_page_of("Lead"),
                     params=[
-                        _q("phone", "any format; normalized to E.164"),
-                        _q("email", "any case"),
-                        _q("identity", "kind:external_id, e.g. telegram:12345"),
-                        _q("q", "free text: name, email or phone digits"),
+                        *(_q(name, doc) for name, doc in LeadLookup.parameters()),
                         *_PAGING,
                     ],
                 )
@@ -512,12 +407,17 @@ def build_spec() -> dict[str, Any]:
                     "content": {"application/json": {"schema": _ref("Error")}},
                 }
             },
-            "schemas": _schemas(),
+            "schemas": _schemas(
+                sorted({k.capabilities.interaction_kind for k in kinds} | {"note"})
+            ),
         },
     }
+    for kind in kinds:
+        spec["paths"].update(kind.openapi_paths())
+    return spec
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
     s = {"type": "string"}
     ns = {"type": ["string", "null"]}
     i = {"type": "integer"}
@@ -558,7 +458,7 @@ def _schemas() -> dict[str, Any]:
                 "lead_id": i,
                 "dialog_id": i,
                 "channel": s,
-                "kind": {"enum": ["telegram", "vk", "viber", "email", "call", "form"]},
+                "kind": {"enum": interaction_kinds},
                 "direction": {"enum": ["in", "out"]},
                 "text": ns,
                 "subject": ns,

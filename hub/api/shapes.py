@@ -36,7 +36,7 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
         "lead_id": item.lead_id,
         "dialog_id": item.dialog_id,
         "channel": item.channel,
-        "kind": item.kind.value,
+        "kind": item.kind,
         "direction": item.direction.value,
         "text": item.text,
         "subject": item.subject,

@@ -59,7 +59,7 @@ async def _decide(request: web.Request, decision: Decision) -> web.Response:
             raise unprocessable("invalid_field", "lead_id must be a lead id")
     try:
         result = await decide(
-            hub.pipeline, unsorted_id, decision, principal_of(request).name, lead_id
+            hub.pipeline, unsorted_id, decision, principal_of(request).name, hub.kinds, lead_id
         )
     except DecisionError as error:
         raise ApiError(error.status, error.code, error.message) from None

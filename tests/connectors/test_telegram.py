@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
 from hub.context import Hub
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel
 from storage import channels
 from tests.conftest import count
 from tests.fakes.telegram import FakeTelegram, text_update
@@ -35,9 +35,15 @@ async def _channel(
     async with pool.acquire() as conn:
         return await channels.create(
             conn,
-            ChannelKind.TELEGRAM,
+            "telegram",
             name,
-            {"token": token, "secret_token": SECRET, "mode": mode, "api_base": base},
+            {
+                "token": token,
+                "secret_token": SECRET,
+                "mode": mode,
+                "api_base": base,
+                "poll_timeout": "1",
+            },
         )
 
 
@@ -426,7 +432,6 @@ async def test_polling_restart_neither_skips_nor_repeats(
 ) -> None:
     telegram, base = fake
     channel = await _channel(pool, base, telegram.token, mode="polling")
-    hub.connectors[ChannelKind.TELEGRAM].poll_timeout = 1  # type: ignore[attr-defined]
     for i in range(1, 4):
         telegram.push_update(text_update(100 + i, f"m{i}"))
     async with TestClient(TestServer(build_app(hub))):

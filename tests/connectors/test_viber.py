@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
 from hub.context import Hub
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel
 from hub.runtime import build_hub
 from storage import channels
 from tests.conftest import count
@@ -38,7 +38,7 @@ async def _channel(pool: asyncpg.Pool, viber: FakeViber, base: str) -> Channel:
     async with pool.acquire() as conn:
         return await channels.create(
             conn,
-            ChannelKind.VIBER,
+            "viber",
             "vb",
             {"auth_token": viber.token, "api_base": base, "sender_name": "Support"},
         )

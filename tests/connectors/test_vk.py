@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from connectors.vk import random_id
 from hub.app import build_app
 from hub.context import Hub
-from hub.domain import Channel, ChannelKind
+from hub.domain import Channel
 from storage import channels
 from tests.conftest import count
 from tests.fakes.vk import FakeVk, message_new
@@ -40,10 +40,11 @@ async def _channel(pool: asyncpg.Pool, vk: FakeVk, mode: str = "webhook", **extr
         "secret": "s3cr3t",
         "mode": mode,
         "api_base": vk.base,
+        "wait": "1",
         **extra,
     }
     async with pool.acquire() as conn:
-        return await channels.create(conn, ChannelKind.VK, "club", settings)
+        return await channels.create(conn, "vk", "club", settings)
 
 
 async def test_confirmation_handshake(client: Client, pool: asyncpg.Pool, fake: FakeVk) -> None:
@@ -261,7 +262,6 @@ async def test_long_poll_with_failed_codes_and_restart(
     hub: Hub, pool: asyncpg.Pool, fake: FakeVk
 ) -> None:
     channel = await _channel(pool, fake, mode="polling")
-    hub.connectors[ChannelKind.VK].long_poll_wait = 1  # type: ignore[attr-defined]
     fake.poll_failures = [{"failed": 1, "ts": str(fake.ts)}, {"failed": 2}]
     async with TestClient(TestServer(build_app(hub))):
         await eventually(lambda: _value(len(fake.checks) >= 3))
@@ -331,7 +331,6 @@ async def test_retryable_errors_of_get_long_poll_server_are_retried(
     """Too many requests (6), flood control (9) and VK's internal error (10) while asking
     for the long-poll server must not park the channel until its settings change."""
     await _channel(pool, fake, mode="polling")
-    hub.connectors[ChannelKind.VK].long_poll_wait = 1  # type: ignore[attr-defined]
     fake.fail_next("groups.getLongPollServer", code)
     async with TestClient(TestServer(build_app(hub))):
         await eventually(lambda: _value(len(fake.calls_of("groups.getLongPollServer")) >= 2))

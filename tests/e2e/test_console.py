@@ -18,7 +18,6 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from hub.app import build_app
 from hub.context import Hub
-from hub.domain import ChannelKind
 from hub.runtime import build_hub
 from storage import channels, operators
 from tests.fakes.telegram import FakeTelegram, text_update
@@ -60,7 +59,7 @@ async def site(hub: Hub, pool: asyncpg.Pool) -> AsyncIterator[tuple[str, FakeTel
     async with pool.acquire() as conn:
         await channels.create(
             conn,
-            ChannelKind.TELEGRAM,
+            "telegram",
             "tg",
             {
                 "token": telegram.token,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from hub.domain import Identity, InboundMessage, InteractionKind
+from hub.domain import Identity, InboundMessage
 from hub.identity import InvalidContact
 from hub.pipeline import IngestPipeline
 from hub.ports import IngestResult
@@ -24,16 +24,14 @@ def _message(channel_id: int, external_id: str, **fields: object) -> InboundMess
 async def test_identity_wins_over_phone_and_email(pool: asyncpg.Pool) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
-    by_phone = await pipeline.ingest(
-        _message(channel.id, "1", phones=("+79120000001",)), InteractionKind.FORM
-    )
+    by_phone = await pipeline.ingest(_message(channel.id, "1", phones=("+79120000001",)), "form")
     by_identity = await pipeline.ingest(
-        _message(channel.id, "2", identity=Identity("telegram", "5")), InteractionKind.TELEGRAM
+        _message(channel.id, "2", identity=Identity("telegram", "5")), "telegram"
     )
     # Identity 5 now shares the phone of the first lead: the identity decides.
     third = await pipeline.ingest(
         _message(channel.id, "3", identity=Identity("telegram", "5"), phones=("+79120000001",)),
-        InteractionKind.TELEGRAM,
+        "telegram",
     )
     assert third.lead_id == by_identity.lead_id != by_phone.lead_id
     # The phone was learned by the identity's lead too (duplicates are suggested, not forced).
@@ -52,9 +50,7 @@ async def test_same_external_id_is_stored_once_and_returns_the_first_result(
 
     pipeline.after_commit.append(after)
     message = _message(channel.id, "update-1", emails=("A@x.ru",), text="hi")
-    results = await asyncio.gather(
-        *[pipeline.ingest(message, InteractionKind.FORM) for _ in range(8)]
-    )
+    results = await asyncio.gather(*[pipeline.ingest(message, "form") for _ in range(8)])
     assert sorted(r.status for r in results) == ["created"] + ["duplicate"] * 7
     assert len({r.interaction_id for r in results}) == 1
     assert await count(pool, "interactions") == 1
@@ -75,9 +71,7 @@ async def test_in_transaction_hook_failure_rolls_back_everything(pool: asyncpg.P
 
     pipeline.in_transaction.append(broken)
     with pytest.raises(RuntimeError):
-        await pipeline.ingest(
-            _message(channel.id, "x", phones=("+79120000002",)), InteractionKind.FORM
-        )
+        await pipeline.ingest(_message(channel.id, "x", phones=("+79120000002",)), "form")
     assert await count(pool, "leads") == 0 and await count(pool, "interactions") == 0
 
 
@@ -86,15 +80,11 @@ async def test_closed_dialog_is_reopened_within_the_window_else_a_new_one(
 ) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool, reopen_seconds=3600)
-    first = await pipeline.ingest(
-        _message(channel.id, "r1", phones=("+79120000009",)), InteractionKind.FORM
-    )
+    first = await pipeline.ingest(_message(channel.id, "r1", phones=("+79120000009",)), "form")
     await pool.execute(
         "UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id
     )
-    again = await pipeline.ingest(
-        _message(channel.id, "r2", phones=("+79120000009",)), InteractionKind.FORM
-    )
+    again = await pipeline.ingest(_message(channel.id, "r2", phones=("+79120000009",)), "form")
     assert again.dialog_id == first.dialog_id and again.dialog_reopened and not again.dialog_created
     assert (
         await pool.fetchval("SELECT status FROM dialogs WHERE id = $1", first.dialog_id) == "queued"
@@ -103,24 +93,18 @@ async def test_closed_dialog_is_reopened_within_the_window_else_a_new_one(
         "UPDATE dialogs SET status = 'closed', closed_at = now() - interval '2 hours' WHERE id = $1",
         first.dialog_id,
     )
-    later = await pipeline.ingest(
-        _message(channel.id, "r3", phones=("+79120000009",)), InteractionKind.FORM
-    )
+    later = await pipeline.ingest(_message(channel.id, "r3", phones=("+79120000009",)), "form")
     assert later.dialog_id != first.dialog_id and later.dialog_created
 
 
 async def test_closed_dialog_is_not_reused_without_a_window(pool: asyncpg.Pool) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool, reopen_seconds=0)
-    first = await pipeline.ingest(
-        _message(channel.id, "a", phones=("+79120000003",)), InteractionKind.FORM
-    )
+    first = await pipeline.ingest(_message(channel.id, "a", phones=("+79120000003",)), "form")
     await pool.execute(
         "UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id
     )
-    second = await pipeline.ingest(
-        _message(channel.id, "b", phones=("+79120000003",)), InteractionKind.FORM
-    )
+    second = await pipeline.ingest(_message(channel.id, "b", phones=("+79120000003",)), "form")
     assert second.lead_id == first.lead_id and second.dialog_id != first.dialog_id
     assert second.dialog_created
 
@@ -130,13 +114,13 @@ async def test_lenient_contacts_drop_bad_details_and_strict_refuse(pool: asyncpg
     pipeline = IngestPipeline(pool)
     lenient = await pipeline.ingest(
         _message(channel.id, "l", phones=("garbage", "+79120000004"), emails=("bad",)),
-        InteractionKind.VIBER,
+        "viber",
     )
     assert lenient.status == "created"
     with pytest.raises(InvalidContact):
         await pipeline.ingest(
             _message(channel.id, "s", phones=("garbage",)),
-            InteractionKind.FORM,
+            "form",
             strict_contacts=True,
         )
     assert await count(pool, "interactions") == 1
@@ -149,15 +133,13 @@ async def test_concurrent_first_contacts_by_email_and_identity_make_one_lead(
     pipeline = IngestPipeline(pool)
     await asyncio.gather(
         *[
-            pipeline.ingest(
-                _message(channel.id, f"e{i}", emails=("Same@Example.com",)), InteractionKind.EMAIL
-            )
+            pipeline.ingest(_message(channel.id, f"e{i}", emails=("Same@Example.com",)), "email")
             for i in range(20)
         ],
         *[
             pipeline.ingest(
                 _message(channel.id, f"t{i}", identity=Identity("telegram", "99")),
-                InteractionKind.TELEGRAM,
+                "telegram",
             )
             for i in range(20)
         ],

@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
 from hub.context import Hub
-from hub.domain import ChannelKind
 from hub.runtime import build_hub
 from storage import channels
 from tests.fakes.telegram import FakeTelegram, text_update
@@ -30,13 +29,17 @@ async def test_one_node_polls_and_another_takes_over(
     async with pool.acquire() as conn:
         channel = await channels.create(
             conn,
-            ChannelKind.TELEGRAM,
+            "telegram",
             "tg",
-            {"token": telegram.token, "secret_token": "x", "mode": "polling", "api_base": base},
+            {
+                "token": telegram.token,
+                "secret_token": "x",
+                "mode": "polling",
+                "api_base": base,
+                "poll_timeout": "1",
+            },
         )
     other = build_hub(hub.settings, pool, hub.dsn, supervise_every=0.2)
-    for node in (hub, other):
-        node.connectors[ChannelKind.TELEGRAM].poll_timeout = 1  # type: ignore[attr-defined]
     first = TestClient(TestServer(build_app(hub)))
     second = TestClient(TestServer(build_app(other)))
     await first.start_server()
@@ -76,7 +79,7 @@ async def test_bad_credentials_stop_the_channel_with_a_clear_log(
     async with pool.acquire() as conn:
         channel = await channels.create(
             conn,
-            ChannelKind.TELEGRAM,
+            "telegram",
             "tg",
             {"token": "999:WRONG-token", "secret_token": "x", "mode": "webhook", "api_base": base},
         )

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.domain import InboundMessage, InteractionKind
+from hub.domain import InboundMessage
 from hub.pipeline import IngestPipeline
 from routing.events import Notice
 from routing.router import Router
@@ -68,7 +68,7 @@ class World:
             occurred_at=datetime.now(UTC),
             phones=(phone or f"+7916{self._n:07d}",),
         )
-        result = await self.pipeline.ingest(message, InteractionKind.FORM)
+        result = await self.pipeline.ingest(message, "form")
         assert result.dialog_id is not None
         return result.dialog_id
 

@@ -19,7 +19,6 @@ from hub.domain import (
     DomainEvent,
     InboundMessage,
     InteractionId,
-    InteractionKind,
     LeadId,
     UnsortedId,
 )
@@ -54,7 +53,7 @@ class IngestPort(Protocol):
     async def ingest(
         self,
         message: InboundMessage,
-        kind: InteractionKind,
+        kind: str,
         *,
         on_unknown: OnUnknown = "create",
         strict_contacts: bool = False,

@@ -46,22 +46,21 @@ from aiogram.types import BufferedInputFile, Message, Update
 from aiohttp import ClientError, web
 from pydantic import ValidationError
 
-from connectors.base import AuthFailed, ChannelConfigError, NotReady, register
 from connectors.media import remote_attachment
 from connectors.throttle import Throttle
+from hub.backoff import backoff
 from hub.domain import (
     Attachment,
     Channel,
-    ChannelKind,
     DeliveryResult,
     Identity,
     InboundMessage,
-    InteractionKind,
     OutboundMessage,
 )
 from hub.errors import ApiError
 from hub.httputil import read_json_object
 from hub.ports import HubPorts, TooLarge
+from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +69,12 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 POLL_TIMEOUT = 25
 
 
-class TelegramConnector:
-    kind = ChannelKind.TELEGRAM
-    sends_files = True
+KIND = "telegram"
 
-    def __init__(self, ports: HubPorts, poll_timeout: int = POLL_TIMEOUT) -> None:
+
+class TelegramConnector:
+    def __init__(self, ports: HubPorts) -> None:
         self.ports = ports
-        self.poll_timeout = poll_timeout
         self._bots: dict[tuple[int, str, str], Bot] = {}
         self._throttles: dict[int, Throttle] = {}
 
@@ -139,7 +137,7 @@ class TelegramConnector:
     async def _message(self, channel: Channel, m: Message) -> None:
         inbound = self.normalize(channel, m)
         if inbound is not None:
-            await self.ports.ingest.ingest(inbound, InteractionKind.TELEGRAM)
+            await self.ports.ingest.ingest(inbound, KIND)
 
     async def _edit(self, channel: Channel, m: Message) -> None:
         edited_at = m.edit_date or m.date
@@ -169,7 +167,7 @@ class TelegramConnector:
             peer=str(chat_id),
             extra={"telegram": {"callback_data": query.data}},
         )
-        await self.ports.ingest.ingest(inbound, InteractionKind.TELEGRAM)
+        await self.ports.ingest.ingest(inbound, KIND)
 
     def normalize(self, channel: Channel, m: Message) -> InboundMessage | None:
         user = m.from_user
@@ -249,16 +247,13 @@ class TelegramConnector:
 
     # -- the runner: webhook registration or long polling ------------------------------
 
-    def needs_runner(self, channel: Channel) -> bool:
-        return bool(channel.setting("token"))
-
     async def run(self, channel: Channel) -> None:
         bot = self.bot(channel)
         try:
             if channel.setting("mode", "webhook") == "polling":
                 await self._poll(channel, bot)
             else:
-                url = f"{self.ports.public_url}/connectors/telegram/{channel.name}"
+                url = f"{self.ports.public_url}/connectors/{KIND}/{channel.name}"
                 await bot.set_webhook(
                     url=url,
                     secret_token=channel.setting("secret_token") or None,
@@ -279,11 +274,12 @@ class TelegramConnector:
         await bot.delete_webhook(drop_pending_updates=False)
         state = await self.ports.events.load_state(channel.id)
         offset: int | None = state.get("offset")
+        timeout = int(channel.setting("poll_timeout") or POLL_TIMEOUT)
         failures = 0
         while True:
             try:
                 updates = await bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                    offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES
                 )
                 failures = 0
             except TelegramRetryAfter as exc:
@@ -291,7 +287,7 @@ class TelegramConnector:
                 continue
             except (TelegramNetworkError, TelegramServerError):
                 failures += 1
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                await asyncio.sleep(backoff(failures, 0.5, 30.0))
                 continue
             for update in updates:
                 await self.process(channel, update)
@@ -376,8 +372,3 @@ def _from_vcard(text: str | None) -> tuple[list[str], list[str]]:
     phones = [str(getattr(t, "value", "")) for t in card.contents.get("tel", [])]
     emails = [str(getattr(e, "value", "")) for e in card.contents.get("email", [])]
     return [p for p in phones if p], [e for e in emails if e]
-
-
-@register(ChannelKind.TELEGRAM)
-def make_telegram_connector(ports: HubPorts) -> TelegramConnector:
-    return TelegramConnector(ports)
