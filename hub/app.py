@@ -86,6 +86,17 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "up"})
 
 
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+async def domain_event_schema(request: web.Request) -> web.FileResponse:
+    """The JSON Schema of the domain-event log's rows, which webhooks and reports follow."""
+    return web.FileResponse(
+        SCHEMAS / "domain-events.json",
+        headers={"Content-Type": "application/schema+json", "Cache-Control": "no-cache"},
+    )
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(build_spec(hub_of(request).kinds.values()))
 
@@ -143,6 +154,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/api/v1/openapi.json", openapi)
+    r.add_get("/api/v1/schemas/domain-events.json", domain_event_schema)
     for descriptor in hub.kinds.values():
         for route in descriptor.routes:
             r.add_route(route.method, route.path, inbound_handler(descriptor, route))

@@ -228,11 +228,3 @@ class DeliveryResult:
     @classmethod
     def failed(cls, error: str) -> DeliveryResult:
         return cls(DeliveryOutcome.FAILED, error=error)
-
-
-@dataclass(frozen=True, slots=True)
-class DomainEvent:
-    """A change announced to the outside world (webhooks) and to live operators."""
-
-    type: str
-    data: dict[str, Any]

@@ -326,9 +326,13 @@ class OperatorGateway:
                 raise RoutingError("not_yours", "you can transfer only your own dialogs")
             target = frame.get("operator_id")
             if isinstance(target, int) and not isinstance(target, bool):
-                await self.router.transfer_to_operator(dialog_id, target)
+                await self.router.transfer_to_operator(
+                    dialog_id, target, actor=f"operator:{operator.id}"
+                )
             elif isinstance(frame.get("queue"), str):
-                await self.router.transfer_to_queue(dialog_id, frame["queue"])
+                await self.router.transfer_to_queue(
+                    dialog_id, frame["queue"], actor=f"operator:{operator.id}"
+                )
             else:
                 raise RoutingError("invalid_field", "name an operator_id or a queue")
         elif kind == "close":

@@ -26,7 +26,6 @@ import asyncpg
 from hub.domain import (
     AttachmentState,
     DialogId,
-    DomainEvent,
     Identity,
     InboundMessage,
     InteractionId,
@@ -209,20 +208,6 @@ class IngestPipeline:
             )
         lead_id, dialog_id = LeadId(row.lead_id or 0), DialogId(row.dialog_id or 0)
         interaction_id = InteractionId(row.interaction_id or 0)
-        events: list[DomainEvent] = []
-        if row.lead_created:
-            events.append(DomainEvent("lead.created", {"lead_id": lead_id}))
-        if row.lead_updated:
-            events.append(DomainEvent("lead.updated", {"lead_id": lead_id}))
-        if row.dialog_created or row.dialog_reopened:
-            event = "dialog.created" if row.dialog_created else "dialog.reopened"
-            events.append(DomainEvent(event, {"dialog_id": dialog_id, "lead_id": lead_id}))
-        events.append(
-            DomainEvent(
-                "interaction.created",
-                {"interaction_id": interaction_id, "lead_id": lead_id, "dialog_id": dialog_id},
-            )
-        )
         return IngestResult(
             status="created",
             interaction_id=interaction_id,
@@ -232,6 +217,5 @@ class IngestPipeline:
             dialog_created=row.dialog_created,
             dialog_reopened=row.dialog_reopened,
             operator_id=row.operator_id,
-            events=tuple(events),
             pending_media=any(a.state == AttachmentState.PENDING for a in message.attachments),
         )

@@ -23,7 +23,7 @@ class ChannelEventsService:
     async def edit(
         self, channel_id: ChannelId, external_id: str, text: str | None, edited_at: datetime
     ) -> str:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
             outcome, interaction_id = await interactions.edit(
                 conn, channel_id, external_id, text, edited_at
             )

@@ -18,8 +18,9 @@ import vobject
 from hub.domain import Lead, Phone
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.pipeline import NormalContacts, lock_key, take_locks
-from storage import leads
+from storage import events, leads
 from storage.database import Conn
+from storage.events import NewEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +111,21 @@ async def import_contact(conn: Conn, contact: Contact) -> bool:
         created = lead_id is None
         if lead_id is None:
             lead_id = await leads.create(conn, contact.name)
-        await leads.learn(
+        learned = await leads.learn(
             conn, lead_id, None if created else contact.name, contact.phones, contact.emails, None
         )
+        if created or learned:
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        "lead.created" if created else "lead.updated",
+                        lead_id=lead_id,
+                        data={"source": "vcard"},
+                        actor="import:vcard",
+                    )
+                ],
+            )
     return created
 
 

@@ -27,6 +27,7 @@ from routing.strategies import order
 from storage import queues as queue_store
 from storage import routing as store
 from storage.database import DATABASE_UNAVAILABLE, Conn
+from storage.events import set_actor
 from storage.queues import QueueRow
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ class Router:
 
     async def accept(self, operator_id: int, dialog_id: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
+            await set_actor(conn, f"operator:{operator_id}")
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(operator_id))
             row = await store.accept(conn, dialog_id, operator_id)
             if row is None:
@@ -226,7 +228,8 @@ class Router:
         await self.publish(Notice("state", dialog_id))
 
     async def decline(self, operator_id: int, dialog_id: int) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await set_actor(conn, f"operator:{operator_id}")
             row = await store.decline(conn, dialog_id, operator_id)
         if row is None:
             raise RoutingError("offer_gone", "this dialog is no longer offered to you")
@@ -248,7 +251,9 @@ class Router:
     # -- closing and moving ----------------------------------------------------------------
 
     async def close(self, dialog_id: int, operator_id: int | None = None) -> None:
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if operator_id is not None:
+                await set_actor(conn, f"operator:{operator_id}")
             row = await store.close(conn, dialog_id)
         if row is None:
             raise RoutingError("not_open", "the dialog is already closed")
@@ -257,8 +262,12 @@ class Router:
         await self.publish(Notice("state", dialog_id))
         self.wake()  # capacity was freed
 
-    async def transfer_to_operator(self, dialog_id: int, operator_id: int) -> None:
+    async def transfer_to_operator(
+        self, dialog_id: int, operator_id: int, actor: str | None = None
+    ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
+            if actor is not None:
+                await set_actor(conn, actor)
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(operator_id))
             load, max_dialogs, presence = await store.load_of(conn, operator_id)
             if max_dialogs == 0:
@@ -279,12 +288,16 @@ class Router:
         await self.publish(Notice("state", dialog_id))
         self.wake()
 
-    async def transfer_to_queue(self, dialog_id: int, queue_name: str) -> None:
+    async def transfer_to_queue(
+        self, dialog_id: int, queue_name: str, actor: str | None = None
+    ) -> None:
         self.forget_queues()
         queue = next((q for q in await self.queues() if q.name == queue_name), None)
         if queue is None and queue_name != DEFAULT_QUEUE.name:
             raise RoutingError("no_queue", f"no queue named {queue_name!r}")
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if actor is not None:
+                await set_actor(conn, actor)
             row = await store.requeue(conn, dialog_id, queue.id if queue else None)
         if row is None:
             raise RoutingError("not_open", "the dialog is closed")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -21,6 +23,16 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+@asynccontextmanager
+async def connection(db: Conn | asyncpg.Pool) -> AsyncIterator[Conn]:
+    """A connection: the one given, or one borrowed from the given pool for the block."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            yield conn
+    else:
+        yield db
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -1,4 +1,4 @@
-"""The one statement an inbound event costs: `hub_ingest` (migration 0002).
+"""The one statement an inbound event costs: `hub_ingest` (storage/functions/30_ingest.sql).
 
 Everything the pipeline does in the database happens in that function, so the event loop
 pays one round trip per event instead of ten; `hub.pipeline` prepares its arguments.
@@ -43,6 +43,19 @@ class IngestRow:
     operator_id: int | None  # who holds the dialog now, when someone does
 
 
+_INGEST = """
+SELECT o_status, o_interaction, o_lead, o_dialog, o_unsorted, o_lead_created, o_lead_updated,
+       o_dialog_created, o_stored_hash, o_dialog_reopened, o_operator
+FROM hub_ingest(
+    p_lock_keys => $1, p_channel_id => $2, p_external_id => $3, p_kind => $4,
+    p_occurred_at => $5, p_text => $6, p_subject => $7, p_call => $8, p_extra => $9,
+    p_payload_hash => $10, p_name => $11, p_phones => $12, p_exts => $13, p_emails => $14,
+    p_identity_kind => $15, p_identity_id => $16, p_on_unknown => $17, p_forced_lead => $18,
+    p_inbound => $19, p_peer => $20, p_attachments => $21, p_reopen_seconds => $22,
+    p_fresh_id => $23)
+"""
+
+
 async def ingest(
     conn: Conn,
     *,
@@ -60,9 +73,9 @@ async def ingest(
     reopen_seconds: int = 0,
 ) -> IngestRow:
     files = message.attachments
+    phone_list, extensions = phone_columns(phones)
     row = await conn.fetchrow(
-        "SELECT * FROM hub_ingest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+        _INGEST,
         list(lock_keys),
         message.channel_id,
         message.external_id,
@@ -74,7 +87,8 @@ async def ingest(
         message.extra,
         message.payload_hash,
         name,
-        *phone_columns(phones),
+        phone_list,
+        extensions,
         list(emails),
         identity.kind if identity else None,
         identity.external_id if identity else None,
@@ -87,4 +101,16 @@ async def ingest(
         message.fresh_external_id,
     )
     assert row is not None
-    return IngestRow(*row)
+    return IngestRow(
+        status=row["o_status"],
+        interaction_id=row["o_interaction"],
+        lead_id=row["o_lead"],
+        dialog_id=row["o_dialog"],
+        unsorted_id=row["o_unsorted"],
+        lead_created=row["o_lead_created"],
+        lead_updated=row["o_lead_updated"],
+        dialog_created=row["o_dialog_created"],
+        stored_hash=row["o_stored_hash"],
+        dialog_reopened=row["o_dialog_reopened"],
+        operator_id=row["o_operator"],
+    )

@@ -20,7 +20,9 @@ from hub.domain import (
     InteractionId,
     LeadId,
 )
+from storage import events
 from storage.database import Conn
+from storage.events import NewEvent
 
 
 def call_to_json(call: CallInfo | None) -> dict[str, Any] | None:
@@ -145,9 +147,10 @@ async def edit(
                 edited_at = $4
             FROM target t
             WHERE i.id = t.id AND (t.edited_at IS NULL OR t.edited_at < $4)
-            RETURNING i.id
+            RETURNING i.id, i.lead_id, i.dialog_id
         )
-        SELECT (SELECT id FROM target) AS target, (SELECT id FROM upd) AS updated
+        SELECT (SELECT id FROM target) AS target, upd.id AS updated, upd.lead_id, upd.dialog_id
+        FROM (SELECT 1) one LEFT JOIN upd ON true
         """,
         channel_id,
         external_id,
@@ -157,7 +160,22 @@ async def edit(
     assert row is not None
     if row["target"] is None:
         return "missing", None
-    return ("updated" if row["updated"] else "stale"), InteractionId(row["target"])
+    if row["updated"] is None:
+        return "stale", InteractionId(row["target"])
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                "interaction.edited",
+                lead_id=row["lead_id"],
+                dialog_id=row["dialog_id"],
+                interaction_id=row["updated"],
+                data={"edited_at": edited_at.isoformat()},
+                actor="customer",
+            )
+        ],
+    )
+    return "updated", InteractionId(row["target"])
 
 
 _STATE_RANK = {"pending": 0, "sent": 1, "delivered": 2, "seen": 3}

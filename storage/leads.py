@@ -13,7 +13,9 @@ from typing import Any
 import asyncpg
 
 from hub.domain import Identity, Lead, LeadId, Phone
+from storage import events
 from storage.database import Conn
+from storage.events import NewEvent
 
 _LEAD_COLUMNS = """
     l.id, l.name, l.name_suggestions, l.merged_into, l.created_at, l.updated_at,
@@ -74,7 +76,8 @@ async def find_match(
 ) -> LeadId | None:
     """The lead these details identify (`hub_identify`: identity, then phone, then email)."""
     lead_id = await conn.fetchval(
-        "SELECT hub_identify($1, $2, $3::text[], $4::text[])",
+        "SELECT hub_identify(p_identity_kind => $1, p_identity_id => $2,"
+        " p_phones => $3::text[], p_emails => $4::text[])",
         identity.kind if identity else None,
         identity.external_id if identity else None,
         list(phones),
@@ -98,7 +101,9 @@ async def learn(
 ) -> bool:
     """Teach the lead new details without overwriting any (`hub_learn`); true on change."""
     changed: bool = await conn.fetchval(
-        "SELECT hub_learn($1, $2, $3::text[], $4::text[], $5::text[], $6, $7)",
+        "SELECT hub_learn(p_lead => $1, p_name => $2, p_phones => $3::text[],"
+        " p_exts => $4::text[], p_emails => $5::text[], p_identity_kind => $6,"
+        " p_identity_id => $7)",
         lead_id,
         name,
         *phone_columns(phones),
@@ -122,7 +127,21 @@ async def update(
     phones: Sequence[Phone] | None = None,
     emails: Sequence[str] | None = None,
 ) -> None:
-    """Replace the given parts of a lead (PATCH semantics: omitted parts stay)."""
+    """Replace the given parts of a lead (PATCH semantics: omitted parts stay); recorded as
+    `lead.updated` with the names of the parts given."""
+    parts = [
+        name
+        for name, given in (
+            ("name", set_name),
+            ("phones", phones is not None),
+            ("emails", emails is not None),
+        )
+        if given
+    ]
+    if parts:
+        await events.append(
+            conn, [NewEvent("lead.updated", lead_id=lead_id, data={"fields": parts})]
+        )
     if set_name:
         await conn.execute(
             "UPDATE leads SET name = $2, name_suggestions = array_remove(name_suggestions, $2),"

@@ -13,7 +13,9 @@ from typing import Any
 import asyncpg
 
 from hub.domain import LeadId
+from storage import events
 from storage.database import Conn
+from storage.events import NewEvent
 
 
 class MergeError(Exception):
@@ -128,6 +130,16 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
         moved,
         actor,
     )
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                "lead.merged",
+                lead_id=survivor,
+                data={"merged_id": merged, "merge_id": merge_id},
+            )
+        ],
+    )
     return {"merge_id": merge_id, **moved}
 
 
@@ -212,4 +224,14 @@ async def unmerge(conn: Conn, survivor: LeadId, merged: LeadId) -> dict[str, Any
         "UPDATE leads SET merged_into = NULL, updated_at = now() WHERE id = $1", merged
     )
     await conn.execute("UPDATE lead_merges SET undone_at = now() WHERE id = $1", record["id"])
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                "lead.unmerged",
+                lead_id=survivor,
+                data={"restored_id": merged, "merge_id": record["id"]},
+            )
+        ],
+    )
     return {"merge_id": record["id"]}

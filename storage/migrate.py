@@ -1,13 +1,21 @@
-"""Numbered, forward-only schema migrations.
+"""Numbered, forward-only schema migrations, then the stored functions.
 
 Each `migrations/NNNN_name.sql` runs in its own transaction and is recorded in
 `schema_migrations`. A session advisory lock makes several nodes starting at once take
 turns, and a database that is newer than this code refuses to be used rather than be
 corrupted by an older binary.
+
+Stored functions (and the triggers that call them) are not migrations: each lives in one
+file under `functions/`, written with `CREATE OR REPLACE`, applied in file-name order after
+the migrations whenever its text changed (its hash is kept in `schema_functions`), so a
+function has one home instead of a copy in every migration that changes it. A change of a
+function's arguments or result columns, which `CREATE OR REPLACE` cannot make, needs a
+migration that drops the old one first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_KEY = 0x68_75_62_6D_69_67  # "hubmig"
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FUNCTIONS_RE = re.compile(r"^\d{2}_[a-z0-9_]+\.sql$")
 
 
 class SchemaTooNew(RuntimeError):
@@ -76,6 +85,41 @@ async def migrate(conn: Conn) -> list[int]:
                 )
             log.info("applied migration %04d_%s", migration.version, migration.name)
             done.append(migration.version)
+        await apply_functions(conn)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+def load_functions() -> list[tuple[str, str]]:
+    """(file name, SQL) of every stored-function file, in the order they are applied."""
+    folder = resources.files("storage").joinpath("functions")
+    return sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if _FUNCTIONS_RE.match(entry.name)
+    )
+
+
+async def apply_functions(conn: Conn) -> list[str]:
+    """(Re)create the stored functions whose text changed; the caller holds the lock."""
+    applied = {
+        r["name"]: r["sha256"]
+        for r in await conn.fetch("SELECT name, sha256 FROM schema_functions")
+    }
+    done: list[str] = []
+    for name, sql in load_functions():
+        digest = hashlib.sha256(sql.encode()).hexdigest()
+        if applied.get(name) == digest:
+            continue
+        async with conn.transaction():
+            await conn.execute(sql)
+            await conn.execute(
+                """INSERT INTO schema_functions (name, sha256) VALUES ($1, $2)
+                   ON CONFLICT (name) DO UPDATE SET sha256 = $2, applied_at = now()""",
+                name,
+                digest,
+            )
+        log.info("applied stored functions %s", name)
+        done.append(name)
+    return done

@@ -8,7 +8,13 @@ from datetime import datetime
 import asyncpg
 
 from hub.domain import Operator, OperatorId
-from storage.database import Conn
+from storage import events
+from storage.database import Conn, connection
+from storage.events import NewEvent
+
+# Presence is refreshed by the node holding the operator's socket; older than this, the node
+# is gone and the operator counts as offline.
+FRESH = "p.updated_at > now() - interval '90 seconds'"
 
 
 def _operator(row: asyncpg.Record) -> Operator:
@@ -93,13 +99,33 @@ async def revoke_token(conn: Conn | asyncpg.Pool, token_hash: str) -> None:
     )
 
 
-async def set_presence(conn: Conn | asyncpg.Pool, operator_id: int, status: str) -> None:
-    await conn.execute(
-        """INSERT INTO operator_presence (operator_id, status) VALUES ($1, $2)
-           ON CONFLICT (operator_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
-        operator_id,
-        status,
-    )
+async def set_presence(db: Conn | asyncpg.Pool, operator_id: int, status: str) -> None:
+    """Store an operator's presence; a change is recorded as `operator.presence_changed`."""
+    async with connection(db) as conn, conn.transaction():
+        previous = await conn.fetchval(
+            f"""SELECT CASE WHEN {FRESH} THEN p.status ELSE 'offline' END
+                FROM operator_presence p WHERE p.operator_id = $1 FOR UPDATE""",
+            operator_id,
+        )
+        await conn.execute(
+            """INSERT INTO operator_presence (operator_id, status) VALUES ($1, $2)
+               ON CONFLICT (operator_id) DO UPDATE SET status = EXCLUDED.status,
+                                                       updated_at = now()""",
+            operator_id,
+            status,
+        )
+        if (previous or "offline") != status:
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        "operator.presence_changed",
+                        operator_id=operator_id,
+                        data={"status": status, "previous_status": previous or "offline"},
+                        actor=f"operator:{operator_id}",
+                    )
+                ],
+            )
 
 
 async def touch_presence(conn: Conn | asyncpg.Pool, operator_ids: Sequence[int]) -> None:

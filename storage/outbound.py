@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hub.domain import Attachment, ChannelId, DialogId, InteractionId
+from storage import events
 from storage.database import Conn
+from storage.events import NewEvent
 from storage.ingest import attachment_json
 
 
@@ -69,6 +71,24 @@ async def insert(
             [attachment_json(a) for a in attachments],
         )
     await conn.execute("UPDATE dialogs SET updated_at = now() WHERE id = $1", dialog_id)
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                "interaction.created",
+                lead_id=lead_id,
+                dialog_id=dialog_id,
+                interaction_id=interaction_id,
+                data={
+                    "channel_id": channel_id,
+                    "kind": kind,
+                    "direction": "out",
+                    "author": author,
+                    "delivery_state": state,
+                },
+            )
+        ],
+    )
     return InteractionId(interaction_id)
 
 

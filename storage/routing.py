@@ -14,9 +14,10 @@ import asyncpg
 
 from routing.strategies import Candidate
 from storage.database import Conn
+from storage.operators import FRESH
 
 # An operator counts as online only while a hub node keeps refreshing their presence.
-ONLINE = "p.status = 'online' AND p.updated_at > now() - interval '90 seconds'"
+ONLINE = f"p.status = 'online' AND {FRESH}"
 
 
 async def lock_queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:

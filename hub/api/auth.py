@@ -46,6 +46,11 @@ class Principal:
     def author(self) -> str:
         return self.name if self.kind == "operator" else f"api:{self.name}"
 
+    @property
+    def actor(self) -> str:
+        """Who made a change, as the domain-event log records it."""
+        return f"operator:{self.operator_id}" if self.kind == "operator" else f"api:{self.name}"
+
 
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 

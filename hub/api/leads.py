@@ -18,6 +18,7 @@ from hub.httputil import read_json_object
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
+from storage.events import set_actor
 
 PATCHABLE = {"name", "phones", "emails"}
 
@@ -157,6 +158,7 @@ async def patch_lead(request: web.Request) -> web.Response:
                 "lead_merged",
                 f"lead {lead_id} was merged into {current['merged_into']}; edit that one",
             )
+        await set_actor(conn, principal_of(request).actor)
         await leads.update(
             conn,
             LeadId(lead_id),
@@ -201,6 +203,7 @@ async def merge_lead(request: web.Request) -> web.Response:
             await ensure_lead_visible(request, other)
     async with hub.pool.acquire() as conn, conn.transaction():
         try:
+            await set_actor(conn, principal_of(request).actor)
             moved = await merges.merge(
                 conn, LeadId(survivor), LeadId(other), principal_of(request).name
             )
@@ -220,6 +223,7 @@ async def unmerge_lead(request: web.Request) -> web.Response:
     await ensure_lead_visible(request, survivor)
     async with hub.pool.acquire() as conn, conn.transaction():
         try:
+            await set_actor(conn, principal_of(request).actor)
             await merges.unmerge(conn, LeadId(survivor), LeadId(other))
         except merges.MergeError as error:
             raise _merge_error(error) from None

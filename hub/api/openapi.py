@@ -115,6 +115,16 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     schema={"type": "object"},
                 )
             },
+            "/api/v1/schemas/domain-events.json": {
+                "get": _op(
+                    "JSON Schema of the domain events (what webhooks and reports are built on)",
+                    tag="meta",
+                    auth=False,
+                    errors=(),
+                    schema={"type": "object"},
+                    content_type="application/schema+json",
+                )
+            },
             "/api/v1/openapi.json": {
                 "get": _op(
                     "This document", tag="meta", auth=False, errors=(), schema={"type": "object"}

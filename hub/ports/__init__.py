@@ -8,7 +8,7 @@ give it anything that fits.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -16,7 +16,6 @@ from hub.domain import (
     Attachment,
     ChannelId,
     DialogId,
-    DomainEvent,
     InboundMessage,
     InteractionId,
     LeadId,
@@ -45,7 +44,6 @@ class IngestResult:
     dialog_created: bool = False
     dialog_reopened: bool = False
     operator_id: int | None = None
-    events: tuple[DomainEvent, ...] = field(default=())
     pending_media: bool = False
 
 

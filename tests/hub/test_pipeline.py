@@ -12,6 +12,7 @@ from hub.domain import Identity, InboundMessage
 from hub.identity import InvalidContact
 from hub.pipeline import IngestPipeline
 from hub.ports import IngestResult
+from storage import events
 from tests.conftest import add_form, count
 
 
@@ -55,10 +56,12 @@ async def test_same_external_id_is_stored_once_and_returns_the_first_result(
     assert len({r.interaction_id for r in results}) == 1
     assert await count(pool, "interactions") == 1
     assert len(seen) == 1
-    assert [e.type for e in seen[0].events] == [
-        "lead.created",
-        "dialog.created",
-        "interaction.created",
+    lead_id = seen[0].lead_id
+    assert lead_id is not None
+    assert [(e.type, e.lead_seq) for e in await events.of_lead(pool, lead_id)] == [
+        ("lead.created", 1),
+        ("dialog.created", 2),
+        ("interaction.created", 3),
     ]
 
 
