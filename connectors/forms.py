@@ -35,7 +35,6 @@ from urllib.parse import parse_qsl
 from aiohttp import BodyPartReader, web
 
 from connectors.openapi import CHANNEL_PARAM, ERROR
-from connectors.ratelimit import RateLimiter, retry_after_header
 from hub.domain import (
     Attachment,
     Channel,
@@ -54,6 +53,7 @@ from hub.ports.connector import (
     InboundRoute,
 )
 from hub.ports.settings import ChannelSettings, setting
+from hub.ratelimit import RateLimiter, retry_after_header
 
 FIELD_ALIASES: dict[str, str] = {
     "name": "name",

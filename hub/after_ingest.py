@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from hub.domain import Notice
 from hub.notify import Publish
 from hub.ports import IngestResult
-from routing.events import Notice
 
 
 class AfterIngest:

@@ -16,33 +16,22 @@ from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
-from hub.errors import ApiError, error_response
+from hub.errors import ApiError, HubError, code_for_status, error_response
 from hub.ports.connector import ConnectorDescriptor, InboundRoute
 
 log = logging.getLogger(__name__)
-
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
 
 
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as error:
+    except HubError as error:
         return error_response(error)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _STATUS_CODES.get(exc.status, "http_error")
+        code = code_for_status(exc.status)
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return error_response(ApiError(exc.status, code, exc.reason, headers=headers))
     except asyncio.CancelledError:

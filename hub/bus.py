@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from routing.events import Notice
+from hub.domain import Notice
 
 log = logging.getLogger(__name__)
 

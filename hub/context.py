@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
-from connectors.ratelimit import RateLimiter
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus
 from hub.config import Settings
@@ -18,6 +17,7 @@ from hub.media import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports.connector import Connector, ConnectorDescriptor
+from hub.ratelimit import RateLimiter
 from hub.supervisor import ChannelSupervisor
 from routing.router import Router
 from storage import channels

@@ -228,3 +228,15 @@ class DeliveryResult:
     @classmethod
     def failed(cls, error: str) -> DeliveryResult:
         return cls(DeliveryOutcome.FAILED, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A live notice on the bus (in-process, or NATS between nodes): who must hear about
+    which dialog. `kind` is offered, withdrawn, assigned, unassigned, closed, interaction,
+    interaction.updated or state (the supervisors' view changed)."""
+
+    kind: str
+    dialog_id: int | None
+    operators: tuple[int, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)

@@ -11,17 +11,18 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, get_args
 
 import asyncpg
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
-from hub.domain import Operator
-from hub.outbound import DialogNotFound, OutboundService
+from hub.domain import Notice, Operator
+from hub.errors import HubError
+from hub.outbound import OutboundService
 from hub.wakeup import sleep_until_woken
-from routing.events import Notice
-from routing.router import Router, RoutingError
+from routing.router import Router
 from storage import dialogs, interactions, leads, operators
 from storage import routing as routing_store
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
@@ -30,6 +31,9 @@ from storage.database import DATABASE_UNAVAILABLE
 log = logging.getLogger(__name__)
 
 PRESENCE = {"online", "away", "offline"}
+Frame = dict[str, Any]
+FrameType = Literal["presence", "accept", "decline", "send", "transfer", "close", "read", "ping"]
+FrameHandler = Callable[[web.WebSocketResponse, Operator, Frame], Awaitable[None]]
 MAX_TEXT = 4096
 
 
@@ -45,6 +49,9 @@ class OperatorGateway:
         self.supervisors: set[web.WebSocketResponse] = set()
         self._leaving: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
+        self._handlers: dict[str, FrameHandler] = {
+            kind: getattr(self, f"_on_{kind}") for kind in get_args(FrameType)
+        }
 
     # -- frames built from the database ------------------------------------------------
 
@@ -242,111 +249,105 @@ class OperatorGateway:
         except DATABASE_UNAVAILABLE:
             log.warning("could not record operator %s leaving", operator.id)
 
-    async def _error(
-        self, ws: web.WebSocketResponse, code: str, message: str, ref: Any = None
-    ) -> None:
-        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-        if ref is not None:
-            frame["ref"] = ref
-        await ws.send_str(json.dumps(frame))
+    async def _error(self, ws: web.WebSocketResponse, error: HubError, ref: Any = None) -> None:
+        await ws.send_str(json.dumps(error.frame(ref)))
 
     async def _frame(self, ws: web.WebSocketResponse, operator: Operator, raw: str) -> None:
         try:
             frame = json.loads(raw)
         except ValueError:
-            await self._error(ws, "malformed_json", "a frame is one JSON object")
+            await self._error(ws, HubError("malformed_json", "a frame is one JSON object"))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error(ws, "malformed_frame", "a frame is an object with a type")
+            await self._error(ws, HubError("malformed_frame", "a frame is an object with a type"))
             return
         kind, ref = frame["type"], frame.get("ref")
+        handler = self._handlers.get(kind)
         try:
-            await self._dispatch(ws, operator, kind, frame)
-        except RoutingError as exc:
-            await self._error(ws, exc.code, exc.message, ref)
-        except DialogNotFound:
-            await self._error(ws, "not_found", "no such dialog", ref)
+            if handler is None:
+                raise HubError("unknown_type", f"unknown frame type {kind[:40]!r}")
+            await handler(ws, operator, frame)
+        except HubError as error:
+            await self._error(ws, error, ref)
         except DATABASE_UNAVAILABLE:
             log.warning("frame %s from operator %s failed", kind, operator.id, exc_info=True)
-            await self._error(ws, "unavailable", "the hub could not do that now; try again", ref)
+            await self._error(
+                ws, HubError("unavailable", "the hub could not do that now; try again"), ref
+            )
 
-    def _dialog_id(self, frame: dict[str, Any]) -> int:
+    @staticmethod
+    def _dialog_id(frame: Frame) -> int:
         value = frame.get("dialog_id")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RoutingError("invalid_field", "dialog_id must be a dialog's id")
+            raise HubError("invalid_field", "dialog_id must be a dialog's id")
         return value
 
-    async def _holds(self, operator: Operator, dialog_id: int) -> bool:
-        if operator.role in ("supervisor", "admin"):
-            return True
-        holder = await self.pool.fetchval(
-            "SELECT operator_id FROM dialogs WHERE id = $1 AND status = 'assigned'", dialog_id
-        )
-        return bool(holder == operator.id)
+    async def _held(self, operator: Operator, frame: Frame, verb: str) -> int:
+        """The frame's dialog, which the operator must hold (supervisors hold every one)."""
+        dialog_id = self._dialog_id(frame)
+        if operator.role not in ("supervisor", "admin") and (
+            await dialogs.holder(self.pool, dialog_id) != operator.id
+        ):
+            raise HubError("not_yours", f"you can {verb} only your own dialogs")
+        return dialog_id
 
-    async def _dispatch(
-        self, ws: web.WebSocketResponse, operator: Operator, kind: str, frame: dict[str, Any]
+    # -- one handler per frame type -------------------------------------------------------
+
+    async def _on_presence(
+        self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
     ) -> None:
-        if kind == "presence":
-            status = frame.get("status")
-            if status not in PRESENCE:
-                raise RoutingError("invalid_field", "status is online, away or offline")
-            await operators.set_presence(self.pool, operator.id, status)
-            await ws.send_str(json.dumps({"type": "presence", "status": status}))
-            await self.router.presence_changed(operator.id, status)
-        elif kind == "accept":
-            await self.router.accept(operator.id, self._dialog_id(frame))
-        elif kind == "decline":
-            await self.router.decline(operator.id, self._dialog_id(frame))
-        elif kind == "send":
-            dialog_id = self._dialog_id(frame)
-            text = frame.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise RoutingError("empty_message", "send some text")
-            if len(text) > MAX_TEXT:
-                raise RoutingError(
-                    "text_too_long", f"a message holds at most {MAX_TEXT} characters"
-                )
-            if not await self._holds(operator, dialog_id):
-                raise RoutingError("not_yours", "you can answer only your own dialogs")
-            interaction_id = await self.outbound.send(
-                dialog_id, text.strip(), [], operator.login, first_response=True
-            )
-            ack: dict[str, Any] = {
-                "type": "sent",
-                "interaction_id": interaction_id,
-                "dialog_id": dialog_id,
-            }
-            if "ref" in frame:
-                ack["ref"] = frame["ref"]
-            await ws.send_str(json.dumps(ack))
-        elif kind == "transfer":
-            dialog_id = self._dialog_id(frame)
-            if not await self._holds(operator, dialog_id):
-                raise RoutingError("not_yours", "you can transfer only your own dialogs")
-            target = frame.get("operator_id")
-            if isinstance(target, int) and not isinstance(target, bool):
-                await self.router.transfer_to_operator(
-                    dialog_id, target, actor=f"operator:{operator.id}"
-                )
-            elif isinstance(frame.get("queue"), str):
-                await self.router.transfer_to_queue(
-                    dialog_id, frame["queue"], actor=f"operator:{operator.id}"
-                )
-            else:
-                raise RoutingError("invalid_field", "name an operator_id or a queue")
-        elif kind == "close":
-            dialog_id = self._dialog_id(frame)
-            if not await self._holds(operator, dialog_id):
-                raise RoutingError("not_yours", "you can close only your own dialogs")
-            await self.router.close(dialog_id, operator.id)
-        elif kind == "read":
-            await self.pool.execute(
-                "UPDATE dialogs SET operator_read_at = now() WHERE id = $1 AND operator_id = $2",
-                self._dialog_id(frame),
-                operator.id,
-            )
-        elif kind == "ping":
-            await ws.send_str(json.dumps({"type": "pong"}))
+        status = frame.get("status")
+        if status not in PRESENCE:
+            raise HubError("invalid_field", "status is online, away or offline")
+        await operators.set_presence(self.pool, operator.id, status)
+        await ws.send_str(json.dumps({"type": "presence", "status": status}))
+        await self.router.presence_changed(operator.id, status)
+
+    async def _on_accept(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        await self.router.accept(operator.id, self._dialog_id(frame))
+
+    async def _on_decline(
+        self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
+    ) -> None:
+        await self.router.decline(operator.id, self._dialog_id(frame))
+
+    async def _on_send(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise HubError("empty_message", "send some text")
+        if len(text) > MAX_TEXT:
+            raise HubError("text_too_long", f"a message holds at most {MAX_TEXT} characters")
+        dialog_id = await self._held(operator, frame, "answer")
+        interaction_id = await self.outbound.send(
+            dialog_id, text.strip(), [], operator.login, first_response=True
+        )
+        ack: dict[str, Any] = {
+            "type": "sent",
+            "interaction_id": interaction_id,
+            "dialog_id": dialog_id,
+        }
+        if "ref" in frame:
+            ack["ref"] = frame["ref"]
+        await ws.send_str(json.dumps(ack))
+
+    async def _on_transfer(
+        self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
+    ) -> None:
+        dialog_id = await self._held(operator, frame, "transfer")
+        target, queue = frame.get("operator_id"), frame.get("queue")
+        actor = f"operator:{operator.id}"
+        if isinstance(target, int) and not isinstance(target, bool):
+            await self.router.transfer_to_operator(dialog_id, target, actor=actor)
+        elif isinstance(queue, str):
+            await self.router.transfer_to_queue(dialog_id, queue, actor=actor)
         else:
-            raise RoutingError("unknown_type", f"unknown frame type {kind!r}")
+            raise HubError("invalid_field", "name an operator_id or a queue")
+
+    async def _on_close(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        await self.router.close(await self._held(operator, frame, "close"), operator.id)
+
+    async def _on_read(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        await dialogs.mark_read(self.pool, self._dialog_id(frame), operator.id)
+
+    async def _on_ping(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        await ws.send_str(json.dumps({"type": "pong"}))

@@ -12,14 +12,18 @@ import re
 import phonenumbers
 
 from hub.domain import Phone
+from hub.errors import HubError
 
 _EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\]]+$")
 
 
-class InvalidContact(ValueError):
+class InvalidContact(HubError, ValueError):
     """A phone or email that cannot be understood; the caller answers 422."""
 
     code = "invalid_contact"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(type(self).code, message)
 
 
 class InvalidPhone(InvalidContact):

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from routing.events import Notice
+from hub.domain import Notice
 
 Publish = Callable[[Notice], Awaitable[None]]
 

@@ -25,12 +25,13 @@ from hub.domain import (
     DeliveryState,
     DialogId,
     InteractionId,
+    Notice,
     OutboundMessage,
 )
+from hub.errors import HubError
 from hub.notify import Publish, interaction_changed
 from hub.ports.connector import Connector, ConnectorDescriptor, ConnectorError
 from hub.wakeup import sleep_until_woken
-from routing.events import Notice
 from storage import channels, outbound
 from storage.database import DATABASE_UNAVAILABLE
 
@@ -43,8 +44,11 @@ SEND_TIMEOUT = 45.0
 IDLE_CHECK_S = 60.0
 
 
-class DialogNotFound(Exception):
+class DialogNotFound(HubError):
     """A reply to a dialog that does not exist."""
+
+    def __init__(self, dialog_id: int) -> None:
+        super().__init__("not_found", f"dialog {dialog_id} not found")
 
 
 class OutboundService:

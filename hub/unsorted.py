@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from hub.domain import LeadId
+from hub.errors import HubError
 from hub.pipeline import IngestPipeline, normalize_contacts
 from hub.ports import IngestResult
 from hub.ports.connector import ConnectorDescriptor
@@ -19,10 +20,8 @@ from storage import leads, unsorted
 Decision = Literal["accept", "link", "decline"]
 
 
-class DecisionError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class DecisionError(HubError):
+    """A decision on the unsorted inbox that cannot be made."""
 
 
 async def decide(
@@ -36,9 +35,9 @@ async def decide(
     async with pipeline.pool.acquire() as conn, conn.transaction():
         row = await unsorted.get_for_update(conn, unsorted_id)
         if row is None:
-            raise DecisionError(404, "not_found", f"unsorted item {unsorted_id} not found")
+            raise DecisionError("not_found", f"unsorted item {unsorted_id} not found")
         if row["status"] != "pending":
-            raise DecisionError(409, "already_decided", f"this item was already {row['status']}")
+            raise DecisionError("already_decided", f"this item was already {row['status']}")
         if decision == "decline":
             await unsorted.decide(
                 conn, unsorted_id, "declined", lead_id=None, interaction_id=None, decided_by=actor
@@ -47,16 +46,16 @@ async def decide(
         target: LeadId | None = None
         if decision == "link":
             if lead_id is None:
-                raise DecisionError(422, "invalid_field", "lead_id is required to link")
+                raise DecisionError("invalid_field", "lead_id is required to link")
             lead = await leads.get(conn, lead_id)
             if lead is None:
-                raise DecisionError(404, "not_found", f"lead {lead_id} not found")
+                raise DecisionError("not_found", f"lead {lead_id} not found")
             target = lead.merged_into or lead.id
         message = unsorted.inbound_from_json(row["inbound"])
         descriptor = kinds.get(row["channel_kind"])
         if descriptor is None:
             raise DecisionError(
-                409, "unknown_channel", f"this hub does not serve {row['channel_kind']} channels"
+                "unknown_channel", f"this hub does not serve {row['channel_kind']} channels"
             )
         kind = descriptor.capabilities.interaction_kind
         contacts = normalize_contacts(message, pipeline.default_region, strict=False)

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from hub.domain import Notice
+from hub.errors import HubError
 from hub.wakeup import sleep_until_woken
-from routing.events import Notice
 from routing.hours import InvalidHours, parse_hours
 from routing.strategies import order
 from storage import queues as queue_store
@@ -49,11 +50,8 @@ DEFAULT_QUEUE = QueueRow(
 )
 
 
-class RoutingError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class RoutingError(HubError):
+    """A routing request that cannot be done (an offer gone, a dialog closed)."""
 
 
 def _operator_lock(operator_id: int) -> int:

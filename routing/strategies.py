@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    operator_id: int
-    load: int
-    max_dialogs: int
-
-    @property
-    def has_room(self) -> bool:
-        return self.load < self.max_dialogs
+from storage.routing import Candidate
 
 
 def least_busy(candidates: Sequence[Candidate]) -> list[Candidate]:

@@ -86,3 +86,20 @@ async def search(
         limit,
     )
     return [_dialog(r) for r in rows]
+
+
+async def holder(conn: Conn | asyncpg.Pool, dialog_id: int) -> int | None:
+    """The operator holding an assigned dialog, if any."""
+    value = await conn.fetchval(
+        "SELECT operator_id FROM dialogs WHERE id = $1 AND status = 'assigned'", dialog_id
+    )
+    return int(value) if value is not None else None
+
+
+async def mark_read(conn: Conn | asyncpg.Pool, dialog_id: int, operator_id: int) -> None:
+    """The holder has read the dialog up to now (the console's unread count)."""
+    await conn.execute(
+        "UPDATE dialogs SET operator_read_at = now() WHERE id = $1 AND operator_id = $2",
+        dialog_id,
+        operator_id,
+    )

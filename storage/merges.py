@@ -13,18 +13,14 @@ from typing import Any
 import asyncpg
 
 from hub.domain import LeadId
+from hub.errors import HubError
 from storage import events
 from storage.database import Conn
 from storage.events import NewEvent
 
 
-class MergeError(Exception):
+class MergeError(HubError):
     """A merge or unmerge that cannot be done as asked; `code` says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 async def _lock_pair(conn: Conn, a: int, b: int) -> dict[int, asyncpg.Record]:

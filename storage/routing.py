@@ -9,12 +9,26 @@ an `accept` only wins while the offer still names the operator.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
-from routing.strategies import Candidate
 from storage.database import Conn
 from storage.operators import FRESH
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An operator who could take a dialog now, with their load."""
+
+    operator_id: int
+    load: int
+    max_dialogs: int
+
+    @property
+    def has_room(self) -> bool:
+        return self.load < self.max_dialogs
+
 
 # An operator counts as online only while a hub node keeps refreshing their presence.
 ONLINE = f"p.status = 'online' AND {FRESH}"

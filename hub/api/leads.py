@@ -180,11 +180,6 @@ async def _other_id(request: web.Request) -> int:
     return other
 
 
-def _merge_error(error: merges.MergeError) -> ApiError:
-    status = 404 if error.code == "not_found" else 409 if error.code != "same_lead" else 422
-    return ApiError(status, error.code, error.message)
-
-
 @scoped("leads")
 async def merge_lead(request: web.Request) -> web.Response:
     """Merge `other_id` into this lead."""
@@ -202,13 +197,10 @@ async def merge_lead(request: web.Request) -> web.Response:
         if other not in suggested:
             await ensure_lead_visible(request, other)
     async with hub.pool.acquire() as conn, conn.transaction():
-        try:
-            await set_actor(conn, principal_of(request).actor)
-            moved = await merges.merge(
-                conn, LeadId(survivor), LeadId(other), principal_of(request).name
-            )
-        except merges.MergeError as error:
-            raise _merge_error(error) from None
+        await set_actor(conn, principal_of(request).actor)
+        moved = await merges.merge(
+            conn, LeadId(survivor), LeadId(other), principal_of(request).name
+        )
         lead = await leads.get(conn, survivor)
     assert lead is not None
     return web.json_response({"lead": lead_json(lead), "merge": moved})
@@ -222,11 +214,8 @@ async def unmerge_lead(request: web.Request) -> web.Response:
     other = await _other_id(request)
     await ensure_lead_visible(request, survivor)
     async with hub.pool.acquire() as conn, conn.transaction():
-        try:
-            await set_actor(conn, principal_of(request).actor)
-            await merges.unmerge(conn, LeadId(survivor), LeadId(other))
-        except merges.MergeError as error:
-            raise _merge_error(error) from None
+        await set_actor(conn, principal_of(request).actor)
+        await merges.unmerge(conn, LeadId(survivor), LeadId(other))
         restored = await leads.get_many(conn, [survivor, other])
     return web.json_response(
         {

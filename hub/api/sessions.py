@@ -9,12 +9,12 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from connectors.ratelimit import retry_after_header
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import operator_json
 from hub.context import hub_of
 from hub.errors import ApiError, unprocessable
 from hub.httputil import client_address, read_json_object
+from hub.ratelimit import retry_after_header
 from storage import operators
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
 

@@ -11,7 +11,7 @@ from hub.api.shapes import page, paging, path_id
 from hub.context import hub_of
 from hub.errors import ApiError, unprocessable
 from hub.httputil import read_json_object
-from hub.unsorted import Decision, DecisionError, decide
+from hub.unsorted import Decision, decide
 from storage import unsorted
 
 
@@ -57,12 +57,9 @@ async def _decide(request: web.Request, decision: Decision) -> web.Response:
         lead_id = body.get("lead_id")
         if isinstance(lead_id, bool) or not isinstance(lead_id, int) or lead_id <= 0:
             raise unprocessable("invalid_field", "lead_id must be a lead id")
-    try:
-        result = await decide(
-            hub.pipeline, unsorted_id, decision, principal_of(request).name, hub.kinds, lead_id
-        )
-    except DecisionError as error:
-        raise ApiError(error.status, error.code, error.message) from None
+    result = await decide(
+        hub.pipeline, unsorted_id, decision, principal_of(request).name, hub.kinds, lead_id
+    )
     async with hub.pool.acquire() as conn:
         row = await unsorted.get(conn, unsorted_id)
     answer: dict[str, Any] = {"item": _item_json(row)}

@@ -23,7 +23,7 @@ LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     k bigint;
-    v_events jsonb;
+    v_seq integer;
 BEGIN
     o_lead_created := false;
     o_lead_updated := false;
@@ -121,26 +121,29 @@ BEGIN
                AS a(name text, content_type text, size bigint, storage_path text, sha256 text,
                     state text, remote_ref text, note text);
     END IF;
-    v_events := jsonb_build_array(jsonb_build_object(
-        'type', 'interaction.created', 'lead_id', o_lead, 'dialog_id', o_dialog,
-        'interaction_id', o_interaction,
-        'data', jsonb_build_object('channel_id', p_channel_id, 'kind', p_kind, 'direction', 'in')));
-    IF o_dialog_created THEN
-        v_events := jsonb_build_object(
-            'type', 'dialog.created', 'lead_id', o_lead, 'dialog_id', o_dialog,
-            'data', jsonb_build_object('channel_id', p_channel_id)) || v_events;
-    END IF;
-    IF o_lead_updated THEN
-        v_events := jsonb_build_object(
-            'type', 'lead.updated', 'lead_id', o_lead,
-            'data', jsonb_build_object('channel_id', p_channel_id)) || v_events;
-    END IF;
+    -- The event rows, inserted directly: this is the hot path, and building them as JSON for
+    -- hub_append_events cost a measurable share of the function. Same numbering rule: a new
+    -- lead's events start at 1 with no lock (nobody else sees the lead yet); an existing
+    -- lead's continue its sequence under its event lock (storage/functions/05_events.sql).
     IF o_lead_created THEN
-        v_events := jsonb_build_object(
-            'type', 'lead.created', 'lead_id', o_lead,
-            'data', jsonb_build_object('channel_id', p_channel_id)) || v_events;
+        v_seq := 0;
+    ELSE
+        PERFORM pg_advisory_xact_lock(hub_event_lock(o_lead));
+        SELECT COALESCE(max(d.lead_seq), 0) INTO v_seq FROM domain_events d WHERE d.lead_id = o_lead;
     END IF;
-    PERFORM hub_append_events(v_events, CASE WHEN o_lead_created THEN o_lead END);
+    INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, interaction_id, actor, data)
+    SELECT e.type, o_lead, v_seq + row_number() OVER (ORDER BY e.n), o_dialog, e.interaction,
+           COALESCE(NULLIF(current_setting('hub.actor', true), ''), 'customer'),
+           CASE WHEN e.n = 4
+                THEN jsonb_build_object('channel_id', p_channel_id, 'kind', p_kind,
+                                        'direction', 'in')
+                ELSE jsonb_build_object('channel_id', p_channel_id) END
+      FROM (VALUES (1, 'lead.created', NULL::bigint, o_lead_created),
+                   (2, 'lead.updated', NULL::bigint, o_lead_updated),
+                   (3, 'dialog.created', NULL::bigint, o_dialog_created),
+                   (4, 'interaction.created', o_interaction, true))
+           AS e(n, type, interaction, wanted)
+     WHERE e.wanted;
     o_status := 'created';
 END
 $$;

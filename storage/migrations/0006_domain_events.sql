@@ -2,8 +2,11 @@
 -- and the reports. Rows are written by the stored functions in storage/functions (ingest,
 -- triggers on dialogs and deliveries) and by storage/events.py, each in the transaction of
 -- the change it records.
+-- No primary-key b-tree: ids come from one sequence and rows are only appended, in id
+-- order, so a BRIN index serves the readers' `id > cursor` scans at a fraction of a b-tree's
+-- cost on every insert (three rows for a first contact; measured on the ingest path).
 CREATE TABLE domain_events (
-    id             bigserial PRIMARY KEY,
+    id             bigserial NOT NULL,
     type           text NOT NULL,
     lead_id        bigint,
     lead_seq       integer,
@@ -15,6 +18,7 @@ CREATE TABLE domain_events (
     occurred_at    timestamptz NOT NULL DEFAULT now(),
     CHECK ((lead_id IS NULL) = (lead_seq IS NULL))
 );
+CREATE INDEX domain_events_id ON domain_events USING brin (id);
 -- A lead's events in order; also what the next sequence number is read from.
 CREATE UNIQUE INDEX domain_events_lead_seq ON domain_events (lead_id, lead_seq)
     WHERE lead_id IS NOT NULL;

@@ -8,9 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.domain import InboundMessage
+from hub.domain import InboundMessage, Notice
 from hub.pipeline import IngestPipeline
-from routing.events import Notice
 from routing.router import Router
 from storage import operators, queues
 from tests.conftest import add_form
