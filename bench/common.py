@@ -71,7 +71,10 @@ def run_wrk(url: str, seconds: int, connections: int, script: Path) -> tuple[flo
         text=True,
         check=True,
     ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    rate = float(found.group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     p99 = re.search(r"99%\s+(\S+)", out)
     return rate, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"

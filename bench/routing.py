@@ -4,7 +4,9 @@ operator's websocket, with 200 operators connected and messages at a steady rate
 The hub runs as its own process on the embedded PostgreSQL (or HUB_DATABASE_URL); 200
 operators are connected from this process, each accepting what it is offered; a paced
 sender posts documentation-shaped Updates from new customers (each a new lead and dialog)
-to the webhook. Prints p50/p90/p99 of arrival→offer over the steady part of the run.
+to the webhook. Prints p50/p90/p99 of arrival→offer over the steady part of the run, and
+the same for a bare baseline (bench/bare_fanout.py: aiohttp hands each webhook straight to
+one of 200 `websockets` connections, no database, no routing), measured in the same run.
 
     python bench/routing.py [--rate 200] [--seconds 10] [--operators 200]
 """
@@ -17,7 +19,6 @@ import hashlib
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import time
@@ -70,7 +71,7 @@ async def setup_operators(dsn: str, count: int) -> list[str]:
 
 
 async def measure(
-    base: str, tokens: list[str], rate: int, seconds: int
+    base: str, tokens: list[str], rate: int, seconds: int, ws_base: str | None = None
 ) -> tuple[list[float], int, int]:
     sent_at: dict[str, float] = {}
     latencies: list[tuple[float, float]] = []  # (sent time, latency)
@@ -81,7 +82,7 @@ async def measure(
     async def operator(session: aiohttp.ClientSession, token: str) -> None:
         nonlocal connected
         async with session.ws_connect(
-            f"{base.replace('http', 'ws')}/ws/operator?token={token}"
+            f"{(ws_base or base).replace('http', 'ws')}/ws/operator?token={token}"
         ) as ws:
             await ws.receive_str()  # hello
             await ws.send_str(json.dumps({"type": "presence", "status": "online"}))
@@ -181,23 +182,47 @@ def main() -> None:
         stop(hub)
         stop(bot_api)
         bench.close()
-    latencies.sort()
-    ms = [x * 1000 for x in latencies]
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "bare_fanout.py"), str(port)], cwd=ROOT
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", bare)
+        baseline, bare_errors, bare_posted = asyncio.run(
+            measure(
+                f"http://127.0.0.1:{port}",
+                tokens,
+                args.rate,
+                args.seconds,
+                ws_base=f"http://127.0.0.1:{port + 1}",
+            )
+        )
+    finally:
+        stop(bare)
+    print(
+        f"routing latency, webhook arrival -> offer frame, {args.operators} operators, "
+        f"{args.rate} messages/s for {args.seconds}s, event loop: {loop_name()}, {os.cpu_count()} cores"
+    )
+    hub_figures = _report("hub (store, route, offer)", latencies, errors, posted)
+    bare_figures = _report("bare aiohttp -> websockets fan-out", baseline, bare_errors, bare_posted)
+    print(
+        f"  ratio hub / bare: p50 {hub_figures[0] / bare_figures[0]:.1f}x, "
+        f"p99 {hub_figures[1] / bare_figures[1]:.1f}x"
+    )
+
+
+def _report(name: str, latencies: list[float], errors: int, posted: int) -> tuple[float, float]:
+    ms = sorted(x * 1000 for x in latencies)
 
     def pct(p: float) -> float:
         return ms[min(len(ms) - 1, int(p * len(ms)))] if ms else float("nan")
 
     print(
-        f"routing latency, webhook arrival -> offer frame, {args.operators} operators, "
-        f"{args.rate} messages/s for {args.seconds}s, event loop: {loop_name()}, {os.cpu_count()} cores"
+        f"  {name:38s} p50 {pct(0.50):6.1f} ms  p90 {pct(0.90):6.1f} ms  p99 {pct(0.99):6.1f} ms"
+        f"  max {ms[-1] if ms else float('nan'):6.1f} ms  measured {len(ms)} of {posted}"
+        f" (first 2 s left out), webhook errors {errors}"
     )
-    print(
-        f"  offers measured {len(ms)} of {posted} posted (first 2 s left out), webhook errors {errors}"
-    )
-    print(
-        f"  p50 {pct(0.50):.1f} ms   p90 {pct(0.90):.1f} ms   p99 {pct(0.99):.1f} ms   "
-        f"max {ms[-1] if ms else float('nan'):.1f} ms   mean {statistics.fmean(ms) if ms else float('nan'):.1f} ms"
-    )
+    return pct(0.50), pct(0.99)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ import aiohttp
 from aiohttp import web
 
 from connectors.http import download, new_session
-from connectors.media import remote_attachment
 from connectors.openapi import provider_post
+from connectors.remote_media import remote_attachment
 from hub.domain import (
     Attachment,
     Channel,

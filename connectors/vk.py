@@ -37,8 +37,8 @@ import aiohttp
 from aiohttp import web
 
 from connectors.http import download, new_session
-from connectors.media import remote_attachment
 from connectors.openapi import provider_post
+from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
 from hub.backoff import backoff
 from hub.domain import (

@@ -113,7 +113,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB_KEY]
     await hub.bus.start()
     tasks = [
-        asyncio.create_task(hub.supervisor.run(), name="channel-supervisor"),
+        asyncio.create_task(hub.channel_runner.run(), name="channel-runner"),
         asyncio.create_task(hub.outbound.run(), name="outbound-dispatcher"),
         asyncio.create_task(hub.media.run(), name="media-fetcher"),
         asyncio.create_task(hub.router.run(), name="router"),

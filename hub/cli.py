@@ -8,7 +8,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,13 +52,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run_loop(coro: Awaitable[None]) -> None:
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    """uvloop where it exists (a dependency on Linux and macOS), asyncio's own loop elsewhere."""
     try:
         import uvloop
-
-        uvloop.run(coro)  # type: ignore[arg-type]
     except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

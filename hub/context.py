@@ -10,15 +10,15 @@ from aiohttp import web
 
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus
+from hub.channel_runner import ChannelRunner
 from hub.config import Settings
 from hub.domain import Channel
 from hub.gateway import OperatorGateway
-from hub.media import MediaFetcher
+from hub.media_fetcher import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports.connector import Connector, ConnectorDescriptor
 from hub.ratelimit import RateLimiter
-from hub.supervisor import ChannelSupervisor
 from routing.router import Router
 from storage import channels
 
@@ -54,7 +54,7 @@ class Hub:
     channels: ChannelCache
     outbound: OutboundService
     media: MediaFetcher
-    supervisor: ChannelSupervisor
+    channel_runner: ChannelRunner
     bus: Bus
     router: Router
     gateway: OperatorGateway

@@ -38,7 +38,7 @@ from hub.ports import IdempotencyConflict, IngestResult, OnUnknown
 from storage.database import Conn
 from storage.ingest import ingest as ingest_row
 from storage.interactions import call_to_json
-from storage.unsorted import inbound_to_json
+from storage.unsorted_inbox import inbound_to_json
 
 log = logging.getLogger(__name__)
 

@@ -14,16 +14,16 @@ from connectors import registry
 from hub.after_ingest import AfterIngest
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
+from hub.channel_runner import ChannelRunner
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.gateway import OperatorGateway
-from hub.media import MediaFetcher
+from hub.media_fetcher import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
 from hub.ports.connector import Connector
 from hub.services import ChannelEventsService
-from hub.supervisor import ChannelSupervisor
 from routing.router import Router
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
@@ -109,7 +109,7 @@ def build_hub(
         channels=ChannelCache(pool),
         outbound=outbound,
         media=media,
-        supervisor=ChannelSupervisor(dsn, pool, connectors, kinds, interval=supervise_every),
+        channel_runner=ChannelRunner(dsn, pool, connectors, kinds, interval=supervise_every),
         bus=bus,
         router=router,
         gateway=gateway,

@@ -54,6 +54,9 @@ class RoutingError(HubError):
     """A routing request that cannot be done (an offer gone, a dialog closed)."""
 
 
+CONTENDED_RETRY_S = 0.05
+
+
 def _operator_lock(operator_id: int) -> int:
     return 0x6F70_0000_0000 + operator_id  # "op" namespace, apart from contact-key hashes
 
@@ -76,6 +79,9 @@ class Router:
         self._online = 0
         self._wake = asyncio.Event()
         self._arrived: set[int] = set()
+        # Dialogs that found every candidate busy with another router's offer: tried again
+        # on a pass shortly after, not at the next tick.
+        self._contended: set[int] = set()
 
     # -- queues -----------------------------------------------------------------------
 
@@ -127,7 +133,9 @@ class Router:
                 return []  # not waiting any more, or another router holds it
             queue = self.queue_for(dialog["queue_id"], dialog["channel_name"], queues)
             if self.is_open(queue):
-                chosen = await self._choose(conn, dialog, queue)
+                chosen, contended = await self._choose(conn, dialog, queue)
+                if contended and not chosen:
+                    self._contended.add(dialog_id)
             if chosen:
                 await store.offer(conn, dialog_id, chosen, queue.offer_timeout_s, queue.id or None)
                 if queue.strategy == "round_robin" and queue.id:
@@ -146,7 +154,11 @@ class Router:
                 log.exception("auto-reply to dialog %s failed", dialog_id)
         return chosen
 
-    async def _choose(self, conn: Conn, dialog: asyncpg.Record, queue: QueueRow) -> list[int]:
+    async def _choose(
+        self, conn: Conn, dialog: asyncpg.Record, queue: QueueRow
+    ) -> tuple[list[int], bool]:
+        """The operators to offer the dialog to, and whether someone was skipped because
+        another router held their lock (so the dialog is worth another try soon)."""
         declined = list(dialog["declined_by"])
         candidates = await store.candidates(conn, queue.skills, declined)
         if not candidates and declined:
@@ -170,18 +182,20 @@ class Router:
             previous_operator_id=previous,
         )
         if queue.strategy == "all":
-            return [c.operator_id for c in ranked]
+            return [c.operator_id for c in ranked], False
+        contended = False
         for candidate in ranked:
             # One offer at a time per operator across nodes; a busy lock means another router
             # is giving them something right now, so try the next person.
             if not await conn.fetchval(
                 "SELECT pg_try_advisory_xact_lock($1)", _operator_lock(candidate.operator_id)
             ):
+                contended = True
                 continue
             load, max_dialogs, presence = await store.load_of(conn, candidate.operator_id)
             if presence == "online" and load < max_dialogs:
-                return [candidate.operator_id]
-        return []
+                return [candidate.operator_id], contended
+        return [], contended
 
     async def count_online(self) -> int:
         self._online = await store.online_count(self.pool)
@@ -333,7 +347,8 @@ class Router:
     async def route_arrived(self) -> int:
         """Route the dialogs handed over since the last pass, even with nobody online: the
         customer is then told by the queue's auto-reply that we will answer later."""
-        arrived, self._arrived = sorted(self._arrived), set()
+        arrived = sorted(self._arrived | self._contended)
+        self._arrived, self._contended = set(), set()
         if not arrived:
             return 0
         if not self._online and not any(q.auto_reply for q in await self.queues()):
@@ -360,4 +375,7 @@ class Router:
                 log.warning("router: database unavailable, retrying", exc_info=True)
             except Exception:
                 log.exception("router: unexpected error")
-            await sleep_until_woken(self._wake, self.tick if due is None else min(due, self.tick))
+            pause = self.tick if due is None else min(due, self.tick)
+            if self._contended:
+                pause = min(pause, CONTENDED_RETRY_S)
+            await sleep_until_woken(self._wake, pause)

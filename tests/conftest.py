@@ -139,6 +139,13 @@ async def add_operator(
     return op.id
 
 
+async def one_row(db: asyncpg.Pool | asyncpg.Connection, sql: str, *args: Any) -> asyncpg.Record:
+    """The one row a query must find."""
+    row = await db.fetchrow(sql, *args)
+    assert row is not None, sql
+    return row
+
+
 async def count(pool: asyncpg.Pool, table: str) -> int:
     assert table.isidentifier()
     value: int = await pool.fetchval(f"SELECT count(*) FROM {table}")

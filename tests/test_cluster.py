@@ -17,9 +17,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from argon2 import PasswordHasher
 
-from storage import operators
+from tests.conftest import add_operator
 from tests.fixtures.processes import HubProcess, free_port, hub_command
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -62,16 +61,7 @@ async def test_an_offer_crosses_nodes(
         capture_output=True,
         timeout=60,
     )
-    await operators.create(
-        pool,
-        login="anna",
-        name="Anna",
-        role="operator",
-        skills=(),
-        max_dialogs=5,
-        extension=None,
-        password_hash=PasswordHasher().hash("correct horse battery"),
-    )
+    await add_operator(pool, "anna")
     node_a = HubProcess(env, tmp_path, tmp_path / "a.log")
     node_b = HubProcess(env, tmp_path, tmp_path / "b.log")
     node_a.start()

@@ -4,8 +4,10 @@ parses, its services, ports and variables match the hub, the Dockerfile copies w
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HUB_VARIABLES = {f"HUB_{f.name.upper()}" for f in fields(Settings)} | {"HUB_CONFIG"}
 
 
-def _compose() -> dict[str, object]:
+def _compose() -> dict[str, Any]:
     data = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     assert isinstance(data, dict)
     return data
@@ -37,12 +39,12 @@ def test_compose_services_ports_and_health() -> None:
 
 
 def test_compose_variables_are_the_hubs_own() -> None:
-    hub = _compose()["services"]["hub"]  # type: ignore[index]
+    hub = _compose()["services"]["hub"]
     env = hub["environment"]
     assert set(env) <= HUB_VARIABLES, set(env) - HUB_VARIABLES
     assert env["HUB_PORT"] == "8080" and env["HUB_HOST"] == "0.0.0.0"
     dsn = env["HUB_DATABASE_URL"]
-    postgres = _compose()["services"]["postgres"]["environment"]  # type: ignore[index]
+    postgres = _compose()["services"]["postgres"]["environment"]
     assert dsn.startswith(f"postgresql://{postgres['POSTGRES_USER']}:") and dsn.endswith(
         f"@postgres:5432/{postgres['POSTGRES_DB']}"
     )
@@ -61,3 +63,16 @@ def test_dockerfile_matches_the_hub() -> None:
     assert "/readyz" in text
     for variable in re.findall(r"\b(HUB_[A-Z_]+)=", text):
         assert variable in HUB_VARIABLES, variable
+
+
+def test_the_image_installs_the_hub_with_uvloop() -> None:
+    """`hub serve` runs on uvloop when it is installed; on Linux it is a plain dependency,
+    so the image (and `make run`) gets it without an extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(d.startswith("uvloop") and "win32" in d for d in project["dependencies"])
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    installs = re.findall(r"pip install '?\.(?:\[([a-z,]+)\])?", text)
+    assert installs, "the image installs the hub from its source"
+    extras = set(project.get("optional-dependencies", {}))
+    for wanted in installs:
+        assert not wanted or set(wanted.split(",")) <= extras, wanted

@@ -117,6 +117,9 @@ async def test_embedded_database_follows_the_hub_and_survives_restarts(
         hub.stop()
 
 
+KILL_AFTER = 100
+
+
 async def test_sigkill_mid_load_loses_no_acknowledged_submission(
     db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
@@ -127,6 +130,7 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
     acknowledged: list[int] = []
     failures = 0
     stop = asyncio.Event()
+    enough = asyncio.Event()  # set at KILL_AFTER acknowledgements: the load is surely running
 
     async def worker(n: int, session: aiohttp.ClientSession) -> None:
         nonlocal failures
@@ -140,6 +144,8 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
                 ) as reply:
                     if reply.status == 201:
                         acknowledged.append((await reply.json())["interaction_id"])
+                        if len(acknowledged) >= KILL_AFTER:
+                            enough.set()
             except (TimeoutError, aiohttp.ClientError):
                 failures += 1
                 await asyncio.sleep(0.01)
@@ -147,13 +153,14 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             tasks = [asyncio.create_task(worker(n, session)) for n in range(16)]
-            await asyncio.sleep(1.5)
+            async with asyncio.timeout(60):
+                await enough.wait()
             hub.signal(signal.SIGKILL)
             await asyncio.to_thread(hub.wait)
             await asyncio.sleep(0.3)
             stop.set()
             await asyncio.gather(*tasks)
-        assert len(acknowledged) > 50, "the load must have been running when the hub was killed"
+        assert len(acknowledged) >= KILL_AFTER
         stored = await pool.fetchval(
             "SELECT count(*) FROM interactions WHERE id = ANY($1::bigint[])", acknowledged
         )

@@ -46,7 +46,7 @@ from aiogram.types import BufferedInputFile, Message, Update
 from aiohttp import ClientError, web
 from pydantic import ValidationError
 
-from connectors.media import remote_attachment
+from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
 from hub.backoff import backoff
 from hub.domain import (

@@ -11,8 +11,8 @@ from hub.api.shapes import page, paging, path_id
 from hub.context import hub_of
 from hub.errors import ApiError, unprocessable
 from hub.httputil import read_json_object
-from hub.unsorted import Decision, decide
-from storage import unsorted
+from hub.unsorted_decisions import Decision, decide
+from storage import unsorted_inbox
 
 
 def _item_json(row: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ async def list_unsorted(request: web.Request) -> web.Response:
             400, "bad_query", "status must be pending, accepted, linked, declined or all"
         )
     async with hub_of(request).pool.acquire() as conn:
-        rows = await unsorted.list_items(
+        rows = await unsorted_inbox.list_items(
             conn, status=None if status == "all" else status, after_id=after_id, limit=limit
         )
     return web.json_response(page([_item_json(r) for r in rows], limit))
@@ -61,7 +61,7 @@ async def _decide(request: web.Request, decision: Decision) -> web.Response:
         hub.pipeline, unsorted_id, decision, principal_of(request).name, hub.kinds, lead_id
     )
     async with hub.pool.acquire() as conn:
-        row = await unsorted.get(conn, unsorted_id)
+        row = await unsorted_inbox.get(conn, unsorted_id)
     answer: dict[str, Any] = {"item": _item_json(row)}
     if result is not None:
         answer.update(

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from hub.context import Hub
 from hub.domain import Channel
-from tests.conftest import add_form, count
+from tests.conftest import add_form, count, one_row
 
 Client = TestClient[Any, Any]
 
@@ -49,7 +49,7 @@ async def test_urlencoded_browser_post_redirects_and_keeps_extra_fields(
     )
     assert reply.status == 303
     assert reply.headers["Location"] == "https://shop.example/thanks"
-    row = await pool.fetchrow("SELECT text, extra FROM interactions")
+    row = await one_row(pool, "SELECT text, extra FROM interactions")
     assert row["text"] == "call me"
     assert row["extra"]["fields"] == {"city": "Kazan"}
     assert row["extra"]["page"] == "https://shop.example/contacts"

@@ -16,7 +16,7 @@ from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
 from storage import channels
-from tests.conftest import count
+from tests.conftest import count, one_row
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -127,7 +127,7 @@ async def test_edited_message_updates_the_interaction(
     }
     assert (await _post(client, edited)).status == 200
     assert (await _post(client, edited)).status == 200  # a redelivered edit changes nothing
-    row = await pool.fetchrow("SELECT text, extra, edited_at FROM interactions")
+    row = await one_row(pool, "SELECT text, extra, edited_at FROM interactions")
     assert row["text"] == "Hello, I need help with order 42"
     assert [e["text"] for e in row["extra"]["edits"]] == ["Hello, I need help"]
     assert row["edited_at"] is not None
@@ -139,7 +139,7 @@ async def test_own_shared_contact_and_vcard_feed_the_lead(
 ) -> None:
     telegram, base = fake
     await _channel(pool, base, telegram.token)
-    update = {
+    update: dict[str, Any] = {
         "update_id": 900000003,
         "message": {
             "message_id": 18,
@@ -242,7 +242,7 @@ async def test_oversized_media_keeps_the_interaction_with_a_note(
     )
     del update["message"]["text"]
     assert (await _post(client, update)).status == 200
-    row = await pool.fetchrow("SELECT state, note, storage_path FROM attachments")
+    row = await one_row(pool, "SELECT state, note, storage_path FROM attachments")
     assert row["state"] == "refused" and "over the" in row["note"] and row["storage_path"] is None
     assert await count(pool, "interactions") == 1
     assert not telegram.calls_of("getFile")
@@ -403,6 +403,7 @@ async def test_unreachable_provider_gives_up_after_bounded_attempts(
             body["id"],
         )
     )
+    assert final is not None
     assert final["delivery_state"] == "failed"
     assert final["delivery_error"].startswith("gave up after 3 attempts")
 
@@ -511,8 +512,8 @@ async def test_voice_and_location(
     await eventually(
         lambda: pool.fetchval("SELECT state = 'stored' FROM attachments WHERE name = 'voice.ogg'")
     )
-    row = await pool.fetchrow(
-        "SELECT text, extra FROM interactions WHERE external_id = '5550001:61'"
+    row = await one_row(
+        pool, "SELECT text, extra FROM interactions WHERE external_id = '5550001:61'"
     )
     assert row["text"] == "Location: 55.7558, 37.6173"
     assert row["extra"]["location"] == {"lat": 55.7558, "lon": 37.6173}

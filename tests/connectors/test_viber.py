@@ -230,6 +230,7 @@ async def test_set_webhook_on_start_survives_the_check_callback(
     )
     async with TestClient(TestServer(build_app(live), port=port)):
         hook = await eventually(lambda: _webhook(viber))
+    assert hook is not None
     assert hook["url"] == f"http://127.0.0.1:{port}/connectors/viber/vb"
     assert set(hook["event_types"]) >= {"delivered", "seen", "failed", "subscribed", "unsubscribed"}
     assert viber.calls[0][0] == "set_webhook"

@@ -13,19 +13,19 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
-from argon2 import PasswordHasher
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from hub.app import build_app
 from hub.context import Hub
 from hub.runtime import build_hub
-from storage import channels, operators
+from storage import channels
+from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.processes import free_port
 from tests.fixtures.waiting import eventually
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
+PASSWORD = OPERATOR_PASSWORD
 SECRET = "e2e-secret"
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -68,18 +68,8 @@ async def site(hub: Hub, pool: asyncpg.Pool) -> AsyncIterator[tuple[str, FakeTel
                 "api_base": str(fake.make_url("")).rstrip("/"),
             },
         )
-    hasher = PasswordHasher()
     for login, role in (("anna", "operator"), ("sam", "supervisor")):
-        await operators.create(
-            pool,
-            login=login,
-            name=login.title(),
-            role=role,
-            skills=(),
-            max_dialogs=5,
-            extension=None,
-            password_hash=hasher.hash(PASSWORD),
-        )
+        await add_operator(pool, login, role=role)
     port = free_port()
     live = build_hub(
         replace(hub.settings, public_url=f"http://127.0.0.1:{port}"),
@@ -108,7 +98,12 @@ async def test_operator_answers_a_telegram_customer(
     base, telegram = site
     alerts: list[str] = []
     operator = await browser.new_page()
-    operator.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+
+    async def on_dialog(dialog: Dialog) -> None:
+        alerts.append(dialog.message)
+        await dialog.dismiss()
+
+    operator.on("dialog", on_dialog)
     supervisor = await browser.new_page()
     await _login(operator, base, "anna")
     await _login(supervisor, base, "sam")
@@ -212,8 +207,8 @@ async def test_lead_card_canned_reply_unread_and_merge(
     await expect(page.locator(".dup")).to_contain_text("Ivan P.")
     await page.locator(".dup button").click()
     await expect(page.locator(".dup")).to_have_count(0)
-    lead = await pool.fetchrow(
-        "SELECT id, name FROM leads WHERE merged_into IS NULL AND id <> $1", other
+    lead = await one_row(
+        pool, "SELECT id, name FROM leads WHERE merged_into IS NULL AND id <> $1", other
     )
     assert lead["name"] == "Ivan Petrov"
     assert await pool.fetchval("SELECT merged_into FROM leads WHERE id = $1", other) == lead["id"]

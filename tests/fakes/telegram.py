@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 
 @dataclass
@@ -67,11 +67,12 @@ class FakeTelegram:
         elif request.content_type == "multipart/form-data":
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
-                data = await part.read()  # type: ignore[union-attr]
-                if part.filename:  # type: ignore[union-attr]
-                    files[part.name] = (part.filename, bytes(data))  # type: ignore[union-attr]
+                assert isinstance(part, BodyPartReader) and part.name is not None
+                data = await part.read()
+                if part.filename:
+                    files[part.name] = (part.filename, bytes(data))
                 else:
-                    params[part.name] = data.decode()  # type: ignore[union-attr]
+                    params[part.name] = data.decode()
         elif request.can_read_body:
             params.update(dict(await request.post()))
         return params, files

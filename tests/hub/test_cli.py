@@ -11,6 +11,7 @@ import asyncpg
 from argon2 import PasswordHasher
 
 from storage import apikeys
+from tests.conftest import one_row
 
 
 async def hub(dsn: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
@@ -102,7 +103,7 @@ async def test_operator_add_hashes_the_password(db_dsn: str, pool: asyncpg.Pool)
         stdin="correct horse battery\n",
     )
     assert code == 0 and "anna" in out
-    row = await pool.fetchrow("SELECT * FROM operators WHERE login = 'anna'")
+    row = await one_row(pool, "SELECT * FROM operators WHERE login = 'anna'")
     assert (row["name"], row["role"], row["skills"], row["max_dialogs"], row["extension"]) == (
         "Anna K",
         "supervisor",
@@ -168,8 +169,9 @@ async def test_leads_import_matches_creates_and_reports_skips(
     assert "skipped 1: no valid phone or email" in out
     assert "note 1: invalid phone dropped" in out
     assert "4/4" in err  # the progress bar reached the end
-    irina = await pool.fetchrow(
-        "SELECT l.name, l.name_suggestions FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE p.phone = '+79161234567'"
+    irina = await one_row(
+        pool,
+        "SELECT l.name, l.name_suggestions FROM leads l JOIN lead_phones p ON p.lead_id = l.id WHERE p.phone = '+79161234567'",
     )
     assert irina["name"] == "Ирина Соколова" and irina["name_suggestions"] == [
         "Second Import Same Phone"
@@ -248,7 +250,7 @@ async def test_queue_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
         "We answer on weekdays 9-18",
     )
     assert code == 0, err
-    row = await pool.fetchrow("SELECT * FROM queues WHERE name = 'sales'")
+    row = await one_row(pool, "SELECT * FROM queues WHERE name = 'sales'")
     assert (
         row["strategy"],
         row["offer_timeout_s"],

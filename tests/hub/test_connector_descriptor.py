@@ -31,6 +31,7 @@ from hub.ports.connector import (
 )
 from hub.ports.settings import ChannelSettings, SettingsInvalid, setting
 from hub.runtime import build_hub
+from tests.conftest import one_row
 
 KIND = "smoke"
 DELIVERED: list[tuple[str, OutboundMessage]] = []
@@ -179,7 +180,7 @@ async def test_the_new_kind_is_served_documented_and_answered(
         headers={"X-Smoke-Key": "long-enough"},
     )
     assert (reply.status, await reply.text()) == (200, "ok")
-    row = await pool.fetchrow("SELECT kind, text, dialog_id FROM interactions")
+    row = await one_row(pool, "SELECT kind, text, dialog_id FROM interactions")
     assert (row["kind"], row["text"]) == (KIND, "puff")
 
     spec = await (await smoke_client.get("/api/v1/openapi.json")).json()

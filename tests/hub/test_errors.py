@@ -5,7 +5,7 @@ from __future__ import annotations
 from hub.errors import HTTP_STATUS, ApiError, HubError, code_for_status
 from hub.identity import InvalidEmail, InvalidPhone
 from hub.outbound import DialogNotFound
-from hub.unsorted import DecisionError
+from hub.unsorted_decisions import DecisionError
 from routing.router import RoutingError
 from storage.merges import MergeError
 

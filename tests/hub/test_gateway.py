@@ -10,29 +10,19 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
 from hub.domain import Channel
 from storage import operators
+from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row
 
 Client = TestClient[Any, Any]
-PASSWORD = "correct horse battery"
+PASSWORD = OPERATOR_PASSWORD
 
 
 async def _operator(
     pool: asyncpg.Pool, login: str, role: str = "operator", max_dialogs: int = 5
 ) -> int:
-    op = await operators.create(
-        pool,
-        login=login,
-        name=login.title(),
-        role=role,
-        skills=(),
-        max_dialogs=max_dialogs,
-        extension=None,
-        password_hash=PasswordHasher().hash(PASSWORD),
-    )
-    return op.id
+    return await add_operator(pool, login, role=role, max_dialogs=max_dialogs)
 
 
 async def _login(client: Client, login: str) -> str:
@@ -53,10 +43,10 @@ class Socket:
                 return self.frames.pop(i)
         async with asyncio.timeout(timeout):
             while True:
-                frame = json.loads(await self.ws.receive_str())
-                if frame["type"] == kind:
-                    return frame
-                self.frames.append(frame)
+                received: dict[str, Any] = json.loads(await self.ws.receive_str())
+                if received["type"] == kind:
+                    return received
+                self.frames.append(received)
 
     async def send(self, **frame: Any) -> None:
         await self.ws.send_str(json.dumps(frame))
@@ -133,7 +123,8 @@ async def test_offer_accept_reply_transfer_close(
 
     await b.send(type="close", dialog_id=submitted["dialog_id"])
     assert (await b.next("dialog.closed"))["dialog_id"] == submitted["dialog_id"]
-    dialog = await pool.fetchrow(
+    dialog = await one_row(
+        pool,
         "SELECT status, assigned_at, first_response_at FROM dialogs WHERE id = $1",
         submitted["dialog_id"],
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
 
-from hub.domain import Identity, InboundMessage
+from hub.domain import ChannelId, Identity, InboundMessage
 from hub.identity import InvalidContact
 from hub.pipeline import IngestPipeline
 from hub.ports import IngestResult
@@ -16,10 +17,13 @@ from storage import events
 from tests.conftest import add_form, count
 
 
-def _message(channel_id: int, external_id: str, **fields: object) -> InboundMessage:
+def _message(channel_id: int, external_id: str, **fields: Any) -> InboundMessage:
     return InboundMessage(
-        channel_id=channel_id, external_id=external_id, occurred_at=datetime.now(UTC), **fields
-    )  # type: ignore[arg-type]
+        channel_id=ChannelId(channel_id),
+        external_id=external_id,
+        occurred_at=datetime.now(UTC),
+        **fields,
+    )
 
 
 async def test_identity_wins_over_phone_and_email(pool: asyncpg.Pool) -> None:

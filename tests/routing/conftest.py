@@ -8,11 +8,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.domain import InboundMessage, Notice
+from hub.domain import ChannelId, InboundMessage, Notice
 from hub.pipeline import IngestPipeline
 from routing.router import Router
-from storage import operators, queues
-from tests.conftest import add_form
+from storage import queues
+from tests.conftest import add_form, add_operator
 
 
 class Recorder:
@@ -45,24 +45,14 @@ class World:
     async def operator(
         self, login: str, *, online: bool = True, max_dialogs: int = 5, skills: tuple[str, ...] = ()
     ) -> int:
-        op = await operators.create(
-            self.pool,
-            login=login,
-            name=login.title(),
-            role="operator",
-            skills=skills,
-            max_dialogs=max_dialogs,
-            extension=None,
-            password_hash="x",
+        return await add_operator(
+            self.pool, login, max_dialogs=max_dialogs, skills=skills, online=online
         )
-        if online:
-            await operators.set_presence(self.pool, op.id, "online")
-        return op.id
 
     async def dialog(self, phone: str | None = None) -> int:
         self._n += 1
         message = InboundMessage(
-            channel_id=self.channel_id,
+            channel_id=ChannelId(self.channel_id),
             external_id=f"m{self._n}",
             occurred_at=datetime.now(UTC),
             phones=(phone or f"+7916{self._n:07d}",),

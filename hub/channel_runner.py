@@ -39,7 +39,7 @@ class _Running:
     key: int
 
 
-class ChannelSupervisor:
+class ChannelRunner:
     def __init__(
         self,
         dsn: str,

@@ -18,7 +18,7 @@ from hub.backoff import backoff
 from hub.ports import TooLarge
 from hub.ports.connector import AuthFailed, ChannelConfigError, Connector, ConnectorError
 from hub.wakeup import sleep_until_woken
-from storage import channels, media
+from storage import channels, pending_media
 from storage.database import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class MediaFetcher:
 
     async def fetch_one(self) -> bool:
         async with self.pool.acquire() as conn:
-            pending = await media.claim(conn, LEASE_SECONDS)
+            pending = await pending_media.claim(conn, LEASE_SECONDS)
             if pending is None:
                 return False
             channel = await channels.get(conn, pending.channel_id)
@@ -64,7 +64,7 @@ class MediaFetcher:
             )
         except TooLarge:
             async with self.pool.acquire() as conn:
-                await media.give_up(
+                await pending_media.give_up(
                     conn,
                     pending.attachment_id,
                     "refused",
@@ -73,21 +73,21 @@ class MediaFetcher:
             return True
         except (ChannelConfigError, AuthFailed) as exc:
             async with self.pool.acquire() as conn:
-                await media.give_up(conn, pending.attachment_id, "failed", str(exc))
+                await pending_media.give_up(conn, pending.attachment_id, "failed", str(exc))
             return True
         except (ConnectorError, OSError, TimeoutError) as exc:
             async with self.pool.acquire() as conn:
                 if pending.attempts >= MAX_ATTEMPTS:
-                    await media.give_up(
+                    await pending_media.give_up(
                         conn, pending.attachment_id, "failed", f"could not be fetched: {exc}"
                     )
                 else:
-                    await media.retry_later(
+                    await pending_media.retry_later(
                         conn, pending.attachment_id, backoff(pending.attempts, 2.0), str(exc)
                     )
             return True
         async with self.pool.acquire() as conn:
-            await media.stored(
+            await pending_media.stored(
                 conn,
                 pending.attachment_id,
                 storage_path=stored.storage_path or "",
@@ -105,7 +105,7 @@ class MediaFetcher:
                 while await self.fetch_one():
                     continue
                 async with self.pool.acquire() as conn:
-                    due = await media.next_due_in(conn)
+                    due = await pending_media.next_due_in(conn)
             except DATABASE_UNAVAILABLE:
                 log.warning("media fetcher: database unavailable, retrying", exc_info=True)
             except Exception:

@@ -15,7 +15,7 @@ from hub.errors import HubError
 from hub.pipeline import IngestPipeline, normalize_contacts
 from hub.ports import IngestResult
 from hub.ports.connector import ConnectorDescriptor
-from storage import leads, unsorted
+from storage import leads, unsorted_inbox
 
 Decision = Literal["accept", "link", "decline"]
 
@@ -33,13 +33,13 @@ async def decide(
     lead_id: int | None = None,
 ) -> IngestResult | None:
     async with pipeline.pool.acquire() as conn, conn.transaction():
-        row = await unsorted.get_for_update(conn, unsorted_id)
+        row = await unsorted_inbox.get_for_update(conn, unsorted_id)
         if row is None:
             raise DecisionError("not_found", f"unsorted item {unsorted_id} not found")
         if row["status"] != "pending":
             raise DecisionError("already_decided", f"this item was already {row['status']}")
         if decision == "decline":
-            await unsorted.decide(
+            await unsorted_inbox.decide(
                 conn, unsorted_id, "declined", lead_id=None, interaction_id=None, decided_by=actor
             )
             return None
@@ -51,7 +51,7 @@ async def decide(
             if lead is None:
                 raise DecisionError("not_found", f"lead {lead_id} not found")
             target = lead.merged_into or lead.id
-        message = unsorted.inbound_from_json(row["inbound"])
+        message = unsorted_inbox.inbound_from_json(row["inbound"])
         descriptor = kinds.get(row["channel_kind"])
         if descriptor is None:
             raise DecisionError(
@@ -60,7 +60,7 @@ async def decide(
         kind = descriptor.capabilities.interaction_kind
         contacts = normalize_contacts(message, pipeline.default_region, strict=False)
         result = await pipeline.ingest_on(conn, message, kind, contacts, lead_id=target)
-        await unsorted.decide(
+        await unsorted_inbox.decide(
             conn,
             unsorted_id,
             "accepted" if decision == "accept" else "linked",

@@ -1,0 +1,71 @@
+"""The floor for routing latency: a webhook handler that hands each message straight to one
+of the connected websockets, round robin, with no database and no routing.
+
+Plain aiohttp takes the webhook; the `websockets` library serves the operators' sockets on
+the next port. It speaks just enough of the hub's frames (`hello`, `dialog.offered`) for
+bench/routing.py to drive it exactly as it drives the hub.
+
+    python bench/bare_fanout.py PORT     (websockets on PORT + 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+
+from aiohttp import web
+from websockets.asyncio.server import ServerConnection, serve
+
+clients: list[ServerConnection] = []
+_turn = itertools.count()
+_dialog = itertools.count(1)
+
+
+async def operator(ws: ServerConnection) -> None:
+    clients.append(ws)
+    try:
+        await ws.send(json.dumps({"type": "hello", "dialogs": [], "offers": []}))
+        async for _ in ws:  # presence and accept frames: nothing to do
+            pass
+    finally:
+        clients.remove(ws)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    update = await request.json()
+    user = str(update["message"]["from"]["id"])
+    if clients:
+        ws = clients[next(_turn) % len(clients)]
+        frame = {
+            "type": "dialog.offered",
+            "dialog": {"id": next(_dialog)},
+            "lead": {"identities": [{"kind": "telegram", "external_id": user}]},
+        }
+        await ws.send(json.dumps(frame))
+    return web.Response()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def main(port: int) -> None:
+    app = web.Application()
+    app.router.add_post("/connectors/telegram/bot", webhook)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with serve(operator, "127.0.0.1", port + 1):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(main(int(sys.argv[1])))
+    except ImportError:
+        asyncio.run(main(int(sys.argv[1])))
