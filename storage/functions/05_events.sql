@@ -12,7 +12,7 @@
 CREATE OR REPLACE FUNCTION hub_event_lock(p_lead bigint) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- "ev" namespace, apart from the contact keys (hashes) and operator locks ("op").
-    SELECT 7311390473281929216 + p_lead  -- 0x6576 << 48
+    SELECT 7311031045082578944 + p_lead  -- 0x6576 << 48
 $$;
 
 -- p_events: a JSON array of {type, lead_id, dialog_id, interaction_id, operator_id, actor,

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from storage.migrate import SchemaTooNew, load_migrations, migrate
+from storage.migrate import SchemaTooNew, apply_functions, load_functions, load_migrations, migrate
 from tests.fixtures.postgres import PgServer
 
 
@@ -61,3 +61,24 @@ async def test_lookup_keys_are_indexed(pool: asyncpg.Pool) -> None:
         "unsorted USING btree (channel_id, external_id)",
     ]:
         assert needle in text, needle
+
+
+async def test_stored_functions_are_applied_when_their_text_changes(pool: asyncpg.Pool) -> None:
+    """Each file under storage/functions is applied after the migrations when its text is
+    not the one last applied, and left alone otherwise."""
+    names = [name for name, _ in load_functions()]
+    recorded = await pool.fetch("SELECT name FROM schema_functions ORDER BY name")
+    assert [r["name"] for r in recorded] == names
+    async with pool.acquire() as conn:
+        assert await apply_functions(conn) == []  # nothing changed since the start
+        # An older body of a function, as a previous hub version left it:
+        await conn.execute(
+            "CREATE OR REPLACE FUNCTION hub_event_lock(p_lead bigint) RETURNS bigint"
+            " LANGUAGE sql IMMUTABLE AS $$ SELECT 0::bigint $$"
+        )
+        await conn.execute(
+            "UPDATE schema_functions SET sha256 = 'older' WHERE name = '05_events.sql'"
+        )
+        assert await migrate(conn) == []  # no migration pending, but the functions are seen
+        assert await conn.fetchval("SELECT hub_event_lock(1)") == 0x6576 * 2**48 + 1
+        assert await apply_functions(conn) == []
