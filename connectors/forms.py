@@ -51,6 +51,7 @@ from hub.ports.connector import (
     ChannelConfigError,
     ConnectorDescriptor,
     InboundRoute,
+    handle_inbound,
 )
 from hub.ports.settings import ChannelSettings, setting
 from hub.ratelimit import RateLimiter, retry_after_header
@@ -425,11 +426,6 @@ class FormSettings(ChannelSettings):
     thanks_text: str = setting(help="the text of the default page after a browser post")
 
 
-async def _submit(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
-    assert isinstance(connector, FormConnector)
-    return await connector.handle_inbound(request, channel)
-
-
 async def _embed(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
     assert isinstance(connector, FormConnector)
     return web.Response(
@@ -511,11 +507,11 @@ DESCRIPTOR = ConnectorDescriptor(
     capabilities=Capabilities(interaction_kind=KIND, sends_text=False, replies_via="email"),
     factory=FormConnector,
     routes=(
-        InboundRoute("POST", "/forms/{channel}", _submit, _form_post()),
+        InboundRoute("POST", "/forms/{channel}", handle_inbound, _form_post()),
         InboundRoute(
             "OPTIONS",
             "/forms/{channel}",
-            _submit,
+            handle_inbound,
             {
                 "summary": "CORS preflight",
                 "tags": ["forms"],

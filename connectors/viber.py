@@ -54,6 +54,7 @@ from hub.ports.connector import (
     InboundRoute,
     NotReady,
     always,
+    handle_inbound,
 )
 from hub.ports.settings import ChannelSettings, setting
 
@@ -284,11 +285,6 @@ class ViberSettings(ChannelSettings):
     api_base: str = setting(url=True, help="https://chatapi.viber.com")
 
 
-async def _event(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
-    assert isinstance(connector, ViberConnector)
-    return await connector.handle_inbound(request, channel)
-
-
 DESCRIPTOR = ConnectorDescriptor(
     kind=KIND,
     title="Viber",
@@ -303,7 +299,7 @@ DESCRIPTOR = ConnectorDescriptor(
         InboundRoute(
             "POST",
             "/connectors/viber/{channel}",
-            _event,
+            handle_inbound,
             provider_post("Viber events", "X-Viber-Content-Signature", "accepted"),
         ),
     ),

@@ -59,6 +59,7 @@ from hub.ports.connector import (
     ConnectorDescriptor,
     InboundRoute,
     NotReady,
+    handle_inbound,
 )
 from hub.ports.settings import ChannelSettings, SettingsInvalid, setting
 
@@ -401,7 +402,7 @@ DESCRIPTOR = ConnectorDescriptor(
         InboundRoute(
             "POST",
             "/connectors/vk/{channel}",
-            _callback,
+            handle_inbound,
             provider_post(
                 "VK Callback API events",
                 "secret in the body; confirmation answered",

@@ -106,6 +106,24 @@ async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     await server.close()
 
 
+async def add_telegram(
+    pool: asyncpg.Pool,
+    telegram: FakeTelegram,
+    base: str,
+    secret: str,
+    name: str = "tg",
+    **extra: str,
+) -> Channel:
+    """A Telegram channel in webhook mode on the fake Bot API at `base`."""
+    async with pool.acquire() as conn:
+        return await channels.create(
+            conn,
+            "telegram",
+            name,
+            {"token": telegram.token, "secret_token": secret, "api_base": base, **extra},
+        )
+
+
 OPERATOR_PASSWORD = "correct horse battery"
 _PASSWORD_HASH: list[str] = []
 

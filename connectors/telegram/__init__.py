@@ -8,10 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from connectors.openapi import provider_post
-from hub.domain import Channel
 from hub.ports import HubPorts
 from hub.ports.connector import (
     Capabilities,
@@ -19,6 +16,7 @@ from hub.ports.connector import (
     ConnectorDescriptor,
     InboundRoute,
     always,
+    handle_inbound,
 )
 from hub.ports.settings import ChannelSettings, SettingsInvalid, setting
 
@@ -55,13 +53,6 @@ def _make(ports: HubPorts) -> Connector:
     return TelegramConnector(ports)
 
 
-async def _update(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:
-    from connectors.telegram.bot import TelegramConnector
-
-    assert isinstance(connector, TelegramConnector)
-    return await connector.handle_inbound(request, channel)
-
-
 DESCRIPTOR = ConnectorDescriptor(
     kind=KIND,
     title="Telegram",
@@ -77,7 +68,7 @@ DESCRIPTOR = ConnectorDescriptor(
         InboundRoute(
             "POST",
             "/connectors/telegram/{channel}",
-            _update,
+            handle_inbound,
             provider_post("Telegram updates", "X-Telegram-Bot-Api-Secret-Token", "accepted"),
         ),
     ),

@@ -63,6 +63,19 @@ class Connector(Protocol):
 RouteHandler = Callable[[Any, web.Request, Channel], Awaitable[web.StreamResponse]]
 
 
+class HandlesInbound(Protocol):
+    async def handle_inbound(self, request: web.Request, channel: Channel) -> web.StreamResponse:
+        """Verify and parse one provider request, ingest it, answer the provider."""
+        ...
+
+
+async def handle_inbound(
+    connector: HandlesInbound, request: web.Request, channel: Channel
+) -> web.StreamResponse:
+    """The usual route handler: the connector's own `handle_inbound`."""
+    return await connector.handle_inbound(request, channel)
+
+
 @dataclass(frozen=True, slots=True)
 class InboundRoute:
     """One HTTP route a provider (or a browser) calls. `path` holds `{channel}`, resolved by

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from storage import channels, queues
-from tests.conftest import add_operator
+from storage import queues
+from tests.conftest import add_operator, add_telegram
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -24,13 +24,7 @@ async def test_auto_reply_when_no_operator_at_all_is_online(
     """The night-time case: operators exist, none is online, anywhere. The customer's first
     message must still get the queue's auto-reply, once."""
     telegram, base = fake_telegram
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "telegram",
-            "tg",
-            {"token": telegram.token, "secret_token": SECRET, "api_base": base},
-        )
+    await add_telegram(pool, telegram, base, SECRET)
     await queues.create(
         pool,
         name="sales",

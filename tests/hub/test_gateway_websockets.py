@@ -12,8 +12,7 @@ import websockets
 from aiohttp.test_utils import TestClient
 from websockets.asyncio.client import ClientConnection
 
-from storage import channels
-from tests.conftest import OPERATOR_PASSWORD, add_operator
+from tests.conftest import OPERATOR_PASSWORD, add_operator, add_telegram
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -33,13 +32,7 @@ async def test_a_third_party_console_works_a_dialog_end_to_end(
     client: Client, pool: asyncpg.Pool, fake_telegram: tuple[FakeTelegram, str]
 ) -> None:
     telegram, base = fake_telegram
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "telegram",
-            "tg",
-            {"token": telegram.token, "secret_token": SECRET, "api_base": base},
-        )
+    await add_telegram(pool, telegram, base, SECRET)
     await add_operator(pool, "anna")
     login = await client.post(
         "/api/v1/auth/login", json={"login": "anna", "password": OPERATOR_PASSWORD}

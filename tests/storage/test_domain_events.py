@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
-from storage import channels, operators
-from tests.conftest import add_operator
+from storage import operators
+from tests.conftest import add_operator, add_telegram
 from tests.fakes.telegram import FakeTelegram, text_update
 
 Client = TestClient[Any, Any]
@@ -52,13 +52,7 @@ async def test_every_change_is_logged_in_order_and_fits_the_schema(
     fake_telegram: tuple[FakeTelegram, str],
 ) -> None:
     telegram, base = fake_telegram
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "telegram",
-            "tg",
-            {"token": telegram.token, "secret_token": TG_SECRET, "api_base": base},
-        )
+    await add_telegram(pool, telegram, base, TG_SECRET)
     async with TestClient(TestServer(build_app(hub, background=False))) as client:
         first = await _form(client, name="Ivan", phone="+79160000001", message="hi")
         lead, dialog = first["lead_id"], first["dialog_id"]
