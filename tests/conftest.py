@@ -23,11 +23,13 @@ from hub.runtime import build_hub
 from storage import apikeys, channels, operators
 from storage.database import create_pool
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.vk import FakeVk
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
 
+VK_GROUP = 218000000
 _SERVERS = ["embedded"] + (["external"] if os.environ.get("HUB_TEST_DATABASE_URL") else [])
 
 
@@ -162,6 +164,17 @@ async def one_row(db: asyncpg.Pool | asyncpg.Connection, sql: str, *args: Any) -
     row = await db.fetchrow(sql, *args)
     assert row is not None, sql
     return row
+
+
+@pytest.fixture
+async def fake_vk() -> AsyncIterator[FakeVk]:
+    """tests/fakes/vk.py listening on loopback; its `base` is the channel's `api_base`."""
+    vk = FakeVk(group_id=VK_GROUP)
+    server = TestServer(vk.app)
+    await server.start_server()
+    vk.base = str(server.make_url("")).rstrip("/")
+    yield vk
+    await server.close()
 
 
 async def count(pool: asyncpg.Pool, table: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -14,22 +13,17 @@ from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
 from storage import channels
-from tests.conftest import count
+from tests.conftest import VK_GROUP, count
 from tests.fakes.vk import FakeVk, message_new
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
-GROUP = 218000000
+GROUP = VK_GROUP
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeVk]:
-    vk = FakeVk(group_id=GROUP)
-    server = TestServer(vk.app)
-    await server.start_server()
-    vk.base = str(server.make_url("")).rstrip("/")
-    yield vk
-    await server.close()
+def fake(fake_vk: FakeVk) -> FakeVk:
+    return fake_vk
 
 
 async def _channel(pool: asyncpg.Pool, vk: FakeVk, mode: str = "webhook", **extra: str) -> Channel:

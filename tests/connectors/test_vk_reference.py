@@ -10,18 +10,18 @@ adapter that sends them to the fake on loopback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import pytest
 import requests
 import vk_api
-from aiohttp.test_utils import TestServer
 from requests.adapters import HTTPAdapter
 from vk_api.bot_longpoll import VkBotEventType, VkBotLongPoll
 
+from tests.conftest import VK_GROUP
 from tests.fakes.vk import FakeVk, message_new
 
-GROUP = 218000000
+GROUP = VK_GROUP
 
 
 class ToFake(HTTPAdapter):
@@ -46,13 +46,8 @@ class ToFake(HTTPAdapter):
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeVk]:
-    vk = FakeVk(group_id=GROUP)
-    server = TestServer(vk.app)
-    await server.start_server()
-    vk.base = str(server.make_url("")).rstrip("/")
-    yield vk
-    await server.close()
+def fake(fake_vk: FakeVk) -> FakeVk:
+    return fake_vk
 
 
 def _client(fake: FakeVk, token: str | None = None) -> vk_api.VkApi:
