@@ -82,6 +82,11 @@ class Router:
         # Dialogs that found every candidate busy with another router's offer: tried again
         # on a pass shortly after, not at the next tick.
         self._contended: set[int] = set()
+        # A full pass (expire offers, offer waiting dialogs, find the next expiry) runs when
+        # asked for by wake(), when an offer is due to expire, and every tick; a wake-up for
+        # new arrivals alone routes just those, so a busy ingest costs the loop nothing more.
+        self._full_pass = True
+        self._next_full_at = 0.0
 
     # -- queues -----------------------------------------------------------------------
 
@@ -143,6 +148,8 @@ class Router:
             elif queue.auto_reply and await store.mark_auto_replied(conn, dialog_id):
                 waiting_reply = queue.auto_reply
         if chosen:
+            # This offer's expiry is due no later than its timeout from now.
+            self._next_full_at = min(self._next_full_at, time.monotonic() + queue.offer_timeout_s)
             await self.publish(
                 Notice("offered", dialog_id, tuple(chosen), {"expires_in_s": queue.offer_timeout_s})
             )
@@ -336,6 +343,8 @@ class Router:
     # -- the loop -------------------------------------------------------------------------
 
     def wake(self) -> None:
+        """Capacity, presence or queues changed: offer waiting dialogs on the next pass."""
+        self._full_pass = True
         self._wake.set()
 
     def submit(self, dialog_id: int) -> None:
@@ -360,22 +369,30 @@ class Router:
         return offered
 
     async def run(self) -> None:
-        """Route arrivals and waiting dialogs whenever woken; otherwise sleep until the
-        next offer expires, or at most `tick` (a queue's hours opening)."""
+        """Route arrivals whenever woken; a full pass (expire offers, offer waiting
+        dialogs) when asked for, when an offer is due to expire, or at least every `tick`
+        (a queue's hours opening); otherwise sleep."""
         while True:
             self._wake.clear()  # before the work, so a wake-up during it is not lost
-            due: float | None = None
+            full = self._full_pass or time.monotonic() >= self._next_full_at
             try:
-                await self.expire_offers()
+                if full:
+                    self._full_pass = False
+                    await self.expire_offers()
                 await self.route_arrived()
-                await self.route_waiting()
-                async with self.pool.acquire() as conn:
-                    due = await store.next_offer_expiry(conn)
+                if full:
+                    await self.route_waiting()
+                    async with self.pool.acquire() as conn:
+                        due = await store.next_offer_expiry(conn)
+                    wait = self.tick if due is None else min(due, self.tick)
+                    self._next_full_at = time.monotonic() + wait
             except DATABASE_UNAVAILABLE:
                 log.warning("router: database unavailable, retrying", exc_info=True)
+                self._next_full_at = time.monotonic() + min(5.0, self.tick)
             except Exception:
                 log.exception("router: unexpected error")
-            pause = self.tick if due is None else min(due, self.tick)
+                self._next_full_at = time.monotonic() + min(5.0, self.tick)
+            pause = max(0.0, self._next_full_at - time.monotonic())
             if self._contended:
                 pause = min(pause, CONTENDED_RETRY_S)
             await sleep_until_woken(self._wake, pause)
