@@ -55,6 +55,8 @@ class RoutingError(HubError):
 
 
 CONTENDED_RETRY_S = 0.05
+# New dialogs routed at once by one node (each holds a pooled connection while it routes).
+ARRIVALS_AT_ONCE = 16
 
 
 def _operator_lock(operator_id: int) -> int:
@@ -78,7 +80,8 @@ class Router:
         self._queues_read = 0.0
         self._online = 0
         self._wake = asyncio.Event()
-        self._arrived: set[int] = set()
+        self._arrivals: set[asyncio.Task[None]] = set()
+        self._arrival_slots = asyncio.Semaphore(ARRIVALS_AT_ONCE)
         # Dialogs that found every candidate busy with another router's offer: tried again
         # on a pass shortly after, not at the next tick.
         self._contended: set[int] = set()
@@ -141,6 +144,7 @@ class Router:
                 chosen, contended = await self._choose(conn, dialog, queue)
                 if contended and not chosen:
                     self._contended.add(dialog_id)
+                    asyncio.get_running_loop().call_later(CONTENDED_RETRY_S, self._wake.set)
             if chosen:
                 await store.offer(conn, dialog_id, chosen, queue.offer_timeout_s, queue.id or None)
                 if queue.strategy == "round_robin" and queue.id:
@@ -230,8 +234,12 @@ class Router:
 
     async def accept(self, operator_id: int, dialog_id: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await set_actor(conn, f"operator:{operator_id}")
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(operator_id))
+            # The actor for the events this transaction writes, set with the lock: one trip.
+            await conn.execute(
+                "SELECT set_config('hub.actor', $2, true), pg_advisory_xact_lock($1)",
+                _operator_lock(operator_id),
+                f"operator:{operator_id}",
+            )
             row = await store.accept(conn, dialog_id, operator_id)
             if row is None:
                 raise RoutingError("offer_gone", "this dialog is no longer offered to you")
@@ -348,30 +356,55 @@ class Router:
         self._wake.set()
 
     def submit(self, dialog_id: int) -> None:
-        """A dialog just created or reopened by an inbound event: routed by the loop, so the
-        provider's request does not wait for routing."""
-        self._arrived.add(dialog_id)
-        self._wake.set()
+        """A dialog just created or reopened by an inbound event: routed in a task of its
+        own, so the provider's request does not wait for routing, and several arrivals are
+        routed at once (at most ARRIVALS_AT_ONCE), as many requests routed them before."""
+        if self._queues_read and not self._online and not any(q.auto_reply for q in self._queues):
+            return  # nothing to offer and nothing to say: it waits in FIFO order
+        task = asyncio.create_task(self._route_arrival(dialog_id))
+        self._arrivals.add(task)
+        task.add_done_callback(self._arrivals.discard)
 
-    async def route_arrived(self) -> int:
-        """Route the dialogs handed over since the last pass, even with nobody online: the
-        customer is then told by the queue's auto-reply that we will answer later."""
-        arrived = sorted(self._arrived | self._contended)
-        self._arrived, self._contended = set(), set()
-        if not arrived:
-            return 0
+    async def _route_arrival(self, dialog_id: int) -> None:
+        async with self._arrival_slots:
+            try:
+                await self.route_if_worthwhile(dialog_id)
+            except DATABASE_UNAVAILABLE:
+                # It waits in the queue; the next full pass offers it.
+                log.warning("router: could not route dialog %s now", dialog_id, exc_info=True)
+            except Exception:
+                log.exception("router: routing dialog %s failed", dialog_id)
+
+    async def route_if_worthwhile(self, dialog_id: int) -> list[int]:
+        """Route a new dialog even with nobody online (the customer is then told by the
+        queue's auto-reply that we will answer later), unless there is nobody to offer it
+        to and nothing to say."""
         if not self._online and not any(q.auto_reply for q in await self.queues()):
-            return 0  # nothing to offer and nothing to say; they wait in FIFO order
+            return []
+        return await self.route(dialog_id)
+
+    async def retry_contended(self) -> int:
+        """Route again the dialogs that found every candidate busy with another router's
+        offer; how many got an offer."""
+        contended, self._contended = sorted(self._contended), set()
         offered = 0
-        for dialog_id in arrived:
+        for dialog_id in contended:
             if await self.route(dialog_id):
                 offered += 1
         return offered
 
     async def run(self) -> None:
-        """Route arrivals whenever woken; a full pass (expire offers, offer waiting
-        dialogs) when asked for, when an offer is due to expire, or at least every `tick`
-        (a queue's hours opening); otherwise sleep."""
+        """Retry contended dialogs whenever woken; a full pass (expire offers, offer
+        waiting dialogs) when asked for, when an offer is due to expire, or at least every
+        `tick` (a queue's hours opening); otherwise sleep. New arrivals are routed by their
+        own tasks (`submit`), which end with the loop."""
+        try:
+            await self._loop()
+        finally:
+            for task in list(self._arrivals):
+                task.cancel()
+
+    async def _loop(self) -> None:
         while True:
             self._wake.clear()  # before the work, so a wake-up during it is not lost
             full = self._full_pass or time.monotonic() >= self._next_full_at
@@ -379,7 +412,7 @@ class Router:
                 if full:
                     self._full_pass = False
                     await self.expire_offers()
-                await self.route_arrived()
+                await self.retry_contended()
                 if full:
                     await self.route_waiting()
                     async with self.pool.acquire() as conn:
@@ -392,7 +425,4 @@ class Router:
             except Exception:
                 log.exception("router: unexpected error")
                 self._next_full_at = time.monotonic() + min(5.0, self.tick)
-            pause = max(0.0, self._next_full_at - time.monotonic())
-            if self._contended:
-                pause = min(pause, CONTENDED_RETRY_S)
-            await sleep_until_woken(self._wake, pause)
+            await sleep_until_woken(self._wake, max(0.0, self._next_full_at - time.monotonic()))

@@ -15,6 +15,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT 7311031045082578944 + p_lead  -- 0x6576 << 48
 $$;
 
+-- The last sequence number of a lead's events, taken under the lead's event lock (held to
+-- the end of the transaction): the caller numbers its new events from it.
+CREATE OR REPLACE FUNCTION hub_lead_seq(p_lead bigint) RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hub_event_lock(p_lead));
+    RETURN COALESCE((SELECT max(d.lead_seq) FROM domain_events d WHERE d.lead_id = p_lead), 0);
+END
+$$;
+
 -- p_events: a JSON array of {type, lead_id, dialog_id, interaction_id, operator_id, actor,
 -- data}; `p_new_lead` names a lead created in this very transaction, whose events need no
 -- lock (nobody else can see it yet) and start at 1.
@@ -54,42 +65,48 @@ $$;
 CREATE OR REPLACE FUNCTION hub_dialog_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v jsonb := '[]'::jsonb;
+    v_type text;
+    v_operator bigint;
+    v_data jsonb;
+    v_before text;  -- an event that precedes the main one (a transfer before its assignment)
+    v_before_data jsonb;
     v_reason text;
+    v_seq integer;
+    v_actor text := COALESCE(NULLIF(current_setting('hub.actor', true), ''), 'system');
 BEGIN
+    -- Rows are inserted directly rather than built as JSON for hub_append_events: offers
+    -- and accepts are on the routing hot path.
     IF NEW.status = 'closed' THEN
-        v := v || jsonb_build_object('type', 'dialog.closed', 'operator_id', OLD.operator_id,
-                                     'data', jsonb_build_object('previous_status', OLD.status));
+        v_type := 'dialog.closed';
+        v_operator := OLD.operator_id;
+        v_data := jsonb_build_object('previous_status', OLD.status);
     ELSIF OLD.status = 'closed' THEN
-        v := v || jsonb_build_object('type', 'dialog.reopened',
-                                     'data', jsonb_build_object('channel_id', NEW.channel_id));
+        v_type := 'dialog.reopened';
+        v_data := jsonb_build_object('channel_id', NEW.channel_id);
     ELSIF NEW.status = 'offered' THEN
-        v := v || jsonb_build_object(
-            'type', 'dialog.offered',
-            'data', jsonb_build_object('operators', to_jsonb(NEW.offered_to),
-                                       'queue_id', NEW.queue_id,
-                                       'expires_at', NEW.offer_expires_at));
+        v_type := 'dialog.offered';
+        v_data := jsonb_build_object('operators', to_jsonb(NEW.offered_to),
+                                     'queue_id', NEW.queue_id,
+                                     'expires_at', NEW.offer_expires_at);
     ELSIF NEW.status = 'assigned' THEN
         IF OLD.status = 'assigned' THEN
-            v := v || jsonb_build_object(
-                'type', 'dialog.transferred',
-                'data', jsonb_build_object('from_operator_id', OLD.operator_id,
-                                           'to_operator_id', NEW.operator_id,
-                                           'to_queue_id', NULL));
+            v_before := 'dialog.transferred';
+            v_before_data := jsonb_build_object('from_operator_id', OLD.operator_id,
+                                                'to_operator_id', NEW.operator_id,
+                                                'to_queue_id', NULL);
         END IF;
-        v := v || jsonb_build_object(
-            'type', 'dialog.assigned', 'operator_id', NEW.operator_id,
-            'data', jsonb_build_object(
-                'via', CASE WHEN OLD.status = 'offered' AND NEW.operator_id = ANY(OLD.offered_to)
-                            THEN 'accept' ELSE 'transfer' END));
+        v_type := 'dialog.assigned';
+        v_operator := NEW.operator_id;
+        v_data := jsonb_build_object(
+            'via', CASE WHEN OLD.status = 'offered' AND NEW.operator_id = ANY(OLD.offered_to)
+                        THEN 'accept' ELSE 'transfer' END);
     ELSIF NEW.status = 'queued' THEN
         IF NEW.queued_at IS DISTINCT FROM OLD.queued_at THEN
             v_reason := 'transferred';
-            v := v || jsonb_build_object(
-                'type', 'dialog.transferred',
-                'data', jsonb_build_object('from_operator_id', OLD.operator_id,
-                                           'to_operator_id', NULL,
-                                           'to_queue_id', NEW.queue_id));
+            v_before := 'dialog.transferred';
+            v_before_data := jsonb_build_object('from_operator_id', OLD.operator_id,
+                                                'to_operator_id', NULL,
+                                                'to_queue_id', NEW.queue_id);
         ELSIF OLD.offer_expires_at IS NOT NULL AND OLD.offer_expires_at <= now() THEN
             v_reason := 'offer_expired';
         ELSIF cardinality(NEW.declined_by) > cardinality(OLD.declined_by) THEN
@@ -97,15 +114,19 @@ BEGIN
         ELSE
             v_reason := 'offer_withdrawn';
         END IF;
-        v := v || jsonb_build_object(
-            'type', 'dialog.queued',
-            'data', jsonb_build_object('queue_id', NEW.queue_id, 'reason', v_reason));
+        v_type := 'dialog.queued';
+        v_data := jsonb_build_object('queue_id', NEW.queue_id, 'reason', v_reason);
+    ELSE
+        RETURN NULL;
     END IF;
-    IF jsonb_array_length(v) > 0 THEN
-        PERFORM hub_append_events(
-            (SELECT jsonb_agg(e || jsonb_build_object('lead_id', NEW.lead_id, 'dialog_id', NEW.id))
-               FROM jsonb_array_elements(v) AS e));
+    v_seq := hub_lead_seq(NEW.lead_id);
+    IF v_before IS NOT NULL THEN
+        v_seq := v_seq + 1;
+        INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, actor, data)
+        VALUES (v_before, NEW.lead_id, v_seq, NEW.id, v_actor, v_before_data);
     END IF;
+    INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, operator_id, actor, data)
+    VALUES (v_type, NEW.lead_id, v_seq + 1, NEW.id, v_operator, v_actor, v_data);
     RETURN NULL;
 END
 $$;
@@ -122,12 +143,13 @@ CREATE OR REPLACE TRIGGER dialogs_domain_events
 CREATE OR REPLACE FUNCTION hub_delivery_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM hub_append_events(jsonb_build_array(jsonb_build_object(
-        'type', 'interaction.delivery_updated',
-        'lead_id', NEW.lead_id, 'dialog_id', NEW.dialog_id, 'interaction_id', NEW.id,
-        'data', jsonb_build_object('state', NEW.delivery_state,
-                                   'previous_state', OLD.delivery_state,
-                                   'error', NEW.delivery_error))));
+    INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, interaction_id, actor, data)
+    VALUES ('interaction.delivery_updated', NEW.lead_id, hub_lead_seq(NEW.lead_id) + 1,
+            NEW.dialog_id, NEW.id,
+            COALESCE(NULLIF(current_setting('hub.actor', true), ''), 'system'),
+            jsonb_build_object('state', NEW.delivery_state,
+                               'previous_state', OLD.delivery_state,
+                               'error', NEW.delivery_error));
     RETURN NULL;
 END
 $$;

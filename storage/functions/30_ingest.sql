@@ -125,12 +125,7 @@ BEGIN
     -- hub_append_events cost a measurable share of the function. Same numbering rule: a new
     -- lead's events start at 1 with no lock (nobody else sees the lead yet); an existing
     -- lead's continue its sequence under its event lock (storage/functions/05_events.sql).
-    IF o_lead_created THEN
-        v_seq := 0;
-    ELSE
-        PERFORM pg_advisory_xact_lock(hub_event_lock(o_lead));
-        SELECT COALESCE(max(d.lead_seq), 0) INTO v_seq FROM domain_events d WHERE d.lead_id = o_lead;
-    END IF;
+    v_seq := CASE WHEN o_lead_created THEN 0 ELSE hub_lead_seq(o_lead) END;
     INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, interaction_id, actor, data)
     SELECT e.type, o_lead, v_seq + row_number() OVER (ORDER BY e.n), o_dialog, e.interaction,
            COALESCE(NULLIF(current_setting('hub.actor', true), ''), 'customer'),

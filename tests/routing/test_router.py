@@ -180,7 +180,7 @@ async def test_two_routers_never_give_one_dialog_to_two_operators(world: World) 
     # A dialog that found every candidate's lock held by the other router waits for the
     # next pass of the routers' loops, which follows at once: run those passes here.
     for _ in range(10):
-        if not await world.router.route_arrived() + await other.route_arrived():
+        if not await world.router.retry_contended() + await other.retry_contended():
             break
     rows = await world.pool.fetch("SELECT id, status, offered_to FROM dialogs ORDER BY id")
     offered = [r for r in rows if r["status"] == "offered"]

@@ -106,6 +106,10 @@ async def test_every_change_is_logged_in_order_and_fits_the_schema(
             "dialog.assigned",
             "dialog.closed",
         ]
+        # Both leave, so that the reopened dialog below waits instead of being offered.
+        await operators.set_presence(pool, anna, "offline")
+        await operators.set_presence(pool, bob, "offline")
+        await router.count_online()
         mark = await _last_id(pool)
         await _form(client, phone="+79160000001", message="one more thing")
         reply = await client.post(
@@ -140,7 +144,6 @@ async def test_every_change_is_logged_in_order_and_fits_the_schema(
         )
         assert (await reply.json())["delivery_state"] == "sent"
         assert await _types(pool, mark) == ["interaction.created", "interaction.delivery_updated"]
-        await operators.set_presence(pool, anna, "offline")
         await operators.set_presence(pool, anna, "offline")  # no change, no event
 
     rows = [dict(r) for r in await pool.fetch("SELECT * FROM domain_events ORDER BY id")]
@@ -161,6 +164,7 @@ async def test_every_change_is_logged_in_order_and_fits_the_schema(
         (anna, "online"),
         (bob, "online"),
         (anna, "offline"),
+        (bob, "offline"),
     ]
     actors = {(r["type"], r["actor"]) for r in rows}
     assert ("lead.updated", "api:crm") in actors  # the PATCH
