@@ -74,6 +74,8 @@ async def measure(
     base: str, tokens: list[str], rate: int, seconds: int, ws_base: str | None = None
 ) -> tuple[list[float], int, int]:
     sent_at: dict[str, float] = {}
+    answered: list[float] = []  # how long the webhook took to answer
+    kinds: dict[str, int] = {}  # frames the operators received, by type
     latencies: list[tuple[float, float]] = []  # (sent time, latency)
     ready = asyncio.Event()
     connected = 0
@@ -92,6 +94,7 @@ async def measure(
             async for message in ws:
                 now = time.perf_counter()
                 frame = json.loads(message.data)
+                kinds[frame["type"]] = kinds.get(frame["type"], 0) + 1
                 if frame["type"] == "dialog.offered":
                     identities = (frame.get("lead") or {}).get("identities") or []
                     user = identities[0]["external_id"] if identities else None
@@ -137,6 +140,7 @@ async def measure(
                 ) as reply:
                     if reply.status != 200:
                         errors += 1
+                    answered.append(time.perf_counter() - sent_at[user])
             except aiohttp.ClientError:
                 errors += 1
 
@@ -156,6 +160,12 @@ async def measure(
             c.cancel()
         await asyncio.gather(*clients, return_exceptions=True)
     warm = start + 2.0  # leave the first two seconds out
+    answers = sorted(answered)
+    if answers:
+        print(
+            f"  webhook answered in p50 {answers[len(answers) // 2] * 1000:.1f} ms,"
+            f" p99 {answers[int(len(answers) * 0.99)] * 1000:.1f} ms; frames {kinds}"
+        )
     return [lat for sent, lat in latencies if sent >= warm], errors, posted
 
 

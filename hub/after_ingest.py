@@ -1,9 +1,10 @@
 """What follows a committed inbound event, on the node that stored it.
 
 The provider is answered as soon as the event is committed, so nothing here may hold its
-request: a new or reopened dialog is handed to the router's loop (which offers it, or has
-the queue's auto-reply sent when nobody can take it), pending media wake the fetcher, and
-the operator already holding the dialog hears of the new message.
+request: a new or reopened dialog is handed to the router (`Router.submit` routes it in a
+task of its own: it offers it, or has the queue's auto-reply sent when nobody can take it),
+pending media wake the fetcher, and the operator already holding the dialog hears of the
+new message.
 """
 
 from __future__ import annotations

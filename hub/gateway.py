@@ -8,7 +8,6 @@ re-established connection loses nothing. Frames are flat JSON objects with a `ty
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_js
 from hub.domain import Notice, Operator
 from hub.errors import HubError
 from hub.outbound import OutboundService
+from hub.socket_outbox import SocketOutbox
 from hub.wakeup import sleep_until_woken
 from routing.router import Router
 from storage import dialogs, interactions, leads, operators
@@ -49,6 +49,7 @@ class OperatorGateway:
         self.supervisors: set[web.WebSocketResponse] = set()
         self._leaving: set[asyncio.Task[None]] = set()
         self._state_dirty = asyncio.Event()
+        self._outboxes: dict[web.WebSocketResponse, SocketOutbox] = {}
         self._handlers: dict[str, FrameHandler] = {
             kind: getattr(self, f"_on_{kind}") for kind in get_args(FrameType)
         }
@@ -127,9 +128,13 @@ class OperatorGateway:
     async def send_to(self, operator_id: int, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, ensure_ascii=False, default=str)
         for ws in list(self.sockets.get(operator_id, ())):
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(text)  # a socket closing now resyncs with its next hello
+            self._send(ws, text)
+
+    def _send(self, ws: web.WebSocketResponse, text: str) -> None:
+        """Queue a frame for the socket's own writer: never wait for a slow reader."""
+        outbox = self._outboxes.get(ws)
+        if outbox is not None:
+            outbox.put(text)
 
     async def on_notice(self, notice: Notice) -> None:
         if notice.kind == "state":
@@ -177,8 +182,7 @@ class OperatorGateway:
                 if self.supervisors:
                     text = json.dumps(await self.supervisor_state(), default=str)
                     for ws in list(self.supervisors):
-                        if not ws.closed:
-                            await ws.send_str(text)
+                        self._send(ws, text)
             except DATABASE_UNAVAILABLE:  # ConnectionError (a closed socket) is an OSError
                 log.warning("operator gateway: could not refresh", exc_info=True)
             self._state_dirty.clear()
@@ -208,6 +212,7 @@ class OperatorGateway:
             )
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=256 * 1024)
         await ws.prepare(request)
+        self._outboxes[ws] = SocketOutbox(ws)
         # A fresh connection (perhaps on another node) keeps a leaving tab's presence alive.
         await operators.touch_presence(self.pool, [operator.id])
         self.sockets.setdefault(operator.id, set()).add(ws)
@@ -215,16 +220,17 @@ class OperatorGateway:
         if supervisor:
             self.supervisors.add(ws)
         try:
-            await ws.send_str(
-                json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
-            )
+            self._send(ws, json.dumps(await self.hello(operator), ensure_ascii=False, default=str))
             if supervisor:
-                await ws.send_str(json.dumps(await self.supervisor_state(), default=str))
+                self._send(ws, json.dumps(await self.supervisor_state(), default=str))
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
                     continue
                 await self._frame(ws, operator, message.data)
         finally:
+            outbox = self._outboxes.pop(ws, None)
+            if outbox is not None:
+                await outbox.close()
             sockets = self.sockets.get(operator.id, set())
             sockets.discard(ws)
             self.supervisors.discard(ws)
@@ -250,7 +256,7 @@ class OperatorGateway:
             log.warning("could not record operator %s leaving", operator.id)
 
     async def _error(self, ws: web.WebSocketResponse, error: HubError, ref: Any = None) -> None:
-        await ws.send_str(json.dumps(error.frame(ref)))
+        self._send(ws, json.dumps(error.frame(ref)))
 
     async def _frame(self, ws: web.WebSocketResponse, operator: Operator, raw: str) -> None:
         try:
@@ -300,7 +306,7 @@ class OperatorGateway:
         if status not in PRESENCE:
             raise HubError("invalid_field", "status is online, away or offline")
         await operators.set_presence(self.pool, operator.id, status)
-        await ws.send_str(json.dumps({"type": "presence", "status": status}))
+        self._send(ws, json.dumps({"type": "presence", "status": status}))
         await self.router.presence_changed(operator.id, status)
 
     async def _on_accept(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
@@ -328,7 +334,7 @@ class OperatorGateway:
         }
         if "ref" in frame:
             ack["ref"] = frame["ref"]
-        await ws.send_str(json.dumps(ack))
+        self._send(ws, json.dumps(ack))
 
     async def _on_transfer(
         self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
@@ -350,4 +356,4 @@ class OperatorGateway:
         await dialogs.mark_read(self.pool, self._dialog_id(frame), operator.id)
 
     async def _on_ping(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
-        await ws.send_str(json.dumps({"type": "pong"}))
+        self._send(ws, json.dumps({"type": "pong"}))
