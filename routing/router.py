@@ -401,8 +401,11 @@ class Router:
         try:
             await self._loop()
         finally:
-            for task in list(self._arrivals):
+            arrivals = list(self._arrivals)
+            for task in arrivals:
                 task.cancel()
+            # Let them end here (their connections back in the pool) before the hub closes it.
+            await asyncio.gather(*arrivals, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
