@@ -27,8 +27,8 @@ async def operator(ws: ServerConnection) -> None:
     clients.append(ws)
     try:
         await ws.send(json.dumps({"type": "hello", "dialogs": [], "offers": []}))
-        async for _ in ws:  # presence and accept frames: nothing to do
-            pass
+        async for _frame in ws:
+            continue  # presence and accept frames need no answer here; reading keeps them flowing
     finally:
         clients.remove(ws)
 

@@ -359,8 +359,8 @@ class Router:
         """A dialog just created or reopened by an inbound event: routed in a task of its
         own, so the provider's request does not wait for routing, and several arrivals are
         routed at once (at most ARRIVALS_AT_ONCE), as many requests routed them before."""
-        if self._queues_read and not self._online and not any(q.auto_reply for q in self._queues):
-            return  # nothing to offer and nothing to say: it waits in FIFO order
+        if self._queues_read and self._nothing_to_do(self._queues):
+            return  # it waits in FIFO order
         task = asyncio.create_task(self._route_arrival(dialog_id))
         self._arrivals.add(task)
         task.add_done_callback(self._arrivals.discard)
@@ -368,20 +368,19 @@ class Router:
     async def _route_arrival(self, dialog_id: int) -> None:
         async with self._arrival_slots:
             try:
-                await self.route_if_worthwhile(dialog_id)
+                if not self._nothing_to_do(await self.queues()):
+                    await self.route(dialog_id)
             except DATABASE_UNAVAILABLE:
                 # It waits in the queue; the next full pass offers it.
                 log.warning("router: could not route dialog %s now", dialog_id, exc_info=True)
             except Exception:
                 log.exception("router: routing dialog %s failed", dialog_id)
 
-    async def route_if_worthwhile(self, dialog_id: int) -> list[int]:
-        """Route a new dialog even with nobody online (the customer is then told by the
-        queue's auto-reply that we will answer later), unless there is nobody to offer it
-        to and nothing to say."""
-        if not self._online and not any(q.auto_reply for q in await self.queues()):
-            return []
-        return await self.route(dialog_id)
+    def _nothing_to_do(self, queues: list[QueueRow]) -> bool:
+        """A new dialog is routed even with nobody online, since the customer is then told
+        by the queue's auto-reply that we will answer later; with nobody online and no
+        auto-reply anywhere there is nothing to offer and nothing to say."""
+        return not self._online and not any(q.auto_reply for q in queues)
 
     async def retry_contended(self) -> int:
         """Route again the dialogs that found every candidate busy with another router's

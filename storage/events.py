@@ -1,4 +1,4 @@
-"""The domain-event log: appending (in the caller's transaction) and reading.
+"""The domain-event log: appending (in the caller's transaction) and reading a lead's.
 
 Most events are written by the database itself (`hub_ingest`, and triggers on dialog and
 delivery transitions, storage/functions/05_events.sql); the rest come through `append`
@@ -74,16 +74,6 @@ def _event(row: asyncpg.Record) -> StoredEvent:
 _COLUMNS = (
     "id, type, lead_id, lead_seq, dialog_id, interaction_id, operator_id, actor, data, occurred_at"
 )
-
-
-async def after(conn: Conn | asyncpg.Pool, after_id: int, limit: int = 500) -> list[StoredEvent]:
-    """Events past an id, oldest first: how the outbox and the reports follow the log."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM domain_events WHERE id > $1 ORDER BY id LIMIT $2",
-        after_id,
-        limit,
-    )
-    return [_event(r) for r in rows]
 
 
 async def of_lead(conn: Conn | asyncpg.Pool, lead_id: int) -> list[StoredEvent]:

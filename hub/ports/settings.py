@@ -58,40 +58,10 @@ def setting(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SettingInfo:
-    key: str
-    type: str  # "string" or "integer"
-    default: str | int
-    required: bool
-    secret: bool
-    choices: tuple[str, ...]
-    help: str
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChannelSettings:
-    """Base of every connector's settings class (no settings of its own)."""
-
-    @classmethod
-    def describe(cls) -> list[SettingInfo]:
-        hints = get_type_hints(cls)
-        return [
-            SettingInfo(
-                key=f.name,
-                type="integer" if hints[f.name] is int else "string",
-                default=f.default if isinstance(f.default, str | int) else "",
-                required=bool(f.metadata.get("required")),
-                secret=bool(f.metadata.get("secret")),
-                choices=tuple(f.metadata.get("choices") or ()),
-                help=str(f.metadata.get("help") or ""),
-            )
-            for f in dataclasses.fields(cls)
-        ]
-
-    @classmethod
-    def secret_keys(cls) -> frozenset[str]:
-        return frozenset(i.key for i in cls.describe() if i.secret)
+    """Base of every connector's settings class (no settings of its own). Which keys are
+    secret, required or generated is in each field's metadata (`setting()`)."""
 
     @classmethod
     def check(cls, kind: str, values: Mapping[str, str]) -> dict[str, str]:

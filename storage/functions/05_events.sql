@@ -26,30 +26,31 @@ BEGIN
 END
 $$;
 
+-- Its first form took a second argument (never in a release); a database that has it would
+-- otherwise keep both and find calls ambiguous.
+DROP FUNCTION IF EXISTS hub_append_events(jsonb, bigint);
+
 -- p_events: a JSON array of {type, lead_id, dialog_id, interaction_id, operator_id, actor,
--- data}; `p_new_lead` names a lead created in this very transaction, whose events need no
--- lock (nobody else can see it yet) and start at 1.
-CREATE OR REPLACE FUNCTION hub_append_events(p_events jsonb, p_new_lead bigint DEFAULT NULL)
+-- data}, recorded in array order. Leads are locked in id order (hub_lead_seq), so two
+-- transactions touching the same two leads cannot wait for each other.
+CREATE OR REPLACE FUNCTION hub_append_events(p_events jsonb)
 RETURNS void LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     v_lead bigint;
+    v_last jsonb := '{}'::jsonb;  -- each lead's last sequence number, by lead id
 BEGIN
     FOR v_lead IN
         SELECT DISTINCT (e->>'lead_id')::bigint FROM jsonb_array_elements(p_events) AS e
          WHERE e->>'lead_id' IS NOT NULL ORDER BY 1
     LOOP
-        IF v_lead IS DISTINCT FROM p_new_lead THEN
-            PERFORM pg_advisory_xact_lock(hub_event_lock(v_lead));
-        END IF;
+        v_last := v_last || jsonb_build_object(v_lead::text, hub_lead_seq(v_lead));
     END LOOP;
     INSERT INTO domain_events (type, lead_id, lead_seq, dialog_id, interaction_id, operator_id,
                                actor, data)
     SELECT x.e->>'type', (x.e->>'lead_id')::bigint,
            CASE WHEN x.e->>'lead_id' IS NOT NULL THEN
-               CASE WHEN (x.e->>'lead_id')::bigint = p_new_lead THEN 0
-                    ELSE COALESCE((SELECT max(d.lead_seq) FROM domain_events d
-                                    WHERE d.lead_id = (x.e->>'lead_id')::bigint), 0) END
+               (v_last->>(x.e->>'lead_id'))::integer
                + row_number() OVER (PARTITION BY x.e->>'lead_id' ORDER BY x.n)
            END,
            (x.e->>'dialog_id')::bigint, (x.e->>'interaction_id')::bigint,

@@ -41,8 +41,7 @@ async def test_a_third_party_console_works_a_dialog_end_to_end(
     url = str(client.make_url("/ws/operator")).replace("http://", "ws://")
 
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(f"{url}?token=op_forged"):
-            pass
+        await websockets.connect(f"{url}?token=op_forged")  # refused before the upgrade
     assert refused.value.response.status_code == 401
 
     async with websockets.connect(f"{url}?token={token}", open_timeout=5) as ws:
