@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import aiohttp
 
+from hub.netguard import NetGuard, Refused
 from hub.ports import TooLarge
 from hub.ports.connector import ChannelConfigError, NotReady
 
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=10)
 
 
 def new_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=TIMEOUT, raise_for_status=False)
 
 
+def new_guard() -> NetGuard:
+    return NetGuard(MEDIA_TIMEOUT)
+
+
 async def download(
-    session: aiohttp.ClientSession, url: str, limit: int
+    guard: NetGuard, url: str, limit: int, trusted_hosts: Collection[str] = ()
 ) -> tuple[bytes, str | None]:
-    """A provider's media URL, read up to `limit` bytes."""
+    """A provider's media URL, read up to `limit` bytes: only from a public address or from
+    one of the channel's configured hosts (`trusted_hosts`), redirects included."""
     if not url.startswith(("http://", "https://")):
         raise ChannelConfigError("not an http(s) media URL")
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=120)) as reply:
+        async with guard.request("GET", url, trusted_hosts=trusted_hosts) as reply:
             if reply.status in (404, 410, 403):
                 raise ChannelConfigError(
                     f"the provider no longer serves the file (HTTP {reply.status})"
@@ -36,5 +45,7 @@ async def download(
                 if len(data) > limit:
                     raise TooLarge(f"over {limit} bytes")
             return bytes(data), reply.content_type
+    except Refused as exc:
+        raise ChannelConfigError(f"the media URL was not fetched: {exc}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise NotReady(f"media download failed: {type(exc).__name__}") from exc

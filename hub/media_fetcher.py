@@ -16,7 +16,14 @@ import asyncpg
 from hub.attachments import DiskAttachmentStore
 from hub.backoff import backoff
 from hub.ports import TooLarge
-from hub.ports.connector import AuthFailed, ChannelConfigError, Connector, ConnectorError
+from hub.ports.connector import (
+    AuthFailed,
+    ChannelConfigError,
+    Connector,
+    ConnectorDescriptor,
+    ConnectorError,
+    remember_channel_secrets,
+)
 from hub.wakeup import sleep_until_woken
 from storage import channels, pending_media
 from storage.database import DATABASE_UNAVAILABLE
@@ -29,6 +36,16 @@ LEASE_SECONDS = 120.0
 IDLE_CHECK_S = 60.0
 
 
+def _note(exc: BaseException) -> str:
+    """What the interaction's attachment says of a failed fetch: the error's code and a
+    message cleaned of URLs and credentials (it is shown by the API and the console)."""
+    if isinstance(exc, ConnectorError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, TimeoutError):
+        return "provider_unavailable: the provider did not answer in time"
+    return f"storage_error: {type(exc).__name__}"
+
+
 class MediaFetcher:
     def __init__(
         self,
@@ -36,9 +53,11 @@ class MediaFetcher:
         connectors: Mapping[str, Connector],
         store: DiskAttachmentStore,
         limit: int,
+        kinds: Mapping[str, ConnectorDescriptor] | None = None,
     ) -> None:
         self.pool = pool
         self.connectors = connectors
+        self.kinds = kinds or {}
         self.store = store
         self.limit = limit
         self._wake = asyncio.Event()
@@ -53,6 +72,8 @@ class MediaFetcher:
                 return False
             channel = await channels.get(conn, pending.channel_id)
         connector = self.connectors.get(channel.kind) if channel else None
+        if channel is not None:
+            remember_channel_secrets(self.kinds, channel)
         try:
             if channel is None or connector is None:
                 raise ChannelConfigError("the channel is gone or not served by this hub")
@@ -73,17 +94,17 @@ class MediaFetcher:
             return True
         except (ChannelConfigError, AuthFailed) as exc:
             async with self.pool.acquire() as conn:
-                await pending_media.give_up(conn, pending.attachment_id, "failed", str(exc))
+                await pending_media.give_up(conn, pending.attachment_id, "failed", _note(exc))
             return True
         except (ConnectorError, OSError, TimeoutError) as exc:
             async with self.pool.acquire() as conn:
                 if pending.attempts >= MAX_ATTEMPTS:
                     await pending_media.give_up(
-                        conn, pending.attachment_id, "failed", f"could not be fetched: {exc}"
+                        conn, pending.attachment_id, "failed", f"could not be fetched: {_note(exc)}"
                     )
                 else:
                     await pending_media.retry_later(
-                        conn, pending.attachment_id, backoff(pending.attempts, 2.0), str(exc)
+                        conn, pending.attachment_id, backoff(pending.attempts, 2.0), _note(exc)
                     )
             return True
         async with self.pool.acquire() as conn:

@@ -30,7 +30,13 @@ from hub.domain import (
 )
 from hub.errors import HubError
 from hub.notify import Publish, interaction_changed
-from hub.ports.connector import Connector, ConnectorDescriptor, ConnectorError
+from hub.ports.connector import (
+    Connector,
+    ConnectorDescriptor,
+    ConnectorError,
+    remember_channel_secrets,
+)
+from hub.redact import clean
 from hub.wakeup import sleep_until_woken
 from storage import channels, outbound
 from storage.database import DATABASE_UNAVAILABLE
@@ -156,6 +162,8 @@ class OutboundService:
                 conn, claimed.channel_id, claimed.peer
             )
         connector = self.connectors.get(channel.kind) if channel else None
+        if channel is not None:
+            remember_channel_secrets(self.kinds, channel)
         if channel is None or connector is None or claimed.peer is None:
             result = DeliveryResult.failed("the channel is gone or not served by this hub")
         elif not channel.enabled:
@@ -184,7 +192,7 @@ class OutboundService:
         except TimeoutError:
             return DeliveryResult.retry("the provider did not answer in time")
         except ConnectorError as exc:
-            return DeliveryResult.retry(f"{type(exc).__name__}: {exc}")
+            return DeliveryResult.retry(f"{exc.code}: {exc.message}")
         except Exception as exc:
             log.exception("sending interaction %s failed unexpectedly", message.interaction_id)
             return DeliveryResult.retry(f"unexpected error: {type(exc).__name__}")
@@ -196,6 +204,8 @@ class OutboundService:
     async def _store_outcome(
         self, interaction_id: int, attempts: int, result: DeliveryResult
     ) -> None:
+        # A connector's own refusal text may quote the provider; it is shown by the API.
+        error = clean(result.error) if result.error is not None else None
         async with self.pool.acquire() as conn:
             if result.outcome == DeliveryOutcome.SENT:
                 await outbound.record(
@@ -205,18 +215,18 @@ class OutboundService:
                     provider_message_id=result.provider_message_id,
                 )
             elif result.outcome == DeliveryOutcome.FAILED:
-                await outbound.record(conn, interaction_id, state="failed", error=result.error)
+                await outbound.record(conn, interaction_id, state="failed", error=error)
             elif attempts >= self.max_attempts:
                 await outbound.record(
                     conn,
                     interaction_id,
                     state="failed",
-                    error=f"gave up after {attempts} attempts: {result.error}",
+                    error=f"gave up after {attempts} attempts: {error}",
                 )
             else:
                 delay = max(result.retry_after or 0.0, 0.0) or backoff(attempts, self.base_delay)
                 await outbound.record(
-                    conn, interaction_id, state="pending", error=result.error, retry_in=delay
+                    conn, interaction_id, state="pending", error=error, retry_in=delay
                 )
 
     def wake(self) -> None:

@@ -82,7 +82,7 @@ def build_hub(
     connectors: dict[str, Connector] = {
         kind: descriptor.factory(ports) for kind, descriptor in kinds.items()
     }
-    media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes)
+    media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes, kinds)
     outbound = OutboundService(pool, connectors, kinds, bus.publish)
 
     async def auto_reply(dialog_id: int, text: str) -> None:
@@ -106,7 +106,7 @@ def build_hub(
         pool=pool,
         pipeline=pipeline,
         attachments=attachments,
-        channels=ChannelCache(pool),
+        channels=ChannelCache(pool, kinds),
         outbound=outbound,
         media=media,
         channel_runner=ChannelRunner(dsn, pool, connectors, kinds, interval=supervise_every),

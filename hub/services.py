@@ -10,6 +10,7 @@ import asyncpg
 
 from hub.domain import ChannelId
 from hub.notify import Publish, interaction_changed
+from hub.redact import clean
 from storage import channels, interactions
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class ChannelEventsService:
     ) -> None:
         async with self.pool.acquire() as conn:
             found = await interactions.mark_delivery(
-                conn, channel_id, provider_message_id, state, error
+                conn, channel_id, provider_message_id, state, clean(error) if error else None
             )
         if found is not None:
             await interaction_changed(self.pool, self.publish, found, "interaction.updated")

@@ -17,25 +17,41 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from hub import redact
 from hub.domain import Channel, DeliveryResult, OutboundMessage
 from hub.ports import HubPorts
 from hub.ports.settings import ChannelSettings
+from hub.redact import clean
 
 
 class ConnectorError(Exception):
-    """Base of the only three errors a connector lets escape."""
+    """Base of the only three errors a connector lets escape. Their text reaches stored
+    notes, API answers and logs, so it is cleaned of URLs and credentials when the error is
+    made (`hub.redact`): a library's message quoting a Bot API URL loses the token there."""
+
+    code = "provider_error"
+
+    def __init__(self, message: str) -> None:
+        self.message = clean(message)
+        super().__init__(self.message)
 
 
 class AuthFailed(ConnectorError):
     """The provider refused our credentials: stop the channel and tell the admin."""
 
+    code = "provider_auth_failed"
+
 
 class NotReady(ConnectorError):
     """The provider cannot be reached or asked us to wait: retry with backoff."""
 
+    code = "provider_unavailable"
+
 
 class ChannelConfigError(ConnectorError):
     """The channel's settings cannot work: do not retry until they are changed."""
+
+    code = "provider_refused"
 
 
 class Connector(Protocol):
@@ -131,3 +147,10 @@ class ConnectorDescriptor:
 
     def check_settings(self, values: Mapping[str, str]) -> dict[str, str]:
         return self.settings.check(self.kind, values)
+
+
+def remember_channel_secrets(kinds: Mapping[str, ConnectorDescriptor], channel: Channel) -> None:
+    """A channel's secret settings join what the log filter removes from every line."""
+    descriptor = kinds.get(channel.kind)
+    if descriptor is not None:
+        redact.remember(descriptor.settings.secret_values(channel.settings))

@@ -109,5 +109,14 @@ class ChannelSettings:
                 values[f.name] = raw
         return cls(**values)
 
+    @classmethod
+    def secret_values(cls, stored: Mapping[str, str]) -> list[str]:
+        """The stored values of the secret settings: what no log line may repeat."""
+        return [
+            stored[f.name]
+            for f in dataclasses.fields(cls)
+            if f.metadata.get("secret") and stored.get(f.name)
+        ]
+
     def validate(self) -> None:
         """Checks across keys or of a value's shape; raise `SettingsInvalid`."""

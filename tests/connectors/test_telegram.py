@@ -517,3 +517,38 @@ async def test_voice_and_location(
     )
     assert row["text"] == "Location: 55.7558, 37.6173"
     assert row["extra"]["location"] == {"lat": 55.7558, "lon": 37.6173}
+
+
+async def test_a_failed_media_download_never_shows_the_bot_token(
+    client: Client,
+    pool: asyncpg.Pool,
+    fake: tuple[FakeTelegram, str],
+    auth: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """aiohttp's error for a failed file download quotes the file URL, which carries the
+    token: the attachment's note keeps a code and a cleaned message."""
+    telegram, base = fake
+    await _channel(pool, base, telegram.token)
+    telegram.add_file("AgAC-gone", "photos/file_9.jpg", b"jpeg")
+    telegram.file_status = 502
+    update = text_update(61, "")
+    del update["message"]["text"]
+    update["message"]["photo"] = [
+        {"file_id": "AgAC-gone", "file_unique_id": "AQADg", "width": 9, "height": 9}
+    ]
+    caplog.set_level(logging.DEBUG)
+    assert (await _post(client, update)).status == 200
+    note = await eventually(
+        lambda: pool.fetchval("SELECT note FROM attachments WHERE note IS NOT NULL")
+    )
+    assert note.startswith("provider_unavailable: ") and "502" in note
+    lead_id = await pool.fetchval("SELECT lead_id FROM interactions")
+    answer = await client.get(f"/api/v1/leads/{lead_id}/interactions", headers=auth)
+    body = await answer.text()
+    assert "provider_unavailable" in body
+    token_part = telegram.token.split(":")[1]
+    assert token_part not in body and token_part not in note
+    # aiohttp.access lines are the fake's and the test server's own (`hub serve` logs none).
+    hub_lines = [r for r in caplog.records if r.name != "aiohttp.access"]
+    assert not [r for r in hub_lines if token_part in r.getMessage()]

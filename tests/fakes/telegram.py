@@ -32,6 +32,8 @@ class FakeTelegram:
         self.updates: list[dict[str, Any]] = []
         self.confirmed_offset = 0
         self.files: dict[str, tuple[str, bytes]] = {}
+        # A status the file endpoint answers instead of the file (a CDN outage).
+        self.file_status: int | None = None
         self.failures: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         self.sent: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
@@ -198,6 +200,8 @@ class FakeTelegram:
     async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
+        if self.file_status is not None:
+            return web.Response(status=self.file_status, text="Bad Gateway")
         for path, data in self.files.values():
             if path == request.match_info["path"]:
                 return web.Response(body=data, content_type="application/octet-stream")

@@ -40,6 +40,7 @@ class FakeVk:
         self.app.router.add_post("/method/{name}", self._method)
         self.app.router.add_get("/lp", self._long_poll)
         self.app.router.add_get("/files/{name}", self._file)
+        self.app.router.add_get("/moved", self._moved)
 
     def fail_next(self, method: str, code: int) -> None:
         self.failures.setdefault(method, []).append(code)
@@ -122,6 +123,10 @@ class FakeVk:
             except TimeoutError:
                 break
         return web.json_response({"ts": str(max(ts, self.ts)), "updates": []})
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        """A redirect to wherever `?to=` says (VK's CDN does redirect file URLs)."""
+        raise web.HTTPFound(request.query["to"])
 
     async def _file(self, request: web.Request) -> web.Response:
         data = self.files.get(request.match_info["name"])
