@@ -29,6 +29,8 @@ import hmac
 import json
 import logging
 import mimetypes
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -144,9 +146,13 @@ class VkConnector:
                 )
             return web.Response(text=code, content_type="text/plain")
         secret = channel.setting("secret")
-        if secret and not hmac.compare_digest(
-            str(event.get("secret", "")).encode(), secret.encode()
-        ):
+        if not secret:  # a channel stored before secrets were required: fail closed
+            raise ApiError(
+                403,
+                "no_secret",
+                "the channel has no Callback API secret; set one in the hub and VK",
+            )
+        if not hmac.compare_digest(str(event.get("secret", "")).encode(), secret.encode()):
             raise ApiError(403, "bad_secret", "the callback secret does not match")
         await self.process(channel, event)
         return web.Response(text="ok", content_type="text/plain")
@@ -365,12 +371,26 @@ def _attachment(item: dict[str, Any], limit: int) -> tuple[Attachment | None, st
     return None, f"[{kind}]"
 
 
+_SECRET = re.compile(r"^[A-Za-z0-9]{1,50}$")
+
+
+def _new_secret() -> str:
+    # Without a secret anybody could post events in the community's name: one is made.
+    return secrets.token_hex(16)
+
+
 @dataclass(frozen=True, kw_only=True)
 class VkSettings(ChannelSettings):
     token: str = setting(required=True, secret=True, help="the community's access token")
     group_id: str = setting(required=True, help="the community's numeric id")
     confirmation: str = setting(help="the Callback API confirmation string (webhook mode)")
-    secret: str = setting(secret=True, help="the Callback API secret key")
+    secret: str = setting(
+        secret=True,
+        generate=_new_secret,
+        paste_at="VK: the community's Manage → API usage → Callback API → Server settings"
+        " → Secret key",
+        help="the Callback API secret key; every webhook event must carry it",
+    )
     mode: str = setting(default="webhook", choices=("webhook", "polling"))
     api_base: str = setting(url=True, help="https://api.vk.com")
     api_version: str = setting(default=API_VERSION)
@@ -379,6 +399,8 @@ class VkSettings(ChannelSettings):
     def validate(self) -> None:
         if not self.group_id.isdigit():
             raise SettingsInvalid("group_id is the community's numeric id")
+        if self.mode == "webhook" and not _SECRET.match(self.secret):
+            raise SettingsInvalid("secret takes 1-50 letters A-Z, a-z and digits (VK's rule)")
         if self.mode == "webhook" and not self.confirmation:
             raise SettingsInvalid(
                 "the Callback API needs the confirmation string from the VK settings"

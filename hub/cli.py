@@ -168,6 +168,10 @@ def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
         except asyncpg.CheckViolationError:
             raise UsageError("channel names are 1-63 letters, digits, '.', '_' or '-'") from None
         print(descriptor.inbound_path(channel.name) or "-")
+        given = dict(pair.partition("=")[::2] for pair in args.set or [])
+        for key, value, where in descriptor.settings.to_paste(given, values):
+            # Shown this once: the hub never shows a secret setting again.
+            print(f"{key}={value}  (generated: paste it in {where})")
         return 0
 
     return asyncio.run(_with_pool(settings, add))

@@ -41,10 +41,12 @@ def setting(
     choices: tuple[str, ...] = (),
     url: bool = False,
     generate: Callable[[], str] | None = None,
+    paste_at: str = "",
     help: str = "",
 ) -> Any:
     """One setting: `secret` ones are never shown back, `generate` makes a value when none
-    is given (a webhook secret), `url` must be http(s)."""
+    is given (a webhook secret), `paste_at` says where in the provider's settings a
+    generated value must be pasted (shown once, when it is made), `url` must be http(s)."""
     return dataclasses.field(
         default=default,
         metadata={
@@ -53,6 +55,7 @@ def setting(
             "choices": choices,
             "url": url,
             "generate": generate,
+            "paste_at": paste_at,
             "help": help,
         },
     )
@@ -108,6 +111,18 @@ class ChannelSettings:
             else:
                 values[f.name] = raw
         return cls(**values)
+
+    @classmethod
+    def to_paste(
+        cls, given: Mapping[str, str], stored: Mapping[str, str]
+    ) -> list[tuple[str, str, str]]:
+        """(key, value, where) of each value the hub generated that the admin must paste
+        into the provider's settings."""
+        return [
+            (f.name, stored[f.name], f.metadata["paste_at"])
+            for f in dataclasses.fields(cls)
+            if f.metadata.get("paste_at") and stored.get(f.name) and not given.get(f.name)
+        ]
 
     @classmethod
     def secret_values(cls, stored: Mapping[str, str]) -> list[str]:

@@ -63,6 +63,19 @@ async def test_secret_is_checked(client: Client, pool: asyncpg.Pool, fake: FakeV
     assert await count(pool, "interactions") == 0
 
 
+async def test_a_channel_stored_without_a_secret_refuses_every_event(
+    client: Client, pool: asyncpg.Pool, fake: FakeVk
+) -> None:
+    """Channels made before a secret was required: events are refused, not trusted."""
+    await _channel(pool, fake, secret="")
+    for secret in ("", None, "anything"):
+        reply = await client.post(
+            "/connectors/vk/club", json=message_new(GROUP, "e1", "hi", secret=secret)
+        )
+        assert reply.status == 403 and (await reply.json())["error"]["code"] == "no_secret"
+    assert await count(pool, "interactions") == 0
+
+
 async def test_message_new_is_stored_once_and_answered_ok(
     client: Client, pool: asyncpg.Pool, fake: FakeVk, auth: dict[str, str]
 ) -> None:

@@ -227,6 +227,36 @@ async def test_messenger_channels_and_their_secrets(db_dsn: str, pool: asyncpg.P
         assert secret not in out
 
 
+async def test_a_vk_channel_gets_a_generated_secret_and_says_where_to_paste_it(
+    db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    code, out, err = await hub(
+        db_dsn,
+        "channel",
+        "add",
+        "vk",
+        "club",
+        "--set",
+        "token=vk1.a.x",
+        "--set",
+        "group_id=218000000",
+        "--set",
+        "confirmation=693d0ba9",
+    )
+    assert code == 0, err
+    stored = await pool.fetchval("SELECT settings->>'secret' FROM channels WHERE name = 'club'")
+    assert len(stored) == 32 and stored.isalnum()
+    path, hint = out.strip().splitlines()
+    assert path == "/connectors/vk/club"
+    assert hint.startswith(f"secret={stored}") and "Callback API" in hint
+    code, _, err = await hub(
+        db_dsn,
+        *("channel", "add", "vk", "club2", "--set", "token=vk1.a.x"),
+        *("--set", "group_id=1", "--set", "confirmation=c", "--set", "secret=not allowed!"),
+    )
+    assert code == 2 and "secret takes" in err
+
+
 async def test_queue_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
     await hub(db_dsn, "channel", "add", "form", "site")
     code, out, err = await hub(
