@@ -3,6 +3,8 @@ history behind them. API keys and supervisors see everything."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from aiohttp import web
 
 from hub.api.auth import principal_of
@@ -28,6 +30,21 @@ async def ensure_lead_visible(request: web.Request, lead_id: int) -> None:
     )
     if not visible:
         raise not_found(f"lead {lead_id} not found")
+
+
+async def visible_leads(request: web.Request, lead_ids: Collection[int]) -> set[int]:
+    """Which of `lead_ids` the caller may see: all of them for full access, else those with
+    a dialog the operator holds or is offered."""
+    operator_id = restricted_to(request)
+    if operator_id is None or not lead_ids:
+        return set(lead_ids)
+    rows = await hub_of(request).pool.fetch(
+        """SELECT DISTINCT d.lead_id FROM dialogs d WHERE d.lead_id = ANY($1::bigint[])
+                  AND (d.operator_id = $2 OR $2 = ANY(d.offered_to))""",
+        list(lead_ids),
+        operator_id,
+    )
+    return {r["lead_id"] for r in rows}
 
 
 async def ensure_dialog_visible(

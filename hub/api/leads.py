@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api.access import ensure_lead_visible, restricted_to
+from hub.api.access import ensure_lead_visible, restricted_to, visible_leads
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
@@ -186,16 +186,10 @@ async def merge_lead(request: web.Request) -> web.Response:
     hub = hub_of(request)
     survivor = path_id(request)
     other = await _other_id(request)
+    # An operator merges only leads they may see (a suggested duplicate of another
+    # operator's customer is not theirs to take); supervisors merge any.
     await ensure_lead_visible(request, survivor)
-    if restricted_to(request) is not None:
-        # An operator merges into their own lead what the hub suggests as its duplicate,
-        # even when that other lead has no dialog of theirs.
-        async with hub.pool.acquire() as conn:
-            suggested = {
-                lead_id for lead_id, _, _ in await leads.duplicates(conn, LeadId(survivor))
-            }
-        if other not in suggested:
-            await ensure_lead_visible(request, other)
+    await ensure_lead_visible(request, other)
     async with hub.pool.acquire() as conn, conn.transaction():
         await set_actor(conn, principal_of(request).actor)
         moved = await merges.merge(
@@ -213,6 +207,12 @@ async def unmerge_lead(request: web.Request) -> web.Response:
     survivor = path_id(request)
     other = await _other_id(request)
     await ensure_lead_visible(request, survivor)
+    if restricted_to(request) is not None:
+        # The merged lead's history is now the survivor's, which the operator sees; any
+        # other lead is not theirs to restore or learn of.
+        merged_into = await hub.pool.fetchval("SELECT merged_into FROM leads WHERE id = $1", other)
+        if merged_into != survivor:
+            raise not_found(f"lead {other} not found")
     async with hub.pool.acquire() as conn, conn.transaction():
         await set_actor(conn, principal_of(request).actor)
         await merges.unmerge(conn, LeadId(survivor), LeadId(other))
@@ -231,7 +231,10 @@ async def lead_duplicates(request: web.Request) -> web.Response:
     lead = await _lead_or_404(request, path_id(request))
     async with hub.pool.acquire() as conn:
         found = await leads.duplicates(conn, lead.id)
-        by_id = await leads.get_many(conn, [lead_id for lead_id, _, _ in found])
+    # Operators see duplicates only among the leads they may see.
+    visible = await visible_leads(request, [lead_id for lead_id, _, _ in found])
+    async with hub.pool.acquire() as conn:
+        by_id = await leads.get_many(conn, [i for i, _, _ in found if i in visible])
     items = [
         {"lead": lead_json(by_id[lead_id]), "reasons": reasons, "score": score}
         for lead_id, reasons, score in found

@@ -187,10 +187,17 @@ async def test_lead_card_canned_reply_unread_and_merge(
     await _login(page, base, "anna")
     await page.select_option("select.presence", "online")
     await expect(page.locator("select.presence")).to_have_value("online")
-    # A duplicate the CRM made earlier: same phone, no Telegram.
+    # A duplicate from an earlier conversation of anna's (operators see duplicates only
+    # among leads they may see): same phone, no Telegram.
     other = await pool.fetchval("INSERT INTO leads (name) VALUES ('Ivan P.') RETURNING id")
     await pool.execute(
         "INSERT INTO lead_phones (lead_id, phone) VALUES ($1, '+79001234567')", other
+    )
+    await pool.execute(
+        """INSERT INTO dialogs (lead_id, channel_id, status, operator_id, closed_at)
+           SELECT $1, c.id, 'closed', o.id, now() FROM channels c, operators o
+           WHERE o.login = 'anna' LIMIT 1""",
+        other,
     )
 
     await _post_update(base, text_update(1, "first question", user_id=5550001))

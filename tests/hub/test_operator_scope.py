@@ -1,0 +1,83 @@
+"""What an operator's token may see and change: the leads of the dialogs they hold or are
+offered, never another operator's customers, not even through duplicates and merges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from hub.domain import Channel
+from tests.conftest import OPERATOR_PASSWORD, add_operator
+
+Client = TestClient[Any, Any]
+
+
+async def _token(client: Client, login: str) -> dict[str, str]:
+    reply = await client.post(
+        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
+    )
+    assert reply.status == 200, await reply.text()
+    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
+
+
+async def _lead_held_by(client: Client, pool: asyncpg.Pool, operator_id: int, **fields: str) -> int:
+    reply = await client.post("/forms/site", json=fields)
+    assert reply.status == 201, await reply.text()
+    body = await reply.json()
+    await pool.execute(
+        "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1",
+        body["dialog_id"],
+        operator_id,
+    )
+    lead_id: int = body["lead_id"]
+    return lead_id
+
+
+async def test_an_operator_neither_sees_nor_merges_another_operators_lead(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    anna = await add_operator(pool, "anna")
+    boris = await add_operator(pool, "boris")
+    await add_operator(pool, "sveta", role="supervisor")
+    mine = await _lead_held_by(client, pool, anna, name="Ivan", phone="+79120000001")
+    theirs = await _lead_held_by(
+        client, pool, boris, name="Ivan Petrov", phone="+79990000002", message="private"
+    )
+    as_anna = await _token(client, "anna")
+    renamed = await client.patch(
+        f"/api/v1/leads/{mine}", json={"name": "Ivan Petrov"}, headers=as_anna
+    )
+    assert renamed.status == 200, await renamed.text()
+
+    as_sveta = await _token(client, "sveta")
+    supervisor_view = await client.get(f"/api/v1/leads/{mine}/duplicates", headers=as_sveta)
+    assert [i["lead"]["id"] for i in (await supervisor_view.json())["items"]] == [theirs]
+
+    duplicates = await client.get(f"/api/v1/leads/{mine}/duplicates", headers=as_anna)
+    assert duplicates.status == 200
+    assert (await duplicates.json())["items"] == []
+    assert "+79990000002" not in await duplicates.text()
+
+    merge = await client.post(
+        f"/api/v1/leads/{mine}/merge", json={"other_id": theirs}, headers=as_anna
+    )
+    assert merge.status == 404
+    assert await pool.fetchval("SELECT merged_into FROM leads WHERE id = $1", theirs) is None
+    unmerge = await client.post(
+        f"/api/v1/leads/{mine}/unmerge", json={"other_id": theirs}, headers=as_anna
+    )
+    assert unmerge.status == 404
+    for path in (f"/api/v1/leads/{theirs}", f"/api/v1/leads/{theirs}/interactions"):
+        assert (await client.get(path, headers=as_anna)).status == 404
+
+    # The supervisor merges; the operator may then undo it from their own lead.
+    merged = await client.post(
+        f"/api/v1/leads/{mine}/merge", json={"other_id": theirs}, headers=as_sveta
+    )
+    assert merged.status == 200, await merged.text()
+    undone = await client.post(
+        f"/api/v1/leads/{mine}/unmerge", json={"other_id": theirs}, headers=as_anna
+    )
+    assert undone.status == 200, await undone.text()
