@@ -35,6 +35,11 @@ Frame = dict[str, Any]
 FrameType = Literal["presence", "accept", "decline", "send", "transfer", "close", "read", "ping"]
 FrameHandler = Callable[[web.WebSocketResponse, Operator, Frame], Awaitable[None]]
 MAX_TEXT = 4096
+# The console shows its login form on this close code (a revoked or expired token).
+SESSION_ENDED = 4401
+# How often the tokens of open sockets are checked again, in case a revocation's notice
+# was lost between nodes.
+SESSION_CHECK_S = 30.0
 
 
 class OperatorGateway:
@@ -48,8 +53,10 @@ class OperatorGateway:
         self.sockets: dict[int, set[web.WebSocketResponse]] = {}
         self.supervisors: set[web.WebSocketResponse] = set()
         self._leaving: set[asyncio.Task[None]] = set()
+        self._leaving_sockets: set[asyncio.Task[bool]] = set()
         self._state_dirty = asyncio.Event()
         self._outboxes: dict[web.WebSocketResponse, SocketOutbox] = {}
+        self._tokens: dict[web.WebSocketResponse, int] = {}
         self._handlers: dict[str, FrameHandler] = {
             kind: getattr(self, f"_on_{kind}") for kind in get_args(FrameType)
         }
@@ -136,9 +143,33 @@ class OperatorGateway:
         if outbox is not None:
             outbox.put(text)
 
+    def end_sessions(self, token_ids: set[int] | list[int]) -> None:
+        """Close the sockets opened with these tokens (revoked or expired) with 4401."""
+        for ws, token_id in list(self._tokens.items()):
+            if token_id in token_ids:
+                self._end_session(ws)
+
+    async def check_sessions(self) -> None:
+        """Close sockets whose tokens ended without this node hearing of it."""
+        if self._tokens:
+            ids = list(set(self._tokens.values()))
+            self.end_sessions(await operators.ended_sessions(self.pool, ids))
+
+    def _end_session(self, ws: web.WebSocketResponse) -> None:
+        self._tokens.pop(ws, None)
+        if not ws.closed:
+            task = asyncio.create_task(
+                ws.close(code=SESSION_ENDED, message=b"session ended; sign in again")
+            )
+            self._leaving_sockets.add(task)
+            task.add_done_callback(self._leaving_sockets.discard)
+
     async def on_notice(self, notice: Notice) -> None:
         if notice.kind == "state":
             self._state_dirty.set()
+            return
+        if notice.kind == "session_ended":
+            self.end_sessions({int(notice.data["token_id"])})
             return
         local = [o for o in notice.operators if o in self.sockets]
         if not local:
@@ -176,8 +207,14 @@ class OperatorGateway:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                if loop.time() - last_touch > 30 and self.sockets:
+                if loop.time() - last_touch > SESSION_CHECK_S and self.sockets:
                     await operators.touch_presence(self.pool, list(self.sockets))
+                    if self._tokens:
+                        self.end_sessions(
+                            await operators.ended_sessions(
+                                self.pool, list(set(self._tokens.values()))
+                            )
+                        )
                     last_touch = loop.time()
                 if self.supervisors:
                     text = json.dumps(await self.supervisor_state(), default=str)
@@ -200,19 +237,22 @@ class OperatorGateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token", "")
-        operator = (
-            await operators.by_token(self.pool, hash_key(token))
+        session = (
+            await operators.session_by_token(self.pool, hash_key(token))
             if token.startswith(OPERATOR_TOKEN_PREFIX)
             else None
         )
-        if operator is None:
+        if session is None:
             return web.json_response(
                 {"error": {"code": "unauthorized", "message": "log in and pass ?token="}},
                 status=401,
             )
+        operator, token_id, expires_in = session
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=256 * 1024)
         await ws.prepare(request)
         self._outboxes[ws] = SocketOutbox(ws)
+        self._tokens[ws] = token_id
+        expiry = asyncio.get_running_loop().call_later(expires_in, self._end_session, ws)
         # A fresh connection (perhaps on another node) keeps a leaving tab's presence alive.
         await operators.touch_presence(self.pool, [operator.id])
         self.sockets.setdefault(operator.id, set()).add(ws)
@@ -228,6 +268,8 @@ class OperatorGateway:
                     continue
                 await self._frame(ws, operator, message.data)
         finally:
+            expiry.cancel()
+            self._tokens.pop(ws, None)
             outbox = self._outboxes.pop(ws, None)
             if outbox is not None:
                 await outbox.close()

@@ -92,11 +92,38 @@ async def by_token(conn: Conn | asyncpg.Pool, token_hash: str) -> Operator | Non
     return _operator(row) if row else None
 
 
-async def revoke_token(conn: Conn | asyncpg.Pool, token_hash: str) -> None:
-    await conn.execute(
-        "UPDATE operator_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+async def session_by_token(
+    conn: Conn | asyncpg.Pool, token_hash: str
+) -> tuple[Operator, int, float] | None:
+    """The operator of a live token, the token's id and the seconds it has left."""
+    row = await conn.fetchrow(
+        """SELECT o.*, t.id AS token_id,
+                  EXTRACT(EPOCH FROM t.expires_at - now())::float8 AS expires_in
+           FROM operator_tokens t JOIN operators o ON o.id = t.operator_id
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
         token_hash,
     )
+    return (_operator(row), row["token_id"], row["expires_in"]) if row else None
+
+
+async def revoke_token(conn: Conn | asyncpg.Pool, token_hash: str) -> int | None:
+    """Revoke a token; its id, or None when it was unknown or revoked already."""
+    token_id: int | None = await conn.fetchval(
+        """UPDATE operator_tokens SET revoked_at = now()
+           WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id""",
+        token_hash,
+    )
+    return token_id
+
+
+async def ended_sessions(conn: Conn | asyncpg.Pool, token_ids: list[int]) -> list[int]:
+    """Which of these tokens were revoked or have expired."""
+    rows = await conn.fetch(
+        """SELECT id FROM operator_tokens WHERE id = ANY($1::bigint[])
+                  AND (revoked_at IS NOT NULL OR expires_at <= now())""",
+        token_ids,
+    )
+    return [r["id"] for r in rows]
 
 
 async def set_presence(db: Conn | asyncpg.Pool, operator_id: int, status: str) -> None:

@@ -94,6 +94,19 @@ async def test_an_offer_crosses_nodes(
                     assert posted.status == 201
                 frame = await _until(ws, "interaction")
                 assert frame["interaction"]["text"] == "hello?"
+                # Signing out on node A ends the socket held by node B: 4401, sign in again.
+                async with session.post(
+                    f"{node_a.url}/api/v1/auth/logout",
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as out:
+                    assert out.status == 200
+                async with asyncio.timeout(10):
+                    while (await ws.receive()).type not in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                    ):
+                        continue
+                assert ws.close_code == 4401
     finally:
         node_a.stop()
         node_b.stop()

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import operator_json
 from hub.context import hub_of
+from hub.domain import Notice
 from hub.errors import ApiError, unprocessable
 from hub.httputil import client_address, read_json_object
 from hub.ratelimit import retry_after_header
@@ -72,7 +73,11 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     token = request.headers.get("Authorization", "").partition(" ")[2].strip()
     if token.startswith(OPERATOR_TOKEN_PREFIX):
-        await operators.revoke_token(hub_of(request).pool, hash_key(token))
+        hub = hub_of(request)
+        token_id = await operators.revoke_token(hub.pool, hash_key(token))
+        if token_id is not None:
+            # Sockets opened with this token close on whichever node holds them.
+            await hub.bus.publish(Notice("session_ended", None, data={"token_id": token_id}))
     return web.json_response({"status": "logged_out"})
 
 

@@ -65,6 +65,11 @@ async function signIn(event) {
 
 function signOut() {
   if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${state.token}` } });
+  endSession();
+}
+
+// Back to the login form: after signing out here, or when the hub ended the session.
+function endSession() {
   state.token = null;
   sessionStorage.removeItem("hub.token");
   if (state.ws) { state.ws.onclose = null; state.ws.close(); }
@@ -78,9 +83,14 @@ function connect() {
   state.ws = ws;
   ws.onopen = () => { state.retry = 0; state.connected = true; };
   ws.onmessage = (message) => onFrame(JSON.parse(message.data));
-  ws.onclose = () => {
+  ws.onclose = async (event) => {
     state.connected = false;
     if (!state.token) return;
+    // 4401: the token was revoked or expired; a refused handshake (1006) may mean the same.
+    const ended = event.code === 4401 || (event.code === 1006 &&
+      (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${state.token}` } })
+        .then((r) => r.status === 401).catch(() => false)));
+    if (ended) { endSession(); return; }
     render();
     state.retry = Math.min(state.retry + 1, 6);
     setTimeout(connect, 500 * 2 ** state.retry);

@@ -243,3 +243,24 @@ async def test_lead_card_canned_reply_unread_and_merge(
     await page.locator(".dialog-item", has_text="Olga").click()
     await expect(page.locator(".dialog-item", has_text="Olga").locator(".badge")).to_have_count(0)
     await expect(page.locator(".message.in .text")).to_have_text(["second customer", "hello again"])
+
+
+async def test_the_console_returns_to_the_login_form_when_the_session_ends(
+    browser: Browser, site: tuple[str, FakeTelegram], pool: asyncpg.Pool
+) -> None:
+    """The token is revoked elsewhere (another tab signed out, an admin): the hub closes
+    the socket with 4401 and the console asks to sign in again instead of reconnecting."""
+    base, _ = site
+    page = await browser.new_page()
+    await _login(page, base, "anna")
+    token = await page.evaluate("sessionStorage.getItem('hub.token')")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"}
+        ) as out,
+    ):
+        assert out.status == 200
+    await expect(page.locator("form.login input[name=login]")).to_be_visible()
+    assert await page.evaluate("sessionStorage.getItem('hub.token')") is None
+    await page.close()
