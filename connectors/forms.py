@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from connectors.openapi import CHANNEL_PARAM, ERROR
 from hub.domain import (
@@ -43,7 +44,13 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.errors import ApiError, error_response, unprocessable
-from hub.httputil import client_address, media_type, read_body
+from hub.httputil import (
+    client_address,
+    media_type,
+    parse_json,
+    read_body,
+    refuse_unusable_text,
+)
 from hub.identity import InvalidContact
 from hub.ports import HubPorts, IdempotencyConflict, IngestResult, OnUnknown, TooLarge
 from hub.ports.connector import (
@@ -176,6 +183,7 @@ class FormConnector:
                     "unsupported_media_type",
                     "send application/json, application/x-www-form-urlencoded or multipart/form-data",
                 )
+            refuse_unusable_text(fields, "a field")
             honeypot = channel.setting("honeypot", "_gotcha")
             if honeypot and _text(fields.get(honeypot)):
                 await self.ports.attachments.discard(tuple(files))
@@ -205,11 +213,7 @@ class FormConnector:
         return self._answer(request, channel, kind, result)
 
     async def _json_fields(self, request: web.Request) -> dict[str, Any]:
-        raw = await read_body(request, self.ports.max_body_bytes)
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+        value = parse_json(await read_body(request, self.ports.max_body_bytes))
         if not isinstance(value, dict):
             raise ApiError(400, "malformed_json", "the body must be a JSON object")
         if len(value) > MAX_FIELDS:
@@ -277,7 +281,7 @@ class FormConnector:
                         if len(raw) > MAX_FIELD_CHARS * 4:
                             raise ApiError(413, "field_too_large", f"field {part.name} is too long")
                     _add_field(fields, part.name, bytes(raw).decode("utf-8", errors="replace"))
-        except ValueError:
+        except (ValueError, HttpProcessingError):  # a part's header aiohttp refuses (a NUL)
             raise ApiError(400, "malformed_form", "the multipart body cannot be parsed") from None
         return fields
 

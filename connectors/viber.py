@@ -35,6 +35,7 @@ from aiohttp import web
 from connectors.http import download, new_guard, new_session
 from connectors.openapi import provider_post
 from connectors.remote_media import remote_attachment
+from connectors.unusable import acknowledged_if_unusable
 from hub.domain import (
     Attachment,
     Channel,
@@ -44,7 +45,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.errors import ApiError
-from hub.httputil import read_body
+from hub.httputil import parse_json, read_body
 from hub.netguard import trusted
 from hub.ports import HubPorts
 from hub.ports.connector import (
@@ -123,13 +124,11 @@ class ViberConnector:
         expected = signature(channel.setting("auth_token"), raw)
         if not hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
             raise ApiError(403, "bad_signature", "the content signature does not match")
-        try:
-            event = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+        event = parse_json(raw)
         if not isinstance(event, dict) or not isinstance(event.get("event"), str):
             raise ApiError(400, "malformed_event", "a Viber callback is an object with an event")
-        await self.process(channel, event)
+        with acknowledged_if_unusable(KIND, channel.name, event.get("message_token")):
+            await self.process(channel, event)
         return web.Response(status=200)
 
     async def process(self, channel: Channel, event: dict[str, Any]) -> None:

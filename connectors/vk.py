@@ -42,6 +42,7 @@ from connectors.http import download, new_guard, new_session
 from connectors.openapi import provider_post
 from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
+from connectors.unusable import acknowledged_if_unusable
 from hub.backoff import backoff
 from hub.domain import (
     Attachment,
@@ -52,7 +53,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.errors import ApiError
-from hub.httputil import read_body
+from hub.httputil import parse_json, read_body
 from hub.netguard import trusted
 from hub.ports import HubPorts
 from hub.ports.connector import (
@@ -129,11 +130,7 @@ class VkConnector:
     # -- Callback API ---------------------------------------------------------------
 
     async def handle_inbound(self, request: web.Request, channel: Channel) -> web.StreamResponse:
-        raw = await read_body(request, self.ports.max_body_bytes)
-        try:
-            event = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+        event = parse_json(await read_body(request, self.ports.max_body_bytes))
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise ApiError(400, "malformed_event", "a VK callback is an object with a type")
         if str(event.get("group_id", "")) != channel.setting("group_id"):
@@ -154,7 +151,8 @@ class VkConnector:
             )
         if not hmac.compare_digest(str(event.get("secret", "")).encode(), secret.encode()):
             raise ApiError(403, "bad_secret", "the callback secret does not match")
-        await self.process(channel, event)
+        with acknowledged_if_unusable(KIND, channel.name, event.get("event_id")):
+            await self.process(channel, event)
         return web.Response(text="ok", content_type="text/plain")
 
     async def process(self, channel: Channel, event: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
 from hub.errors import ApiError, HubError, code_for_status, error_response
 from hub.ports.connector import ConnectorDescriptor, InboundRoute
+from hub.text import usable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             {"error": {"code": "internal", "message": "internal error; see the hub's log"}},
             status=500,
         )
+
+
+@web.middleware
+async def refuse_unusable_urls(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A NUL or a lone surrogate in the path or the query is a 400 before any handler
+    passes it to PostgreSQL, which cannot store either."""
+    if not usable(request.path) or not all(
+        usable(k) and usable(v) for k, v in request.query.items()
+    ):
+        raise ApiError(400, "invalid_text", "the URL contains a NUL character or a lone surrogate")
+    return await handler(request)
 
 
 STATIC = Path(__file__).parent / "static"
@@ -134,7 +146,9 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     ceiling = (
         hub.settings.max_body_bytes + hub.settings.max_form_files * hub.settings.max_upload_bytes
     )
-    app = web.Application(middlewares=[errors_as_json], client_max_size=ceiling)
+    app = web.Application(
+        middlewares=[errors_as_json, refuse_unusable_urls], client_max_size=ceiling
+    )
     app[HUB_KEY] = hub
     if background:
         app.cleanup_ctx.append(background_work)
@@ -155,19 +169,19 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/", console_index)
     r.add_static("/console/", STATIC, append_version=False)
     r.add_get("/api/v1/leads", leads_api.list_leads)
-    r.add_get(r"/api/v1/leads/{id:\d+}", leads_api.get_lead)
-    r.add_patch(r"/api/v1/leads/{id:\d+}", leads_api.patch_lead)
-    r.add_get(r"/api/v1/leads/{id:\d+}.vcf", leads_api.lead_as_vcard)
-    r.add_post(r"/api/v1/leads/{id:\d+}/merge", leads_api.merge_lead)
-    r.add_post(r"/api/v1/leads/{id:\d+}/unmerge", leads_api.unmerge_lead)
-    r.add_get(r"/api/v1/leads/{id:\d+}/duplicates", leads_api.lead_duplicates)
-    r.add_get(r"/api/v1/leads/{id:\d+}/interactions", leads_api.lead_interactions)
+    r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)
+    r.add_patch(r"/api/v1/leads/{id:[0-9]+}", leads_api.patch_lead)
+    r.add_get(r"/api/v1/leads/{id:[0-9]+}.vcf", leads_api.lead_as_vcard)
+    r.add_post(r"/api/v1/leads/{id:[0-9]+}/merge", leads_api.merge_lead)
+    r.add_post(r"/api/v1/leads/{id:[0-9]+}/unmerge", leads_api.unmerge_lead)
+    r.add_get(r"/api/v1/leads/{id:[0-9]+}/duplicates", leads_api.lead_duplicates)
+    r.add_get(r"/api/v1/leads/{id:[0-9]+}/interactions", leads_api.lead_interactions)
     r.add_get("/api/v1/dialogs", dialogs_api.list_dialogs)
-    r.add_get(r"/api/v1/dialogs/{id:\d+}", dialogs_api.get_dialog)
-    r.add_post(r"/api/v1/dialogs/{id:\d+}/messages", dialogs_api.send_message)
-    r.add_get(r"/api/v1/attachments/{id:\d+}", dialogs_api.get_attachment)
+    r.add_get(r"/api/v1/dialogs/{id:[0-9]+}", dialogs_api.get_dialog)
+    r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/messages", dialogs_api.send_message)
+    r.add_get(r"/api/v1/attachments/{id:[0-9]+}", dialogs_api.get_attachment)
     r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)
-    r.add_post(r"/api/v1/unsorted/{id:\d+}/accept", unsorted_api.accept_unsorted)
-    r.add_post(r"/api/v1/unsorted/{id:\d+}/link", unsorted_api.link_unsorted)
-    r.add_post(r"/api/v1/unsorted/{id:\d+}/decline", unsorted_api.decline_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/accept", unsorted_api.accept_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/link", unsorted_api.link_unsorted)
+    r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/decline", unsorted_api.decline_unsorted)
     return app

@@ -47,6 +47,7 @@ HTTP_STATUS: dict[str, int] = {
     "file_too_large": 413,
     "too_many_files": 413,
     "unsupported_media_type": 415,
+    "invalid_text": 400,
     "invalid_field": 422,
     "invalid_contact": 422,
     "invalid_phone": 422,
@@ -55,6 +56,7 @@ HTTP_STATUS: dict[str, int] = {
     "text_too_long": 422,
     "same_lead": 422,
     "rate_limited": 429,
+    "internal": 500,
     "unavailable": 503,
 }
 

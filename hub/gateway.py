@@ -19,8 +19,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
 from hub.domain import Notice, Operator
 from hub.errors import HubError
+from hub.httputil import is_id
 from hub.outbound import OutboundService
 from hub.socket_outbox import SocketOutbox
+from hub.text import usable
 from hub.wakeup import sleep_until_woken
 from routing.router import Router
 from storage import dialogs, interactions, leads, operators
@@ -322,11 +324,16 @@ class OperatorGateway:
             await self._error(
                 ws, HubError("unavailable", "the hub could not do that now; try again"), ref
             )
+        except Exception:
+            # A bug must cost one frame, not the operator's socket (an exception escaping the
+            # handler would be written into the upgraded stream as an HTTP 500).
+            log.exception("frame %s from operator %s failed unexpectedly", kind, operator.id)
+            await self._error(ws, HubError("internal", "the hub failed on that frame"), ref)
 
     @staticmethod
     def _dialog_id(frame: Frame) -> int:
         value = frame.get("dialog_id")
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_id(value):
             raise HubError("invalid_field", "dialog_id must be a dialog's id")
         return value
 
@@ -345,7 +352,7 @@ class OperatorGateway:
         self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
     ) -> None:
         status = frame.get("status")
-        if status not in PRESENCE:
+        if not isinstance(status, str) or status not in PRESENCE:
             raise HubError("invalid_field", "status is online, away or offline")
         await operators.set_presence(self.pool, operator.id, status)
         self._send(ws, json.dumps({"type": "presence", "status": status}))
@@ -365,6 +372,8 @@ class OperatorGateway:
             raise HubError("empty_message", "send some text")
         if len(text) > MAX_TEXT:
             raise HubError("text_too_long", f"a message holds at most {MAX_TEXT} characters")
+        if not usable(text):
+            raise HubError("invalid_text", "the text contains a NUL character or a lone surrogate")
         dialog_id = await self._held(operator, frame, "answer")
         interaction_id = await self.outbound.send(
             dialog_id, text.strip(), [], operator.login, first_response=True
@@ -384,9 +393,9 @@ class OperatorGateway:
         dialog_id = await self._held(operator, frame, "transfer")
         target, queue = frame.get("operator_id"), frame.get("queue")
         actor = f"operator:{operator.id}"
-        if isinstance(target, int) and not isinstance(target, bool):
+        if is_id(target):
             await self.router.transfer_to_operator(dialog_id, target, actor=actor)
-        elif isinstance(queue, str):
+        elif isinstance(queue, str) and 0 < len(queue) <= 100 and usable(queue):
             await self.router.transfer_to_queue(dialog_id, queue, actor=actor)
         else:
             raise HubError("invalid_field", "name an operator_id or a queue")

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
+from hub.attachments import safe_display_name
 from hub.domain import (
     AttachmentState,
     DialogId,
@@ -34,7 +35,8 @@ from hub.domain import (
     UnsortedId,
 )
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
-from hub.ports import IdempotencyConflict, IngestResult, OnUnknown
+from hub.ports import IdempotencyConflict, IngestResult, OnUnknown, UnusableMessage
+from hub.text import scrub, scrub_text, unusable_in
 from storage.database import Conn
 from storage.ingest import ingest as ingest_row
 from storage.interactions import call_to_json
@@ -74,6 +76,62 @@ def normalize_contacts(message: InboundMessage, region: str, *, strict: bool) ->
             if strict:
                 raise
     return NormalContacts(tuple(phones.values()), tuple(emails), clean_name(message.name))
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def usable_message(message: InboundMessage) -> InboundMessage:
+    """The message as PostgreSQL can store it: `UnusableMessage` when a connector passed
+    a value of the wrong type (a provider's event of an unexpected shape), NULs and lone
+    surrogates cleaned from a provider's text (`hub.text`), attachment names made safe to
+    show and to download (no path, no control characters)."""
+    if not isinstance(message.external_id, str) or not message.external_id:
+        raise UnusableMessage("external_id must be a non-empty string")
+    for name in ("text", "subject", "name", "peer"):
+        if not _optional_text(getattr(message, name)):
+            raise UnusableMessage(f"{name} must be a string")
+    contacts = (*message.phones, *message.emails)
+    if not all(isinstance(c, str) for c in contacts):
+        raise UnusableMessage("phones and emails must be strings")
+    if message.identity is not None and not isinstance(message.identity.external_id, str):
+        raise UnusableMessage("the identity's id must be a string")
+    if not isinstance(message.extra, dict) or not all(
+        isinstance(a.name, str) for a in message.attachments
+    ):
+        raise UnusableMessage("extra must be an object and attachment names strings")
+    attachments = tuple(
+        a if a.name == (safe := safe_display_name(a.name)) else replace(a, name=safe)
+        for a in message.attachments
+    )
+    fields = (
+        message.external_id,
+        message.text,
+        message.subject,
+        message.name,
+        message.peer,
+        contacts,
+        message.identity.external_id if message.identity else None,
+        message.extra,
+    )
+    if attachments == message.attachments and not unusable_in(fields):
+        return message
+    return replace(
+        message,
+        external_id=scrub_text(message.external_id),
+        text=scrub(message.text),
+        subject=scrub(message.subject),
+        name=scrub(message.name),
+        peer=scrub(message.peer),
+        phones=scrub(message.phones),
+        emails=scrub(message.emails),
+        identity=replace(message.identity, external_id=scrub_text(message.identity.external_id))
+        if message.identity
+        else None,
+        extra=scrub(message.extra),
+        attachments=attachments,
+    )
 
 
 def lock_key(text: str) -> int:
@@ -122,6 +180,7 @@ class IngestPipeline:
         strict_contacts: bool = False,
     ) -> IngestResult:
         """Store one inbound touch in its own transaction, then run the after-commit hooks."""
+        message = usable_message(message)
         contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
         async with self.pool.acquire() as conn:
             if self.in_transaction:

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
+from connectors.unusable import acknowledged_if_unusable
 from hub.backoff import backoff
 from hub.domain import (
     Attachment,
@@ -58,7 +59,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.errors import ApiError
-from hub.httputil import read_json_object
+from hub.httputil import parse_json, read_body
 from hub.ports import HubPorts, TooLarge
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
@@ -106,13 +107,14 @@ class TelegramConnector:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             raise ApiError(401, "bad_secret", "missing or wrong X-Telegram-Bot-Api-Secret-Token")
-        body = await read_json_object(request, self.ports.max_body_bytes)
+        body = parse_json(await read_body(request, self.ports.max_body_bytes))
         try:
             update = Update.model_validate(body)
         except ValidationError:
             log.warning("telegram channel %s: malformed update refused", channel.name)
             raise ApiError(400, "malformed_update", "the body is not a Telegram Update") from None
-        await self.process(channel, update)
+        with acknowledged_if_unusable(KIND, channel.name, update.update_id):
+            await self.process(channel, update)
         return web.Response(status=200)
 
     async def process(self, channel: Channel, update: Update) -> None:

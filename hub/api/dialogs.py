@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.api.access import ensure_dialog_visible, ensure_lead_visible, restricted_to
 from hub.api.auth import principal_of, scoped
@@ -12,7 +13,7 @@ from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Attachment, DialogStatus
 from hub.errors import ApiError, not_found, unprocessable
-from hub.httputil import media_type, read_json_object
+from hub.httputil import media_type, read_json_object, refuse_unusable_text, whole_number
 from hub.ports import TooLarge
 from storage import channels, dialogs, interactions
 
@@ -24,18 +25,17 @@ async def list_dialogs(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in {s.value for s in DialogStatus}:
         raise ApiError(400, "bad_query", "status must be queued, offered, assigned or closed")
-    operator = request.query.get("operator") or None
-    lead = request.query.get("lead_id") or None
-    for value in (operator, lead):
-        if value is not None and not value.isdigit():
-            raise ApiError(400, "bad_query", "operator and lead_id must be ids")
+    raw_operator = request.query.get("operator") or None
+    raw_lead = request.query.get("lead_id") or None
+    operator = whole_number(raw_operator, "operator") if raw_operator else None
+    lead = whole_number(raw_lead, "lead_id") if raw_lead else None
     only = restricted_to(request)
     async with hub.pool.acquire() as conn:
         found = await dialogs.search(
             conn,
             status=status,
-            operator_id=only if only is not None else (int(operator) if operator else None),
-            lead_id=int(lead) if lead else None,
+            operator_id=only if only is not None else operator,
+            lead_id=lead,
             after_id=after_id,
             limit=limit,
         )
@@ -123,13 +123,25 @@ async def _message_parts(request: web.Request) -> tuple[str | None, list[Attachm
                     )
                 )
             elif part.name == "text":
-                text = (await part.read(decode=True)).decode("utf-8", errors="replace")
+                raw = bytearray()
+                while chunk := await part.read_chunk(8192):
+                    raw.extend(chunk)
+                    if len(raw) > MAX_TEXT * 4:  # UTF-8 takes at most 4 bytes a character
+                        raise unprocessable(
+                            "text_too_long", f"a message holds at most {MAX_TEXT} characters"
+                        )
+                text = bytes(raw).decode("utf-8", errors="replace")
+                refuse_unusable_text(text, "text")
     except TooLarge as exc:
         await hub.attachments.discard(tuple(files))
         raise ApiError(413, "file_too_large", str(exc)) from None
-    except ValueError:
+    except (ValueError, HttpProcessingError):  # a part's header aiohttp refuses (a NUL)
         await hub.attachments.discard(tuple(files))
         raise ApiError(400, "malformed_form", "the multipart body cannot be parsed") from None
+    except BaseException:
+        # Whatever ends the request (a refusal, the client leaving), no saved file stays.
+        await hub.attachments.discard(tuple(files))
+        raise
     return text, files
 
 

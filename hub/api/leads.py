@@ -14,7 +14,7 @@ from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Identity, Lead, LeadId
 from hub.errors import ApiError, not_found, unprocessable
-from hub.httputil import read_json_object
+from hub.httputil import is_id, read_json_object
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
@@ -175,7 +175,7 @@ async def patch_lead(request: web.Request) -> web.Response:
 async def _other_id(request: web.Request) -> int:
     body = await read_json_object(request, hub_of(request).settings.max_body_bytes)
     other = body.get("other_id")
-    if isinstance(other, bool) or not isinstance(other, int) or other <= 0:
+    if not is_id(other):
         raise unprocessable("invalid_field", "other_id must be a lead id")
     return other
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from hub.domain import Dialog, Interaction, Lead, Operator
 from hub.errors import ApiError
+from hub.httputil import whole_number
 from storage.interactions import call_to_json
 
 DEFAULT_LIMIT = 50
@@ -100,20 +101,17 @@ def _seconds(start: Any, end: Any) -> float | None:
 
 def path_id(request: web.Request, name: str = "id") -> int:
     raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiError(404, "not_found", f"no such {name}")
     return int(raw)
 
 
 def paging(request: web.Request) -> tuple[int, int]:
     """`(after_id, limit)` from `?cursor=&limit=`; the cursor is the last id seen."""
-    try:
-        limit = int(request.query.get("limit", DEFAULT_LIMIT))
-        cursor = int(request.query.get("cursor", "0") or 0)
-    except ValueError:
-        raise ApiError(400, "bad_query", "limit and cursor must be whole numbers") from None
-    if not 1 <= limit <= MAX_LIMIT or cursor < 0:
-        raise ApiError(400, "bad_query", f"limit must be 1..{MAX_LIMIT}, cursor >= 0")
+    limit = whole_number(
+        request.query.get("limit", str(DEFAULT_LIMIT)), "limit", minimum=1, maximum=MAX_LIMIT
+    )
+    cursor = whole_number(request.query.get("cursor", "0") or "0", "cursor")
     return cursor, limit
 
 

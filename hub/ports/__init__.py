@@ -29,6 +29,11 @@ class IdempotencyConflict(Exception):
     """The same idempotency key came back with a different payload."""
 
 
+class UnusableMessage(ValueError):
+    """A connector built a message the hub cannot store (a field of the wrong type): the
+    provider's event is acknowledged and logged, not retried."""
+
+
 class TooLarge(Exception):
     """A body or file over its limit; the caller answers 413."""
 

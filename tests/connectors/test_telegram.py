@@ -552,3 +552,28 @@ async def test_a_failed_media_download_never_shows_the_bot_token(
     # aiohttp.access lines are the fake's and the test server's own (`hub serve` logs none).
     hub_lines = [r for r in caplog.records if r.name != "aiohttp.access"]
     assert not [r for r in hub_lines if token_part in r.getMessage()]
+
+
+async def test_a_document_name_that_is_a_path_or_breaks_headers_is_cleaned(
+    client: Client, pool: asyncpg.Pool, fake: tuple[FakeTelegram, str], auth: dict[str, str]
+) -> None:
+    telegram, base = fake
+    await _channel(pool, base, telegram.token)
+    telegram.add_file("BQAC-evil", "documents/file_1.pdf", b"%PDF")
+    update = text_update(62, "")
+    del update["message"]["text"]
+    update["message"]["document"] = {
+        "file_id": "BQAC-evil",
+        "file_unique_id": "AgADe",
+        "file_name": "../../etc/cron.d/x\r\nSet-Cookie: a=b.pdf",
+        "mime_type": "application/pdf",
+        "file_size": 4,
+    }
+    assert (await _post(client, update)).status == 200
+    name = await pool.fetchval("SELECT name FROM attachments")
+    assert "/" not in name and "\r" not in name and "\n" not in name and not name.startswith(".")
+    await eventually(lambda: pool.fetchval("SELECT state = 'stored' FROM attachments"))
+    attachment_id = await pool.fetchval("SELECT id FROM attachments")
+    download = await client.get(f"/api/v1/attachments/{attachment_id}", headers=auth)
+    assert download.status == 200 and await download.read() == b"%PDF"
+    assert "Set-Cookie" not in download.headers
