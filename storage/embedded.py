@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 log = logging.getLogger(__name__)
 
 _HANDLE_LIST = ".handle_pids.json"
@@ -44,13 +46,14 @@ def _prune_dead_handles(pgdata: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """A process that still runs: one killed but not yet reaped (a zombie) holds no
+    handle any more, though `kill(pid, 0)` still finds it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 class EmbeddedPostgres:
@@ -74,7 +77,13 @@ class EmbeddedPostgres:
         return dsn
 
     def stop(self) -> None:
-        """Release our handle; the server stops when no other hub process holds one."""
+        """Release our handle; the server stops when no other hub process holds one.
+
+        Handles of hubs that died since we started are dropped first: a hub SIGKILLed just
+        before this one started was still listed then (not yet exited), and would keep the
+        server running after the last live hub left."""
         if self._server is not None:
+            with type(self._server)._lock:
+                _prune_dead_handles(self.pgdata)
             self._server.cleanup()
             self._server = None

@@ -117,6 +117,29 @@ async def test_embedded_database_follows_the_hub_and_survives_restarts(
         hub.stop()
 
 
+async def test_a_hub_restarted_at_once_after_sigkill_still_stops_the_server(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The killed hub's pid is still in the handle list when the new hub starts (it has
+    not exited, or is a zombie nobody reaped yet): the last hub out must stop the server
+    all the same."""
+    data = tmp_path / "data"
+    killed = HubProcess(embedded_env, tmp_path, tmp_path / "killed.log")
+    killed.start()
+    restarted = HubProcess(embedded_env, tmp_path, tmp_path / "restarted.log")
+    try:
+        postmaster = _postmaster_pid(data)
+        killed.signal(signal.SIGKILL)  # not reaped: a zombie until `wait`
+        restarted.start()
+        assert _postmaster_pid(data) == postmaster
+        restarted.signal(signal.SIGTERM)
+        assert await asyncio.to_thread(restarted.wait) == 0
+        assert _wait_gone(postmaster), "the last hub to leave must stop the embedded server"
+    finally:
+        restarted.stop()
+        await asyncio.to_thread(killed.wait)
+
+
 KILL_AFTER = 100
 
 
