@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import mimetypes
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -27,6 +28,17 @@ def safe_display_name(name: str) -> str:
     base = unquote(name).replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("_", base).strip(" .")
     return cleaned[:150] or "file"
+
+
+def private_folders(root: Path, relative: Path = Path()) -> None:
+    """`root` and each folder of `relative` under it, created (or narrowed) to 0700."""
+    folder = root
+    for part in (Path(), *relative.parts):
+        folder = folder / part
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
 
 
 class DiskAttachmentStore:
@@ -58,10 +70,14 @@ class DiskAttachmentStore:
         )
 
     def _write(self, relative: Path, data: bytes) -> None:
+        # Customers' files are for the hub's user alone: folders 0700, files 0600,
+        # whatever the umask of the process that started the hub.
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(self.root, relative.parent)
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
         tmp.replace(path)
 
     async def read(self, storage_path: str) -> bytes:

@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Whatever the hub creates (data folder, files, logs of the embedded server) is the
+    # hub user's alone.
+    os.umask(0o077)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -12,7 +12,7 @@ import asyncpg
 
 from connectors import registry
 from hub.after_ingest import AfterIngest
-from hub.attachments import DiskAttachmentStore
+from hub.attachments import DiskAttachmentStore, private_folders
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
 from hub.channel_runner import ChannelRunner
 from hub.config import Settings
@@ -39,6 +39,9 @@ async def database(
     """A migrated pool (and its DSN) on `HUB_DATABASE_URL`, or on the embedded server in `HUB_DATA_DIR`."""
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database_url
+    # The data folder holds the database and customers' files: the hub's user alone.
+    await asyncio.to_thread(private_folders, settings.data_dir)
+    await asyncio.to_thread(private_folders, settings.attachments_dir)
     if not dsn:
         embedded = EmbeddedPostgres(settings.data_dir)
         dsn = await asyncio.to_thread(embedded.start)
