@@ -33,8 +33,8 @@ def safe_display_name(name: str) -> str:
 def private_folders(root: Path, relative: Path = Path()) -> None:
     """`root` and each folder of `relative` under it, created (or narrowed) to 0700."""
     folder = root
-    for part in (Path(), *relative.parts):
-        folder = folder / part
+    for part in ("", *relative.parts):
+        folder = folder / part if part else folder
         if not folder.is_dir():
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if folder.stat().st_mode & 0o077:
