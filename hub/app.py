@@ -59,19 +59,31 @@ async def refuse_unusable_urls(request: web.Request, handler: Handler) -> web.St
 STATIC = Path(__file__).parent / "static"
 
 
+# Customer text is never markup: no inline script, nothing from elsewhere, never framed.
+CONSOLE_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer says not to sniff types, leak the URL or be framed; every console
+    path (`/`, `/console/index.html`, its scripts) carries the console's policy."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if request.path == "/" or request.path.startswith("/console/"):
+        headers["Content-Security-Policy"] = CONSOLE_POLICY
+        headers.setdefault("Cache-Control", "no-cache")
+    elif request.path.startswith("/api/v1/attachments/"):
+        # A customer's file (an HTML page, an SVG) never runs as part of the hub's origin.
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+
+
 async def console_index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(
-        STATIC / "index.html",
-        headers={
-            "Cache-Control": "no-cache",
-            # Customer text is never markup: no inline script, nothing from elsewhere.
-            "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
-            "media-src 'self' blob: data:; connect-src 'self'; style-src 'self'; "
-            "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return web.FileResponse(STATIC / "index.html")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -153,6 +165,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     if background:
         app.cleanup_ctx.append(background_work)
     app.on_shutdown.append(hub.gateway.shutdown)
+    app.on_response_prepare.append(security_headers)
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)

@@ -577,3 +577,4 @@ async def test_a_document_name_that_is_a_path_or_breaks_headers_is_cleaned(
     download = await client.get(f"/api/v1/attachments/{attachment_id}", headers=auth)
     assert download.status == 200 and await download.read() == b"%PDF"
     assert "Set-Cookie" not in download.headers
+    assert download.headers["Content-Security-Policy"].startswith("sandbox")
