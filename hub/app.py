@@ -17,8 +17,10 @@ from hub.api import unsorted as unsorted_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
 from hub.errors import ApiError, HubError, code_for_status, error_response
+from hub.outage import RETRY_AFTER_S
 from hub.ports.connector import ConnectorDescriptor, InboundRoute
 from hub.text import usable
+from storage.database import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,16 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     except HubError as error:
         return error_response(error)
+    except DATABASE_DOWN as exc:
+        hub_of(request).outage.failed(exc)
+        return error_response(
+            ApiError(
+                503,
+                "unavailable",
+                "the hub's database is unavailable; retry later",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -148,6 +160,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await asyncio.wait(tasks)
     await hub.bus.close()
+    await hub.outage.close()
     for connector in hub.connectors.values():
         await connector.close()
 

@@ -16,6 +16,7 @@ from hub.config import Settings
 from hub.domain import Channel
 from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
+from hub.outage import OutageWatch
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports.connector import Connector, ConnectorDescriptor, remember_channel_secrets
@@ -68,6 +69,10 @@ class Hub:
     kinds: dict[str, ConnectorDescriptor] = field(default_factory=dict)
     connectors: dict[str, Connector] = field(default_factory=dict)
     login_limiter: RateLimiter = field(default_factory=RateLimiter)
+    outage: OutageWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outage = OutageWatch(self.pool)
 
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", Hub)

@@ -24,6 +24,16 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
+# The narrower set that means "the database cannot be reached or is shutting down", as
+# opposed to a statement the database refused: the HTTP app answers these with 503.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
 
 @asynccontextmanager
 async def connection(db: Conn | asyncpg.Pool) -> AsyncIterator[Conn]:
