@@ -59,9 +59,13 @@ def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:
+        uvloop = None  # type: ignore[assignment]
+    # Run outside the `except`: an error of the hub would otherwise be reported "during
+    # handling of" the missing uvloop, an unrelated context in every traceback.
+    if uvloop is None:
         asyncio.run(coro)
-        return
-    uvloop.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

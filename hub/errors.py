@@ -34,6 +34,7 @@ HTTP_STATUS: dict[str, int] = {
     "no_queue": 404,
     "method_not_allowed": 405,
     "offer_gone": 409,
+    "not_stored": 409,
     "at_capacity": 409,
     "operator_full": 409,
     "operator_unavailable": 409,

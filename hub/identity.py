@@ -34,10 +34,20 @@ class InvalidEmail(InvalidContact):
     code = "invalid_email"
 
 
+# An extension written after the number; the letters in it are not part of the number.
+_EXTENSION = re.compile(
+    r"(?:,|;|#|\b(?:ext|extension|доб|добавочный|x)\b\.?)\s*\d+\s*$", re.IGNORECASE
+)
+
+
 def normalize_phone(raw: str, default_region: str = "RU") -> Phone:
     text = raw.strip()
     if not text:
         raise InvalidPhone("empty phone")
+    if any(c.isalpha() for c in _EXTENSION.sub("", text)):
+        # libphonenumber reads letters as keypad digits (8-800-FLOWERS); a typed letter is
+        # far more often a typo than a vanity number, so the value is not a phone.
+        raise InvalidPhone(f"letters in a phone number: {raw[:40]!r}")
     candidates = [text]
     digits = re.sub(r"\D", "", text.split("#")[0])
     if not text.startswith("+") and digits:

@@ -53,29 +53,48 @@ class NormalContacts:
     phones: tuple[Phone, ...]
     emails: tuple[str, ...]
     name: str | None
+    # Details that are not a phone or an email as written ("phone" → "8-800-FLOWERS"):
+    # kept in the interaction's fields for a person to read, never matched on.
+    as_written: tuple[tuple[str, str], ...] = ()
 
 
 def normalize_contacts(message: InboundMessage, region: str, *, strict: bool) -> NormalContacts:
-    """Normal forms of the message's details; `strict` refuses invalid ones (forms, API)
-    where lenient drops them (a messenger's shared contact should not lose the message)."""
+    """Normal forms of the message's details. A detail that cannot be understood is kept
+    as written, so a typo never loses a lead; `strict` (forms, the API) refuses the
+    message only when nothing usable is left: no phone, no email and no name."""
     phones: dict[str, Phone] = {}
+    as_written: list[tuple[str, str]] = []
+    errors: list[InvalidContact] = []
     for raw in message.phones:
         try:
             phone = normalize_phone(raw, region)
-        except InvalidContact:
-            if strict:
-                raise
-            log.info("dropping an invalid phone from channel %s", message.channel_id)
+        except InvalidContact as exc:
+            errors.append(exc)
+            as_written.append(("phone", raw[:100]))
             continue
         phones.setdefault(phone.e164, phone)
     emails: dict[str, None] = {}
     for raw in message.emails:
         try:
             emails[normalize_email(raw)] = None
-        except InvalidContact:
-            if strict:
-                raise
-    return NormalContacts(tuple(phones.values()), tuple(emails), clean_name(message.name))
+        except InvalidContact as exc:
+            errors.append(exc)
+            as_written.append(("email", raw[:254]))
+    name = clean_name(message.name)
+    if strict and errors and not (phones or emails or name):
+        raise errors[0]
+    return NormalContacts(tuple(phones.values()), tuple(emails), name, tuple(as_written))
+
+
+def keep_as_written(message: InboundMessage, contacts: NormalContacts) -> InboundMessage:
+    """The message with the details that were not understood added to its fields."""
+    if not contacts.as_written:
+        return message
+    fields = dict(message.extra.get("fields") or {})
+    for key, raw in contacts.as_written:
+        name = key if key not in fields else f"{key} (as written)"
+        fields[name] = raw
+    return replace(message, extra={**message.extra, "fields": fields})
 
 
 def _optional_text(value: object) -> bool:
@@ -182,6 +201,7 @@ class IngestPipeline:
         """Store one inbound touch in its own transaction, then run the after-commit hooks."""
         message = usable_message(message)
         contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
+        message = keep_as_written(message, contacts)
         async with self.pool.acquire() as conn:
             if self.in_transaction:
                 async with conn.transaction():

@@ -12,7 +12,7 @@ from hub.api.auth import principal_of, scoped
 from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Attachment, DialogStatus
-from hub.errors import ApiError, not_found, unprocessable
+from hub.errors import ApiError, HubError, not_found, unprocessable
 from hub.httputil import media_type, read_json_object, refuse_unusable_text, whole_number
 from hub.ports import TooLarge
 from storage import channels, dialogs, interactions
@@ -64,13 +64,19 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
     attachment_id = path_id(request)
     async with hub.pool.acquire() as conn:
         row = await interactions.attachment(conn, attachment_id)
+    missing = not_found(f"attachment {attachment_id} not found")
     if row is None:
-        raise not_found(f"attachment {attachment_id} not found")
-    await ensure_lead_visible(request, row["lead_id"])
+        raise missing
+    try:
+        await ensure_lead_visible(request, row["lead_id"])
+    except HubError:
+        raise missing from None  # the same answer as for an id that does not exist
+    if not row["storage_path"]:
+        raise ApiError(409, "not_stored", "the file is not stored (yet, or was refused)")
     try:
         path = hub.attachments.path_of(row["storage_path"])
     except ValueError:
-        raise not_found(f"attachment {attachment_id} not found") from None
+        raise missing from None
     if not path.is_file():
         raise ApiError(410, "gone", "the file is no longer stored")
     safe_name = row["name"].replace('"', "")
@@ -80,8 +86,6 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
             "Content-Type": row["content_type"],
             # Customer files are never rendered by the browser in the hub's origin.
             "Content-Disposition": f'attachment; filename="{safe_name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox",
         },
     )
 

@@ -306,3 +306,36 @@ async def test_disabled_or_other_kind_channel_is_unknown(
     reply = await client.post("/forms/off", json={"name": "x"})
     assert reply.status == 404
     assert (await client.get("/forms/off/embed.js")).status == 404
+
+
+async def test_a_detail_that_is_not_understood_is_kept_as_written(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    """Letters are not keypad digits, and a typo in one detail never loses the lead: the
+    value stays in the interaction's fields; 422 only when nothing usable is left."""
+    reply = await client.post(
+        "/forms/site",
+        json={"name": "Ivan", "phone": "8-800-FLOWERS", "email": "ivan@example"},
+    )
+    assert reply.status == 201, await reply.text()
+    lead_id = (await reply.json())["lead_id"]
+    assert await count(pool, "lead_phones") == 0 and await count(pool, "lead_emails") == 0
+    items = (
+        await (await client.get(f"/api/v1/leads/{lead_id}/interactions", headers=auth)).json()
+    )["items"]
+    assert items[0]["fields"] == {"phone": "8-800-FLOWERS", "email": "ivan@example"}
+
+    typo = await client.post(
+        "/forms/site", json={"phone": "8 912 345-67-8O", "email": "anna@example.com"}
+    )
+    assert typo.status == 201
+    assert await pool.fetchval("SELECT email FROM lead_emails") == "anna@example.com"
+
+    refused = await client.post("/forms/site", json={"phone": "8-800-FLOWERS"})
+    assert refused.status == 422 and (await refused.json())["error"]["code"] == "invalid_phone"
+    with_extension = await client.post("/forms/site", json={"phone": "8 495 123-45-67 доб. 123"})
+    assert with_extension.status == 201
+    assert (
+        await pool.fetchval("SELECT phone FROM lead_phones WHERE phone = '+74951234567'")
+        == "+74951234567"
+    )

@@ -40,7 +40,9 @@ def test_default_region_applies_to_national_numbers() -> None:
     assert normalize_phone("+1 650 253 0000", "RU") == Phone("+16502530000")
 
 
-@pytest.mark.parametrize("raw", ["", "12", "abc", "+7 912", "9" * 30])
+@pytest.mark.parametrize(
+    "raw", ["", "12", "abc", "+7 912", "9" * 30, "8-800-FLOWERS", "+1 650 253 OOOO"]
+)
 def test_invalid_phones_are_refused(raw: str) -> None:
     with pytest.raises(InvalidContact):
         normalize_phone(raw)

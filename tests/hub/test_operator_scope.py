@@ -81,3 +81,27 @@ async def test_an_operator_neither_sees_nor_merges_another_operators_lead(
         f"/api/v1/leads/{mine}/unmerge", json={"other_id": theirs}, headers=as_anna
     )
     assert undone.status == 200, await undone.text()
+
+
+async def test_an_attachment_of_another_operators_lead_looks_like_no_attachment(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    anna = await add_operator(pool, "anna")
+    boris = await add_operator(pool, "boris")
+    await _lead_held_by(client, pool, anna, name="Anna's customer", phone="+79120000001")
+    theirs = await _lead_held_by(client, pool, boris, name="Boris's", phone="+79990000002")
+    interaction = await pool.fetchval("SELECT id FROM interactions WHERE lead_id = $1", theirs)
+    attachment = await pool.fetchval(
+        """INSERT INTO attachments (interaction_id, name, content_type, size, storage_path)
+           VALUES ($1, 'contract.pdf', 'application/pdf', 4, 'x/y') RETURNING id""",
+        interaction,
+    )
+    as_anna = await _token(client, "anna")
+    hidden = await client.get(f"/api/v1/attachments/{attachment}", headers=as_anna)
+    absent = await client.get(f"/api/v1/attachments/{attachment + 1000}", headers=as_anna)
+    assert hidden.status == absent.status == 404
+    hidden_message = (await hidden.json())["error"]["message"]
+    absent_message = (await absent.json())["error"]["message"]
+    assert hidden_message.replace(str(attachment), "N") == absent_message.replace(
+        str(attachment + 1000), "N"
+    )
