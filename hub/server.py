@@ -16,6 +16,7 @@ from aiohttp import web
 
 from hub.app import build_app
 from hub.config import Settings
+from hub.protocol_errors import JsonErrorAppRunner
 from hub.runtime import build_hub, database
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ async def serve(settings: Settings) -> None:
     async with database(settings) as (pool, dsn):
         hub = build_hub(settings, pool, dsn)
         app = build_app(hub)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = JsonErrorAppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
         await site.start()
