@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 from argon2 import PasswordHasher
 
 from storage import apikeys
@@ -298,3 +299,23 @@ async def test_queue_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
     ]:
         code, _, err = await hub(db_dsn, *args)
         assert code == 2 and message in err, (args, err)
+
+
+def test_an_error_without_uvloop_carries_no_import_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where uvloop is missing, a failure of the hub is not reported "during handling of"
+    the ImportError."""
+    from hub.cli import _run_loop
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+
+    async def fails() -> None:
+        raise RuntimeError("the hub's own failure")
+
+    try:
+        _run_loop(fails())
+    except RuntimeError as exc:
+        assert exc.__context__ is None and exc.__cause__ is None
+    else:
+        raise AssertionError("the failure was swallowed")
