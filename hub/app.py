@@ -98,6 +98,18 @@ async def console_index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
+# The console's files, read once: a name not in this list is a JSON 404 (aiohttp's static
+# route answers a missing file with an empty body after every middleware has run).
+CONSOLE_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+
+
+async def console_file(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in CONSOLE_FILES:
+        raise ApiError(404, "not_found", "no such console file")
+    return web.FileResponse(STATIC / name)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -193,7 +205,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/operators", sessions_api.list_operators)
     r.add_get("/ws/operator", hub.gateway.handle)
     r.add_get("/", console_index)
-    r.add_static("/console/", STATIC, append_version=False)
+    r.add_get("/console/{name}", console_file)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:[0-9]+}", leads_api.patch_lead)

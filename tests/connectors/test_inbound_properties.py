@@ -1,0 +1,294 @@
+"""Property-based tests of the connectors' inbound parsers.
+
+Each starts from an event shaped as the provider documents it, correctly signed, and
+replaces one value anywhere in it with arbitrary JSON (huge numbers, nested objects, NULs,
+lone surrogates...). Whatever comes in, a connector answers the provider (a 2xx when the
+signature holds, so nothing is retried forever) or raises a `HubError` with a 4xx; and
+every message it hands the hub is one the hub can store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import make_mocked_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors import registry
+from hub.domain import Attachment, Channel, ChannelId, InboundMessage
+from hub.errors import HubError
+from hub.pipeline import normalize_contacts, usable_message
+from hub.ports import HubPorts, IngestResult, OnUnknown
+from tests.fakes.telegram import text_update
+from tests.fakes.viber import message_event, sign
+from tests.fakes.vk import message_new
+
+GROUP = 218000000
+VK_SECRET = "s3cr3t"
+TG_SECRET = "tg-secret"
+VIBER_TOKEN = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"
+
+
+class _Ingest:
+    """Checks every message as the pipeline would, without a database."""
+
+    def __init__(self) -> None:
+        self.messages: list[InboundMessage] = []
+
+    async def ingest(
+        self,
+        message: InboundMessage,
+        kind: str,
+        *,
+        on_unknown: OnUnknown = "create",
+        strict_contacts: bool = False,
+    ) -> IngestResult:
+        checked = usable_message(message)
+        normalize_contacts(checked, "RU", strict=strict_contacts)
+        json.dumps(checked.extra, ensure_ascii=False).encode()  # storable as jsonb
+        self.messages.append(checked)
+        return IngestResult("created", lead_id=1, dialog_id=1, interaction_id=1)  # type: ignore[arg-type]
+
+
+class _Events:
+    async def edit(self, *args: Any) -> str:
+        return "missing"
+
+    async def delivery(self, *args: Any) -> None:
+        return None
+
+    async def subscription(self, *args: Any) -> None:
+        return None
+
+    async def load_state(self, channel_id: ChannelId) -> dict[str, Any]:
+        return {}
+
+    async def save_state(self, channel_id: ChannelId, state: dict[str, Any]) -> None:
+        return None
+
+
+class _Files:
+    async def save(self, chunks: Any, name: str, content_type: str, limit: int) -> Attachment:
+        async for _ in chunks:
+            pass
+        return Attachment(name=name, content_type=content_type, size=0, storage_path="x")
+
+    async def save_bytes(self, data: bytes, name: str, content_type: str) -> Attachment:
+        return Attachment(name=name, content_type=content_type, size=len(data), storage_path="x")
+
+    async def read(self, storage_path: str) -> bytes:
+        return b""
+
+    async def discard(self, attachments: tuple[Attachment, ...]) -> None:
+        return None
+
+
+def _ports() -> HubPorts:
+    return HubPorts(
+        ingest=_Ingest(),
+        events=_Events(),
+        attachments=_Files(),
+        public_url="http://hub.test",
+        max_body_bytes=1024 * 1024,
+        max_upload_bytes=1024 * 1024,
+        max_files=5,
+        trust_forwarded=False,
+    )
+
+
+def _channel(kind: str, settings: dict[str, str]) -> Channel:
+    return Channel(ChannelId(1), kind, "c", True, settings, datetime.now(UTC))
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(alphabet=st.characters(codec=None), max_size=30)
+    | st.sampled_from(["", "\x00", "\ud800", "../../x", "8-800-FLOWERS", "a@b"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+def _replace(event: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copied = copy.deepcopy(event)
+    target = copied
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return copied
+
+
+def _request(path: str, body: bytes, headers: dict[str, str]) -> web.Request:
+    protocol = mock.Mock(_reading_paused=False)
+    payload = StreamReader(protocol, 2**16, loop=asyncio.get_running_loop())
+    payload.feed_data(body)
+    payload.feed_eof()
+    return make_mocked_request(
+        "POST",
+        path,
+        headers={"Content-Type": "application/json", "Content-Length": str(len(body)), **headers},
+        payload=payload,
+    )
+
+
+async def _answer(
+    kind: str, settings: dict[str, str], path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    descriptor = registry.get(kind)
+    assert descriptor is not None
+    connector: Any = descriptor.factory(_ports())
+    try:
+        response = await connector.handle_inbound(
+            _request(path, body, headers), _channel(kind, settings)
+        )
+    except HubError as error:
+        assert 400 <= error.status < 500, error
+    else:
+        # A form refuses bad input with a 4xx answer of its own (with its CORS headers).
+        assert response.status < (500 if kind == "form" else 300), response
+    finally:
+        await connector.close()
+
+
+def _samples() -> dict[str, Any]:
+    telegram = text_update(1, "Hello")
+    telegram["message"]["contact"] = {
+        "phone_number": "+79120000001",
+        "first_name": "I",
+        "user_id": 5,
+    }
+    telegram["message"]["document"] = {
+        "file_id": "f",
+        "file_unique_id": "u",
+        "file_name": "a.pdf",
+        "file_size": 3,
+    }
+    vk = message_new(
+        GROUP,
+        "e1",
+        "Hello",
+        attachments=[
+            {
+                "type": "doc",
+                "doc": {
+                    "id": 1,
+                    "owner_id": 2,
+                    "title": "a",
+                    "ext": "pdf",
+                    "size": 3,
+                    "url": "https://vk.com/doc",
+                },
+            },
+            {
+                "type": "photo",
+                "photo": {
+                    "id": 1,
+                    "owner_id": 2,
+                    "sizes": [{"url": "https://vk.com/p", "width": 1, "height": 1}],
+                },
+            },
+        ],
+    )
+    viber = message_event(
+        4912661846655238145,
+        {"type": "file", "media": "https://dl.viber.com/f", "file_name": "a.pdf", "size": 3},
+    )
+    form = {
+        "name": "Ivan",
+        "phone": "+79120000001",
+        "email": "ivan@example.com",
+        "message": "hi",
+        "budget": "10",
+    }
+    return {"telegram": telegram, "vk": vk, "viber": viber, "form": form}
+
+
+SAMPLES = _samples()
+PROPERTY = settings(
+    max_examples=int(os.environ.get("HUB_PROPERTY_EXAMPLES", "100")),
+    deadline=None,
+    derandomize=os.environ.get("HUB_PROPERTY_RANDOM") is None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_telegram_updates_of_any_shape(data: st.DataObject) -> None:
+    event = SAMPLES["telegram"]
+    mutated = _replace(event, data.draw(st.sampled_from(_paths(event))), data.draw(JSON))
+    body = json.dumps(mutated).encode()
+    settings_ = {"token": "123456:TEST-token_abc", "secret_token": TG_SECRET}
+    asyncio.run(
+        _answer(
+            "telegram",
+            settings_,
+            "/connectors/telegram/c",
+            body,
+            {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        )
+    )
+
+
+@PROPERTY
+@given(data=st.data())
+def test_vk_callbacks_of_any_shape(data: st.DataObject) -> None:
+    event = SAMPLES["vk"]
+    mutated = _replace(event, data.draw(st.sampled_from(_paths(event))), data.draw(JSON))
+    body = json.dumps(mutated).encode()
+    settings_ = {"token": "t", "group_id": str(GROUP), "confirmation": "c", "secret": VK_SECRET}
+    asyncio.run(_answer("vk", settings_, "/connectors/vk/c", body, {}))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_viber_events_of_any_shape(data: st.DataObject) -> None:
+    event = SAMPLES["viber"]
+    mutated = _replace(event, data.draw(st.sampled_from(_paths(event))), data.draw(JSON))
+    body = json.dumps(mutated).encode()
+    asyncio.run(
+        _answer(
+            "viber",
+            {"auth_token": VIBER_TOKEN},
+            "/connectors/viber/c",
+            body,
+            {"X-Viber-Content-Signature": sign(VIBER_TOKEN, body)},
+        )
+    )
+
+
+@PROPERTY
+@given(data=st.data())
+def test_form_submissions_of_any_shape(data: st.DataObject) -> None:
+    event = SAMPLES["form"]
+    mutated = _replace(event, data.draw(st.sampled_from(_paths(event))), data.draw(JSON))
+    body = json.dumps(mutated).encode()
+    asyncio.run(_answer("form", {"rate_limit": "0"}, "/forms/c", body, {}))
