@@ -104,7 +104,7 @@ CONSOLE_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 
 
 async def console_file(request: web.Request) -> web.FileResponse:
-    name = request.match_info["name"]
+    name = request.match_info["filename"]
     if name not in CONSOLE_FILES:
         raise ApiError(404, "not_found", "no such console file")
     return web.FileResponse(STATIC / name)
@@ -205,7 +205,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/operators", sessions_api.list_operators)
     r.add_get("/ws/operator", hub.gateway.handle)
     r.add_get("/", console_index)
-    r.add_get("/console/{name}", console_file)
+    r.add_get("/console/{filename}", console_file)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:[0-9]+}", leads_api.patch_lead)

@@ -28,6 +28,7 @@ from routing.router import Router
 from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
+from storage.owner_role import ensure_owner_role, is_superuser
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,27 @@ async def database(
 ) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
     """A migrated pool (and its DSN) on `HUB_DATABASE_URL`, or on the embedded server in `HUB_DATA_DIR`."""
     embedded: EmbeddedPostgres | None = None
-    dsn = settings.database_url
+    dsn = settings.database_url or ""
+    superuser_dsn = ""
     # The data folder holds the database and customers' files: the hub's user alone.
     await asyncio.to_thread(private_folders, settings.data_dir)
     await asyncio.to_thread(private_folders, settings.attachments_dir)
     if not dsn:
         embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = await asyncio.to_thread(embedded.start)
+        superuser_dsn = await asyncio.to_thread(embedded.start)
     try:
+        if embedded is not None:
+            # The superuser only creates the hub's own role; the hub connects as that role.
+            dsn = await ensure_owner_role(superuser_dsn)
         if run_migrations:
             # A connection of its own: the migration lock is a session lock.
             conn = await asyncpg.connect(dsn)
             try:
+                if await is_superuser(conn):
+                    log.warning(
+                        "the hub connects to PostgreSQL as a superuser; give it an ordinary"
+                        " role that owns its database (see SECURITY.md)"
+                    )
                 applied = await migrate(conn)
             finally:
                 await conn.close()

@@ -44,12 +44,18 @@ def test_compose_variables_are_the_hubs_own() -> None:
     assert set(env) <= HUB_VARIABLES, set(env) - HUB_VARIABLES
     assert env["HUB_PORT"] == "8080" and env["HUB_HOST"] == "0.0.0.0"
     dsn = env["HUB_DATABASE_URL"]
-    postgres = _compose()["services"]["postgres"]["environment"]
-    assert dsn.startswith(f"postgresql://{postgres['POSTGRES_USER']}:") and dsn.endswith(
-        f"@postgres:5432/{postgres['POSTGRES_DB']}"
-    )
-    # The password is required, never an example value the hub would refuse.
-    assert "${HUB_DB_PASSWORD:?" in dsn and "${HUB_DB_PASSWORD:?" in postgres["POSTGRES_PASSWORD"]
+    postgres = _compose()["services"]["postgres"]
+    # The hub connects as the ordinary role the init script creates, not the superuser.
+    assert postgres["environment"]["POSTGRES_USER"] != "hub"
+    assert dsn.startswith("postgresql://hub:") and dsn.endswith("@postgres:5432/hub")
+    assert "./initdb:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    script = (ROOT / "docker" / "initdb" / "10-hub-role.sh").read_text()
+    assert "CREATE ROLE hub LOGIN NOSUPERUSER" in script
+    assert "CREATE DATABASE hub OWNER hub" in script and "$HUB_DB_PASSWORD" in script
+    # Passwords are required, never an example value the hub would refuse.
+    assert "${HUB_DB_PASSWORD:?" in dsn
+    assert "${HUB_DB_PASSWORD:?" in postgres["environment"]["HUB_DB_PASSWORD"]
+    assert "${HUB_DB_ADMIN_PASSWORD:?" in postgres["environment"]["POSTGRES_PASSWORD"]
 
 
 def test_dockerfile_matches_the_hub() -> None:

@@ -83,6 +83,54 @@ async def _leads(url: str, key: str, phone: str) -> list[dict[str, object]]:
         return items
 
 
+async def test_the_hub_connects_to_the_embedded_server_as_its_own_ordinary_role(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The superuser only creates the `hub` role and its database; the hub's sessions and
+    tables are that role's, which is no superuser."""
+    data = tmp_path / "data"
+    hub = HubProcess(embedded_env, tmp_path, tmp_path / "hub.log")
+    hub.start()
+    try:
+        lines = (data / "pgdata" / "postmaster.pid").read_text().splitlines()
+        superuser = f"postgresql://postgres@/postgres?host={lines[4]}&port={lines[3]}"
+        conn = await asyncpg.connect(superuser)
+        try:
+            sessions = {
+                r["usename"]
+                for r in await conn.fetch(
+                    "SELECT usename FROM pg_stat_activity WHERE datname = 'hub'"
+                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+            }
+            role = await conn.fetchrow(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'hub'"
+            )
+            owner = await conn.fetchval(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'hub'"
+            )
+        finally:
+            await conn.close()
+        assert sessions == {"hub"}
+        assert role is not None and not any(role.values())
+        assert owner == "hub"
+        hub_conn = await asyncpg.connect(f"postgresql://hub@/hub?host={lines[4]}&port={lines[3]}")
+        try:
+            owners = {
+                r["tableowner"]
+                for r in await hub_conn.fetch(
+                    "SELECT tableowner FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await hub_conn.execute("CREATE ROLE intruder SUPERUSER")
+        finally:
+            await hub_conn.close()
+        assert owners == {"hub"}
+    finally:
+        hub.stop()
+
+
 async def test_embedded_database_follows_the_hub_and_survives_restarts(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:
