@@ -28,7 +28,7 @@ from hub.ports.connector import (
     remember_channel_secrets,
 )
 from storage import channels
-from storage.database import DATABASE_UNAVAILABLE
+from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,8 @@ class ChannelRunner:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await self._supervise(conn)
-            except DATABASE_UNAVAILABLE:
-                log.warning(
-                    "channel supervisor lost the database; releasing channels", exc_info=True
-                )
+            except DATABASE_UNAVAILABLE as exc:
+                report_unavailable(log, "channel supervisor (releasing channels)", exc)
             finally:
                 await self._stop_all(conn)
                 if conn is not None:

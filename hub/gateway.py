@@ -28,7 +28,7 @@ from routing.router import Router
 from storage import dialogs, interactions, leads, operators
 from storage import routing as routing_store
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
-from storage.database import DATABASE_UNAVAILABLE
+from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,8 @@ class OperatorGateway:
                     text = json.dumps(await self.supervisor_state(), default=str)
                     for ws in list(self.supervisors):
                         self._send(ws, text)
-            except DATABASE_UNAVAILABLE:  # ConnectionError (a closed socket) is an OSError
-                log.warning("operator gateway: could not refresh", exc_info=True)
+            except DATABASE_UNAVAILABLE as exc:  # a closed socket's ConnectionError too
+                report_unavailable(log, "operator gateway refresh", exc)
             self._state_dirty.clear()
             if await sleep_until_woken(self._state_dirty, 2.0):
                 await asyncio.sleep(0.05)  # gather a burst of changes into one push

@@ -26,7 +26,7 @@ from hub.ports.connector import (
 )
 from hub.wakeup import sleep_until_woken
 from storage import channels, pending_media
-from storage.database import DATABASE_UNAVAILABLE
+from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ class MediaFetcher:
                     continue
                 async with self.pool.acquire() as conn:
                     due = await pending_media.next_due_in(conn)
-            except DATABASE_UNAVAILABLE:
-                log.warning("media fetcher: database unavailable, retrying", exc_info=True)
+            except DATABASE_UNAVAILABLE as exc:
+                report_unavailable(log, "media fetcher", exc)
             except Exception:
                 log.exception("media fetcher: unexpected error")
             # New files wake the fetcher; with none pending it sleeps until woken.

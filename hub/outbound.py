@@ -39,7 +39,7 @@ from hub.ports.connector import (
 from hub.redact import clean
 from hub.wakeup import sleep_until_woken
 from storage import channels, outbound
-from storage.database import DATABASE_UNAVAILABLE
+from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,8 @@ class OutboundService:
                     continue
                 async with self.pool.acquire() as conn:
                     due = await outbound.next_due_in(conn)
-            except DATABASE_UNAVAILABLE:
-                log.warning("outbound dispatcher: database unavailable, retrying", exc_info=True)
+            except DATABASE_UNAVAILABLE as exc:
+                report_unavailable(log, "outbound dispatcher", exc)
                 due = 5.0
             await sleep_until_woken(
                 self._wake, IDLE_CHECK_S if due is None else min(due, IDLE_CHECK_S)

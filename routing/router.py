@@ -27,7 +27,7 @@ from routing.hours import InvalidHours, parse_hours
 from routing.strategies import order
 from storage import queues as queue_store
 from storage import routing as store
-from storage.database import DATABASE_UNAVAILABLE, Conn
+from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
 from storage.events import set_actor
 from storage.queues import QueueRow
 
@@ -370,9 +370,9 @@ class Router:
             try:
                 if not self._nothing_to_do(await self.queues()):
                     await self.route(dialog_id)
-            except DATABASE_UNAVAILABLE:
+            except DATABASE_UNAVAILABLE as exc:
                 # It waits in the queue; the next full pass offers it.
-                log.warning("router: could not route dialog %s now", dialog_id, exc_info=True)
+                report_unavailable(log, "router (new dialogs wait in their queue)", exc)
             except Exception:
                 log.exception("router: routing dialog %s failed", dialog_id)
 
@@ -421,8 +421,8 @@ class Router:
                         due = await store.next_offer_expiry(conn)
                     wait = self.tick if due is None else min(due, self.tick)
                     self._next_full_at = time.monotonic() + wait
-            except DATABASE_UNAVAILABLE:
-                log.warning("router: database unavailable, retrying", exc_info=True)
+            except DATABASE_UNAVAILABLE as exc:
+                report_unavailable(log, "router", exc)
                 self._next_full_at = time.monotonic() + min(5.0, self.tick)
             except Exception:
                 log.exception("router: unexpected error")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -33,6 +35,20 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
+
+# Background loops retry every few seconds while the database is away; each says so at
+# most once a minute, in one line (a lost connection is not a bug: no traceback).
+_REPORT_EVERY_S = 60.0
+_reported: dict[str, float] = {}
+
+
+def report_unavailable(log: logging.Logger, what: str, error: BaseException) -> None:
+    now = time.monotonic()
+    if now - _reported.get(what, -_REPORT_EVERY_S) < _REPORT_EVERY_S:
+        log.debug("%s: database still unavailable (%s)", what, type(error).__name__)
+        return
+    _reported[what] = now
+    log.warning("%s: database unavailable (%s); retrying", what, type(error).__name__)
 
 
 @asynccontextmanager
