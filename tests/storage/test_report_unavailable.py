@@ -13,7 +13,7 @@ def test_a_retrying_loop_warns_once_a_minute_without_traceback(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(database.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("storage.database.time.monotonic", lambda: now[0])
     monkeypatch.setattr(database, "_reported", {})
     log = logging.getLogger("test.outage")
     caplog.set_level(logging.DEBUG)
