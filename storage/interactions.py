@@ -98,15 +98,30 @@ async def get(conn: Conn, interaction_id: int) -> Interaction | None:
 
 
 async def of_lead(
-    conn: Conn, lead_id: int, *, after_id: int = 0, limit: int = 100
+    conn: Conn,
+    lead_id: int,
+    *,
+    after_id: int = 0,
+    limit: int = 100,
+    before_id: int | None = None,
 ) -> list[Interaction]:
-    """Every interaction of the lead across channels, oldest first."""
-    rows = await conn.fetch(
-        f"{_SELECT} WHERE i.lead_id = $1 AND i.id > $2 ORDER BY i.id LIMIT $3",
-        lead_id,
-        after_id,
-        limit,
-    )
+    """Every interaction of the lead across channels: oldest first after `after_id`, or,
+    with `before_id`, newest first before it (a console loads the latest page, then older
+    ones as the operator scrolls up)."""
+    if before_id is not None:
+        rows = await conn.fetch(
+            f"{_SELECT} WHERE i.lead_id = $1 AND i.id < $2 ORDER BY i.id DESC LIMIT $3",
+            lead_id,
+            before_id,
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            f"{_SELECT} WHERE i.lead_id = $1 AND i.id > $2 ORDER BY i.id LIMIT $3",
+            lead_id,
+            after_id,
+            limit,
+        )
     return [_interaction(r) for r in rows]
 
 

@@ -14,7 +14,7 @@ from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Identity, Lead, LeadId
 from hub.errors import ApiError, not_found, unprocessable
-from hub.httputil import is_id, read_json_object
+from hub.httputil import MAX_ID, is_id, read_json_object, whole_number
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
@@ -248,6 +248,16 @@ async def lead_interactions(request: web.Request) -> web.Response:
     hub = hub_of(request)
     lead = await _lead_or_404(request, path_id(request))
     after_id, limit = paging(request)
+    order = request.query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "bad_query", "order is asc (oldest first) or desc (newest first)")
+    before_id: int | None = None
+    if order == "desc":
+        # Newest first: `before` (or `cursor`) is the last id of the previous page.
+        raw = request.query.get("before") or request.query.get("cursor") or ""
+        before_id = whole_number(raw, "before") if raw else MAX_ID
     async with hub.pool.acquire() as conn:
-        items = await interactions.of_lead(conn, lead.id, after_id=after_id, limit=limit)
+        items = await interactions.of_lead(
+            conn, lead.id, after_id=after_id, limit=limit, before_id=before_id
+        )
     return web.json_response(page([interaction_json(i) for i in items], limit))

@@ -322,9 +322,17 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             },
             "/api/v1/leads/{id}/interactions": {
                 "get": _op(
-                    "Every interaction of the lead across channels, oldest first",
+                    "Every interaction of the lead across channels, oldest first;"
+                    " `order=desc` pages newest first, `before` the previous page's last id",
                     tag="leads",
-                    params=[*lead_path, *_PAGING],
+                    params=[
+                        *lead_path,
+                        *_PAGING,
+                        _q("order", "asc (default) or desc"),
+                        _q(
+                            "before", "with order=desc: the last id of the previous page", "integer"
+                        ),
+                    ],
                     schema=_page_of("Interaction"),
                 )
             },

@@ -147,6 +147,29 @@ async def test_interactions_across_channels_oldest_first(
     ).status == 400
 
 
+async def test_interactions_page_newest_first_with_before(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    """A console loads the latest page, then older ones as the operator scrolls up."""
+    lead_id = 0
+    for n in range(7):
+        lead_id = (await _submit(client, phone="+79125550000", message=f"m{n}"))["lead_id"]
+    path = f"/api/v1/leads/{lead_id}/interactions"
+    seen: list[str] = []
+    params = {"order": "desc", "limit": "3"}
+    while True:
+        body = await _json(await client.get(path, params=params, headers=auth))
+        seen += [i["text"] for i in body["items"]]
+        if body["next_cursor"] is None:
+            break
+        params = {"order": "desc", "limit": "3", "before": body["next_cursor"]}
+    assert seen == [f"m{n}" for n in reversed(range(7))]
+    oldest_first = await _json(await client.get(path, headers=auth))
+    assert [i["text"] for i in oldest_first["items"]] == [f"m{n}" for n in range(7)]
+    for bad in ({"order": "sideways"}, {"order": "desc", "before": "x"}):
+        assert (await client.get(path, params=bad, headers=auth)).status == 400
+
+
 async def test_patch_edits_and_validates(
     client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
 ) -> None:
