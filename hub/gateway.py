@@ -79,7 +79,12 @@ class OperatorGateway:
             body = dialog_json(dialog)
             lead = people.get(dialog.lead_id)
             body["lead"] = lead_json(lead) if lead else None
-            body["unread"], body["last_text"] = reading.get(dialog.id, (0, None))
+            body.update(
+                reading.get(
+                    dialog.id,
+                    {"unread": 0, "last_text": None, "last_at": None, "waiting_since": None},
+                )
+            )
             summaries[dialog.id] = body
         return summaries
 

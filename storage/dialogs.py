@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from hub.domain import ChannelId, Dialog, DialogId, DialogStatus, LeadId, OperatorId
@@ -45,20 +47,41 @@ async def get_many(conn: Conn, ids: list[int]) -> list[Dialog]:
     return [_dialog(r) for r in rows]
 
 
-async def reading_state(conn: Conn, ids: list[int]) -> dict[int, tuple[int, str | None]]:
-    """(unread inbound count, last text) of each dialog: unread is everything since it was
-    last read."""
+async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What the console lists of each dialog: `unread` (customer messages since it was last
+    read), `last_text` (the customer's latest message: an operator's own reply is not the
+    customer's words), `last_at` (the latest activity either way) and `waiting_since` (the
+    customer's first message after our latest reply: null when answered)."""
     rows = await conn.fetch(
-        """SELECT d.id,
+        """SELECT d.id, d.created_at,
                   (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
                      AND i.direction = 'in'
                      AND i.created_at > COALESCE(d.operator_read_at, '-infinity')) AS unread,
-                  (SELECT i.text FROM interactions i WHERE i.dialog_id = d.id
-                     ORDER BY i.id DESC LIMIT 1) AS last_text
-           FROM dialogs d WHERE d.id = ANY($1::bigint[])""",
+                  last_in.text AS last_text, last_in.occurred_at AS last_in_at,
+                  (SELECT max(i.created_at) FROM interactions i
+                     WHERE i.dialog_id = d.id) AS last_at,
+                  (SELECT min(i.created_at) FROM interactions i
+                     WHERE i.dialog_id = d.id AND i.direction = 'in'
+                       AND i.id > COALESCE((SELECT max(o.id) FROM interactions o
+                                            WHERE o.dialog_id = d.id AND o.direction = 'out'
+                                              AND o.author IS DISTINCT FROM 'auto-reply'), 0)
+                  ) AS waiting_since
+           FROM dialogs d
+           LEFT JOIN LATERAL (SELECT i.text, i.occurred_at FROM interactions i
+                              WHERE i.dialog_id = d.id AND i.direction = 'in'
+                              ORDER BY i.id DESC LIMIT 1) last_in ON true
+           WHERE d.id = ANY($1::bigint[])""",
         ids,
     )
-    return {r["id"]: (int(r["unread"]), r["last_text"]) for r in rows}
+    return {
+        r["id"]: {
+            "unread": int(r["unread"]),
+            "last_text": r["last_text"],
+            "last_at": (r["last_at"] or r["created_at"]).isoformat(),
+            "waiting_since": r["waiting_since"].isoformat() if r["waiting_since"] else None,
+        }
+        for r in rows
+    }
 
 
 async def search(

@@ -297,3 +297,32 @@ async def test_a_socket_ends_when_its_token_is_revoked_or_expires(
     await other.next("pong")
     await hub.gateway.check_sessions()
     assert await _closed_with(other) == 4401
+
+
+async def test_previews_show_the_customers_latest_message_and_waiting_time(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    anna = await _operator(pool, "anna")
+    dialog_id = 0
+    for n in range(3):
+        reply = await client.post(
+            "/forms/site", json={"email": "ivan@example.com", "message": f"question {n}"}
+        )
+        dialog_id = (await reply.json())["dialog_id"]
+    await pool.execute(
+        "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1", dialog_id, anna
+    )
+    socket = await _connect(client, await _login(client, "anna"))
+    [waiting] = (await socket.next("hello"))["dialogs"]
+    assert waiting["last_text"] == "question 2" and waiting["waiting_since"] is not None
+    answered = await client.post(
+        f"/api/v1/dialogs/{dialog_id}/messages", json={"text": "our answer"}, headers=auth
+    )
+    assert answered.status == 201
+    await socket.ws.close()
+    socket = await _connect(client, await _login(client, "anna"))
+    [dialog] = (await socket.next("hello"))["dialogs"]
+    # Our own reply is not the customer's words; the customer no longer waits.
+    assert dialog["last_text"] == "question 2" and dialog["waiting_since"] is None
+    assert dialog["last_at"] >= waiting["last_at"]
+    await socket.ws.close()
