@@ -171,11 +171,13 @@ class Router:
         """The operators to offer the dialog to, and whether someone was skipped because
         another router held their lock (so the dialog is worth another try soon)."""
         declined = list(dialog["declined_by"])
-        candidates = await store.candidates(conn, queue.skills, declined)
+        # Who gave it away to this queue is not offered it back while it waits here.
+        gave_away = [dialog["transferred_from"]] if dialog["transferred_from"] else []
+        candidates = await store.candidates(conn, queue.skills, declined + gave_away)
         if not candidates and declined:
             # Everyone able to take it has passed once: offer it round again.
             await store.reset_declines(conn, dialog["id"])
-            candidates = await store.candidates(conn, queue.skills, [])
+            candidates = await store.candidates(conn, queue.skills, gave_away)
         previous = (
             await store.previous_operator(conn, dialog["lead_id"])
             if queue.strategy == "sticky"

@@ -138,6 +138,7 @@ async def accept(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
                   last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
+                  transferred_from = NULL,
                   updated_at = now()
            FROM (SELECT id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status = 'offered' AND $2 = ANY(d.offered_to)
@@ -213,6 +214,7 @@ async def assign_directly(conn: Conn, dialog_id: int, operator_id: int) -> async
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
                   last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
+                  transferred_from = NULL,
                   updated_at = now()
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status <> 'closed'
@@ -227,6 +229,7 @@ async def requeue(conn: Conn, dialog_id: int, queue_id: int | None) -> asyncpg.R
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'queued', operator_id = NULL, queue_id = $2,
                   queued_at = now(), offered_to = '{}', declined_by = '{}',
+                  transferred_from = old.operator_id,
                   offer_expires_at = NULL, assigned_at = NULL, updated_at = now()
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status <> 'closed'

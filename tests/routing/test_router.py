@@ -168,6 +168,28 @@ async def test_transfer_to_operator_and_to_queue(world: World) -> None:
     assert err.value.code == "operator_unavailable"
 
 
+async def test_a_dialog_given_to_a_queue_is_not_offered_back_to_the_giver(world: World) -> None:
+    await world.queue("main")
+    a = await world.operator("anna")
+    dialog = await world.dialog()
+    await world.router.route(dialog)
+    await world.router.accept(a, dialog)
+    # Alone online, anna hands it to the queue: it waits for someone else.
+    await world.router.transfer_to_queue(dialog, "main")
+    assert (await world.status(dialog))["status"] == "queued"
+    await world.router.route_waiting()
+    assert (await world.status(dialog))["status"] == "queued"
+    b = await world.operator("boris")
+    await world.router.route_waiting()
+    row = await world.status(dialog)
+    assert row["status"] == "offered" and list(row["offered_to"]) == [b]
+    await world.router.accept(b, dialog)
+    assert (
+        await world.pool.fetchval("SELECT transferred_from FROM dialogs WHERE id = $1", dialog)
+        is None
+    )
+
+
 async def test_two_routers_never_give_one_dialog_to_two_operators(world: World) -> None:
     ops = [await world.operator(f"op{i}", max_dialogs=3) for i in range(5)]
     dialogs = [await world.dialog() for _ in range(30)]
