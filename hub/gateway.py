@@ -20,6 +20,7 @@ from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_js
 from hub.domain import Notice, Operator
 from hub.errors import HubError
 from hub.httputil import is_id
+from hub.notify import Publish
 from hub.outbound import OutboundService
 from hub.socket_outbox import SocketOutbox
 from hub.text import usable
@@ -46,9 +47,15 @@ SESSION_CHECK_S = 30.0
 
 class OperatorGateway:
     def __init__(
-        self, pool: asyncpg.Pool, router: Router, outbound: OutboundService, grace: float = 15.0
+        self,
+        pool: asyncpg.Pool,
+        router: Router,
+        outbound: OutboundService,
+        grace: float = 15.0,
+        publish: Publish | None = None,
     ) -> None:
         self.pool = pool
+        self.publish = publish
         self.grace = grace
         self.router = router
         self.outbound = outbound
@@ -178,6 +185,12 @@ class OperatorGateway:
         if notice.kind == "session_ended":
             self.end_sessions({int(notice.data["token_id"])})
             return
+        if notice.kind == "presence":
+            text = json.dumps({"type": "operator.presence", **notice.data})
+            for sockets in list(self.sockets.values()):
+                for ws in list(sockets):
+                    self._send(ws, text)
+            return
         local = [o for o in notice.operators if o in self.sockets]
         if not local:
             return
@@ -300,9 +313,18 @@ class OperatorGateway:
             return
         try:
             if await operators.mark_offline_unless_seen(self.pool, operator.id, left_at):
+                await self._announce_presence(operator.id, "offline")
                 await self.router.presence_changed(operator.id, "offline")
         except DATABASE_UNAVAILABLE:
             log.warning("could not record operator %s leaving", operator.id)
+
+    async def _announce_presence(self, operator_id: int, status: str) -> None:
+        """Every console (colleagues' transfer lists, the operator's other tabs) on every
+        node hears of a presence change."""
+        if self.publish is not None:
+            await self.publish(
+                Notice("presence", None, data={"operator_id": operator_id, "presence": status})
+            )
 
     async def _error(self, ws: web.WebSocketResponse, error: HubError, ref: Any = None) -> None:
         self._send(ws, json.dumps(error.frame(ref)))
@@ -361,6 +383,7 @@ class OperatorGateway:
             raise HubError("invalid_field", "status is online, away or offline")
         await operators.set_presence(self.pool, operator.id, status)
         self._send(ws, json.dumps({"type": "presence", "status": status}))
+        await self._announce_presence(operator.id, status)
         await self.router.presence_changed(operator.id, status)
 
     async def _on_accept(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:

@@ -102,7 +102,9 @@ def build_hub(
         await outbound.send(dialog_id, text, [], "auto-reply")
 
     router = Router(pool, bus.publish, auto_reply, tick=min(10.0, supervise_every * 5))
-    gateway = OperatorGateway(pool, router, outbound, grace=min(15.0, supervise_every * 2))
+    gateway = OperatorGateway(
+        pool, router, outbound, grace=min(15.0, supervise_every * 2), publish=bus.publish
+    )
     bus.subscribe(gateway.on_notice)
 
     pipeline.after_commit.append(

@@ -326,3 +326,24 @@ async def test_previews_show_the_customers_latest_message_and_waiting_time(
     assert dialog["last_text"] == "question 2" and dialog["waiting_since"] is None
     assert dialog["last_at"] >= waiting["last_at"]
     await socket.ws.close()
+
+
+async def test_presence_changes_reach_every_console(client: Client, pool: asyncpg.Pool) -> None:
+    """Colleagues' transfer lists and an operator's other tabs follow presence live."""
+    anna = await _operator(pool, "anna")
+    boris = await _operator(pool, "boris")
+    anna_tab = await _connect(client, await _login(client, "anna"))
+    anna_other_tab = await _connect(client, await _login(client, "anna"))
+    boris_tab = await _connect(client, await _login(client, "boris"))
+    for socket in (anna_tab, anna_other_tab, boris_tab):
+        await socket.next("hello")
+    await boris_tab.send(type="presence", status="online")
+    seen = await anna_tab.next("operator.presence")
+    assert (seen["operator_id"], seen["presence"]) == (boris, "online")
+    await anna_tab.send(type="presence", status="away")
+    mine = await anna_other_tab.next("operator.presence")
+    while mine["operator_id"] != anna:
+        mine = await anna_other_tab.next("operator.presence")
+    assert mine["presence"] == "away"
+    for socket in (anna_tab, anna_other_tab, boris_tab):
+        await socket.ws.close()
