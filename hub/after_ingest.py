@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from hub.domain import Notice
 from hub.notify import Publish
 from hub.ports import IngestResult
 
@@ -24,7 +23,9 @@ class AfterIngest:
         wake_media: Callable[[], None],
         publish: Publish,
         nudge_supervisors: Callable[[], Awaitable[None]],
+        tell_holders: Callable[[int], Awaitable[None]],
     ) -> None:
+        self.tell_holders = tell_holders
         self.submit_dialog = submit_dialog
         self.wake_media = wake_media
         self.publish = publish
@@ -38,12 +39,5 @@ class AfterIngest:
         if result.dialog_created or result.dialog_reopened:
             self.submit_dialog(result.dialog_id)
             await self.nudge_supervisors()
-        elif result.operator_id is not None:
-            await self.publish(
-                Notice(
-                    "interaction",
-                    result.dialog_id,
-                    (result.operator_id,),
-                    {"interaction_id": result.interaction_id},
-                )
-            )
+        # Whoever holds a dialog of this lead sees the message in the lead's conversation.
+        await self.tell_holders(result.interaction_id)

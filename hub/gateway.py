@@ -210,6 +210,8 @@ class OperatorGateway:
             }
         elif notice.kind in ("withdrawn", "unassigned", "closed"):
             frame = {"type": f"dialog.{notice.kind}", "dialog_id": notice.dialog_id, **notice.data}
+        elif notice.kind in ("lead.merged", "lead.unmerged", "lead.updated"):
+            frame = {"type": notice.kind, **notice.data}
         elif notice.kind in ("interaction", "interaction.updated"):
             async with self.pool.acquire() as conn:
                 item = await interactions.get(conn, int(notice.data["interaction_id"]))

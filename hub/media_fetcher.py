@@ -15,6 +15,7 @@ import asyncpg
 
 from hub.attachments import DiskAttachmentStore
 from hub.backoff import backoff
+from hub.notify import Publish, interaction_changed
 from hub.ports import TooLarge
 from hub.ports.connector import (
     AuthFailed,
@@ -54,8 +55,10 @@ class MediaFetcher:
         store: DiskAttachmentStore,
         limit: int,
         kinds: Mapping[str, ConnectorDescriptor] | None = None,
+        publish: Publish | None = None,
     ) -> None:
         self.pool = pool
+        self.publish = publish
         self.connectors = connectors
         self.kinds = kinds or {}
         self.store = store
@@ -70,6 +73,17 @@ class MediaFetcher:
             pending = await pending_media.claim(conn, LEASE_SECONDS)
             if pending is None:
                 return False
+        await self._fetch(pending)
+        # The console shows the file, or why there is none yet, without a reload.
+        await interaction_changed(
+            self.pool, self.publish, pending.interaction_id, "interaction.updated"
+        )
+        return True
+
+    async def _fetch(self, pending: pending_media.PendingFile) -> None:
+        """Fetch one claimed file and record its outcome (stored, refused, failed, or a
+        retry with the reason in its note)."""
+        async with self.pool.acquire() as conn:
             channel = await channels.get(conn, pending.channel_id)
         connector = self.connectors.get(channel.kind) if channel else None
         if channel is not None:
@@ -91,11 +105,11 @@ class MediaFetcher:
                     "refused",
                     f"the file is over the {self.limit // (1024 * 1024)} MB limit and was not kept",
                 )
-            return True
+            return
         except (ChannelConfigError, AuthFailed) as exc:
             async with self.pool.acquire() as conn:
                 await pending_media.give_up(conn, pending.attachment_id, "failed", _note(exc))
-            return True
+            return
         except (ConnectorError, OSError, TimeoutError) as exc:
             async with self.pool.acquire() as conn:
                 if pending.attempts >= MAX_ATTEMPTS:
@@ -106,7 +120,7 @@ class MediaFetcher:
                     await pending_media.retry_later(
                         conn, pending.attachment_id, backoff(pending.attempts, 2.0), _note(exc)
                     )
-            return True
+            return
         async with self.pool.acquire() as conn:
             await pending_media.stored(
                 conn,
@@ -116,7 +130,6 @@ class MediaFetcher:
                 sha256=stored.sha256 or "",
                 content_type=stored.content_type,
             )
-        return True
 
     async def run(self) -> None:
         while True:

@@ -1,4 +1,7 @@
-"""Telling the operator who holds a dialog that one of its interactions is new or changed."""
+"""Telling operators that an interaction is new or changed: every operator holding an open
+dialog of the interaction's lead, since the console shows a lead's conversation across all
+its channels (a form message from the customer anna is chatting with on Telegram appears in
+anna's open conversation)."""
 
 from __future__ import annotations
 
@@ -17,11 +20,36 @@ async def interaction_changed(
     if publish is None:
         return
     row = await pool.fetchrow(
-        """SELECT d.id, d.operator_id FROM interactions i JOIN dialogs d ON d.id = i.dialog_id
-           WHERE i.id = $1 AND d.status = 'assigned'""",
+        """SELECT i.dialog_id,
+                  array(SELECT DISTINCT d.operator_id FROM dialogs d
+                        WHERE d.lead_id = i.lead_id AND d.status = 'assigned'
+                          AND d.operator_id IS NOT NULL) AS holders
+           FROM interactions i WHERE i.id = $1""",
         interaction_id,
     )
-    if row is not None and row["operator_id"] is not None:
+    if row is not None and row["holders"]:
         await publish(
-            Notice(kind, row["id"], (row["operator_id"],), {"interaction_id": interaction_id})
+            Notice(
+                kind, row["dialog_id"], tuple(row["holders"]), {"interaction_id": interaction_id}
+            )
         )
+
+
+async def lead_changed(
+    pool: asyncpg.Pool,
+    publish: Publish | None,
+    lead_ids: list[int],
+    kind: str,
+    data: dict[str, int],
+) -> None:
+    """A lead was merged, unmerged or edited: the operators holding its dialogs reload it."""
+    if publish is None:
+        return
+    holders = await pool.fetchval(
+        """SELECT array(SELECT DISTINCT operator_id FROM dialogs
+                        WHERE lead_id = ANY($1::bigint[]) AND status = 'assigned'
+                          AND operator_id IS NOT NULL)""",
+        lead_ids,
+    )
+    if holders:
+        await publish(Notice(kind, None, tuple(holders), data))

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import asyncpg
 
@@ -19,6 +20,7 @@ from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
+from hub.notify import interaction_changed
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
@@ -95,7 +97,9 @@ def build_hub(
     connectors: dict[str, Connector] = {
         kind: descriptor.factory(ports) for kind, descriptor in kinds.items()
     }
-    media = MediaFetcher(pool, connectors, attachments, settings.max_upload_bytes, kinds)
+    media = MediaFetcher(
+        pool, connectors, attachments, settings.max_upload_bytes, kinds, publish=bus.publish
+    )
     outbound = OutboundService(pool, connectors, kinds, bus.publish)
 
     async def auto_reply(dialog_id: int, text: str) -> None:
@@ -113,6 +117,7 @@ def build_hub(
             wake_media=media.wake,
             publish=bus.publish,
             nudge_supervisors=StateNudge(bus.publish),
+            tell_holders=partial(interaction_changed, pool, bus.publish),
         )
     )
     return Hub(

@@ -16,6 +16,7 @@ class PendingFile:
     name: str
     content_type: str
     attempts: int
+    interaction_id: int = 0
 
 
 async def claim(conn: Conn, lease_seconds: float) -> PendingFile | None:
@@ -30,7 +31,8 @@ async def claim(conn: Conn, lease_seconds: float) -> PendingFile | None:
                next_attempt_at = now() + make_interval(secs => $1)
         FROM next, interactions i
         WHERE a.id = next.id AND i.id = a.interaction_id
-        RETURNING a.id, i.channel_id, a.remote_ref, a.name, a.content_type, a.attempts
+        RETURNING a.id, i.channel_id, a.remote_ref, a.name, a.content_type, a.attempts,
+                  a.interaction_id
         """,
         lease_seconds,
     )
@@ -43,6 +45,7 @@ async def claim(conn: Conn, lease_seconds: float) -> PendingFile | None:
         row["name"],
         row["content_type"],
         row["attempts"],
+        row["interaction_id"],
     )
 
 

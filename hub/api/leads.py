@@ -16,6 +16,7 @@ from hub.domain import Identity, Lead, LeadId
 from hub.errors import ApiError, not_found, unprocessable
 from hub.httputil import MAX_ID, is_id, read_json_object, whole_number
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
+from hub.notify import lead_changed
 from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
 from storage.events import set_actor
@@ -169,6 +170,13 @@ async def patch_lead(request: web.Request) -> web.Response:
         )
         lead = await leads.get(conn, lead_id)
     assert lead is not None
+    await lead_changed(
+        hub_of(request).pool,
+        hub_of(request).bus.publish,
+        [lead_id],
+        "lead.updated",
+        {"lead_id": lead_id},
+    )
     return web.json_response(lead_json(lead))
 
 
@@ -197,6 +205,14 @@ async def merge_lead(request: web.Request) -> web.Response:
         )
         lead = await leads.get(conn, survivor)
     assert lead is not None
+    # Other operators holding a dialog of either lead reload it.
+    await lead_changed(
+        hub.pool,
+        hub.bus.publish,
+        [survivor, other],
+        "lead.merged",
+        {"lead_id": survivor, "merged_id": other},
+    )
     return web.json_response({"lead": lead_json(lead), "merge": moved})
 
 
@@ -217,6 +233,13 @@ async def unmerge_lead(request: web.Request) -> web.Response:
         await set_actor(conn, principal_of(request).actor)
         await merges.unmerge(conn, LeadId(survivor), LeadId(other))
         restored = await leads.get_many(conn, [survivor, other])
+    await lead_changed(
+        hub.pool,
+        hub.bus.publish,
+        [survivor, other],
+        "lead.unmerged",
+        {"lead_id": survivor, "restored_id": other},
+    )
     return web.json_response(
         {
             "lead": lead_json(restored[LeadId(survivor)]),
