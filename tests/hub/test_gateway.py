@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from hub.context import Hub
 from hub.domain import Channel
 from storage import operators
-from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row
+from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row
 
 Client = TestClient[Any, Any]
 PASSWORD = OPERATOR_PASSWORD
@@ -347,3 +347,38 @@ async def test_presence_changes_reach_every_console(client: Client, pool: asyncp
     assert mine["presence"] == "away"
     for socket in (anna_tab, anna_other_tab, boris_tab):
         await socket.ws.close()
+
+
+async def test_a_leads_news_reaches_whoever_holds_one_of_its_dialogs(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    """The console shows a lead's conversation across channels: a message in another
+    dialog of the lead, and a merge done by someone else, reach the holder live."""
+    anna = await _operator(pool, "anna")
+    first = await (
+        await client.post("/forms/site", json={"phone": "+79120000001", "message": "one"})
+    ).json()
+    await pool.execute(
+        "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1",
+        first["dialog_id"],
+        anna,
+    )
+    socket = await _connect(client, await _login(client, "anna"))
+    await socket.next("hello")
+    await add_form(pool, "landing", rate_limit="0")
+    other = await client.post(
+        "/forms/landing", json={"phone": "89120000001", "message": "from the landing page"}
+    )
+    assert other.status == 201
+    frame = await socket.next("interaction")
+    assert frame["interaction"]["text"] == "from the landing page"
+    assert frame["interaction"]["lead_id"] == first["lead_id"]
+
+    duplicate = await pool.fetchval("INSERT INTO leads (name) VALUES ('CRM copy') RETURNING id")
+    merged = await client.post(
+        f"/api/v1/leads/{first['lead_id']}/merge", json={"other_id": duplicate}, headers=auth
+    )
+    assert merged.status == 200
+    notice = await socket.next("lead.merged")
+    assert (notice["lead_id"], notice["merged_id"]) == (first["lead_id"], duplicate)
+    await socket.ws.close()
