@@ -122,6 +122,7 @@ class Dialog:
     created_at: datetime
     closed_at: datetime | None
     timings: dict[str, datetime | None] = field(default_factory=dict)
+    channel_kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import asyncpg
 from hub.domain import ChannelId, Dialog, DialogId, DialogStatus, LeadId, OperatorId
 from storage.database import Conn
 
-_COLUMNS = "d.*, c.name AS channel_name"
+_COLUMNS = "d.*, c.name AS channel_name, c.kind AS channel_kind"
 
 
 def _dialog(row: asyncpg.Record) -> Dialog:
@@ -18,6 +18,7 @@ def _dialog(row: asyncpg.Record) -> Dialog:
         lead_id=LeadId(row["lead_id"]),
         channel_id=ChannelId(row["channel_id"]),
         channel=row["channel_name"],
+        channel_kind=row["channel_kind"],
         status=DialogStatus(row["status"]),
         operator_id=OperatorId(row["operator_id"]) if row["operator_id"] is not None else None,
         created_at=row["created_at"],

@@ -513,6 +513,7 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "id": i,
                 "lead_id": i,
                 "channel": s,
+                "channel_kind": s,
                 "status": {"enum": ["queued", "offered", "assigned", "closed"]},
                 "operator_id": {"type": ["integer", "null"]},
                 "created_at": s,

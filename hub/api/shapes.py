@@ -74,6 +74,7 @@ def dialog_json(dialog: Dialog) -> dict[str, Any]:
         "id": dialog.id,
         "lead_id": dialog.lead_id,
         "channel": dialog.channel,
+        "channel_kind": dialog.channel_kind,
         "status": dialog.status.value,
         "operator_id": dialog.operator_id,
         "created_at": dialog.created_at.isoformat(),
