@@ -98,9 +98,11 @@ async def console_index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
-# The console's files, read once: a name not in this list is a JSON 404 (aiohttp's static
+# The console's files, read once: a path not in this list is a JSON 404 (aiohttp's static
 # route answers a missing file with an empty body after every middleware has run).
-CONSOLE_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
+CONSOLE_FILES = frozenset(
+    p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file()
+)
 
 
 async def console_file(request: web.Request) -> web.FileResponse:
@@ -108,6 +110,10 @@ async def console_file(request: web.Request) -> web.FileResponse:
     if name not in CONSOLE_FILES:
         raise ApiError(404, "not_found", "no such console file")
     return web.FileResponse(STATIC / name)
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -205,7 +211,8 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/operators", sessions_api.list_operators)
     r.add_get("/ws/operator", hub.gateway.handle)
     r.add_get("/", console_index)
-    r.add_get("/console/{filename}", console_file)
+    r.add_get("/console/{filename:.+}", console_file)
+    r.add_get("/favicon.ico", favicon)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:[0-9]+}", leads_api.patch_lead)

@@ -172,6 +172,14 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
                 }
             },
+            "/favicon.ico": {
+                "get": {
+                    "summary": "The console's icon (SVG)",
+                    "tags": ["console"],
+                    "security": [],
+                    "responses": {"200": {"description": "SVG", "content": {"image/svg+xml": {}}}},
+                }
+            },
             "/console/{filename}": {
                 "get": {
                     "summary": "The console's scripts and styles",

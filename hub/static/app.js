@@ -1,27 +1,38 @@
-// The operator console. Everything a customer wrote is put on the page with textContent
-// (el() below), never as markup.
-import { t, lang, setLang, CANNED } from "./i18n.js";
+// The operator console. Views are Preact components (htm templates, no build step) reading
+// one store (store.js); a live update re-renders through a keyed diff, so what an operator
+// is typing, selecting or scrolling is never rebuilt. Customer text is always a text node:
+// templates never inject markup.
+import { html, render, useEffect, useLayoutEffect, useRef, useState } from "./vendor/preact-htm-3.1.1.module.js";
+import { CANNED, customerLang, errorText, lang, setLang, t } from "./i18n.js";
+import { loadDraft, saveDraft, store } from "./store.js";
 
-const state = {
-  token: sessionStorage.getItem("hub.token"),
-  operator: null, presence: "offline", dialogs: new Map(), offers: new Map(),
-  selected: null, messages: [], lead: null, duplicates: [], queues: [], operators: [],
-  supervisor: null, ws: null, retry: 0, connected: false,
-};
+const PAGE = 50;
+const KIND_MARK = { telegram: "TG", vk: "VK", viber: "VB", form: "WEB", email: "@", pbx: "☎", note: "✎" };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
+// -- talking to the hub -------------------------------------------------------------------
+
+class HubFailure extends Error {
+  constructor(code, message) { super(errorText(code, message)); this.code = code; }
+}
+
+async function api(path, options = {}) {
+  const { token } = store.get();
+  const headers = { Authorization: `Bearer ${token}`, ...(options.headers || {}) };
+  const init = { ...options, headers };
+  if (options.json !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(options.json); }
+  const reply = await fetch(path, init);
+  if (reply.status === 401) { endSession(); throw new HubFailure("unauthorized"); }
+  const body = reply.headers.get("Content-Type")?.includes("json") ? await reply.json() : null;
+  if (!reply.ok) throw new HubFailure(body?.error?.code || "internal", body?.error?.message || `HTTP ${reply.status}`);
+  return body;
+}
+
+let socket = null;
+let retry = 0;
+
+function send(frame) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  else toast(errorText("disconnected"));
 }
 
 function toast(text) {
@@ -32,22 +43,7 @@ function toast(text) {
   toast.timer = setTimeout(() => { box.className = ""; }, 4000);
 }
 
-async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
-  if (options.json !== undefined) { headers["Content-Type"] = "application/json"; options.body = JSON.stringify(options.json); }
-  const reply = await fetch(path, { ...options, headers });
-  if (reply.status === 401) { signOut(); throw new Error("unauthorized"); }
-  const body = reply.headers.get("Content-Type")?.includes("json") ? await reply.json() : null;
-  if (!reply.ok) throw new Error(body?.error?.message || `HTTP ${reply.status}`);
-  return body;
-}
-
-function send(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
-  else toast(t("disconnected"));
-}
-
-// -- session -------------------------------------------------------------------------
+// -- session ------------------------------------------------------------------------------
 
 async function signIn(event) {
   event.preventDefault();
@@ -56,101 +52,170 @@ async function signIn(event) {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ login: form.login.value, password: form.password.value }),
   });
-  if (!reply.ok) { form.querySelector(".error").textContent = t("wrongLogin"); return; }
+  if (!reply.ok) {
+    const body = await reply.json().catch(() => null);
+    form.querySelector(".error").textContent = reply.status === 401 ? t("wrongLogin") : errorText(body?.error?.code, body?.error?.message);
+    return;
+  }
   const body = await reply.json();
-  state.token = body.token;
   sessionStorage.setItem("hub.token", body.token);
+  store.set({ token: body.token, checking: false });
   connect();
 }
 
 function signOut() {
-  if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${state.token}` } });
+  const { token } = store.get();
+  if (token) fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
   endSession();
 }
 
-// Back to the login form: after signing out here, or when the hub ended the session.
+// Back to the login form: signed out here, or the hub ended the session (4401, a stale token).
 function endSession() {
-  state.token = null;
   sessionStorage.removeItem("hub.token");
-  if (state.ws) { state.ws.onclose = null; state.ws.close(); }
-  state.operator = null;
-  render();
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  store.set({ token: null, checking: false, operator: null, dialogs: new Map(), offers: new Map(), selectedId: null, messages: [], lead: null });
+}
+
+// A token kept from an earlier visit may be revoked or expired: ask before connecting.
+async function resume() {
+  const { token } = store.get();
+  if (!token) return;
+  try {
+    const reply = await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } });
+    if (reply.status === 401 || reply.status === 403) { endSession(); return; }
+  } catch (error) { /* the hub is unreachable: keep the token, the socket retries */ }
+  store.set({ checking: false });
+  connect();
 }
 
 function connect() {
+  const { token } = store.get();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/operator?token=${encodeURIComponent(state.token)}`);
-  state.ws = ws;
-  ws.onopen = () => { state.retry = 0; state.connected = true; };
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/operator?token=${encodeURIComponent(token)}`);
+  socket = ws;
+  ws.onopen = () => { retry = 0; store.set({ connected: true }); };
   ws.onmessage = (message) => onFrame(JSON.parse(message.data));
   ws.onclose = async (event) => {
-    state.connected = false;
-    if (!state.token) return;
-    // 4401: the token was revoked or expired; a refused handshake (1006) may mean the same.
+    store.set({ connected: false });
+    if (!store.get().token || socket !== ws) return;
     const ended = event.code === 4401 || (event.code === 1006 &&
-      (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${state.token}` } })
+      (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${store.get().token}` } })
         .then((r) => r.status === 401).catch(() => false)));
     if (ended) { endSession(); return; }
-    render();
-    state.retry = Math.min(state.retry + 1, 6);
-    setTimeout(connect, 500 * 2 ** state.retry);
+    retry = Math.min(retry + 1, 6);
+    setTimeout(() => { if (store.get().token && socket === ws) connect(); }, 500 * 2 ** retry);
   };
 }
 
-// -- frames from the hub -----------------------------------------------------------------
+// -- frames from the hub ------------------------------------------------------------------
+
+function withDialog(dialogs, id, change) {
+  const dialog = dialogs.get(id);
+  if (!dialog) return dialogs;
+  const next = new Map(dialogs);
+  next.set(id, { ...dialog, ...change(dialog) });
+  return next;
+}
 
 function onFrame(frame) {
+  const state = store.get();
   switch (frame.type) {
-    case "hello":
-      state.operator = frame.operator;
-      state.presence = frame.presence;
-      state.queues = frame.queues || [];
-      state.dialogs = new Map(frame.dialogs.map((d) => [d.id, d]));
-      state.offers = new Map(frame.offers.map((o) => [o.dialog.id, { ...o, deadline: Date.now() + o.expires_in_s * 1000 }]));
-      api("/api/v1/operators").then((body) => { state.operators = body.items; render(); }).catch(() => {});
-      if (state.selected && !state.dialogs.has(state.selected.id)) state.selected = null;
-      if (state.selected) openDialog(state.selected.id);
-      break;
-    case "presence": state.presence = frame.status; break;
-    case "dialog.offered":
-      state.offers.set(frame.dialog.id, { ...frame, deadline: Date.now() + frame.expires_in_s * 1000 });
-      notify(frame);
-      break;
-    case "dialog.withdrawn": state.offers.delete(frame.dialog_id); break;
-    case "dialog.assigned":
-      state.offers.delete(frame.dialog.id);
-      state.dialogs.set(frame.dialog.id, frame.dialog);
-      if (!state.selected) openDialog(frame.dialog.id);
-      break;
-    case "dialog.unassigned":
-    case "dialog.closed":
-      state.offers.delete(frame.dialog_id);
-      state.dialogs.delete(frame.dialog_id);
-      if (state.selected?.id === frame.dialog_id) { state.selected = null; state.messages = []; state.lead = null; }
-      break;
-    case "interaction": onInteraction(frame.interaction); break;
-    case "interaction.updated": {
-      const index = state.messages.findIndex((m) => m.id === frame.interaction.id);
-      if (index >= 0) state.messages[index] = frame.interaction;
+    case "hello": {
+      const offers = new Map(frame.offers.map((o) => [o.dialog.id, { ...o, deadline: Date.now() + o.expires_in_s * 1000 }]));
+      const dialogs = new Map(frame.dialogs.map((d) => [d.id, d]));
+      const selectedId = dialogs.has(state.selectedId) ? state.selectedId : null;
+      store.set({ operator: frame.operator, presence: frame.presence, queues: frame.queues || [], dialogs, offers, selectedId });
+      api("/api/v1/operators").then((body) => store.set({ operators: body.items })).catch(() => {});
+      // A reconnect resyncs the open conversation from the database.
+      if (selectedId) openDialog(selectedId, { keepView: true });
+      else if (state.selectedId) store.set({ messages: [], lead: null, duplicates: [] });
       break;
     }
-    case "supervisor.state": state.supervisor = frame; break;
-    case "error": toast(frame.message); break;
+    case "presence": store.set({ presence: frame.status }); break;
+    case "operator.presence": {
+      const operators = state.operators.map((o) => (o.id === frame.operator_id ? { ...o, presence: frame.presence } : o));
+      const mine = state.operator && frame.operator_id === state.operator.id;
+      store.set(mine ? { operators, presence: frame.presence } : { operators });
+      break;
+    }
+    case "dialog.offered": {
+      const offers = new Map(state.offers);
+      offers.set(frame.dialog.id, { ...frame, deadline: Date.now() + frame.expires_in_s * 1000 });
+      store.set({ offers });
+      notify(frame);
+      break;
+    }
+    case "dialog.withdrawn": {
+      const offers = new Map(state.offers);
+      offers.delete(frame.dialog_id);
+      store.set({ offers });
+      break;
+    }
+    case "dialog.assigned": {
+      const offers = new Map(state.offers);
+      offers.delete(frame.dialog.id);
+      const dialogs = new Map(state.dialogs);
+      dialogs.set(frame.dialog.id, frame.dialog);
+      store.set({ offers, dialogs });
+      if (!state.selectedId) openDialog(frame.dialog.id);
+      break;
+    }
+    case "dialog.unassigned":
+    case "dialog.closed": {
+      const offers = new Map(state.offers);
+      offers.delete(frame.dialog_id);
+      const dialogs = new Map(state.dialogs);
+      dialogs.delete(frame.dialog_id);
+      const closing = state.selectedId === frame.dialog_id;
+      store.set(closing ? { offers, dialogs, selectedId: null, messages: [], lead: null, duplicates: [], view: "list" } : { offers, dialogs });
+      break;
+    }
+    case "interaction": onInteraction(frame.interaction); break;
+    case "interaction.updated": {
+      const messages = state.messages.map((m) => (m.id === frame.interaction.id ? frame.interaction : m));
+      store.set({ messages });
+      break;
+    }
+    case "lead.merged":
+    case "lead.unmerged":
+    case "lead.updated": {
+      const ids = [frame.lead_id, frame.merged_id, frame.restored_id];
+      if (state.lead && ids.includes(state.lead.id) && state.selectedId) openDialog(state.selectedId, { keepView: true });
+      break;
+    }
+    case "supervisor.state": store.set({ supervisor: frame }); break;
+    case "error": toast(errorText(frame.code, frame.message)); break;
     default: break;
   }
-  render();
 }
 
 function onInteraction(item) {
-  if (state.lead && item.lead_id === state.lead.id) {
-    if (!state.messages.some((m) => m.id === item.id)) state.messages.push(item);
-    if (state.selected?.id === item.dialog_id) send({ type: "read", dialog_id: item.dialog_id });
-  } else {
-    const dialog = state.dialogs.get(item.dialog_id);
-    if (dialog && item.direction === "in") dialog.unread = (dialog.unread || 0) + 1;
-  }
-  const dialog = state.dialogs.get(item.dialog_id);
-  if (dialog) dialog.last_text = item.text;
+  const state = store.get();
+  const open = state.lead && item.lead_id === state.lead.id;
+  let { messages } = state;
+  if (open && !messages.some((m) => m.id === item.id)) messages = [...messages, item].sort((a, b) => a.id - b.id);
+  const selected = state.selectedId === item.dialog_id;
+  const human = item.direction === "out" && item.author !== "auto-reply";
+  const dialogs = withDialog(state.dialogs, item.dialog_id, (d) => ({
+    last_at: item.occurred_at,
+    ...(item.direction === "in" ? {
+      last_text: item.text ?? d.last_text,
+      unread: selected ? 0 : (d.unread || 0) + 1,
+      waiting_since: d.waiting_since || item.occurred_at,
+    } : {}),
+    ...(human ? { waiting_since: null } : {}),
+  }));
+  store.set({ messages, dialogs });
+  if (selected) send({ type: "read", dialog_id: item.dialog_id });
+  // A shared contact or a form may have taught the lead a phone or an email.
+  if (open && item.direction === "in") refreshLead(state.lead.id);
+}
+
+async function refreshLead(leadId) {
+  try {
+    const lead = await api(`/api/v1/leads/${leadId}`);
+    if (store.get().lead?.id === leadId) store.set({ lead });
+  } catch (error) { /* the next open reloads it */ }
 }
 
 function notify(frame) {
@@ -167,208 +232,405 @@ function notify(frame) {
   }
 }
 
-// -- actions --------------------------------------------------------------------------
+// -- actions ------------------------------------------------------------------------------
 
-async function openDialog(id) {
-  const dialog = state.dialogs.get(id);
+let opening = 0;
+
+async function openDialog(id, { keepView = false } = {}) {
+  const dialog = store.get().dialogs.get(id);
   if (!dialog) return;
-  state.selected = dialog;
-  dialog.unread = 0;
+  const ticket = ++opening;
+  const dialogs = withDialog(store.get().dialogs, id, () => ({ unread: 0 }));
+  store.set(keepView ? { selectedId: id, dialogs } : { selectedId: id, dialogs, view: "conversation" });
   send({ type: "read", dialog_id: id });
-  const [history, lead, duplicates] = await Promise.all([
-    api(`/api/v1/leads/${dialog.lead_id}/interactions?limit=200`),
-    api(`/api/v1/leads/${dialog.lead_id}`),
-    api(`/api/v1/leads/${dialog.lead_id}/duplicates`),
-  ]);
-  state.messages = history.items;
-  state.lead = lead;
-  state.duplicates = duplicates.items;
-  render();
+  try {
+    const [history, lead, duplicates] = await Promise.all([
+      api(`/api/v1/leads/${dialog.lead_id}/interactions?order=desc&limit=${PAGE}`),
+      api(`/api/v1/leads/${dialog.lead_id}`),
+      api(`/api/v1/leads/${dialog.lead_id}/duplicates`),
+    ]);
+    if (ticket !== opening) return;  // another dialog was opened meanwhile
+    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, duplicates: duplicates.items });
+  } catch (error) { toast(error.message); }
 }
 
-async function sendReply() {
-  const box = document.querySelector(".composer textarea");
-  const files = document.querySelector(".composer input[type=file]");
+async function loadOlder() {
+  const state = store.get();
+  if (!state.olderCursor || state.loadingOlder || !state.lead) return;
+  store.set({ loadingOlder: true });
+  try {
+    const page = await api(`/api/v1/leads/${state.lead.id}/interactions?order=desc&limit=${PAGE}&before=${state.olderCursor}`);
+    const known = new Set(store.get().messages.map((m) => m.id));
+    const older = page.items.filter((m) => !known.has(m.id)).reverse();
+    store.set({ messages: [...older, ...store.get().messages], olderCursor: page.next_cursor });
+  } catch (error) { toast(error.message); }
+  store.set({ loadingOlder: false });
+}
+
+async function sendReply(dialogId, box, files) {
   const text = box.value.trim();
-  if (!state.selected || (!text && !files.files.length)) return;
+  if (!text && !files.files.length) return;
+  const { operator } = store.get();
   if (files.files.length) {
     const form = new FormData();
     if (text) form.append("text", text);
     for (const file of files.files) form.append("file", file, file.name);
-    try { await api(`/api/v1/dialogs/${state.selected.id}/messages`, { method: "POST", body: form }); }
+    try { await api(`/api/v1/dialogs/${dialogId}/messages`, { method: "POST", body: form }); }
     catch (error) { toast(error.message); return; }
     files.value = "";
   } else {
-    send({ type: "send", dialog_id: state.selected.id, text });
+    send({ type: "send", dialog_id: dialogId, text });
   }
   box.value = "";
+  saveDraft(operator.id, dialogId, "");
 }
 
 async function saveLead(event) {
   event.preventDefault();
   const form = event.target;
   const lines = (value) => value.split("\n").map((v) => v.trim()).filter(Boolean);
+  const { lead } = store.get();
   try {
-    state.lead = await api(`/api/v1/leads/${state.lead.id}`, {
+    const saved = await api(`/api/v1/leads/${lead.id}`, {
       method: "PATCH",
       json: { name: form.name.value.trim() || null, phones: lines(form.phones.value), emails: lines(form.emails.value) },
     });
+    store.set({ lead: saved });
     toast(t("saved"));
   } catch (error) { toast(error.message); }
-  render();
 }
 
 async function mergeLead(otherId) {
+  const { lead, selectedId } = store.get();
   try {
-    const body = await api(`/api/v1/leads/${state.lead.id}/merge`, { method: "POST", json: { other_id: otherId } });
-    state.lead = body.lead;
-    await openDialog(state.selected.id);
+    await api(`/api/v1/leads/${lead.id}/merge`, { method: "POST", json: { other_id: otherId } });
+    await openDialog(selectedId, { keepView: true });
   } catch (error) { toast(error.message); }
 }
 
 async function download(attachment) {
-  const reply = await fetch(attachment.url, { headers: { Authorization: `Bearer ${state.token}` } });
+  const reply = await fetch(attachment.url, { headers: { Authorization: `Bearer ${store.get().token}` } });
   if (!reply.ok) { toast(`HTTP ${reply.status}`); return; }
-  const link = el("a", { href: URL.createObjectURL(await reply.blob()), download: attachment.name });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await reply.blob());
+  link.download = attachment.name;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
-function fillCanned(template) {
-  const box = document.querySelector(".composer textarea");
-  const name = state.lead?.name || "";
-  box.value = template.replaceAll("{name}", name).replaceAll("{operator}", state.operator?.name || "");
-  box.focus();
-}
-
-// -- rendering ------------------------------------------------------------------------
-
-function loginView() {
-  return el("form", { class: "login", onsubmit: signIn },
-    el("h1", {}, t("title")),
-    el("label", {}, t("login"), el("input", { name: "login", autocomplete: "username", required: true })),
-    el("label", {}, t("password"), el("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
-    el("button", { class: "primary", type: "submit" }, t("signIn")),
-    el("p", { class: "error" }));
-}
-
-function headerView() {
-  const presence = el("select", { "aria-label": t("presence"), class: "presence", onchange: (e) => send({ type: "presence", status: e.target.value }) },
-    ["online", "away", "offline"].map((s) => el("option", { value: s, selected: s === state.presence }, t(s))));
-  const language = el("select", { "aria-label": t("language"), onchange: (e) => { setLang(e.target.value); render(); } },
-    [["en", "English"], ["ru", "Русский"]].map(([v, label]) => el("option", { value: v, selected: v === lang() }, label)));
-  return el("header", {}, el("h1", {}, t("title")), el("span", { class: "me" }, state.operator.name), presence, language,
-    el("button", { title: t("notifications"), onclick: () => { if ("Notification" in window) Notification.requestPermission(); } }, t("notifications")),
-    el("button", { onclick: signOut }, t("signOut")));
-}
-
-function offersView() {
-  if (!state.offers.size) return null;
-  return el("div", { class: "offers" }, el("h2", {}, t("offers")),
-    [...state.offers.values()].map((offer) => {
-      const left = Math.max(0, Math.round((offer.deadline - Date.now()) / 1000));
-      return el("div", { class: "offer", dataset: { dialog: offer.dialog.id } },
-        el("div", {}, el("strong", {}, offer.lead?.name || "—"), " ", el("span", { class: "channel" }, offer.dialog.channel)),
-        el("div", { class: "preview" }, offer.dialog.last_text || ""),
-        el("div", { class: "countdown" }, `${t("expiresIn")} ${left} ${t("seconds")}`),
-        el("div", { class: "actions" },
-          el("button", { class: "primary accept", onclick: () => send({ type: "accept", dialog_id: offer.dialog.id }) }, t("accept")),
-          el("button", { class: "decline", onclick: () => send({ type: "decline", dialog_id: offer.dialog.id }) }, t("decline"))));
-    }));
-}
-
-function dialogsView() {
+function sortedDialogs(state) {
   const items = [...state.dialogs.values()];
-  return el("div", { class: "dialogs" }, el("h2", {}, t("myDialogs")),
-    items.length ? items.map((d) => el("div", {
-      class: `dialog-item${state.selected?.id === d.id ? " selected" : ""}`, dataset: { dialog: d.id },
-      onclick: () => openDialog(d.id),
-    }, el("div", {}, el("div", {}, d.lead?.name || d.lead?.phones?.[0] || `#${d.lead_id}`), el("span", { class: "channel" }, d.channel)),
-       d.unread ? el("span", { class: "badge" }, d.unread) : null)) : el("p", { class: "empty" }, t("noDialogs")));
+  const time = (value) => (value ? Date.parse(value) : 0);
+  if (state.sort === "waiting") {
+    return items.sort((a, b) => (time(a.waiting_since) || Infinity) - (time(b.waiting_since) || Infinity) || b.id - a.id);
+  }
+  return items.sort((a, b) => time(b.last_at || b.created_at) - time(a.last_at || a.created_at) || b.id - a.id);
 }
 
-function messageView(m) {
-  const files = (m.attachments || []).map((a) => a.url
-    ? el("div", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); download(a); } }, `📎 ${a.name}`))
-    : el("div", { class: "empty" }, `📎 ${a.name}: ${a.note || a.state}`));
+// -- small pieces -------------------------------------------------------------------------
+
+function since(value, now) {
+  if (!value) return "";
+  const seconds = Math.max(0, Math.round((now - Date.parse(value)) / 1000));
+  if (seconds < 60) return t("justNow");
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} ${t("minutes")}`;
+  return `${Math.floor(seconds / 3600)} ${t("hours")} ${Math.floor((seconds % 3600) / 60)} ${t("minutes")}`;
+}
+
+function useNow(every = 1000) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => { const timer = setInterval(() => setNow(Date.now()), every); return () => clearInterval(timer); }, [every]);
+  return now;
+}
+
+function Kind({ kind, name }) {
+  const label = t(`kind_${kind}`);
+  return html`<span class="channel" title=${label}><span class=${`kind kind-${kind || "other"}`} aria-hidden="true">${KIND_MARK[kind] || "•"}</span> ${name ? `${label} · ${name}` : label}</span>`;
+}
+
+function leadName(dialog) {
+  return dialog.lead?.name || dialog.lead?.phones?.[0] || dialog.lead?.emails?.[0] || `#${dialog.lead_id}`;
+}
+
+// -- views --------------------------------------------------------------------------------
+
+function Login() {
+  return html`<main class="login-page"><form class="login" onSubmit=${signIn}>
+    <h1>${t("title")}</h1>
+    <label>${t("login")}<input name="login" autocomplete="username" required /></label>
+    <label>${t("password")}<input name="password" type="password" autocomplete="current-password" required /></label>
+    <button class="primary" type="submit">${t("signIn")}</button>
+    <p class="error" role="alert"></p>
+  </form></main>`;
+}
+
+function Header({ state }) {
+  const changeLang = (event) => { setLang(event.target.value); store.set({}); };
+  return html`<header>
+    <h1>${t("title")}</h1>
+    <span class="me" title=${t("me")}>${state.operator.name}</span>
+    <select aria-label=${t("presence")} class="presence" value=${state.presence}
+      onChange=${(e) => send({ type: "presence", status: e.target.value })}>
+      ${["online", "away", "offline"].map((s) => html`<option key=${s} value=${s}>${t(s)}</option>`)}
+    </select>
+    <select aria-label=${t("language")} value=${lang()} onChange=${changeLang}>
+      <option value="en">English</option><option value="ru">Русский</option>
+    </select>
+    <button title=${t("notifications")} onClick=${() => { if ("Notification" in window) Notification.requestPermission(); }}>${t("notifications")}</button>
+    <button class="help-button" aria-label=${t("help")} title=${t("help")} onClick=${() => store.set({ help: !store.get().help })}>?</button>
+    <button onClick=${signOut}>${t("signOut")}</button>
+  </header>`;
+}
+
+function OfferCard({ offer, now }) {
+  const dialog = offer.dialog;
+  const left = Math.max(0, Math.round((offer.deadline - now) / 1000));
+  const waited = dialog.waiting_since || dialog.created_at;
+  return html`<article class="offer" data-dialog=${dialog.id} aria-label=${t("newOffer")}>
+    <div class="offer-head"><strong>${offer.lead?.name || dialog.lead?.name || "—"}</strong> <${Kind} kind=${dialog.channel_kind} name=${dialog.channel} /></div>
+    <div class="preview">${dialog.last_text || ""}</div>
+    <div class="offer-meta"><span class="waited">${t("waited")} ${since(waited, now)}</span>
+      <span class="countdown">${t("expiresIn")} ${left} ${t("seconds")}</span></div>
+    <div class="actions">
+      <button class="primary accept" onClick=${() => send({ type: "accept", dialog_id: dialog.id })}>${t("accept")}</button>
+      <button class="decline" onClick=${() => send({ type: "decline", dialog_id: dialog.id })}>${t("decline")}</button>
+    </div>
+  </article>`;
+}
+
+// Only the offers re-render each second (their countdown), nothing else on the page.
+function Offers({ offers }) {
+  const now = useNow(1000);
+  if (!offers.size) return null;
+  return html`<section class="offers" aria-label=${t("offers")}><h2>${t("offers")}</h2>
+    ${[...offers.values()].map((offer) => html`<${OfferCard} key=${offer.dialog.id} offer=${offer} now=${now} />`)}</section>`;
+}
+
+function DialogList({ state }) {
+  const now = useNow(30000);
+  const items = sortedDialogs(state);
+  const changeSort = (event) => { localStorage.setItem("hub.sort", event.target.value); store.set({ sort: event.target.value }); };
+  return html`<nav class="dialogs" aria-label=${t("myDialogs")}>
+    <h2>${t("myDialogs")}</h2>
+    <label class="sort">${t("sortBy")} <select value=${state.sort} onChange=${changeSort}>
+      <option value="activity">${t("sortActivity")}</option><option value="waiting">${t("sortWaiting")}</option>
+    </select></label>
+    ${items.length ? html`<ul class="dialog-items">${items.map((d) => html`<li key=${d.id}>
+      <button class=${`dialog-item${state.selectedId === d.id ? " selected" : ""}`} data-dialog=${d.id}
+        aria-current=${state.selectedId === d.id ? "true" : undefined} onClick=${() => openDialog(d.id)}>
+        <span class="dialog-main"><span class="dialog-name">${leadName(d)}</span>
+          <${Kind} kind=${d.channel_kind} />
+          <span class="dialog-last">${d.last_text || ""}</span></span>
+        <span class="dialog-side"><time>${since(d.last_at || d.created_at, now)}</time>
+          ${d.waiting_since ? html`<span class="dialog-waiting">${t("waited")} ${since(d.waiting_since, now)}</span>` : null}
+          ${d.unread ? html`<span class="badge">${d.unread}</span>` : null}</span>
+      </button></li>`)}</ul>` : html`<p class="empty">${t("noDialogs")}</p>`}
+  </nav>`;
+}
+
+function Message({ m }) {
+  const files = (m.attachments || []).map((a, index) => (a.url
+    ? html`<div key=${index}><a href="#" onClick=${(e) => { e.preventDefault(); download(a); }}>📎 ${a.name}</a></div>`
+    : html`<div key=${index} class="empty">📎 ${a.name}: ${a.note || a.state}</div>`));
   const delivery = m.delivery_state
-    ? el("span", { class: m.delivery_state === "failed" ? "failed" : "" }, t(`delivery_${m.delivery_state}`) + (m.delivery_error ? `: ${m.delivery_error}` : ""))
+    ? html`<span class=${m.delivery_state === "failed" ? "failed" : ""}>${t(`delivery_${m.delivery_state}`)}${m.delivery_error ? `: ${m.delivery_error}` : ""}</span>`
     : null;
-  return el("div", { class: `message ${m.direction}`, dataset: { id: m.id } },
-    el("div", { class: "text" }, m.text || ""), files,
-    el("div", { class: "meta" }, el("span", { class: "channel" }, m.channel),
-      el("span", {}, new Date(m.occurred_at).toLocaleString(lang())), m.author ? el("span", { class: "author" }, m.author) : null, delivery));
+  const fields = Object.entries(m.fields || {});
+  return html`<div class=${`message ${m.direction}`} data-id=${m.id}>
+    <div class="text">${m.text || ""}</div>${files}
+    ${fields.length ? html`<dl class="fields">${fields.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd></div>`)}</dl>` : null}
+    <div class="meta"><${Kind} kind=${m.kind} name=${m.channel} />
+      <span>${new Date(m.occurred_at).toLocaleString(lang())}</span>
+      ${m.author ? html`<span class="author">${m.author}</span>` : null}${delivery}</div>
+  </div>`;
 }
 
-function conversationView() {
-  if (!state.selected) return el("section", { class: "conversation" }, el("p", { class: "empty", style: "padding:12px" }, t("pick")));
-  const dialog = state.selected;
-  const targets = el("select", { class: "transfer-target" }, el("option", { value: "" }, t("transferTo")),
-    state.operators.filter((o) => o.id !== state.operator.id).map((o) => el("option", { value: `op:${o.id}` }, `${o.name} (${t(o.presence)})`)),
-    state.queues.map((q) => el("option", { value: `q:${q}` }, `${t("queueLabel")}: ${q}`)));
-  const doTransfer = () => {
-    const value = targets.value;
+function Messages({ state }) {
+  const list = useRef(null);
+  const stick = useRef(true);      // the operator is at the bottom: follow new messages
+  const before = useRef(null);     // scroll geometry before older messages were put on top
+  const count = state.messages.length;
+  const first = state.messages[0]?.id;
+  useLayoutEffect(() => {
+    const node = list.current;
+    if (!node) return;
+    if (before.current) {
+      node.scrollTop = node.scrollHeight - before.current.height + before.current.top;
+      before.current = null;
+    } else if (stick.current) {
+      node.scrollTop = node.scrollHeight;
+    }
+  }, [count, first, state.selectedId]);
+  useEffect(() => { stick.current = true; }, [state.selectedId]);
+  const onScroll = () => {
+    const node = list.current;
+    stick.current = node.scrollHeight - node.scrollTop - node.clientHeight < 40;
+    if (node.scrollTop < 60 && state.olderCursor && !state.loadingOlder) {
+      before.current = { height: node.scrollHeight, top: node.scrollTop };
+      loadOlder();
+    }
+  };
+  return html`<div class="messages" ref=${list} onScroll=${onScroll} tabindex="0" aria-label=${t("viewConversation")}>
+    ${state.olderCursor ? html`<p class="history-note">${state.loadingOlder ? t("olderLoading") : ""}</p>` : html`<p class="history-note">${count ? t("noMore") : ""}</p>`}
+    ${state.messages.map((m) => html`<${Message} key=${m.id} m=${m} />`)}
+  </div>`;
+}
+
+function Composer({ state, dialogId }) {
+  const box = useRef(null);
+  const files = useRef(null);
+  const operatorId = state.operator.id;
+  const inbound = state.messages.filter((m) => m.direction === "in").map((m) => m.text).reverse();
+  const canned = CANNED[customerLang(inbound)];
+  const fill = (event) => {
+    const template = event.target.value;
+    event.target.value = "";
+    if (!template) return;
+    const text = template.replaceAll("{name}", state.lead?.name || "").replaceAll("{operator}", state.operator?.name || "");
+    box.current.value = text;
+    saveDraft(operatorId, dialogId, text);
+    box.current.focus();
+  };
+  const onKey = (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendReply(dialogId, box.current, files.current); }
+    if (event.key === "Escape") box.current.blur();
+  };
+  return html`<div class="composer">
+    <textarea key=${`draft-${dialogId}`} ref=${box} placeholder=${t("reply")} aria-label=${t("reply")}
+      defaultValue=${loadDraft(operatorId, dialogId)} onInput=${(e) => saveDraft(operatorId, dialogId, e.target.value)} onKeyDown=${onKey}></textarea>
+    <button class="primary send" onClick=${() => sendReply(dialogId, box.current, files.current)}>${t("send")}</button>
+    <div class="tools">
+      <select class="canned" aria-label=${t("canned")} onChange=${fill}>
+        <option value="">${t("canned")}</option>${canned.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
+      </select>
+      <input ref=${files} type="file" multiple aria-label=${t("attach")} />
+    </div>
+  </div>`;
+}
+
+function Conversation({ state }) {
+  const dialog = state.dialogs.get(state.selectedId);
+  if (!dialog) return html`<section class="conversation" aria-label=${t("viewConversation")}><p class="empty pick">${t("pick")}</p></section>`;
+  const targets = state.operators.filter((o) => o.id !== state.operator.id && o.presence !== "offline");
+  const transfer = (event) => {
+    const select = event.target.closest(".conv-head").querySelector(".transfer-target");
+    const value = select.value;
     if (value.startsWith("op:")) send({ type: "transfer", dialog_id: dialog.id, operator_id: Number(value.slice(3)) });
     else if (value.startsWith("q:")) send({ type: "transfer", dialog_id: dialog.id, queue: value.slice(2) });
   };
-  const canned = el("select", { class: "canned", onchange: (e) => { if (e.target.value) fillCanned(e.target.value); e.target.value = ""; } },
-    el("option", { value: "" }, t("canned")), CANNED[lang()].map((c) => el("option", { value: c }, c)));
-  const box = el("textarea", { placeholder: t("reply"), "aria-label": t("reply"),
-    onkeydown: (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); sendReply(); } } });
-  const view = el("section", { class: "conversation" },
-    el("div", { class: "conv-head" }, el("strong", {}, state.lead?.name || `#${dialog.lead_id}`), el("span", { class: "channel" }, dialog.channel),
-      targets, el("button", { class: "transfer", onclick: doTransfer }, t("transfer")),
-      el("button", { class: "danger close", onclick: () => send({ type: "close", dialog_id: dialog.id }) }, t("close"))),
-    el("div", { class: "messages" }, state.messages.map(messageView)),
-    el("div", { class: "composer" }, box, el("button", { class: "primary send", onclick: sendReply }, t("send")),
-      el("div", { class: "tools" }, canned, el("input", { type: "file", multiple: true, "aria-label": t("attach") }))));
-  requestAnimationFrame(() => { const list = view.querySelector(".messages"); list.scrollTop = list.scrollHeight; });
-  return view;
+  return html`<section class="conversation" aria-label=${t("viewConversation")}>
+    <div class="conv-head">
+      <strong>${state.lead?.name || leadName(dialog)}</strong> <${Kind} kind=${dialog.channel_kind} name=${dialog.channel} />
+      <select class="transfer-target" key=${`transfer-${dialog.id}`} aria-label=${t("transferTo")}>
+        <option value="">${t("transferTo")}</option>
+        ${targets.map((o) => html`<option key=${`op${o.id}`} value=${`op:${o.id}`}>${o.name} (${t(o.presence)})</option>`)}
+        ${state.queues.map((q) => html`<option key=${`q${q}`} value=${`q:${q}`}>${t("queueLabel")}: ${q}</option>`)}
+      </select>
+      <button class="transfer" onClick=${transfer}>${t("transfer")}</button>
+      <button class="danger close" onClick=${() => send({ type: "close", dialog_id: dialog.id })}>${t("close")}</button>
+    </div>
+    <${Messages} state=${state} />
+    <${Composer} key=${dialog.id} state=${state} dialogId=${dialog.id} />
+  </section>`;
 }
 
-function leadView() {
-  if (!state.lead) return el("aside", { class: "right" });
+// The form's fields are uncontrolled: a live update of the lead changes what the operator
+// has not touched (defaultValue), never what they are editing.
+function LeadCard({ state }) {
   const lead = state.lead;
-  return el("aside", { class: "right lead-card" }, el("h2", {}, t("lead")),
-    el("form", { onsubmit: saveLead },
-      el("label", {}, t("name"), el("input", { name: "name", value: lead.name || "" })),
-      el("label", {}, t("phones"), el("textarea", { name: "phones" }, lead.phones.join("\n"))),
-      el("label", {}, t("emails"), el("textarea", { name: "emails" }, lead.emails.join("\n"))),
-      el("button", { type: "submit" }, t("save"))),
-    el("h2", {}, t("identities")), lead.identities.map((i) => el("div", {}, el("span", { class: "channel" }, i.kind), " ", i.external_id)),
-    el("h2", {}, t("duplicates")),
-    state.duplicates.length ? state.duplicates.map((d) => el("div", { class: "dup" },
-      el("div", {}, d.lead.name || `#${d.lead.id}`), el("div", { class: "empty" }, [...d.lead.phones, ...d.lead.emails].join(", ")),
-      el("button", { onclick: () => mergeLead(d.lead.id) }, t("merge")))) : el("p", { class: "empty" }, t("noDuplicates")));
+  if (!lead) return html`<aside class="right" aria-label=${t("lead")}></aside>`;
+  return html`<aside class="right lead-card" aria-label=${t("lead")}>
+    <h2>${t("lead")}</h2>
+    <form key=${`lead-${lead.id}`} onSubmit=${saveLead}>
+      <label>${t("name")}<input name="name" defaultValue=${lead.name || ""} /></label>
+      <label>${t("phones")}<textarea name="phones" defaultValue=${lead.phones.join("\n")}></textarea></label>
+      <label>${t("emails")}<textarea name="emails" defaultValue=${lead.emails.join("\n")}></textarea></label>
+      <button type="submit">${t("save")}</button>
+    </form>
+    <h2>${t("identities")}</h2>
+    ${lead.identities.map((i) => html`<div key=${`${i.kind}:${i.external_id}`}><${Kind} kind=${i.kind} /> ${i.external_id}</div>`)}
+    <h2>${t("duplicates")}</h2>
+    ${state.duplicates.length ? state.duplicates.map((d) => html`<div class="dup" key=${d.lead.id}>
+      <div>${d.lead.name || `#${d.lead.id}`}</div>
+      <div class="empty">${[...d.lead.phones, ...d.lead.emails].join(", ")}</div>
+      <button onClick=${() => mergeLead(d.lead.id)}>${t("merge")}</button></div>`) : html`<p class="empty">${t("noDuplicates")}</p>`}
+  </aside>`;
 }
 
-function supervisorView() {
-  if (!state.supervisor || !["supervisor", "admin"].includes(state.operator.role)) return null;
+function Supervisor({ state }) {
   const s = state.supervisor;
-  return el("div", { class: "supervisor" }, el("h2", {}, t("supervisor")),
-    el("table", { class: "queues" }, el("tr", {}, el("th", {}, t("queue")), el("th", {}, t("waiting")), el("th", {}, t("oldestWait"))),
-      s.queues.map((q) => el("tr", { dataset: { queue: q.name } }, el("td", {}, q.name), el("td", { class: "waiting" }, q.waiting), el("td", {}, `${Math.round(q.oldest_wait_s)} ${t("seconds")}`)))),
-    el("table", { class: "operators" }, el("tr", {}, el("th", {}, t("operators")), el("th", {}, t("presence")), el("th", {}, t("load"))),
-      s.operators.map((o) => el("tr", { dataset: { operator: o.id } }, el("td", {}, o.name), el("td", {}, t(o.presence)), el("td", { class: "load" }, `${o.load}/${o.max_dialogs}`)))));
+  if (!s || !["supervisor", "admin"].includes(state.operator.role)) return null;
+  return html`<section class="supervisor" aria-label=${t("supervisor")}><h2>${t("supervisor")}</h2>
+    <table class="queues"><thead><tr><th scope="col">${t("queue")}</th><th scope="col">${t("waiting")}</th><th scope="col">${t("oldestWait")}</th></tr></thead>
+      <tbody>${s.queues.map((q) => html`<tr key=${q.name} data-queue=${q.name}><td>${q.name}</td><td class="waiting">${q.waiting}</td><td>${Math.round(q.oldest_wait_s)} ${t("seconds")}</td></tr>`)}</tbody></table>
+    <table class="operators"><thead><tr><th scope="col">${t("operators")}</th><th scope="col">${t("presence")}</th><th scope="col">${t("load")}</th></tr></thead>
+      <tbody>${s.operators.map((o) => html`<tr key=${o.id} data-operator=${o.id}><td>${o.name}</td><td>${t(o.presence)}</td><td class="load">${o.load}/${o.max_dialogs}</td></tr>`)}</tbody></table>
+  </section>`;
 }
 
-function render() {
-  const app = document.getElementById("app");
+function ViewSwitch({ state }) {
+  const views = [["list", "viewList"], ["conversation", "viewConversation"], ["lead", "viewLead"]];
+  return html`<nav class="views" aria-label=${t("views")}>
+    ${views.map(([view, label]) => html`<button key=${view} class=${`view-${view}${state.view === view ? " active" : ""}`}
+      aria-pressed=${state.view === view ? "true" : "false"} onClick=${() => store.set({ view })}>${t(label)}</button>`)}
+  </nav>`;
+}
+
+function Help() {
+  const rows = [["?", "shortcut_help"], ["a", "shortcut_accept"], ["j", "shortcut_next"], ["k", "shortcut_prev"],
+    ["r", "shortcut_reply"], ["Ctrl+Enter", "shortcut_send"], ["Esc", "shortcut_escape"]];
+  return html`<div class="help" role="dialog" aria-modal="true" aria-label=${t("help")}>
+    <div class="help-box"><h2>${t("help")}</h2>
+      <dl>${rows.map(([key, label]) => html`<div key=${key}><dt><kbd>${key}</kbd></dt><dd>${t(label)}</dd></div>`)}</dl>
+      <button class="primary" onClick=${() => store.set({ help: false })}>${t("helpClose")}</button></div>
+  </div>`;
+}
+
+function Console({ state }) {
+  const supervisor = state.supervisor && ["supervisor", "admin"].includes(state.operator.role);
+  return html`<div class="shell">
+    <${Header} state=${state} />
+    ${state.connected ? null : html`<div class="banner" role="status">${t("disconnected")}</div>`}
+    <${ViewSwitch} state=${state} />
+    <div class=${`layout view-${state.view}${supervisor ? " with-supervisor" : ""}`}>
+      <aside class="left"><${Offers} offers=${state.offers} /><${DialogList} state=${state} /></aside>
+      <${Conversation} state=${state} />
+      <${LeadCard} state=${state} />
+      <${Supervisor} state=${state} />
+    </div>
+    ${state.help ? html`<${Help} />` : null}
+  </div>`;
+}
+
+function App() {
+  const [state, setState] = useState(store.get());
+  useEffect(() => store.subscribe(setState), []);
   document.title = t("title");
-  if (!state.token) { app.replaceChildren(loginView()); return; }
-  if (!state.operator) { app.replaceChildren(el("p", { class: "loading" }, "…")); return; }
-  const focused = document.activeElement;
-  const draft = document.querySelector(".composer textarea")?.value;
-  const supervisor = supervisorView();
-  app.replaceChildren(...[headerView(),
-    state.connected ? null : el("div", { class: "banner" }, t("disconnected")),
-    el("div", { class: `layout${supervisor ? " with-supervisor" : ""}` },
-      el("aside", { class: "left" }, offersView(), dialogsView()), conversationView(), leadView(), supervisor)].filter(Boolean));
-  const box = document.querySelector(".composer textarea");
-  if (box && draft) box.value = draft;
-  if (box && focused?.tagName === "TEXTAREA") box.focus();
+  document.documentElement.lang = lang();
+  if (!state.token) return html`<${Login} />`;
+  if (!state.operator) return html`<p class="loading" role="status">…</p>`;
+  return html`<${Console} state=${state} />`;
 }
 
-setInterval(() => { if (state.offers.size) render(); }, 1000);
-render();
-if (state.token) connect();
+// -- keyboard -----------------------------------------------------------------------------
+
+function onKey(event) {
+  const state = store.get();
+  if (!state.operator) return;
+  if (event.key === "Escape" && state.help) { store.set({ help: false }); return; }
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  const items = sortedDialogs(state);
+  const index = items.findIndex((d) => d.id === state.selectedId);
+  if (event.key === "?") store.set({ help: !state.help });
+  else if (event.key === "a" && state.offers.size) send({ type: "accept", dialog_id: [...state.offers.keys()][0] });
+  else if (event.key === "j" && items.length) openDialog(items[Math.min(items.length - 1, index + 1)].id);
+  else if (event.key === "k" && items.length) openDialog(items[Math.max(0, index - 1)].id);
+  else if (event.key === "r") { event.preventDefault(); document.querySelector(".composer textarea")?.focus(); }
+  else return;
+  event.preventDefault();
+}
+
+document.addEventListener("keydown", onKey);
+render(html`<${App} />`, document.getElementById("app"));
+resume();

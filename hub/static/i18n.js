@@ -1,4 +1,5 @@
-// Every label of the console, in one place. Customer text never passes through here.
+// Every label of the console, in one place, in English and Russian. Customer text never
+// passes through here. The server sends error codes; `errorText` words them.
 export const LABELS = {
   en: {
     title: "Contact hub", login: "Login", password: "Password", signIn: "Sign in",
@@ -6,7 +7,7 @@ export const LABELS = {
     away: "Away", offline: "Offline", offers: "New dialogs", accept: "Accept",
     decline: "Decline", expiresIn: "expires in", seconds: "s", myDialogs: "My dialogs",
     noDialogs: "No open dialogs", pick: "Pick a dialog", reply: "Write a reply… (Ctrl+Enter sends)",
-    send: "Send", attach: "Attach", transferTo: "Transfer to…", transfer: "Transfer",
+    send: "Send", attach: "Attach files", transferTo: "Transfer to…", transfer: "Transfer",
     close: "Close dialog", lead: "Lead", name: "Name", phones: "Phones (one a line)",
     emails: "Emails (one a line)", identities: "Channels", save: "Save", saved: "Saved",
     duplicates: "Possible duplicates", merge: "Merge into this lead", noDuplicates: "None found",
@@ -16,6 +17,29 @@ export const LABELS = {
     delivery_pending: "sending", delivery_sent: "sent", delivery_delivered: "delivered",
     delivery_seen: "seen", delivery_failed: "failed", delivery_undeliverable: "undeliverable",
     file: "file", newOffer: "New dialog offered", language: "Language", notifications: "Notify me",
+    waited: "waiting", minutes: "min", hours: "h", justNow: "now", sortBy: "Sort",
+    sortActivity: "latest activity", sortWaiting: "longest waiting", olderLoading: "Loading earlier messages…",
+    noMore: "The beginning of the conversation", views: "Views", viewList: "Dialogs",
+    viewConversation: "Conversation", viewLead: "Lead", help: "Keyboard shortcuts",
+    helpClose: "Close", shortcut_help: "Show or hide this help", shortcut_accept: "Accept the first offer",
+    shortcut_next: "Next dialog", shortcut_prev: "Previous dialog", shortcut_reply: "Write a reply",
+    shortcut_send: "Send the reply", shortcut_escape: "Close this help, leave the reply box",
+    loadingHistory: "Loading…", fileNote: "file", dialogsList: "Dialogs", me: "Signed in as",
+    kind_telegram: "Telegram", kind_vk: "VK", kind_viber: "Viber", kind_form: "Site form",
+    kind_email: "Email", kind_pbx: "Phone", kind_note: "Note",
+    error_unauthorized: "Please sign in again", error_not_found: "Not found (it may have been closed or moved)",
+    error_not_yours: "That dialog is not yours", error_offer_gone: "The offer is gone: someone else took it or it expired",
+    error_at_capacity: "You already have as many dialogs as you can take",
+    error_operator_full: "That operator has no room for another dialog",
+    error_operator_unavailable: "That operator is not online", error_not_open: "The dialog is closed",
+    error_empty_message: "Write something first", error_text_too_long: "The message is too long",
+    error_invalid_text: "The text contains characters that cannot be sent",
+    error_already_merged: "That lead was merged already", error_same_lead: "It is the same lead",
+    error_unavailable: "The hub cannot do that right now; try again", error_rate_limited: "Too many attempts; wait a little",
+    error_invalid_phone: "That is not a phone number", error_invalid_email: "That is not an email address",
+    error_files_not_supported: "This channel takes text only", error_file_too_large: "The file is too large",
+    error_too_many_files: "Too many files at once", error_no_queue: "No such queue",
+    error_internal: "Something went wrong in the hub", error_disconnected: "Not connected; try again in a moment",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -23,7 +47,7 @@ export const LABELS = {
     away: "Отошёл", offline: "Не в сети", offers: "Новые диалоги", accept: "Принять",
     decline: "Отклонить", expiresIn: "осталось", seconds: "с", myDialogs: "Мои диалоги",
     noDialogs: "Нет открытых диалогов", pick: "Выберите диалог",
-    reply: "Ответ… (Ctrl+Enter — отправить)", send: "Отправить", attach: "Файл",
+    reply: "Ответ… (Ctrl+Enter — отправить)", send: "Отправить", attach: "Прикрепить файлы",
     transferTo: "Передать…", transfer: "Передать", close: "Закрыть диалог", lead: "Клиент",
     name: "Имя", phones: "Телефоны (по одному в строке)", emails: "Email (по одному в строке)",
     identities: "Каналы", save: "Сохранить", saved: "Сохранено", duplicates: "Возможные дубли",
@@ -35,6 +59,29 @@ export const LABELS = {
     delivery_delivered: "доставлено", delivery_seen: "прочитано", delivery_failed: "ошибка",
     delivery_undeliverable: "не доставить", file: "файл", newOffer: "Новый диалог",
     language: "Язык", notifications: "Уведомления",
+    waited: "ждёт", minutes: "мин", hours: "ч", justNow: "сейчас", sortBy: "Порядок",
+    sortActivity: "по активности", sortWaiting: "дольше ждут", olderLoading: "Загрузка ранних сообщений…",
+    noMore: "Начало переписки", views: "Разделы", viewList: "Диалоги",
+    viewConversation: "Переписка", viewLead: "Клиент", help: "Горячие клавиши",
+    helpClose: "Закрыть", shortcut_help: "Показать или скрыть подсказку", shortcut_accept: "Принять первый диалог",
+    shortcut_next: "Следующий диалог", shortcut_prev: "Предыдущий диалог", shortcut_reply: "Написать ответ",
+    shortcut_send: "Отправить ответ", shortcut_escape: "Закрыть подсказку, выйти из поля ответа",
+    loadingHistory: "Загрузка…", fileNote: "файл", dialogsList: "Диалоги", me: "Вы вошли как",
+    kind_telegram: "Telegram", kind_vk: "ВКонтакте", kind_viber: "Viber", kind_form: "Форма на сайте",
+    kind_email: "Почта", kind_pbx: "Телефон", kind_note: "Заметка",
+    error_unauthorized: "Войдите снова", error_not_found: "Не найдено (возможно, диалог закрыт или передан)",
+    error_not_yours: "Это не ваш диалог", error_offer_gone: "Предложение снято: диалог взял другой или время вышло",
+    error_at_capacity: "У вас уже максимум диалогов",
+    error_operator_full: "У этого оператора нет места для диалога",
+    error_operator_unavailable: "Этот оператор не в сети", error_not_open: "Диалог закрыт",
+    error_empty_message: "Сначала напишите текст", error_text_too_long: "Сообщение слишком длинное",
+    error_invalid_text: "В тексте есть символы, которые нельзя отправить",
+    error_already_merged: "Этот клиент уже объединён", error_same_lead: "Это тот же клиент",
+    error_unavailable: "Хаб сейчас не может это сделать; попробуйте ещё раз", error_rate_limited: "Слишком много попыток; подождите",
+    error_invalid_phone: "Это не номер телефона", error_invalid_email: "Это не адрес почты",
+    error_files_not_supported: "Этот канал принимает только текст", error_file_too_large: "Файл слишком большой",
+    error_too_many_files: "Слишком много файлов сразу", error_no_queue: "Нет такой очереди",
+    error_internal: "В хабе что-то пошло не так", error_disconnected: "Нет связи; попробуйте через минуту",
   },
 };
 
@@ -50,3 +97,19 @@ let current = (localStorage.getItem("hub.lang") || navigator.language || "en").s
 export function lang() { return current; }
 export function setLang(value) { current = value in LABELS ? value : "en"; localStorage.setItem("hub.lang", current); }
 export function t(key) { return (LABELS[current] && LABELS[current][key]) || LABELS.en[key] || key; }
+
+// The server's error code in the operator's language; its own message when the code is new.
+export function errorText(code, message) {
+  const key = `error_${code}`;
+  return (LABELS[current][key] || LABELS.en[key]) ? t(key) : (message || code);
+}
+
+// The language a customer writes in, from their latest words: canned responses prefer it.
+export function customerLang(texts) {
+  for (const text of texts) {
+    if (!text) continue;
+    if (/[а-яё]/i.test(text)) return "ru";
+    if (/[a-z]/i.test(text)) return "en";
+  }
+  return current;
+}

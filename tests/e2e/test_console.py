@@ -35,7 +35,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser(site: tuple[str, FakeTelegram]) -> AsyncIterator[Browser]:
+    """Chromium whose every page fails the test on a console error or an uncaught page
+    error (a CSP violation, a 404 resource, a script error). It is closed before the hub
+    (it depends on `site`), so the hub going away is not a page's error."""
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
@@ -47,8 +50,24 @@ async def browser() -> AsyncIterator[Browser]:
                 "--no-first-run",
             ],
         )
+        errors: list[str] = []
+        original = browser.new_page
+
+        async def watched_page(**kwargs: Any) -> Page:
+            page = await original(**kwargs)
+            page.on(
+                "console",
+                lambda message: errors.append(f"console: {message.text}")
+                if message.type == "error"
+                else None,
+            )
+            page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+            return page
+
+        browser.new_page = watched_page  # type: ignore[method-assign]
         yield browser
         await browser.close()
+        assert not errors, "\n".join(errors)
 
 
 @pytest.fixture
