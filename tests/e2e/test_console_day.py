@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, Page, expect
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from storage import channels, operators
 from tests.conftest import add_operator
@@ -20,8 +20,8 @@ from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 async def _shot(page: Page, name: str) -> None:
@@ -189,7 +189,7 @@ async def test_colleagues_presence_is_live_and_offline_ones_are_not_targets(
 async def test_previews_show_the_customers_latest_words_and_waiting_time(
     browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool
 ) -> None:
-    base, telegram = site
+    base, _ = site
     page = await browser.new_page(viewport=DESKTOP)
     await login_as(page, base, "anna")
     for n in range(3):
@@ -302,7 +302,8 @@ async def test_views_have_no_serious_accessibility_violations(
     base, _ = site
     axe = Axe()
     views: dict[str, Page] = {}
-    for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+    sizes: tuple[tuple[str, ViewportSize], ...] = (("desktop", DESKTOP), ("phone", PHONE))
+    for size_name, size in sizes:
         login = await browser.new_page(viewport=size)
         await login.goto(base + "/")
         await expect(login.locator("form.login")).to_be_visible()
