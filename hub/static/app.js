@@ -604,7 +604,9 @@ function Console({ state }) {
 
 function App() {
   const [state, setState] = useState(store.get());
-  useEffect(() => store.subscribe(setState), []);
+  // Subscribed at once after the first render (a layout effect; a plain effect waits for a
+  // paint, which a background tab may delay), then caught up with whatever changed before.
+  useLayoutEffect(() => { const stop = store.subscribe(setState); setState(store.get()); return stop; }, []);
   document.title = t("title");
   document.documentElement.lang = lang();
   if (!state.token) return html`<${Login} />`;
