@@ -570,6 +570,7 @@ function Supervisor({ state }) {
 
 function ViewSwitch({ state }) {
   const views = [["list", "viewList"], ["conversation", "viewConversation"], ["lead", "viewLead"]];
+  if (["supervisor", "admin"].includes(state.operator.role)) views.push(["team", "supervisor"]);
   return html`<nav class="views" aria-label=${t("views")}>
     ${views.map(([view, label]) => html`<button key=${view} class=${`view-${view}${state.view === view ? " active" : ""}`}
       aria-pressed=${state.view === view ? "true" : "false"} onClick=${() => store.set({ view })}>${t(label)}</button>`)}
