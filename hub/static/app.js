@@ -196,12 +196,15 @@ function onInteraction(item) {
   if (open && !messages.some((m) => m.id === item.id)) messages = [...messages, item].sort((a, b) => a.id - b.id);
   const selected = state.selectedId === item.dialog_id;
   const human = item.direction === "out" && item.author !== "auto-reply";
+  // When it reached the hub (as the server counts activity and waiting), not the provider's
+  // own timestamp of the message.
+  const now = new Date().toISOString();
   const dialogs = withDialog(state.dialogs, item.dialog_id, (d) => ({
-    last_at: item.occurred_at,
+    last_at: now,
     ...(item.direction === "in" ? {
       last_text: item.text ?? d.last_text,
       unread: selected ? 0 : (d.unread || 0) + 1,
-      waiting_since: d.waiting_since || item.occurred_at,
+      waiting_since: d.waiting_since || now,
     } : {}),
     ...(human ? { waiting_since: null } : {}),
   }));

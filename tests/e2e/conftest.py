@@ -50,8 +50,10 @@ async def browser(site: tuple[str, FakeTelegram]) -> AsyncIterator[Browser]:
         original = browser.new_page
 
         def on_console(message: ConsoleMessage) -> None:
-            # A stale token's 401 is how the console learns to show the login form.
-            if message.type == "error" and "status of 401" not in message.text:
+            # The API refusing a request (a stale token's 401, a 409 or 422 the console
+            # words for the operator) is logged by Chromium too; it is not a page error.
+            refused = any(f"status of {code}" in message.text for code in (401, 409, 422))
+            if message.type == "error" and not refused:
                 errors.append(f"console: {message.text}")
 
         async def watched_page(**kwargs: Any) -> Page:

@@ -378,3 +378,58 @@ async def test_canned_responses_speak_the_customers_language(
         "Здравствуйте, Иван! Чем могу помочь?"
     )
     await expect(page.locator("header button").last).to_have_text("Sign out")
+
+
+async def test_the_list_sorts_by_activity_or_by_waiting_time(
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool
+) -> None:
+    base, _ = site
+    page = await browser.new_page(viewport=DESKTOP)
+    await login_as(page, base, "anna")
+    await _online(page)
+    for n, (user, name) in enumerate(((5550001, "Ivan"), (5550002, "Olga"))):
+        await _customer(base, n + 1, f"hello from {name}", user, name)
+        await _accept(page)
+        await expect(page.locator(".dialog-item")).to_have_count(n + 1)
+    # Ivan has waited longest; Olga wrote last.
+    await pool.execute(
+        "UPDATE interactions SET created_at = created_at - interval '10 minutes'"
+        " WHERE text = 'hello from Ivan'"
+    )
+    await page.locator(".dialog-item", has_text="Ivan").click()
+    await page.fill(".composer textarea", "answered")
+    await page.click("button.send")
+    await expect(page.locator(".message.out .text")).to_have_text("answered")
+    await _customer(base, 3, "Ivan again", 5550001, "Ivan")
+    names = page.locator(".dialog-item .dialog-name")
+    await expect(names).to_have_text(["Ivan", "Olga"])  # latest activity first
+    await page.select_option(".sort select", "waiting")
+    await expect(names).to_have_text(["Olga", "Ivan"])  # Olga waits since before Ivan's new one
+    await page.reload()
+    await expect(page.locator(".sort select")).to_have_value("waiting")
+
+
+async def test_server_errors_are_worded_in_the_operators_language(
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    base, _ = site
+    async with pool.acquire() as conn:
+        await channels.create(conn, "form", "site", {"rate_limit": "0"})
+    page = await browser.new_page(viewport=PHONE)
+    await login_as(page, base, "anna")
+    await page.select_option("header select[aria-label=Language]", "ru")
+    await page.select_option("select.presence", "online")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/forms/site",
+            json={"name": "Ivan", "email": "ivan@example.com", "message": "hi"},
+        ) as reply,
+    ):
+        assert reply.status == 201
+    await _accept(page)
+    upload = tmp_path / "price.pdf"
+    upload.write_bytes(b"%PDF-1.4")
+    await page.set_input_files(".composer input[type=file]", str(upload))
+    await page.click("button.send")
+    await expect(page.locator("#toast")).to_have_text("Этот канал принимает только текст")
