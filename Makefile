@@ -26,7 +26,7 @@ deps: $(VENV)/.installed
 test-deps: $(VENV)/.installed-test system-deps
 
 # System packages the suite needs, installed through apt only where missing.
-SYSTEM_PACKAGES := chromium
+SYSTEM_PACKAGES := chromium dovecot-imapd
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -24,6 +24,7 @@ from storage import apikeys, channels, operators
 from storage.database import create_pool
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
+from tests.fixtures.dovecot import Dovecot, dovecot_server
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
@@ -181,3 +182,9 @@ async def count(pool: asyncpg.Pool, table: str) -> int:
     assert table.isidentifier()
     value: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
     return value
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot IMAP server on loopback for the whole run (tests/fixtures/dovecot.py)."""
+    yield from dovecot_server()
