@@ -1,0 +1,305 @@
+"""Reading one email as the hub needs it: who wrote, which thread it belongs to, the words of
+the reply (without the quoted history and the signature, the full body kept), its files, and
+whether a machine sent it.
+
+The standard `email` package (policy `default`) decodes headers, encoded-words and declared
+charsets; a part whose declared charset is unknown or wrong is decoded by trying the charsets a
+Russian mailbox meets. HTML is turned into text with `html2text` and kept only sanitised by `nh3`.
+Quoted history is cut with `mail-parser-reply` for the languages it knows, and with the Russian
+and Outlook header shapes it does not ("… пишет:", "От: …" blocks, "-----Original Message-----").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parsedate_to_datetime
+
+import html2text
+import nh3
+from mailparser_reply import EmailReplyParser
+
+# Tried in order for a part whose declared charset cannot decode it.
+FALLBACK_CHARSETS = ("utf-8", "cp1251", "koi8-r")
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+# Lines where the quoted history of a reply starts, in the shapes mail clients write them.
+_HISTORY_STARTS = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^.{0,200}\b(пишет|написал|написала|написал\(а\))\s*:\s*$",  # Gmail, Mail.ru, Yandex, Thunderbird (ru)
+        r"^.{0,200}\bwrote\s*:\s*$",  # Thunderbird, Apple Mail, Gmail (en)
+        r"^-{2,}\s*(original message|исходное сообщение|пересылаемое сообщение|forwarded message)\s*-{2,}\s*$",
+        r"^_{10,}\s*$",  # Outlook's separator line above its header block
+        r"^(от|from)\s*:\s.+$",  # an Outlook / The Bat! header block (checked below)
+    )
+]
+_HEADER_BLOCK = re.compile(r"^(отправлено|sent|дата|date|кому|to|тема|subject)\s*:", re.IGNORECASE)
+_SIGNATURE = re.compile(r"^(-- ?|—+|__+)$")
+_PHONE_IN_TEXT = re.compile(
+    r"(?:\+7|8|\+\d{1,3})[\s\-(]*\d{3}[\s\-)]*\d{3}[\s\-]*\d{2}[\s\-]*\d{2}"
+)
+
+
+@dataclass(frozen=True)
+class MailFile:
+    name: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    from_address: str | None
+    from_name: str | None
+    reply_to: str | None
+    subject: str | None
+    date: datetime | None
+    text: str  # the reply's own words
+    full_text: str  # the whole text body, quotes and signature included
+    html: str | None  # sanitised HTML, when the mail had an HTML part
+    files: tuple[MailFile, ...] = ()
+    automated: str | None = None  # why it is machine mail (never opens a dialog)
+    bounced_ids: tuple[str, ...] = ()  # our Message-IDs a delivery report says failed
+    signature_phones: tuple[str, ...] = ()  # phone numbers seen in the signature
+    fingerprint: str = ""  # a hash of the headers: the key of mail without a Message-ID
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse(raw: bytes) -> ParsedMail:
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    html_part = _first(mail, "text/html")
+    plain_part = _first(mail, "text/plain")
+    html = _decode(html_part) if html_part is not None else None
+    if plain_part is not None:
+        full_text = _decode(plain_part)
+    elif html is not None:
+        full_text = _html_to_text(html)
+    else:
+        full_text = ""
+    full_text = full_text.replace("\r\n", "\n").strip()
+    reply, signature = split_reply(full_text)
+    from_name, from_address = _address(mail.get("From"))
+    _, reply_to = _address(mail.get("Reply-To"))
+    return ParsedMail(
+        message_id=_one_id(mail.get("Message-ID")),
+        in_reply_to=_one_id(mail.get("In-Reply-To")),
+        references=tuple(_MESSAGE_ID.findall(str(mail.get("References") or ""))),
+        from_address=from_address,
+        from_name=from_name,
+        reply_to=reply_to,
+        subject=_header(mail, "Subject"),
+        date=_date(mail.get("Date")),
+        text=reply,
+        full_text=full_text,
+        html=nh3.clean(html) if html is not None else None,
+        files=tuple(_files(mail)),
+        automated=automated_reason(mail),
+        bounced_ids=tuple(_bounced(mail)),
+        signature_phones=tuple(dict.fromkeys(_PHONE_IN_TEXT.findall(signature))),
+        fingerprint=_fingerprint(mail),
+        headers={k: str(v)[:500] for k, v in mail.items()[:40]},
+    )
+
+
+def split_reply(text: str) -> tuple[str, str]:
+    """(the reply's own words, the signature), the quoted history dropped."""
+    lines = text.split("\n")
+    end = len(lines)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(">") and all(
+            not rest.strip() or rest.lstrip().startswith(">") for rest in lines[index:]
+        ):
+            end = index
+            break
+        if any(p.match(stripped) for p in _HISTORY_STARTS[:-1]):
+            end = index
+            break
+        if stripped.endswith(":") and _quote_follows(lines, index + 1):
+            # "Вы писали 15 ноября…:" (The Bat!), "пн, 16 нояб. 2026 г. в 10:00, … <…>:"
+            # (Gmail in Russian): any attribution line right above quoted lines.
+            end = index
+            break
+        if _HISTORY_STARTS[-1].match(stripped) and any(
+            _HEADER_BLOCK.match(following.strip()) for following in lines[index + 1 : index + 5]
+        ):
+            end = index
+            break
+    own = "\n".join(lines[:end]).rstrip()
+    # mail-parser-reply knows more languages' headers than the Russian ones above.
+    own = EmailReplyParser(languages=["en", "de", "fr", "es"]).parse_reply(text=own) or own
+    signature = ""
+    own_lines = own.split("\n")
+    for index, line in enumerate(own_lines):
+        if _SIGNATURE.match(line.strip()) or line.strip().lower() in (
+            "с уважением,",
+            "с уважением",
+            "best regards,",
+            "regards,",
+            "kind regards,",
+        ):
+            signature = "\n".join(own_lines[index:])
+            own = "\n".join(own_lines[:index]).rstrip()
+            break
+    return own.strip(), signature
+
+
+def _quote_follows(lines: list[str], start: int) -> bool:
+    for line in lines[start : start + 3]:
+        if line.strip():
+            return line.lstrip().startswith(">")
+    return False
+
+
+def automated_reason(mail: Message) -> str | None:
+    """Why this is machine mail, per RFC 3834 and common practice; None for a person's."""
+    auto = str(mail.get("Auto-Submitted", "")).strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = str(mail.get("Precedence", "")).strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for header in (
+        "X-Autoreply",
+        "X-Autorespond",
+        "X-Auto-Response-Suppress",
+        "List-Id",
+        "List-Unsubscribe",
+    ):
+        if mail.get(header) is not None:
+            if header == "X-Auto-Response-Suppress":
+                continue  # a sender's request to us, not a sign of machine mail
+            return header
+    if str(mail.get("Return-Path", "")).strip() == "<>":
+        return "Return-Path: <>"
+    if mail.get_content_type() == "multipart/report":
+        return "delivery report"
+    sender = str(mail.get("From", "")).lower()
+    if "mailer-daemon@" in sender or "postmaster@" in sender:
+        return "mailer daemon"
+    return None
+
+
+def _first(mail: EmailMessage, content_type: str) -> EmailMessage | None:
+    for part in mail.walk():
+        if (
+            part.get_content_type() == content_type
+            and part.get_content_disposition() != "attachment"
+        ):
+            assert isinstance(part, EmailMessage)
+            return part
+    return None
+
+
+def _decode(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+        if isinstance(content, str):
+            return content
+    except (LookupError, UnicodeDecodeError, AssertionError):
+        pass
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    declared = part.get_content_charset()
+    for charset in (declared, *FALLBACK_CHARSETS):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("utf-8", "replace")
+
+
+def _html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    return str(converter.handle(html)).strip()
+
+
+def _files(mail: EmailMessage) -> list[MailFile]:
+    files = []
+    for part in mail.iter_attachments():
+        if part.get_content_type() == "message/delivery-status":
+            continue
+        name = part.get_filename()
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            inner = part.get_payload()
+            first = inner[0] if isinstance(inner, list) and inner else None
+            data = first.as_bytes() if isinstance(first, Message) else b""
+        inline = part.get_content_disposition() == "inline"
+        files.append(
+            MailFile(
+                name=name or f"part.{part.get_content_subtype()}",
+                content_type=part.get_content_type(),
+                data=data,
+                inline=inline,
+            )
+        )
+    return files
+
+
+def _bounced(mail: EmailMessage) -> list[str]:
+    """The Message-IDs of the original mail a delivery report (RFC 3464) returns."""
+    if mail.get_content_type() != "multipart/report":
+        return []
+    ids: list[str] = []
+    for part in mail.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            if part.get_content_type() == "message/rfc822" or not isinstance(part, EmailMessage):
+                text = part.as_string()
+            else:
+                text = _decode(part)
+            match = re.search(r"^Message-ID:\s*(<[^>]+>)", text, re.IGNORECASE | re.MULTILINE)
+            if match:
+                ids.append(match.group(1))
+    return ids
+
+
+def _address(value: object) -> tuple[str | None, str | None]:
+    if value is None:
+        return None, None
+    pairs = getaddresses([str(value)])
+    if not pairs or "@" not in pairs[0][1]:
+        return None, None
+    name, address = pairs[0]
+    return (name or None), address.strip().lower()
+
+
+def _one_id(value: object) -> str | None:
+    found = _MESSAGE_ID.findall(str(value or ""))
+    return found[0] if found else None
+
+
+def _header(mail: Message, name: str) -> str | None:
+    value = mail.get(name)
+    if value is None:
+        return None
+    # CR/LF never survive into a stored header value (no header injection when it is reused).
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _date(value: object) -> datetime | None:
+    try:
+        return parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _fingerprint(mail: Message) -> str:
+    parts = [str(mail.get(h, "")) for h in ("From", "To", "Date", "Subject")]
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
