@@ -182,6 +182,9 @@ class InboundMessage:
     payload_hash: str | None = None
     peer: str | None = None  # where replies go: Telegram chat id, VK peer id, Viber user id
     fresh_external_id: bool = False  # minted by the hub just now, so it cannot be a retry
+    # Which conversation of the channel it belongs to: an email thread's root Message-ID;
+    # empty for chat channels, where a lead has one conversation per channel.
+    thread_key: str = ""
 
 
 class DeliveryState(enum.StrEnum):

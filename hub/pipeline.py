@@ -108,6 +108,8 @@ def usable_message(message: InboundMessage) -> InboundMessage:
     show and to download (no path, no control characters)."""
     if not isinstance(message.external_id, str) or not message.external_id:
         raise UnusableMessage("external_id must be a non-empty string")
+    if not isinstance(message.thread_key, str) or len(message.thread_key) > 1000:
+        raise UnusableMessage("thread_key must be a string of at most 1000 characters")
     for name in ("text", "subject", "name", "peer"):
         if not _optional_text(getattr(message, name)):
             raise UnusableMessage(f"{name} must be a string")
@@ -133,6 +135,7 @@ def usable_message(message: InboundMessage) -> InboundMessage:
         contacts,
         message.identity.external_id if message.identity else None,
         message.extra,
+        message.thread_key,
     )
     if attachments == message.attachments and not unusable_in(fields):
         return message
@@ -149,6 +152,7 @@ def usable_message(message: InboundMessage) -> InboundMessage:
         if message.identity
         else None,
         extra=scrub(message.extra),
+        thread_key=scrub_text(message.thread_key),
         attachments=attachments,
     )
 

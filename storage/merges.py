@@ -67,13 +67,14 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
         survivor,
         merged,
     )
-    # Where both leads have an open dialog on one channel, the survivor's stays open and
-    # the merged lead's is closed, since one lead has one open dialog per channel.
+    # Where both leads have an open dialog on one channel (and thread), the survivor's stays
+    # open and the merged lead's is closed, since one lead has one open dialog per channel
+    # and thread.
     closed = await conn.fetch(
         """UPDATE dialogs d SET status = 'closed', closed_at = now(), updated_at = now()
            WHERE d.lead_id = $2 AND d.status <> 'closed' AND EXISTS (
                SELECT 1 FROM dialogs s WHERE s.lead_id = $1 AND s.channel_id = d.channel_id
-               AND s.status <> 'closed')
+               AND s.thread_key = d.thread_key AND s.status <> 'closed')
            RETURNING d.id, d.status""",
         survivor,
         merged,

@@ -36,6 +36,7 @@ def inbound_to_json(m: InboundMessage) -> dict[str, Any]:
         "identity": [m.identity.kind, m.identity.external_id] if m.identity else None,
         "attachments": [attachment_json(a) for a in m.attachments],
         "peer": m.peer,
+        "thread_key": m.thread_key,
         "call": call_to_json(m.call),
         "extra": m.extra,
         "payload_hash": m.payload_hash,
@@ -58,6 +59,7 @@ def inbound_from_json(d: dict[str, Any]) -> InboundMessage:
             for a in d.get("attachments") or ()
         ),
         peer=d.get("peer"),
+        thread_key=str(d.get("thread_key") or ""),
         call=call_from_json(d.get("call")),
         extra=dict(d.get("extra") or {}),
         payload_hash=d.get("payload_hash"),

@@ -5,6 +5,10 @@
 -- arguments by storage/ingest.py and read back by column name.
 -- VOLATILE, so every statement inside takes a fresh snapshot and sees what a transaction
 -- that held the same advisory lock just committed.
+-- The signature before dialogs had a thread key (never to coexist with the one below).
+DROP FUNCTION IF EXISTS hub_ingest(
+    bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
+    text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean);
 CREATE OR REPLACE FUNCTION hub_ingest(
     p_lock_keys bigint[],
     p_channel_id bigint, p_external_id text, p_kind text, p_occurred_at timestamptz,
@@ -12,7 +16,7 @@ CREATE OR REPLACE FUNCTION hub_ingest(
     p_name text, p_phones text[], p_exts text[], p_emails text[],
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
-    p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean,
+    p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean, p_thread_key text,
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
@@ -70,7 +74,8 @@ BEGIN
         PERFORM hub_learn(p_lead => o_lead, p_name => NULL, p_phones => p_phones, p_exts => p_exts,
                           p_emails => p_emails, p_identity_kind => p_identity_kind,
                           p_identity_id => p_identity_id, p_new_lead => true);
-        INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (o_lead, p_channel_id, p_peer)
+        INSERT INTO dialogs (lead_id, channel_id, peer, thread_key)
+        VALUES (o_lead, p_channel_id, p_peer, p_thread_key)
         RETURNING id INTO o_dialog;
         o_dialog_created := true;
     ELSIF cardinality(p_phones) > 0 OR cardinality(p_emails) > 0 OR p_identity_kind IS NOT NULL
@@ -89,17 +94,20 @@ BEGIN
                            peer = COALESCE(p_peer, peer)
          WHERE id = (SELECT d.id FROM dialogs d
                       WHERE d.lead_id = o_lead AND d.channel_id = p_channel_id
-                        AND d.status = 'closed'
+                        AND d.thread_key = p_thread_key AND d.status = 'closed'
                         AND d.closed_at > now() - make_interval(secs => p_reopen_seconds)
                         AND NOT EXISTS (SELECT 1 FROM dialogs o WHERE o.lead_id = o_lead
-                                        AND o.channel_id = p_channel_id AND o.status <> 'closed')
+                                        AND o.channel_id = p_channel_id
+                                        AND o.thread_key = p_thread_key
+                                        AND o.status <> 'closed')
                       ORDER BY d.closed_at DESC LIMIT 1)
         RETURNING id INTO o_dialog;
         o_dialog_reopened := o_dialog IS NOT NULL;
     END IF;
     IF o_dialog IS NULL THEN
-        INSERT INTO dialogs (lead_id, channel_id, peer) VALUES (o_lead, p_channel_id, p_peer)
-        ON CONFLICT (lead_id, channel_id) WHERE status <> 'closed'
+        INSERT INTO dialogs (lead_id, channel_id, peer, thread_key)
+        VALUES (o_lead, p_channel_id, p_peer, p_thread_key)
+        ON CONFLICT (lead_id, channel_id, thread_key) WHERE status <> 'closed'
         DO UPDATE SET updated_at = now(), peer = COALESCE(EXCLUDED.peer, dialogs.peer)
         RETURNING id, (xmax = 0), CASE WHEN status = 'assigned' THEN operator_id END
              INTO o_dialog, o_dialog_created, o_operator;

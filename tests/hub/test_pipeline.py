@@ -153,3 +153,26 @@ async def test_concurrent_first_contacts_by_email_and_identity_make_one_lead(
     )
     assert await count(pool, "leads") == 2
     assert await count(pool, "dialogs") == 2
+
+
+async def test_each_thread_of_a_channel_is_a_dialog_of_its_own(pool: asyncpg.Pool) -> None:
+    """Email threads: a new thread opens a new dialog even while another is open; a message
+    of a thread joins it, or reopens it when closed within the reopen window. Chat channels
+    (empty thread key) keep one open dialog per lead and channel."""
+    channel = await add_form(pool, "mailbox")
+    pipeline = IngestPipeline(pool, reopen_seconds=3600)
+    mail = {"emails": ("ivan@example.com",)}
+    first = await pipeline.ingest(_message(channel.id, "m1", thread_key="<a@x>", **mail), "form")
+    second = await pipeline.ingest(_message(channel.id, "m2", thread_key="<b@x>", **mail), "form")
+    assert first.lead_id == second.lead_id and first.dialog_id != second.dialog_id
+    again = await pipeline.ingest(_message(channel.id, "m3", thread_key="<a@x>", **mail), "form")
+    assert again.dialog_id == first.dialog_id and not again.dialog_created
+    await pool.execute(
+        "UPDATE dialogs SET status = 'closed', closed_at = now() WHERE id = $1", first.dialog_id
+    )
+    reopened = await pipeline.ingest(_message(channel.id, "m4", thread_key="<a@x>", **mail), "form")
+    assert reopened.dialog_id == first.dialog_id and reopened.dialog_reopened
+    chat = [await pipeline.ingest(_message(channel.id, f"c{n}", **mail), "form") for n in range(2)]
+    assert chat[0].dialog_id == chat[1].dialog_id
+    assert chat[0].dialog_id not in (first.dialog_id, second.dialog_id)
+    assert await count(pool, "dialogs") == 3
