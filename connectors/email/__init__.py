@@ -1,3 +1,4 @@
-"""The email channel (issue 10), being built: `parse` reads one message as the hub needs it.
-The IMAP poller, the SMTP sender and the channel descriptor follow; until then the kind is not
+"""The email channel (issue 10), being built: `parse` reads one message as the hub needs it,
+`imap.MailboxWatcher` takes every message of a folder exactly once (IDLE, or polling). The
+SMTP sender, the channel's settings and descriptor follow; until then the kind is not
 registered in `connectors/registry.py`."""

@@ -1,0 +1,130 @@
+"""The mailbox watcher against a real Dovecot: a message pushed through IDLE is taken within
+seconds (polling set to an hour, so only IDLE can deliver it), and a batch survives a
+forced disconnect and a restart with every message taken exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+from aioimaplib import IMAP4
+
+from connectors.email.imap import ImapSettings, MailboxWatcher
+from tests.fixtures.dovecot import Dovecot
+from tests.fixtures.waiting import eventually
+
+
+class _Taken:
+    def __init__(self) -> None:
+        self.messages: list[tuple[int, int, bytes | None]] = []
+        self.state: dict[str, Any] = {}
+
+    async def deliver(self, raw: bytes | None, size: int, validity: int, uid: int) -> None:
+        self.messages.append((validity, uid, raw))
+
+    async def load(self) -> dict[str, Any]:
+        return dict(self.state)
+
+    async def save(self, state: dict[str, Any]) -> None:
+        self.state = dict(state)
+
+
+async def _writer(server: Dovecot) -> IMAP4:
+    client = IMAP4(host=server.host, port=server.port, timeout=10)
+    await client.wait_hello_from_server()
+    await client.login(server.user, server.password)
+    return client
+
+
+def _mail(n: int) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = f"Customer {n} <c{n}@example.com>"
+    mail["To"] = "sales@example.test"
+    mail["Subject"] = f"Заявка {n}"
+    mail["Message-ID"] = f"<m{n}.{uuid.uuid4().hex}@example.com>"
+    mail.set_content(f"Текст {n}")
+    return mail.as_bytes(policy=SMTP)
+
+
+async def _folder(server: Dovecot) -> tuple[IMAP4, str]:
+    writer = await _writer(server)
+    folder = f"T{uuid.uuid4().hex[:10]}"
+    assert (await writer.create(folder)).result == "OK"
+    return writer, folder
+
+
+def _watcher(
+    server: Dovecot, folder: str, taken: _Taken, limit: int = 10_000_000
+) -> MailboxWatcher:
+    settings = ImapSettings(
+        host=server.host,
+        port=server.port,
+        username=server.user,
+        password=server.password,
+        security="plain",
+        folder=folder,
+        poll_interval=3600,
+    )
+    return MailboxWatcher(settings, taken.deliver, taken.load, taken.save, limit)
+
+
+async def test_a_message_arrives_through_idle(dovecot: Dovecot) -> None:
+    writer, folder = await _folder(dovecot)
+    taken = _Taken()
+    task = asyncio.create_task(_watcher(dovecot, folder, taken).run())
+    try:
+        await asyncio.sleep(1.0)  # connected and idling
+        raw = _mail(1)
+        assert (await writer.append(raw, mailbox=folder)).result == "OK"
+        await eventually(lambda: _count(taken, 1), timeout=10)
+        assert taken.messages[0][2] == raw and taken.state["last_uid"] == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.logout()
+
+
+async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
+    dovecot: Dovecot,
+) -> None:
+    writer, folder = await _folder(dovecot)
+    for n in range(40):
+        await writer.append(_mail(n), mailbox=folder)
+    taken = _Taken()
+    first = asyncio.create_task(_watcher(dovecot, folder, taken).run())
+    await eventually(lambda: _count(taken, 10), timeout=10)
+    first.cancel()  # the hub stops (or the connection drops) in the middle of the batch
+    await asyncio.gather(first, return_exceptions=True)
+    for n in range(40, 60):
+        await writer.append(_mail(n), mailbox=folder)
+    second = asyncio.create_task(_watcher(dovecot, folder, taken).run())
+    try:
+        await eventually(lambda: _count(taken, 60), timeout=20)
+        await asyncio.sleep(0.5)
+        uids = [uid for _, uid, _ in taken.messages]
+        assert uids == list(range(1, 61))  # every one, once, in order
+    finally:
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+        await writer.logout()
+
+
+async def test_a_message_over_the_limit_is_announced_without_its_body(dovecot: Dovecot) -> None:
+    writer, folder = await _folder(dovecot)
+    await writer.append(_mail(1), mailbox=folder)
+    taken = _Taken()
+    task = asyncio.create_task(_watcher(dovecot, folder, taken, limit=50).run())
+    try:
+        await eventually(lambda: _count(taken, 1), timeout=10)
+        assert taken.messages[0][2] is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await writer.logout()
+
+
+async def _count(taken: _Taken, n: int) -> bool:
+    return len(taken.messages) >= n
