@@ -100,10 +100,14 @@ class MailboxWatcher:
                 timeout=s.timeout,
                 ssl_context=ssl.create_default_context(),
             )
-        await client.wait_hello_from_server()
-        reply = await client.login(s.username, s.password)
-        if reply.result != "OK":
-            raise AuthFailed("the mail server refused the login")
+        try:
+            await client.wait_hello_from_server()
+            reply = await client.login(s.username, s.password)
+            if reply.result != "OK":
+                raise AuthFailed("the mail server refused the login")
+        except BaseException:
+            await close(client)
+            raise
         return client
 
     async def _session(self) -> None:
@@ -122,9 +126,7 @@ class MailboxWatcher:
                     await asyncio.sleep(self.settings.poll_interval)
                     await client.noop()
         finally:
-            # A polite LOGOUT when the server is still there; a dead connection is just left.
-            with contextlib.suppress(OSError, TimeoutError, Abort):
-                await asyncio.wait_for(client.logout(), 5)
+            await close(client)
 
     async def _idle(self, client: IMAP4) -> None:
         waiting = await client.idle_start(timeout=IDLE_S)
@@ -160,6 +162,16 @@ class MailboxWatcher:
         if fetched.result != "OK" or len(fetched.lines) < 2:
             raise NotReady(f"the mail server did not return message {uid}")
         return size, bytes(fetched.lines[1])
+
+
+async def close(client: IMAP4) -> None:
+    """A polite LOGOUT when the server is still there, then the socket closed whatever
+    happened (aioimaplib's logout leaves the transport to the server's hang-up)."""
+    with contextlib.suppress(OSError, TimeoutError, Abort):
+        await asyncio.wait_for(client.logout(), 5)
+    transport = getattr(getattr(client, "protocol", None), "transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _uidvalidity(lines: list[bytes]) -> int:

@@ -9,6 +9,7 @@ from email.policy import SMTP
 
 from aioimaplib import IMAP4
 
+from connectors.email.imap import close
 from tests.fixtures.dovecot import Dovecot
 
 
@@ -39,5 +40,5 @@ async def test_idle_sees_an_appended_message(dovecot: Dovecot) -> None:
         fetched = await watcher.uid("fetch", "1:*", "(UID BODY.PEEK[])")
         assert fetched.result == "OK" and bytes(fetched.lines[1]) == raw
     finally:
-        await watcher.logout()
-        await writer.logout()
+        await close(watcher)
+        await close(writer)

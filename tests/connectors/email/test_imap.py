@@ -12,7 +12,7 @@ from typing import Any
 
 from aioimaplib import IMAP4
 
-from connectors.email.imap import ImapSettings, MailboxWatcher
+from connectors.email.imap import ImapSettings, MailboxWatcher, close
 from tests.fixtures.dovecot import Dovecot
 from tests.fixtures.waiting import eventually
 
@@ -84,7 +84,7 @@ async def test_a_message_arrives_through_idle(dovecot: Dovecot) -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await writer.logout()
+        await close(writer)
 
 
 async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
@@ -109,7 +109,7 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
     finally:
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
-        await writer.logout()
+        await close(writer)
 
 
 async def test_a_message_over_the_limit_is_announced_without_its_body(dovecot: Dovecot) -> None:
@@ -123,7 +123,7 @@ async def test_a_message_over_the_limit_is_announced_without_its_body(dovecot: D
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await writer.logout()
+        await close(writer)
 
 
 async def _count(taken: _Taken, n: int) -> bool:
