@@ -1,0 +1,132 @@
+"""Replies by email that thread in the customer's mail client, sent with `aiosmtplib`.
+
+A reply carries `In-Reply-To` (the customer's latest Message-ID), `References` (that mail's
+References plus its id, RFC 5322 §3.6.4), a `Re:` subject and a Message-ID of our domain made
+from the outbound interaction's id, so a retry of the same reply reuses it and the customer's
+answer finds its thread. Text and HTML parts, attachments. Automatic replies carry
+`Auto-Submitted: auto-replied` (RFC 3834) so that no two robots answer each other forever.
+Header values never carry CR/LF: whatever an operator or a customer typed cannot add a header.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+import aiosmtplib
+
+from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
+
+_RE = re.compile(r"^\s*(re|ответ|отв|aw|sv)\s*(\[\d+\])?\s*:\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    from_address: str
+    from_name: str = ""
+    username: str = ""
+    password: str = ""
+    security: str = "tls"  # tls | starttls | plain
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MailFileOut:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    interaction_id: int
+    to: str
+    text: str
+    subject: str | None = None  # the thread's subject, as the customer wrote it
+    in_reply_to: str | None = None
+    references: Sequence[str] = ()
+    files: Sequence[MailFileOut] = field(default_factory=tuple)
+    automatic: bool = False
+
+
+def single_line(value: str) -> str:
+    """A header value: CR, LF and other control characters become spaces."""
+    return " ".join("".join(c if c >= " " else " " for c in value).split())
+
+
+def reply_subject(subject: str | None) -> str:
+    """`Re: ` once before the thread's subject, however many prefixes clients stacked."""
+    base = single_line(subject or "")
+    while (shorter := _RE.sub("", base, count=1)) != base:
+        base = shorter
+    return f"Re: {base.strip()}" if base.strip() else "Re:"
+
+
+def message_id(interaction_id: int, from_address: str) -> str:
+    domain = from_address.rsplit("@", 1)[-1] if "@" in from_address else "hub.invalid"
+    return f"<reply-{interaction_id}@{single_line(domain)}>"
+
+
+def build(reply: Reply, settings: SmtpSettings) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = formataddr((single_line(settings.from_name), single_line(settings.from_address)))
+    mail["To"] = single_line(reply.to)
+    mail["Subject"] = reply_subject(reply.subject)
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = message_id(reply.interaction_id, settings.from_address)
+    if reply.in_reply_to:
+        mail["In-Reply-To"] = single_line(reply.in_reply_to)
+        refs = [single_line(r) for r in reply.references if r]
+        if reply.in_reply_to not in refs:
+            refs.append(single_line(reply.in_reply_to))
+        mail["References"] = " ".join(refs[-20:])  # the newest, as RFC 5322 allows trimming
+    if reply.automatic:
+        mail["Auto-Submitted"] = "auto-replied"
+    mail.set_content(reply.text)
+    escaped = html.escape(reply.text).replace("\n", "<br>\n")
+    mail.add_alternative(
+        f"<!doctype html><html><body><p>{escaped}</p></body></html>", subtype="html"
+    )
+    for f in reply.files:
+        maintype, _, subtype = f.content_type.partition("/")
+        mail.add_attachment(
+            f.data,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=single_line(f.name),
+        )
+    return mail
+
+
+async def send(mail: EmailMessage, settings: SmtpSettings) -> str:
+    """Hand the mail to the SMTP server; its Message-ID. Connector errors only."""
+    try:
+        await aiosmtplib.send(
+            mail,
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username or None,
+            password=settings.password or None,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            tls_context=ssl.create_default_context() if settings.security != "plain" else None,
+            timeout=settings.timeout,
+        )
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise AuthFailed(f"the SMTP server refused the login ({exc.code})") from None
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise ChannelConfigError(f"the SMTP server refused the recipient: {exc}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        if 400 <= exc.code < 500:
+            raise NotReady(f"the SMTP server asked to retry ({exc.code})") from None
+        raise ChannelConfigError(f"the SMTP server refused the mail ({exc.code})") from None
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise NotReady(f"the SMTP server could not be reached: {type(exc).__name__}") from None
+    return str(mail["Message-ID"])

@@ -1,0 +1,114 @@
+"""Replies by email through a real SMTP server (aiosmtpd): threading headers, our Message-ID
+reused on retry, text and HTML parts, attachments, RFC 3834 marking of automatic replies, no
+header injection, and the customer's answer threads back (parsed by our own parser)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from connectors.email.parse import parse
+from connectors.email.smtp import MailFileOut, Reply, SmtpSettings, build, send
+from hub.ports.connector import NotReady
+from tests.fixtures.processes import free_port
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[_Capture, int]]:
+    capture = _Capture()
+    port = free_port()
+    controller = Controller(capture, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield capture, port
+    finally:
+        controller.stop()
+
+
+def _settings(port: int) -> SmtpSettings:
+    return SmtpSettings(
+        host="127.0.0.1",
+        port=port,
+        from_address="sales@romashka.ru",
+        from_name="Ромашка",
+        security="plain",
+    )
+
+
+async def test_a_reply_threads_and_the_answer_finds_it(smtp: tuple[_Capture, int]) -> None:
+    capture, port = smtp
+    reply = Reply(
+        interaction_id=42,
+        to="ivan@example.com",
+        text="Здравствуйте!\nСчёт во вложении.",
+        subject="RE: Re: Заказ №15",
+        in_reply_to="<c2@example.com>",
+        references=("<c1@example.com>",),
+        files=(MailFileOut("счёт.pdf", "application/pdf", b"%PDF-1.4"),),
+    )
+    sent_id = await send(build(reply, _settings(port)), _settings(port))
+    assert sent_id == "<reply-42@romashka.ru>"
+    # A retry of the same reply keeps its Message-ID.
+    assert build(reply, _settings(port))["Message-ID"] == sent_id
+    mail_from, rcpts, raw = capture.received[0]
+    assert (mail_from, rcpts) == ("sales@romashka.ru", ["ivan@example.com"])
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    assert mail["Subject"] == "Re: Заказ №15"
+    assert mail["In-Reply-To"] == "<c2@example.com>"
+    assert mail["References"] == "<c1@example.com> <c2@example.com>"
+    assert mail["Auto-Submitted"] is None
+    parsed = parse(raw)
+    assert parsed.text == "Здравствуйте!\nСчёт во вложении."
+    assert [f.name for f in parsed.files] == ["счёт.pdf"]
+    assert parsed.html is not None and "<br>" in parsed.html
+
+    answer = (
+        "From: Ivan <ivan@example.com>\r\nTo: sales@romashka.ru\r\nSubject: Re: Заказ №15\r\n"
+        f"Message-ID: <c3@example.com>\r\nIn-Reply-To: {sent_id}\r\n"
+        f"References: <c1@example.com> <c2@example.com> {sent_id}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nСпасибо!\r\n"
+    ).encode()
+    threaded = parse(answer)
+    assert threaded.references[0] == "<c1@example.com>" and threaded.in_reply_to == sent_id
+
+
+async def test_automatic_replies_are_marked_and_headers_cannot_be_injected(
+    smtp: tuple[_Capture, int],
+) -> None:
+    capture, port = smtp
+    evil = Reply(
+        interaction_id=7,
+        to="ivan@example.com\r\nBcc: everyone@example.com",
+        text="We will answer within the hour.",
+        subject="Hi\r\nBcc: everyone@example.com",
+        automatic=True,
+    )
+    await send(build(evil, _settings(port)), _settings(port))
+    _, rcpts, raw = capture.received[0]
+    assert "everyone@example.com" not in rcpts
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail["Bcc"] is None and "\n" not in str(mail["Subject"])
+
+
+async def test_an_unreachable_server_is_a_retry() -> None:
+    settings = SmtpSettings(
+        host="127.0.0.1", port=free_port(), from_address="a@b.ru", security="plain", timeout=3
+    )
+    with pytest.raises(NotReady):
+        await send(build(Reply(1, "c@d.ru", "x"), settings), settings)
