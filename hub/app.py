@@ -20,7 +20,7 @@ from hub.errors import ApiError, HubError, code_for_status, error_response
 from hub.outage import RETRY_AFTER_S
 from hub.ports.connector import ConnectorDescriptor, InboundRoute
 from hub.text import usable
-from storage.database import DATABASE_DOWN
+from storage.database import DATABASE_DOWN, DATABASE_ONLY
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,16 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except HubError as error:
         return error_response(error)
     except DATABASE_DOWN as exc:
-        hub_of(request).outage.failed(exc)
+        hub = hub_of(request)
+        if not isinstance(exc, DATABASE_ONLY) and await hub.outage.database_answers():
+            # A plain OSError while the database answers is the disk or a socket of ours,
+            # not an outage: a bug to log with its traceback.
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return web.json_response(
+                {"error": {"code": "internal", "message": "internal error; see the hub's log"}},
+                status=500,
+            )
+        hub.outage.failed(exc)
         return error_response(
             ApiError(
                 503,

@@ -43,6 +43,18 @@ class OutageWatch:
     def down(self) -> bool:
         return self._probe is not None and not self._probe.done()
 
+    async def database_answers(self) -> bool:
+        """Whether the database answers now (within a second): tells an outage from an
+        OSError of something else."""
+        if self.down:
+            return False
+        try:
+            async with asyncio.timeout(1.0):
+                await self.pool.fetchval("SELECT 1")
+        except (Exception, TimeoutError):  # any failure to answer means it does not
+            return False
+        return True
+
     def failed(self, error: BaseException) -> None:
         """A request could not reach the database."""
         if self.down:

@@ -28,13 +28,15 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 # The narrower set that means "the database cannot be reached or is shutting down", as
 # opposed to a statement the database refused: the HTTP app answers these with 503.
-DATABASE_DOWN: tuple[type[BaseException], ...] = (
-    OSError,
+DATABASE_ONLY: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
+# A refused or reset connection to the server is a plain OSError: also one of these, once
+# the database is seen not to answer.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (OSError, *DATABASE_ONLY)
 
 # Background loops retry every few seconds while the database is away; each says so at
 # most once a minute, in one line (a lost connection is not a bug: no traceback).

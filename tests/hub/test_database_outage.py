@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
 from hub.config import Settings
+from hub.context import Hub
+from hub.domain import Channel
 from hub.runtime import build_hub
 from storage import apikeys
 from storage.database import create_pool
@@ -98,3 +102,25 @@ async def test_an_outage_answers_503_once_warned_and_recovers(
 
 async def _back(caplog: pytest.LogCaptureFixture) -> bool:
     return any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_oserror_of_the_disk_is_not_taken_for_an_outage(
+    client: Client,
+    hub: Hub,
+    form: Channel,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The database answers: a failing disk is the hub's own error (500, logged with its
+    traceback), not a 503 that sends clients into retries."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    hub.attachments.root = blocker
+    caplog.set_level(logging.WARNING)
+    upload = aiohttp.FormData()
+    upload.add_field("phone", "+79120000001")
+    upload.add_field("file", b"data", filename="a.txt", content_type="text/plain")
+    reply = await client.post("/forms/site", data=upload, headers={"Accept": "application/json"})
+    assert reply.status == 500 and (await reply.json())["error"]["code"] == "internal"
+    assert not [r for r in caplog.records if r.name == "hub.outage"]
+    assert any(r.exc_info for r in caplog.records if r.levelno == logging.ERROR)
