@@ -17,6 +17,7 @@ MODULES = (
     "connectors.telegram",
     "connectors.vk",
     "connectors.viber",
+    "connectors.email",
 )
 
 _DESCRIPTORS: dict[str, ConnectorDescriptor] = {}

@@ -10,6 +10,7 @@ Header values never carry CR/LF: whatever an operator or a customer typed cannot
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import ssl
@@ -107,18 +108,24 @@ def build(reply: Reply, settings: SmtpSettings) -> EmailMessage:
 
 async def send(mail: EmailMessage, settings: SmtpSettings) -> str:
     """Hand the mail to the SMTP server; its Message-ID. Connector errors only."""
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        use_tls=settings.security == "tls",
+        start_tls=settings.security == "starttls",
+        tls_context=ssl.create_default_context() if settings.security != "plain" else None,
+        timeout=settings.timeout,
+    )
     try:
-        await aiosmtplib.send(
-            mail,
-            hostname=settings.host,
-            port=settings.port,
-            username=settings.username or None,
-            password=settings.password or None,
-            use_tls=settings.security == "tls",
-            start_tls=settings.security == "starttls",
-            tls_context=ssl.create_default_context() if settings.security != "plain" else None,
-            timeout=settings.timeout,
-        )
+        await client.connect()
+        try:
+            # A server that offers no AUTH (a relay on the local network) takes mail without.
+            if settings.username and client.supports_extension("auth"):
+                await client.login(settings.username, settings.password)
+            await client.send_message(mail)
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise AuthFailed(f"the SMTP server refused the login ({exc.code})") from None
     except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -56,7 +56,7 @@ async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
         (("channel", "add", "form", "other", "--set", "colour=red"), "unknown form setting"),
         (("channel", "add", "form", "other", "--set", "on_unknown=maybe"), "on_unknown"),
         (("channel", "add", "form", "bad name!"), "channel names"),
-        (("channel", "add", "email", "mail"), "not available"),
+        (("channel", "add", "pbx", "phone"), "not available"),
         (("channel", "add", "telegram", "bot"), "need --set token"),
         (("channel", "add", "telegram", "bot", "--set", "token=nope"), "token must look like"),
         (

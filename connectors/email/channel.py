@@ -1,0 +1,219 @@
+"""The email connector: a mailbox's messages become interactions of the sender's lead, one
+dialog a thread; replies go out by SMTP and thread in the customer's mail client.
+
+A message's external id is its Message-ID (a hash of its headers when it has none), so a
+message read twice (after a restart, a UIDVALIDITY change) is stored once. Its thread key is
+the root of its `References` (else `In-Reply-To`, else its own id): a customer's answer to
+our reply carries the root of the thread it answers. The dialog's peer keeps what the next
+reply needs (address, Message-ID to answer, References, subject) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import vobject
+
+from connectors.email import imap, smtp
+from connectors.email.parse import MailFile, ParsedMail, parse
+from hub.domain import (
+    Attachment,
+    AttachmentState,
+    Channel,
+    DeliveryResult,
+    InboundMessage,
+    OutboundMessage,
+)
+from hub.ports import HubPorts
+from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
+
+log = logging.getLogger(__name__)
+
+KIND = "email"
+MAX_FULL_TEXT = 100_000
+
+
+class EmailConnector:
+    def __init__(self, ports: HubPorts) -> None:
+        self.ports = ports
+
+    async def close(self) -> None:
+        return None
+
+    # -- inbound --------------------------------------------------------------------------
+
+    async def run(self, channel: Channel) -> None:
+        settings = imap.ImapSettings(
+            host=channel.setting("imap_host"),
+            port=int(channel.setting("imap_port", "993")),
+            username=channel.setting("username"),
+            password=channel.setting("password"),
+            security=channel.setting("imap_security", "tls"),
+            folder=channel.setting("folder", "INBOX"),
+            poll_interval=float(channel.setting("poll_interval", "60")),
+        )
+        events = self.ports.events
+        limit = self.ports.max_body_bytes + self.ports.max_files * self.ports.max_upload_bytes
+
+        async def load() -> dict[str, Any]:
+            return await events.load_state(channel.id)
+
+        async def save(state: dict[str, Any]) -> None:
+            await events.save_state(channel.id, state)
+
+        watcher = imap.MailboxWatcher(settings, partial(self.take, channel), load, save, limit)
+        await watcher.run()
+
+    async def take(
+        self, channel: Channel, raw: bytes | None, size: int, validity: int, uid: int
+    ) -> None:
+        """One message of the mailbox, handed over by the watcher."""
+        if raw is None:
+            log.warning(
+                "email channel %s: message %s:%s (%d bytes) is over the size limit; it stays"
+                " in the mailbox",
+                channel.name,
+                validity,
+                uid,
+                size,
+            )
+            return
+        mail = parse(raw)
+        if mail.bounced_ids:
+            for message_id in mail.bounced_ids:
+                await self.ports.events.delivery(
+                    channel.id, message_id, "failed", "the mail bounced: the address refused it"
+                )
+            return
+        if mail.automated is not None:
+            log.info("email channel %s: machine mail ignored (%s)", channel.name, mail.automated)
+            return
+        if mail.from_address is None:
+            log.warning("email channel %s: a message without a sender ignored", channel.name)
+            return
+        message = await self.inbound(channel, mail)
+        result = await self.ports.ingest.ingest(message, KIND)
+        if result.status == "duplicate" and message.attachments:
+            await self.ports.attachments.discard(message.attachments)  # stored the first time
+
+    async def inbound(self, channel: Channel, mail: ParsedMail) -> InboundMessage:
+        external_id = mail.message_id or f"fp:{mail.fingerprint}"
+        root = mail.references[0] if mail.references else mail.in_reply_to
+        phones: list[str] = []
+        emails = [mail.from_address] if mail.from_address else []
+        if mail.reply_to and mail.reply_to not in emails:
+            emails.append(mail.reply_to)
+        files: list[Attachment] = []
+        for f in mail.files:
+            files.append(await self._store(f))
+            if f.content_type in ("text/vcard", "text/x-vcard") or f.name.lower().endswith(".vcf"):
+                card_phones, card_emails = _from_vcard(f.data)
+                phones += card_phones
+                emails += [e for e in card_emails if e not in emails]
+        references = [*mail.references, *([external_id] if mail.message_id else [])]
+        peer = {
+            "to": mail.reply_to or mail.from_address,
+            "in_reply_to": mail.message_id,
+            "references": references[-20:],
+            "subject": mail.subject,
+        }
+        return InboundMessage(
+            channel_id=channel.id,
+            external_id=external_id,
+            occurred_at=mail.date or datetime.now(UTC),
+            text=mail.text or None,
+            subject=mail.subject,
+            name=mail.from_name,
+            phones=tuple(phones),
+            emails=tuple(emails),
+            attachments=tuple(files),
+            extra={
+                "email": {
+                    "message_id": mail.message_id,
+                    "in_reply_to": mail.in_reply_to,
+                    "references": list(mail.references),
+                    "full_text": mail.full_text[:MAX_FULL_TEXT],
+                    "signature_phones": list(mail.signature_phones),
+                }
+            },
+            peer=json.dumps(peer, ensure_ascii=False),
+            thread_key=root or external_id,
+        )
+
+    async def _store(self, f: MailFile) -> Attachment:
+        limit = self.ports.max_upload_bytes
+        if len(f.data) > limit:
+            return Attachment(
+                name=f.name,
+                content_type=f.content_type,
+                size=len(f.data),
+                state=AttachmentState.REFUSED,
+                note=f"the file ({len(f.data)} bytes) is over the {limit} byte limit and was not kept",
+            )
+        return await self.ports.attachments.save_bytes(f.data, f.name, f.content_type)
+
+    async def download(
+        self, channel: Channel, remote_ref: str, limit: int
+    ) -> tuple[bytes, str | None]:
+        raise ChannelConfigError("email files are stored with their message")
+
+    # -- outbound -------------------------------------------------------------------------
+
+    async def send(self, channel: Channel, message: OutboundMessage) -> DeliveryResult:
+        try:
+            thread = json.loads(message.peer)
+        except ValueError:
+            thread = {"to": message.peer}
+        if not isinstance(thread, dict) or not thread.get("to"):
+            return DeliveryResult.failed("the customer's address is not known")
+        files = [
+            smtp.MailFileOut(
+                a.name, a.content_type, await self.ports.attachments.read(a.storage_path)
+            )
+            for a in message.attachments
+            if a.storage_path
+        ]
+        reply = smtp.Reply(
+            interaction_id=message.interaction_id,
+            to=str(thread["to"]),
+            text=message.text or "",
+            subject=thread.get("subject"),
+            in_reply_to=thread.get("in_reply_to"),
+            references=tuple(str(r) for r in thread.get("references") or ()),
+            files=tuple(files),
+        )
+        settings = _smtp_settings(channel)
+        try:
+            sent_id = await smtp.send(smtp.build(reply, settings), settings)
+        except NotReady as exc:
+            return DeliveryResult.retry(exc.message)
+        except (ChannelConfigError, AuthFailed) as exc:
+            return DeliveryResult.failed(exc.message)
+        return DeliveryResult.sent(sent_id)
+
+
+def _smtp_settings(channel: Channel) -> smtp.SmtpSettings:
+    username = channel.setting("smtp_username") or channel.setting("username")
+    return smtp.SmtpSettings(
+        host=channel.setting("smtp_host"),
+        port=int(channel.setting("smtp_port", "465")),
+        from_address=channel.setting("from_address") or channel.setting("username"),
+        from_name=channel.setting("from_name"),
+        username=username,
+        password=channel.setting("smtp_password") or channel.setting("password"),
+        security=channel.setting("smtp_security", "tls"),
+    )
+
+
+def _from_vcard(data: bytes) -> tuple[list[str], list[str]]:
+    try:
+        card = vobject.readOne(data.decode("utf-8", "replace"))
+    except Exception:  # a broken vCard must not lose the message
+        return [], []
+    phones = [str(getattr(t, "value", "")) for t in card.contents.get("tel", [])]
+    emails = [str(getattr(e, "value", "")) for e in card.contents.get("email", [])]
+    return [p for p in phones if p], [e for e in emails if e]

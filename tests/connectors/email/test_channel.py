@@ -1,0 +1,159 @@
+"""The email channel through the hub: a real Dovecot mailbox and a real SMTP server. A mail
+becomes an interaction of the sender's lead in a dialog of its own thread; a reply goes out
+threaded; the customer's answer lands in the same dialog, a new thread in a new one; machine
+mail opens nothing; a bounce marks our reply failed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from aioimaplib import IMAP4
+
+from connectors.email.imap import close
+from storage import channels
+from tests.fixtures.dovecot import Dovecot
+from tests.fixtures.processes import free_port
+from tests.fixtures.waiting import eventually
+
+Client = TestClient[Any, Any]
+
+
+class _Capture:
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[_Capture, int]]:
+    from aiosmtpd.controller import Controller
+
+    capture = _Capture()
+    port = free_port()
+    controller = Controller(capture, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield capture, port
+    controller.stop()
+
+
+def _mail(message_id: str, text: str, subject: str = "Заказ", **headers: str) -> bytes:
+    lines = [
+        "From: Иван <ivan@example.com>",
+        "To: sales@example.test",
+        f"Subject: {subject}",
+        f"Message-ID: {message_id}",
+        *[f"{k.replace('_', '-')}: {v}" for k, v in headers.items()],
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        text,
+    ]
+    return "\r\n".join(lines).encode()
+
+
+async def test_mail_in_threads_out_and_back(
+    client: Client,
+    pool: asyncpg.Pool,
+    dovecot: Dovecot,
+    smtp_sink: tuple[_Capture, int],
+    auth: dict[str, str],
+) -> None:
+    capture, smtp_port = smtp_sink
+    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
+    await writer.wait_hello_from_server()
+    await writer.login(dovecot.user, dovecot.password)
+    folder = f"T{uuid.uuid4().hex[:10]}"
+    await writer.create(folder)
+    async with pool.acquire() as conn:
+        await channels.create(
+            conn,
+            "email",
+            "mail",
+            {
+                "imap_host": dovecot.host,
+                "imap_port": str(dovecot.port),
+                "imap_security": "plain",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": str(smtp_port),
+                "smtp_security": "plain",
+                "username": dovecot.user,
+                "password": dovecot.password,
+                "from_address": "sales@example.test",
+                "folder": folder,
+                "poll_interval": "3600",
+            },
+        )
+    try:
+        await writer.append(_mail("<c1@example.com>", "Где мой заказ?"), mailbox=folder)
+        row = await eventually(
+            lambda: pool.fetchrow("SELECT id, lead_id, dialog_id, subject FROM interactions"),
+            timeout=15,
+        )
+        assert row is not None and row["subject"] == "Заказ"
+        assert (
+            await pool.fetchval("SELECT email FROM lead_emails WHERE lead_id = $1", row["lead_id"])
+            == "ivan@example.com"
+        )
+        reply = await client.post(
+            f"/api/v1/dialogs/{row['dialog_id']}/messages", json={"text": "Завтра"}, headers=auth
+        )
+        assert reply.status == 201, await reply.text()
+        sent = await reply.json()
+        assert sent["delivery_state"] == "sent"
+        out = message_from_bytes(capture.received[0], policy=policy.default)
+        assert out["In-Reply-To"] == "<c1@example.com>" and out["Subject"] == "Re: Заказ"
+        our_id = str(out["Message-ID"])
+
+        await writer.append(
+            _mail(
+                "<c2@example.com>",
+                "Спасибо!",
+                "Re: Заказ",
+                In_Reply_To=our_id,
+                References=f"<c1@example.com> {our_id}",
+            ),
+            mailbox=folder,
+        )
+        await writer.append(_mail("<c3@example.com>", "Другой вопрос", "Счёт"), mailbox=folder)
+        await writer.append(
+            _mail(
+                "<auto@example.com>", "I am away", "Out of office", Auto_Submitted="auto-replied"
+            ),
+            mailbox=folder,
+        )
+        await eventually(
+            lambda: pool.fetchval("SELECT count(*) = 3 FROM interactions WHERE direction = 'in'"),
+            timeout=15,
+        )
+        dialogs = await pool.fetch(
+            "SELECT dialog_id, text FROM interactions WHERE direction = 'in' ORDER BY id"
+        )
+        assert dialogs[1]["dialog_id"] == row["dialog_id"]  # the answer threads
+        assert dialogs[2]["dialog_id"] != row["dialog_id"]  # a new thread, a new dialog
+        assert await pool.fetchval("SELECT count(*) FROM dialogs") == 2  # machine mail: none
+
+        bounce = (
+            "From: MAILER-DAEMON@example.test\r\nTo: sales@example.test\r\nSubject: Undelivered\r\n"
+            "Message-ID: <b1@example.test>\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+            "--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+            "--r\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"Message-ID: {our_id}\r\n--r--\r\n"
+        ).encode()
+        await writer.append(bounce, mailbox=folder)
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT delivery_state = 'failed' FROM interactions WHERE id = $1", sent["id"]
+            ),
+            timeout=15,
+        )
+    finally:
+        await close(writer)
