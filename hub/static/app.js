@@ -440,6 +440,7 @@ function Message({ m }) {
     : null;
   const fields = Object.entries(m.fields || {});
   return html`<div class=${`message ${m.direction}`} data-id=${m.id}>
+    ${m.subject ? html`<div class="subject">${m.subject}</div>` : null}
     <div class="text">${m.text || ""}</div>${files}
     ${fields.length ? html`<dl class="fields">${fields.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd></div>`)}</dl>` : null}
     <div class="meta"><${Kind} kind=${m.kind} name=${m.channel} />
