@@ -428,6 +428,9 @@ class FormSettings(ChannelSettings):
     honeypot: str = setting(help="a hidden field bots fill in; _gotcha and honeypot by default")
     subject: str = setting(help="the subject given to the form's interactions")
     thanks_text: str = setting(help="the text of the default page after a browser post")
+    reply_via: str = setting(
+        help="the email channel that answers this form's dialogs (the only one by default)"
+    )
 
 
 async def _embed(connector: object, request: web.Request, channel: Channel) -> web.StreamResponse:

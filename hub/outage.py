@@ -44,12 +44,12 @@ class OutageWatch:
         return self._probe is not None and not self._probe.done()
 
     async def database_answers(self) -> bool:
-        """Whether the database answers now (within a second): tells an outage from an
-        OSError of something else."""
+        """Whether the database answers now (within a few seconds: a busy server is not a
+        lost one): tells an outage from an OSError of something else."""
         if self.down:
             return False
         try:
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout(3.0):
                 await self.pool.fetchval("SELECT 1")
         except (Exception, TimeoutError):  # any failure to answer means it does not
             return False

@@ -10,6 +10,7 @@ bounded number of attempts ends in `failed` with the last reason, never in silen
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ from hub.ports.connector import (
 from hub.redact import clean
 from hub.wakeup import sleep_until_woken
 from storage import channels, outbound
-from storage.database import DATABASE_UNAVAILABLE, report_unavailable
+from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class OutboundService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """SELECT d.id, d.lead_id, d.channel_id, d.peer, d.operator_id, d.status,
-                          c.kind, c.enabled
+                          c.kind, c.enabled, c.settings
                    FROM dialogs d JOIN channels c ON c.id = d.channel_id WHERE d.id = $1""",
                 dialog_id,
             )
@@ -95,12 +96,24 @@ class OutboundService:
                 raise DialogNotFound(dialog_id)
             descriptor = self.kinds.get(row["kind"])
             state, error = self._deliverable(row["kind"], descriptor, row["peer"])
+            channel_id, kind, peer = row["channel_id"], row["kind"], None
+            via = descriptor.capabilities.replies_via if descriptor else None
+            if via is not None and not descriptor.capabilities.sends_text:  # type: ignore[union-attr]
+                answering = await self._answering(conn, row, via)
+                if isinstance(answering, str):
+                    state, error = DeliveryState.UNDELIVERABLE, answering
+                else:
+                    state, error = DeliveryState.PENDING, None
+                    channel_id, kind, peer = answering
+            elif descriptor is not None:
+                kind = descriptor.capabilities.interaction_kind
             interaction_id = await outbound.insert(
                 conn,
                 dialog_id=row["id"],
                 lead_id=row["lead_id"],
-                channel_id=row["channel_id"],
-                kind=descriptor.capabilities.interaction_kind if descriptor else row["kind"],
+                channel_id=channel_id,
+                peer=peer,
+                kind=kind,
                 text=text,
                 author=author,
                 state=state.value,
@@ -129,6 +142,42 @@ class OutboundService:
                     await outbound.release(conn, interaction_id)
             self._wake.set()  # the dispatcher recomputes when the next retry is due
         return interaction_id
+
+    async def _answering(
+        self, conn: Conn, row: asyncpg.Record, via: str
+    ) -> tuple[int, str, str] | str:
+        """The channel (of kind `via`) that answers a dialog whose own channel cannot, the
+        interaction kind and the peer it sends to; or why there is none."""
+        named = (row["settings"] or {}).get("reply_via") or None
+        candidates = await conn.fetch(
+            """SELECT id, name FROM channels WHERE kind = $1 AND enabled
+                      AND ($2::text IS NULL OR name = $2) ORDER BY id""",
+            via,
+            named,
+        )
+        if not candidates:
+            return (
+                f"a {row['kind']} dialog is answered by {via}, and no {via} channel is configured"
+            )
+        if len(candidates) > 1:
+            return f"several {via} channels: set the {row['kind']} channel's reply_via"
+        answering = self.kinds.get(via)
+        if answering is None:
+            return f"this hub does not serve {via} channels"
+        address = await conn.fetchval(
+            "SELECT email FROM lead_emails WHERE lead_id = $1 ORDER BY email LIMIT 1",
+            row["lead_id"],
+        )
+        if address is None:
+            return f"the lead has no {via} address"
+        # The subject the customer's form gave the dialog (the form's own subject setting).
+        subject = await conn.fetchval(
+            """SELECT subject FROM interactions WHERE dialog_id = $1 AND direction = 'in'
+                      AND subject IS NOT NULL ORDER BY id DESC LIMIT 1""",
+            row["id"],
+        )
+        peer = json.dumps({"to": address, "subject": subject}, ensure_ascii=False)
+        return candidates[0]["id"], answering.capabilities.interaction_kind, peer
 
     def _deliverable(
         self, kind: str, descriptor: ConnectorDescriptor | None, peer: str | None

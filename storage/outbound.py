@@ -42,13 +42,18 @@ async def insert(
     error: str | None,
     external_id: str,
     attachments: Sequence[Attachment] = (),
+    peer: str | None = None,
 ) -> InteractionId:
+    """A reply; `peer` when it goes to another address than the dialog's (a form's lead
+    answered by email)."""
     interaction_id: int = await conn.fetchval(
         """INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text,
                                      occurred_at, external_id, author, delivery_state,
-                                     delivery_error, next_attempt_at)
+                                     delivery_error, next_attempt_at, extra)
            VALUES ($1, $2, $3, $4, 'out', $5, now(), $6, $7, $8, $9,
-                   CASE WHEN $8 = 'pending' THEN now() + interval '30 seconds' END)
+                   CASE WHEN $8 = 'pending' THEN now() + interval '30 seconds' END,
+                   CASE WHEN $10::text IS NULL THEN '{}'::jsonb
+                        ELSE jsonb_build_object('peer', $10::text) END)
            RETURNING id""",
         lead_id,
         dialog_id,
@@ -59,6 +64,7 @@ async def insert(
         author,
         state,
         error,
+        peer,
     )
     if attachments:
         await conn.execute(
@@ -118,7 +124,8 @@ async def claim(
                next_attempt_at = now() + make_interval(secs => $1)
         FROM next, dialogs d
         WHERE i.id = next.id AND d.id = i.dialog_id
-        RETURNING i.id, i.dialog_id, i.channel_id, d.peer, i.text, i.attempts,
+        RETURNING i.id, i.dialog_id, i.channel_id, COALESCE(i.extra->>'peer', d.peer) AS peer,
+          i.text, i.attempts,
           COALESCE((SELECT jsonb_agg(jsonb_build_object('name', a.name, 'content_type',
                     a.content_type, 'size', a.size, 'storage_path', a.storage_path) ORDER BY a.id)
                     FROM attachments a WHERE a.interaction_id = i.id), '[]') AS files

@@ -157,3 +157,60 @@ async def test_mail_in_threads_out_and_back(
         )
     finally:
         await close(writer)
+
+
+async def test_a_form_dialog_is_answered_by_email(
+    client: Client,
+    pool: asyncpg.Pool,
+    dovecot: Dovecot,
+    smtp_sink: tuple[_Capture, int],
+    auth: dict[str, str],
+) -> None:
+    capture, smtp_port = smtp_sink
+    async with pool.acquire() as conn:
+        await channels.create(
+            conn, "form", "site", {"rate_limit": "0", "subject": "Заявка с сайта"}
+        )
+        await channels.create(
+            conn,
+            "email",
+            "mail",
+            {
+                "imap_host": dovecot.host,
+                "imap_port": str(dovecot.port),
+                "imap_security": "plain",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": str(smtp_port),
+                "smtp_security": "plain",
+                "username": dovecot.user,
+                "password": dovecot.password,
+                "from_address": "sales@example.test",
+                "folder": f"T{uuid.uuid4().hex[:10]}",
+            },
+        )
+    with_address = await (
+        await client.post("/forms/site", json={"name": "Ivan", "email": "ivan@example.com"})
+    ).json()
+    reply = await client.post(
+        f"/api/v1/dialogs/{with_address['dialog_id']}/messages",
+        json={"text": "Спасибо за заявку!"},
+        headers=auth,
+    )
+    body = await reply.json()
+    assert (body["delivery_state"], body["kind"]) == ("sent", "email"), body
+    mail = message_from_bytes(capture.received[0], policy=policy.default)
+    assert mail["To"] == "ivan@example.com" and mail["Subject"] == "Re: Заявка с сайта"
+    assert "Спасибо за заявку!" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    phone_only = await (
+        await client.post("/forms/site", json={"name": "Olga", "phone": "+79120000002"})
+    ).json()
+    refused = await (
+        await client.post(
+            f"/api/v1/dialogs/{phone_only['dialog_id']}/messages",
+            json={"text": "Перезвоним"},
+            headers=auth,
+        )
+    ).json()
+    assert refused["delivery_state"] == "undeliverable"
+    assert refused["delivery_error"] == "the lead has no email address"
