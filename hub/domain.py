@@ -206,6 +206,9 @@ class OutboundMessage:
     peer: str
     text: str | None
     attachments: tuple[Attachment, ...] = ()
+    # Who wrote it: an operator's login, an API key's name, or `auto-reply` for a queue's
+    # automatic answer (which email marks `Auto-Submitted`, so no two robots loop).
+    author: str | None = None
 
 
 class DeliveryOutcome(enum.StrEnum):

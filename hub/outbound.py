@@ -227,6 +227,7 @@ class OutboundService:
                 peer=claimed.peer,
                 text=claimed.text,
                 attachments=claimed.files,
+                author=claimed.author,
             )
             result = await self._attempt(connector, channel, message)
         await self._record(claimed.interaction_id, claimed.attempts, result)

@@ -27,6 +27,7 @@ class Claimed:
     text: str | None
     attempts: int
     files: tuple[Attachment, ...]
+    author: str | None = None
 
 
 async def insert(
@@ -125,7 +126,7 @@ async def claim(
         FROM next, dialogs d
         WHERE i.id = next.id AND d.id = i.dialog_id
         RETURNING i.id, i.dialog_id, i.channel_id, COALESCE(i.extra->>'peer', d.peer) AS peer,
-          i.text, i.attempts,
+          i.text, i.attempts, i.author,
           COALESCE((SELECT jsonb_agg(jsonb_build_object('name', a.name, 'content_type',
                     a.content_type, 'size', a.size, 'storage_path', a.storage_path) ORDER BY a.id)
                     FROM attachments a WHERE a.interaction_id = i.id), '[]') AS files
@@ -143,6 +144,7 @@ async def claim(
         text=row["text"],
         attempts=row["attempts"],
         files=tuple(Attachment(**f) for f in row["files"]),
+        author=row["author"],
     )
 
 

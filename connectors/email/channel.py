@@ -185,6 +185,7 @@ class EmailConnector:
             in_reply_to=thread.get("in_reply_to"),
             references=tuple(str(r) for r in thread.get("references") or ()),
             files=tuple(files),
+            automatic=message.author == "auto-reply",
         )
         settings = _smtp_settings(channel)
         try:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from aioimaplib import IMAP4
 
 from connectors.email.imap import close
-from storage import channels
+from storage import channels, queues
 from tests.fixtures.dovecot import Dovecot
 from tests.fixtures.processes import free_port
 from tests.fixtures.waiting import eventually
@@ -214,3 +214,60 @@ async def test_a_form_dialog_is_answered_by_email(
     ).json()
     assert refused["delivery_state"] == "undeliverable"
     assert refused["delivery_error"] == "the lead has no email address"
+
+
+async def test_a_queues_auto_reply_by_email_is_marked_automatic(
+    client: Client,
+    pool: asyncpg.Pool,
+    dovecot: Dovecot,
+    smtp_sink: tuple[_Capture, int],
+) -> None:
+    """RFC 3834: our automatic answer says so, and the customer's own auto-responder (which
+    honours it, or is itself marked) never gets a dialog going between two robots."""
+    capture, smtp_port = smtp_sink
+    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
+    await writer.wait_hello_from_server()
+    await writer.login(dovecot.user, dovecot.password)
+    folder = f"T{uuid.uuid4().hex[:10]}"
+    await writer.create(folder)
+    async with pool.acquire() as conn:
+        await channels.create(
+            conn,
+            "email",
+            "mail",
+            {
+                "imap_host": dovecot.host,
+                "imap_port": str(dovecot.port),
+                "imap_security": "plain",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": str(smtp_port),
+                "smtp_security": "plain",
+                "username": dovecot.user,
+                "password": dovecot.password,
+                "from_address": "sales@example.test",
+                "folder": folder,
+            },
+        )
+    await queues.create(
+        pool,
+        name="mail",
+        strategy="least_busy",
+        offer_timeout_s=30,
+        channels=["mail"],
+        skills=[],
+        hours=None,
+        timezone="UTC",
+        auto_reply="Мы ответим в течение часа.",
+    )
+    try:
+        await writer.append(_mail("<night@example.com>", "Вы работаете?"), mailbox=folder)
+        await eventually(lambda: _received(capture), timeout=15)
+        auto = message_from_bytes(capture.received[0], policy=policy.default)
+        assert auto["Auto-Submitted"] == "auto-replied"
+        assert auto["In-Reply-To"] == "<night@example.com>"
+    finally:
+        await close(writer)
+
+
+async def _received(capture: _Capture) -> bool:
+    return bool(capture.received)
