@@ -137,6 +137,8 @@ class EmailConnector:
                     "in_reply_to": mail.in_reply_to,
                     "references": list(mail.references),
                     "full_text": mail.full_text[:MAX_FULL_TEXT],
+                    # Sanitised by nh3: safe to show, never as the hub's own markup.
+                    "html": mail.html[:MAX_FULL_TEXT] if mail.html else None,
                     "signature_phones": list(mail.signature_phones),
                 }
             },

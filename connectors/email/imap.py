@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aioimaplib import IMAP4, IMAP4_SSL, Abort
+from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
 
 from hub.backoff import backoff
 from hub.ports.connector import AuthFailed, NotReady
@@ -68,6 +68,7 @@ class MailboxWatcher:
         self.load_state = load_state
         self.save_state = save_state
         self.limit = limit
+        self.client: IMAP4 | None = None  # the live connection, for tests that cut it
 
     async def run(self) -> None:
         """Until cancelled: connect, catch up, wait for news; reconnect with backoff."""
@@ -78,7 +79,7 @@ class MailboxWatcher:
                 attempt = 0
             except AuthFailed:
                 raise
-            except (OSError, TimeoutError, Abort, NotReady) as exc:
+            except (OSError, TimeoutError, AioImapException, NotReady) as exc:
                 attempt += 1
                 delay = backoff(attempt, 1.0)
                 log.warning(
@@ -112,6 +113,7 @@ class MailboxWatcher:
 
     async def _session(self) -> None:
         client = await self._connect()
+        self.client = client
         try:
             selected = await client.select(self.settings.folder)
             if selected.result != "OK":
@@ -167,7 +169,7 @@ class MailboxWatcher:
 async def close(client: IMAP4) -> None:
     """A polite LOGOUT when the server is still there, then the socket closed whatever
     happened (aioimaplib's logout leaves the transport to the server's hang-up)."""
-    with contextlib.suppress(OSError, TimeoutError, Abort):
+    with contextlib.suppress(OSError, TimeoutError, AioImapException):
         await asyncio.wait_for(client.logout(), 5)
     transport = getattr(getattr(client, "protocol", None), "transport", None)
     if transport is not None:

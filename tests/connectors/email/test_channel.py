@@ -271,3 +271,51 @@ async def test_a_queues_auto_reply_by_email_is_marked_automatic(
 
 async def _received(capture: _Capture) -> bool:
     return bool(capture.received)
+
+
+async def test_a_renumbered_folder_doubles_nothing(
+    client: Client, pool: asyncpg.Pool, dovecot: Dovecot, smtp_sink: tuple[_Capture, int]
+) -> None:
+    """A UIDVALIDITY change (the server renumbered the folder) makes the hub read the whole
+    folder again; the Message-IDs keep every message stored once."""
+    _, smtp_port = smtp_sink
+    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
+    await writer.wait_hello_from_server()
+    await writer.login(dovecot.user, dovecot.password)
+    folder = f"T{uuid.uuid4().hex[:10]}"
+    await writer.create(folder)
+    async with pool.acquire() as conn:
+        channel = await channels.create(
+            conn,
+            "email",
+            "mail",
+            {
+                "imap_host": dovecot.host,
+                "imap_port": str(dovecot.port),
+                "imap_security": "plain",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": str(smtp_port),
+                "smtp_security": "plain",
+                "username": dovecot.user,
+                "password": dovecot.password,
+                "from_address": "sales@example.test",
+                "folder": folder,
+            },
+        )
+    try:
+        for n in range(3):
+            await writer.append(_mail(f"<r{n}@example.com>", f"письмо {n}"), mailbox=folder)
+        await eventually(lambda: pool.fetchval("SELECT count(*) = 3 FROM interactions"), timeout=15)
+        state = await channels.load_state(pool, channel.id)
+        await channels.save_state(pool, channel.id, {**state, "uidvalidity": 1})
+        await writer.append(_mail("<r3@example.com>", "письмо 3"), mailbox=folder)
+        await eventually(lambda: pool.fetchval("SELECT count(*) = 4 FROM interactions"), timeout=15)
+        await eventually(lambda: _state_is_back(pool, channel.id, state["uidvalidity"]), timeout=15)
+        assert await pool.fetchval("SELECT count(*) FROM interactions") == 4
+    finally:
+        await close(writer)
+
+
+async def _state_is_back(pool: asyncpg.Pool, channel_id: int, validity: int) -> bool:
+    state = await channels.load_state(pool, channel_id)
+    return bool(state.get("uidvalidity") == validity and state.get("last_uid") == 4)

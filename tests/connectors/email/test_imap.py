@@ -67,6 +67,7 @@ def _watcher(
         security="plain",
         folder=folder,
         poll_interval=3600,
+        timeout=5,  # a command on a dropped connection gives up after this
     )
     return MailboxWatcher(settings, taken.deliver, taken.load, taken.save, limit)
 
@@ -91,21 +92,25 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
     dovecot: Dovecot,
 ) -> None:
     writer, folder = await _folder(dovecot)
-    for n in range(40):
+    for n in range(500):
         await writer.append(_mail(n), mailbox=folder)
     taken = _Taken()
-    first = asyncio.create_task(_watcher(dovecot, folder, taken).run())
-    await eventually(lambda: _count(taken, 10), timeout=10)
-    first.cancel()  # the hub stops (or the connection drops) in the middle of the batch
+    watcher = _watcher(dovecot, folder, taken)
+    first = asyncio.create_task(watcher.run())
+    await eventually(lambda: _count(taken, 100), timeout=30)
+    assert watcher.client is not None
+    watcher.client.protocol.transport.abort()  # the connection drops mid-batch
+    await eventually(lambda: _count(taken, 300), timeout=60)
+    first.cancel()  # the hub stops in the middle of the batch
     await asyncio.gather(first, return_exceptions=True)
-    for n in range(40, 60):
+    for n in range(500, 520):
         await writer.append(_mail(n), mailbox=folder)
     second = asyncio.create_task(_watcher(dovecot, folder, taken).run())
     try:
-        await eventually(lambda: _count(taken, 60), timeout=20)
+        await eventually(lambda: _count(taken, 520), timeout=60)
         await asyncio.sleep(0.5)
         uids = [uid for _, uid, _ in taken.messages]
-        assert uids == list(range(1, 61))  # every one, once, in order
+        assert uids == list(range(1, 521))  # every one, once, in order
     finally:
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
