@@ -84,9 +84,9 @@ class SecretFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
+            # Formatters print `exc_text` when it is set, so the cleaned text is what is
+            # written; `exc_info` stays for handlers that want the exception itself.
             record.exc_text = clean(record.exc_text, secrets)
-            # The cleaned text replaces the live exception, whose repr would be formatted anew.
-            record.exc_info = None
         if record.stack_info:
             record.stack_info = clean(record.stack_info, secrets)
         return True

@@ -123,4 +123,4 @@ async def test_an_oserror_of_the_disk_is_not_taken_for_an_outage(
     reply = await client.post("/forms/site", data=upload, headers={"Accept": "application/json"})
     assert reply.status == 500 and (await reply.json())["error"]["code"] == "internal"
     assert not [r for r in caplog.records if r.name == "hub.outage"]
-    assert any(r.exc_info for r in caplog.records if r.levelno == logging.ERROR)
+    assert any(r.exc_info or r.exc_text for r in caplog.records if r.levelno == logging.ERROR)
