@@ -185,6 +185,9 @@ class InboundMessage:
     # Which conversation of the channel it belongs to: an email thread's root Message-ID;
     # empty for chat channels, where a lead has one conversation per channel.
     thread_key: str = ""
+    # Earlier messages of the channel this one answers (an email's References and
+    # In-Reply-To): when one is known, the message joins that message's thread.
+    thread_refs: tuple[str, ...] = ()
 
 
 class DeliveryState(enum.StrEnum):

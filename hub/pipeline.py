@@ -110,6 +110,8 @@ def usable_message(message: InboundMessage) -> InboundMessage:
         raise UnusableMessage("external_id must be a non-empty string")
     if not isinstance(message.thread_key, str) or len(message.thread_key) > 1000:
         raise UnusableMessage("thread_key must be a string of at most 1000 characters")
+    if not all(isinstance(r, str) for r in message.thread_refs) or len(message.thread_refs) > 100:
+        raise UnusableMessage("thread_refs must be at most 100 strings")
     for name in ("text", "subject", "name", "peer"):
         if not _optional_text(getattr(message, name)):
             raise UnusableMessage(f"{name} must be a string")
@@ -136,6 +138,7 @@ def usable_message(message: InboundMessage) -> InboundMessage:
         message.identity.external_id if message.identity else None,
         message.extra,
         message.thread_key,
+        message.thread_refs,
     )
     if attachments == message.attachments and not unusable_in(fields):
         return message
@@ -153,6 +156,7 @@ def usable_message(message: InboundMessage) -> InboundMessage:
         else None,
         extra=scrub(message.extra),
         thread_key=scrub_text(message.thread_key),
+        thread_refs=scrub(message.thread_refs),
         attachments=attachments,
     )
 

@@ -144,6 +144,11 @@ class EmailConnector:
             },
             peer=json.dumps(peer, ensure_ascii=False),
             thread_key=root or external_id,
+            # Any message of the thread we know (ours included) puts this one in it, even
+            # when the client dropped the References' root.
+            thread_refs=tuple(dict.fromkeys([*mail.references, *filter(None, [mail.in_reply_to])]))[
+                -20:
+            ],
         )
 
     async def _store(self, f: MailFile) -> Attachment:

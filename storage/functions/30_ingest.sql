@@ -5,10 +5,14 @@
 -- arguments by storage/ingest.py and read back by column name.
 -- VOLATILE, so every statement inside takes a fresh snapshot and sees what a transaction
 -- that held the same advisory lock just committed.
--- The signature before dialogs had a thread key (never to coexist with the one below).
+-- Earlier signatures (before dialogs had a thread key, before threads were looked up by the
+-- ids a message refers to): never to coexist with the one below.
 DROP FUNCTION IF EXISTS hub_ingest(
     bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
     text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean);
+DROP FUNCTION IF EXISTS hub_ingest(
+    bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
+    text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean, text);
 CREATE OR REPLACE FUNCTION hub_ingest(
     p_lock_keys bigint[],
     p_channel_id bigint, p_external_id text, p_kind text, p_occurred_at timestamptz,
@@ -17,6 +21,7 @@ CREATE OR REPLACE FUNCTION hub_ingest(
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
     p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean, p_thread_key text,
+    p_thread_refs text[],
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
@@ -28,6 +33,7 @@ SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     k bigint;
     v_seq integer;
+    v_thread text;
 BEGIN
     o_lead_created := false;
     o_lead_updated := false;
@@ -68,6 +74,18 @@ BEGIN
         END IF;
         INSERT INTO leads (name) VALUES (p_name) RETURNING id INTO o_lead;
         o_lead_created := true;
+    END IF;
+
+    -- A message naming earlier ones of its channel (an email's References, In-Reply-To)
+    -- belongs to their thread, whatever key it would have on its own.
+    IF cardinality(p_thread_refs) > 0 THEN
+        SELECT d.thread_key INTO v_thread FROM interactions i JOIN dialogs d ON d.id = i.dialog_id
+         WHERE i.channel_id = p_channel_id
+           AND (i.external_id = ANY(p_thread_refs) OR i.provider_message_id = ANY(p_thread_refs))
+         ORDER BY i.id DESC LIMIT 1;
+        IF v_thread IS NOT NULL THEN
+            p_thread_key := v_thread;
+        END IF;
     END IF;
 
     IF o_lead_created THEN

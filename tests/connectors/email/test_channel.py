@@ -122,6 +122,10 @@ async def test_mail_in_threads_out_and_back(
             ),
             mailbox=folder,
         )
+        # A client that keeps only In-Reply-To (our reply's id): the stored id finds the thread.
+        await writer.append(
+            _mail("<c2b@example.com>", "И ещё", "Вопрос", In_Reply_To=our_id), mailbox=folder
+        )
         await writer.append(_mail("<c3@example.com>", "Другой вопрос", "Счёт"), mailbox=folder)
         await writer.append(
             _mail(
@@ -130,14 +134,15 @@ async def test_mail_in_threads_out_and_back(
             mailbox=folder,
         )
         await eventually(
-            lambda: pool.fetchval("SELECT count(*) = 3 FROM interactions WHERE direction = 'in'"),
+            lambda: pool.fetchval("SELECT count(*) = 4 FROM interactions WHERE direction = 'in'"),
             timeout=15,
         )
         dialogs = await pool.fetch(
             "SELECT dialog_id, text FROM interactions WHERE direction = 'in' ORDER BY id"
         )
         assert dialogs[1]["dialog_id"] == row["dialog_id"]  # the answer threads
-        assert dialogs[2]["dialog_id"] != row["dialog_id"]  # a new thread, a new dialog
+        assert dialogs[2]["dialog_id"] == row["dialog_id"]  # found by our reply's id
+        assert dialogs[3]["dialog_id"] != row["dialog_id"]  # a new thread, a new dialog
         assert await pool.fetchval("SELECT count(*) FROM dialogs") == 2  # machine mail: none
 
         bounce = (
