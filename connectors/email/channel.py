@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -69,10 +70,12 @@ class EmailConnector:
         await watcher.run()
 
     async def take(
-        self, channel: Channel, raw: bytes | None, size: int, validity: int, uid: int
+        self, channel: Channel, raw: bytes, size: int, validity: int, uid: int, whole: bool
     ) -> None:
-        """One message of the mailbox, handed over by the watcher."""
-        if raw is None:
+        """One message of the mailbox, handed over by the watcher (only its headers when it
+        is over the size limit)."""
+        mail = parse(raw)
+        if not whole:
             log.warning(
                 "email channel %s: message %s:%s (%d bytes) is over the size limit; it stays"
                 " in the mailbox",
@@ -81,8 +84,13 @@ class EmailConnector:
                 uid,
                 size,
             )
-            return
-        mail = parse(raw)
+            mail = replace(
+                mail,
+                text=f"[an email of {size // 1024} KB, over the size limit: read it in the mailbox]",
+                full_text="",
+                html=None,
+                files=(),
+            )
         if mail.bounced_ids:
             for message_id in mail.bounced_ids:
                 await self.ports.events.delivery(

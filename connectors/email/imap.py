@@ -47,9 +47,10 @@ class ImapSettings:
     timeout: float = 30.0
 
 
-# What the watcher hands over: the raw message, or None with its size when it is over the
-# limit (the hub records that a message came, without its body).
-Deliver = Callable[[bytes | None, int, int, int], Awaitable[None]]
+# What the watcher hands over: the raw message (or only its headers, `whole` False, when it
+# is over the size limit: the hub records that it came, and from whom), its size, the folder's
+# UIDVALIDITY and its UID.
+Deliver = Callable[[bytes, int, int, int, bool], Awaitable[None]]
 LoadState = Callable[[], Awaitable[dict[str, Any]]]
 SaveState = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -147,23 +148,24 @@ class MailboxWatcher:
             raise NotReady("the mail server refused the search")
         uids = sorted(int(u) for u in found.lines[0].split() if int(u) > last)
         for uid in uids:
-            size, raw = await self._fetch(client, uid)
-            await self.deliver(raw, size, validity, uid)
+            size, raw, whole = await self._fetch(client, uid)
+            await self.deliver(raw, size, validity, uid, whole)
             # Saved after each message: a crash takes at most this one again, and the hub
             # recognises it by its Message-ID.
             await self.save_state({"uidvalidity": validity, "last_uid": uid})
         return len(uids)
 
-    async def _fetch(self, client: IMAP4, uid: int) -> tuple[int, bytes | None]:
+    async def _fetch(self, client: IMAP4, uid: int) -> tuple[int, bytes, bool]:
         sized = await client.uid("fetch", str(uid), "(RFC822.SIZE)")
         match = _SIZE.search(b" ".join(bytes(line) for line in sized.lines))
         size = int(match.group(1)) if match else 0
-        if size > self.limit:
-            return size, None
-        fetched = await client.uid("fetch", str(uid), "(BODY.PEEK[])")
+        whole = size <= self.limit
+        fetched = await client.uid(
+            "fetch", str(uid), "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])"
+        )
         if fetched.result != "OK" or len(fetched.lines) < 2:
             raise NotReady(f"the mail server did not return message {uid}")
-        return size, bytes(fetched.lines[1])
+        return size, bytes(fetched.lines[1]), whole
 
 
 async def close(client: IMAP4) -> None:

@@ -19,11 +19,13 @@ from tests.fixtures.waiting import eventually
 
 class _Taken:
     def __init__(self) -> None:
-        self.messages: list[tuple[int, int, bytes | None]] = []
+        self.messages: list[tuple[int, int, bytes]] = []
+        self.whole: list[bool] = []
         self.state: dict[str, Any] = {}
 
-    async def deliver(self, raw: bytes | None, size: int, validity: int, uid: int) -> None:
+    async def deliver(self, raw: bytes, size: int, validity: int, uid: int, whole: bool) -> None:
         self.messages.append((validity, uid, raw))
+        self.whole.append(whole)
 
     async def load(self) -> dict[str, Any]:
         return dict(self.state)
@@ -117,14 +119,17 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
         await close(writer)
 
 
-async def test_a_message_over_the_limit_is_announced_without_its_body(dovecot: Dovecot) -> None:
+async def test_a_message_over_the_limit_is_announced_with_its_headers_only(
+    dovecot: Dovecot,
+) -> None:
     writer, folder = await _folder(dovecot)
     await writer.append(_mail(1), mailbox=folder)
     taken = _Taken()
     task = asyncio.create_task(_watcher(dovecot, folder, taken, limit=50).run())
     try:
         await eventually(lambda: _count(taken, 1), timeout=10)
-        assert taken.messages[0][2] is None
+        raw = taken.messages[0][2]
+        assert taken.whole == [False] and b"Subject:" in raw and "Текст 1".encode() not in raw
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

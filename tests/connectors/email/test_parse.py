@@ -190,3 +190,27 @@ def test_header_values_lose_their_line_breaks() -> None:
 
 def test_a_reply_without_history_is_kept_whole() -> None:
     assert split_reply("Just one line.") == ("Just one line.", "")
+
+
+async def test_an_email_over_the_limit_still_reaches_its_lead_as_a_note() -> None:
+    """Only the headers were fetched: the lead is found by the sender and the interaction
+    says where the message is, instead of the message being silently skipped."""
+    from datetime import UTC, datetime
+
+    from connectors.email.channel import EmailConnector
+    from hub.domain import Channel, ChannelId
+    from tests.connectors.test_inbound_properties import _Ingest, _ports
+
+    ports = _ports()
+    connector = EmailConnector(ports)
+    channel = Channel(ChannelId(1), "email", "mail", True, {}, datetime.now(UTC))
+    headers = (
+        b"From: Ivan <ivan@example.com>\r\nSubject: Big scan\r\nMessage-ID: <big@example.com>\r\n"
+        b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n"
+    )
+    await connector.take(channel, headers, 50 * 1024 * 1024, 7, 3, False)
+    ingest = ports.ingest
+    assert isinstance(ingest, _Ingest)
+    [message] = ingest.messages
+    assert message.emails == ("ivan@example.com",) and message.subject == "Big scan"
+    assert message.text is not None and "51200 KB" in message.text and not message.attachments
