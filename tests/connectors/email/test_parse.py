@@ -206,7 +206,7 @@ async def test_an_email_over_the_limit_still_reaches_its_lead_as_a_note() -> Non
     channel = Channel(ChannelId(1), "email", "mail", True, {}, datetime.now(UTC))
     headers = (
         b"From: Ivan <ivan@example.com>\r\nSubject: Big scan\r\nMessage-ID: <big@example.com>\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n"
+        b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n'
     )
     await connector.take(channel, headers, 50 * 1024 * 1024, 7, 3, False)
     ingest = ports.ingest
