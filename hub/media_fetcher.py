@@ -41,7 +41,7 @@ def _note(exc: BaseException) -> str:
     """What the interaction's attachment says of a failed fetch: the error's code and a
     message cleaned of URLs and credentials (it is shown by the API and the console)."""
     if isinstance(exc, ConnectorError):
-        return f"{exc.code}: {exc.message}"
+        return exc.note
     if isinstance(exc, TimeoutError):
         return "provider_unavailable: the provider did not answer in time"
     return f"storage_error: {type(exc).__name__}"

@@ -26,7 +26,6 @@ from hub.domain import (
     DeliveryState,
     DialogId,
     InteractionId,
-    Notice,
     OutboundMessage,
 )
 from hub.errors import HubError
@@ -127,15 +126,8 @@ class OutboundService:
                     " WHERE id = $1 AND status = 'assigned'",
                     row["id"],
                 )
-        if self.publish is not None and row["status"] == "assigned" and row["operator_id"]:
-            await self.publish(
-                Notice(
-                    "interaction",
-                    row["id"],
-                    (row["operator_id"],),
-                    {"interaction_id": interaction_id},
-                )
-            )
+        # Whoever holds a dialog of this lead sees the reply in the lead's conversation.
+        await interaction_changed(self.pool, self.publish, interaction_id)
         if state == DeliveryState.PENDING:
             if not await self.deliver(interaction_id):
                 async with self.pool.acquire() as conn:
@@ -242,7 +234,7 @@ class OutboundService:
         except TimeoutError:
             return DeliveryResult.retry("the provider did not answer in time")
         except ConnectorError as exc:
-            return DeliveryResult.retry(f"{exc.code}: {exc.message}")
+            return DeliveryResult.retry(exc.note)
         except Exception as exc:
             log.exception("sending interaction %s failed unexpectedly", message.interaction_id)
             return DeliveryResult.retry(f"unexpected error: {type(exc).__name__}")

@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import vobject
-
 from connectors.email import imap, smtp
 from connectors.email.parse import MailFile, ParsedMail, parse
+from connectors.vcard_contacts import contacts_from_vcard
 from hub.domain import (
     Attachment,
     AttachmentState,
@@ -119,7 +118,7 @@ class EmailConnector:
         for f in mail.files:
             files.append(await self._store(f))
             if f.content_type in ("text/vcard", "text/x-vcard") or f.name.lower().endswith(".vcf"):
-                card_phones, card_emails = _from_vcard(f.data)
+                card_phones, card_emails = contacts_from_vcard(f.data.decode("utf-8", "replace"))
                 phones += card_phones
                 emails += [e for e in card_emails if e not in emails]
         references = [*mail.references, *([external_id] if mail.message_id else [])]
@@ -223,13 +222,3 @@ def _smtp_settings(channel: Channel) -> smtp.SmtpSettings:
         password=channel.setting("smtp_password") or channel.setting("password"),
         security=channel.setting("smtp_security", "tls"),
     )
-
-
-def _from_vcard(data: bytes) -> tuple[list[str], list[str]]:
-    try:
-        card = vobject.readOne(data.decode("utf-8", "replace"))
-    except Exception:  # a broken vCard must not lose the message
-        return [], []
-    phones = [str(getattr(t, "value", "")) for t in card.contents.get("tel", [])]
-    emails = [str(getattr(e, "value", "")) for e in card.contents.get("email", [])]
-    return [p for p in phones if p], [e for e in emails if e]

@@ -11,6 +11,7 @@ and Outlook header shapes it does not ("… пишет:", "От: …" blocks, "-
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -202,12 +203,11 @@ def _first(mail: EmailMessage, content_type: str) -> EmailMessage | None:
 
 
 def _decode(part: EmailMessage) -> str:
-    try:
+    # The declared charset first; an unknown or wrong one falls through to the bytes below.
+    with contextlib.suppress(LookupError, UnicodeDecodeError, AssertionError):
         content = part.get_content()
         if isinstance(content, str):
             return content
-    except (LookupError, UnicodeDecodeError, AssertionError):
-        pass
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else b""
     declared = part.get_content_charset()

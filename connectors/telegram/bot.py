@@ -26,7 +26,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import vobject
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -49,6 +48,7 @@ from pydantic import ValidationError
 from connectors.remote_media import remote_attachment
 from connectors.throttle import Throttle
 from connectors.unusable import acknowledged_if_unusable
+from connectors.vcard_contacts import contacts_from_vcard
 from hub.backoff import backoff
 from hub.domain import (
     Attachment,
@@ -223,7 +223,7 @@ class TelegramConnector:
             }
             if contact.user_id == user.id:  # the customer shared their own number
                 phones.append(contact.phone_number)
-                vcard_phones, vcard_emails = _from_vcard(contact.vcard)
+                vcard_phones, vcard_emails = contacts_from_vcard(contact.vcard)
                 phones += vcard_phones
                 emails += vcard_emails
             else:
@@ -362,15 +362,3 @@ class TelegramConnector:
 
 def _external_id(m: Message) -> str:
     return f"{m.chat.id}:{m.message_id}"
-
-
-def _from_vcard(text: str | None) -> tuple[list[str], list[str]]:
-    if not text:
-        return [], []
-    try:
-        card = vobject.readOne(text)
-    except Exception:  # a broken vCard must not lose the message
-        return [], []
-    phones = [str(getattr(t, "value", "")) for t in card.contents.get("tel", [])]
-    emails = [str(getattr(e, "value", "")) for e in card.contents.get("email", [])]
-    return [p for p in phones if p], [e for e in emails if e]

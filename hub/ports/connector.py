@@ -35,6 +35,11 @@ class ConnectorError(Exception):
         self.message = clean(message)
         super().__init__(self.message)
 
+    @property
+    def note(self) -> str:
+        """How a stored note or delivery error reads it: its code, then the cleaned message."""
+        return f"{self.code}: {self.message}"
+
 
 class AuthFailed(ConnectorError):
     """The provider refused our credentials: stop the channel and tell the admin."""

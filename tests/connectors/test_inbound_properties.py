@@ -78,8 +78,8 @@ class _Events:
 
 class _Files:
     async def save(self, chunks: Any, name: str, content_type: str, limit: int) -> Attachment:
-        async for _ in chunks:
-            pass
+        # Read the upload to its end, as the disk store does; nothing is kept.
+        _ = [chunk async for chunk in chunks]
         return Attachment(name=name, content_type=content_type, size=0, storage_path="x")
 
     async def save_bytes(self, data: bytes, name: str, content_type: str) -> Attachment:

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, ViewportSize, WebSocketRoute, ex
 
 from storage import channels, operators
 from tests.conftest import add_operator
-from tests.e2e.console import login_as, post_update
+from tests.e2e.console import login_as, post_update, sent_messages
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -280,11 +280,7 @@ async def test_the_basic_loop_works_from_the_keyboard(
     await page.keyboard.type("typed without a mouse")
     await page.keyboard.press("Control+Enter")
     await expect(page.locator(".message.out .text")).to_have_text("typed without a mouse")
-    await eventually(lambda: _sent(telegram))
-
-
-async def _sent(telegram: FakeTelegram) -> bool:
-    return bool(telegram.calls_of("sendMessage"))
+    await eventually(lambda: sent_messages(telegram))
 
 
 async def test_dark_mode_follows_the_system(browser: Browser, site: tuple[str, Any]) -> None:

@@ -67,6 +67,7 @@ async def test_an_existing_data_folder_is_narrowed_to_the_hubs_user(
     (data / "attachments").mkdir(parents=True)
     data.chmod(0o755)
     (data / "attachments").chmod(0o755)
-    async with database(Settings(database_url=settings.database_url, data_dir=data)):
-        pass
+    # Opening the database (as `hub serve` does) is what narrows the folders.
+    async with database(Settings(database_url=settings.database_url, data_dir=data)) as opened:
+        await opened[0].fetchval("SELECT 1")
     assert _mode(data) == 0o700 and _mode(data / "attachments") == 0o700

@@ -6,43 +6,55 @@ mail opens nothing; a bounce marks our reply failed."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from typing import Any
 
 import asyncpg
-import pytest
 from aiohttp.test_utils import TestClient
 from aioimaplib import IMAP4
 
 from connectors.email.imap import close
+from hub.domain import Channel
 from storage import channels, queues
+from tests.connectors.email.conftest import SmtpCapture
 from tests.fixtures.dovecot import Dovecot
-from tests.fixtures.processes import free_port
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
 
 
-class _Capture:
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
+async def _writer(server: Dovecot) -> tuple[IMAP4, str]:
+    """A second IMAP connection that puts mail into a folder of the test's own."""
+    writer = IMAP4(host=server.host, port=server.port, timeout=10)
+    await writer.wait_hello_from_server()
+    await writer.login(server.user, server.password)
+    folder = f"T{uuid.uuid4().hex[:10]}"
+    await writer.create(folder)
+    return writer, folder
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(envelope.content)
-        return "250 OK"
 
-
-@pytest.fixture
-def smtp_sink() -> Iterator[tuple[_Capture, int]]:
-    from aiosmtpd.controller import Controller
-
-    capture = _Capture()
-    port = free_port()
-    controller = Controller(capture, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield capture, port
-    controller.stop()
+async def _email_channel(
+    pool: asyncpg.Pool, server: Dovecot, smtp_port: int, folder: str, **extra: str
+) -> Channel:
+    async with pool.acquire() as conn:
+        return await channels.create(
+            conn,
+            "email",
+            "mail",
+            {
+                "imap_host": server.host,
+                "imap_port": str(server.port),
+                "imap_security": "plain",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": str(smtp_port),
+                "smtp_security": "plain",
+                "username": server.user,
+                "password": server.password,
+                "from_address": "sales@example.test",
+                "folder": folder,
+                **extra,
+            },
+        )
 
 
 def _mail(message_id: str, text: str, subject: str = "Заказ", **headers: str) -> bytes:
@@ -63,34 +75,12 @@ async def test_mail_in_threads_out_and_back(
     client: Client,
     pool: asyncpg.Pool,
     dovecot: Dovecot,
-    smtp_sink: tuple[_Capture, int],
+    smtp_sink: tuple[SmtpCapture, int],
     auth: dict[str, str],
 ) -> None:
     capture, smtp_port = smtp_sink
-    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
-    await writer.wait_hello_from_server()
-    await writer.login(dovecot.user, dovecot.password)
-    folder = f"T{uuid.uuid4().hex[:10]}"
-    await writer.create(folder)
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "email",
-            "mail",
-            {
-                "imap_host": dovecot.host,
-                "imap_port": str(dovecot.port),
-                "imap_security": "plain",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": str(smtp_port),
-                "smtp_security": "plain",
-                "username": dovecot.user,
-                "password": dovecot.password,
-                "from_address": "sales@example.test",
-                "folder": folder,
-                "poll_interval": "3600",
-            },
-        )
+    writer, folder = await _writer(dovecot)
+    await _email_channel(pool, dovecot, smtp_port, folder, poll_interval="3600")
     try:
         await writer.append(_mail("<c1@example.com>", "Где мой заказ?"), mailbox=folder)
         row = await eventually(
@@ -108,7 +98,7 @@ async def test_mail_in_threads_out_and_back(
         assert reply.status == 201, await reply.text()
         sent = await reply.json()
         assert sent["delivery_state"] == "sent"
-        out = message_from_bytes(capture.received[0], policy=policy.default)
+        out = message_from_bytes(capture.contents[0], policy=policy.default)
         assert out["In-Reply-To"] == "<c1@example.com>" and out["Subject"] == "Re: Заказ"
         our_id = str(out["Message-ID"])
 
@@ -168,7 +158,7 @@ async def test_a_form_dialog_is_answered_by_email(
     client: Client,
     pool: asyncpg.Pool,
     dovecot: Dovecot,
-    smtp_sink: tuple[_Capture, int],
+    smtp_sink: tuple[SmtpCapture, int],
     auth: dict[str, str],
 ) -> None:
     capture, smtp_port = smtp_sink
@@ -176,23 +166,7 @@ async def test_a_form_dialog_is_answered_by_email(
         await channels.create(
             conn, "form", "site", {"rate_limit": "0", "subject": "Заявка с сайта"}
         )
-        await channels.create(
-            conn,
-            "email",
-            "mail",
-            {
-                "imap_host": dovecot.host,
-                "imap_port": str(dovecot.port),
-                "imap_security": "plain",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": str(smtp_port),
-                "smtp_security": "plain",
-                "username": dovecot.user,
-                "password": dovecot.password,
-                "from_address": "sales@example.test",
-                "folder": f"T{uuid.uuid4().hex[:10]}",
-            },
-        )
+    await _email_channel(pool, dovecot, smtp_port, f"T{uuid.uuid4().hex[:10]}")
     with_address = await (
         await client.post("/forms/site", json={"name": "Ivan", "email": "ivan@example.com"})
     ).json()
@@ -203,7 +177,7 @@ async def test_a_form_dialog_is_answered_by_email(
     )
     body = await reply.json()
     assert (body["delivery_state"], body["kind"]) == ("sent", "email"), body
-    mail = message_from_bytes(capture.received[0], policy=policy.default)
+    mail = message_from_bytes(capture.contents[0], policy=policy.default)
     assert mail["To"] == "ivan@example.com" and mail["Subject"] == "Re: Заявка с сайта"
     assert "Спасибо за заявку!" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
@@ -225,34 +199,13 @@ async def test_a_queues_auto_reply_by_email_is_marked_automatic(
     client: Client,
     pool: asyncpg.Pool,
     dovecot: Dovecot,
-    smtp_sink: tuple[_Capture, int],
+    smtp_sink: tuple[SmtpCapture, int],
 ) -> None:
     """RFC 3834: our automatic answer says so, and the customer's own auto-responder (which
     honours it, or is itself marked) never gets a dialog going between two robots."""
     capture, smtp_port = smtp_sink
-    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
-    await writer.wait_hello_from_server()
-    await writer.login(dovecot.user, dovecot.password)
-    folder = f"T{uuid.uuid4().hex[:10]}"
-    await writer.create(folder)
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "email",
-            "mail",
-            {
-                "imap_host": dovecot.host,
-                "imap_port": str(dovecot.port),
-                "imap_security": "plain",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": str(smtp_port),
-                "smtp_security": "plain",
-                "username": dovecot.user,
-                "password": dovecot.password,
-                "from_address": "sales@example.test",
-                "folder": folder,
-            },
-        )
+    writer, folder = await _writer(dovecot)
+    await _email_channel(pool, dovecot, smtp_port, folder)
     await queues.create(
         pool,
         name="mail",
@@ -267,46 +220,25 @@ async def test_a_queues_auto_reply_by_email_is_marked_automatic(
     try:
         await writer.append(_mail("<night@example.com>", "Вы работаете?"), mailbox=folder)
         await eventually(lambda: _received(capture), timeout=15)
-        auto = message_from_bytes(capture.received[0], policy=policy.default)
+        auto = message_from_bytes(capture.contents[0], policy=policy.default)
         assert auto["Auto-Submitted"] == "auto-replied"
         assert auto["In-Reply-To"] == "<night@example.com>"
     finally:
         await close(writer)
 
 
-async def _received(capture: _Capture) -> bool:
-    return bool(capture.received)
+async def _received(capture: SmtpCapture) -> bool:
+    return bool(capture.contents)
 
 
 async def test_a_renumbered_folder_doubles_nothing(
-    client: Client, pool: asyncpg.Pool, dovecot: Dovecot, smtp_sink: tuple[_Capture, int]
+    client: Client, pool: asyncpg.Pool, dovecot: Dovecot, smtp_sink: tuple[SmtpCapture, int]
 ) -> None:
     """A UIDVALIDITY change (the server renumbered the folder) makes the hub read the whole
     folder again; the Message-IDs keep every message stored once."""
     _, smtp_port = smtp_sink
-    writer = IMAP4(host=dovecot.host, port=dovecot.port, timeout=10)
-    await writer.wait_hello_from_server()
-    await writer.login(dovecot.user, dovecot.password)
-    folder = f"T{uuid.uuid4().hex[:10]}"
-    await writer.create(folder)
-    async with pool.acquire() as conn:
-        channel = await channels.create(
-            conn,
-            "email",
-            "mail",
-            {
-                "imap_host": dovecot.host,
-                "imap_port": str(dovecot.port),
-                "imap_security": "plain",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": str(smtp_port),
-                "smtp_security": "plain",
-                "username": dovecot.user,
-                "password": dovecot.password,
-                "from_address": "sales@example.test",
-                "folder": folder,
-            },
-        )
+    writer, folder = await _writer(dovecot)
+    channel = await _email_channel(pool, dovecot, smtp_port, folder)
     try:
         for n in range(3):
             await writer.append(_mail(f"<r{n}@example.com>", f"письмо {n}"), mailbox=folder)

@@ -4,39 +4,16 @@ header injection, and the customer's answer threads back (parsed by our own pars
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from connectors.email.parse import parse
 from connectors.email.smtp import MailFileOut, Reply, SmtpSettings, build, send
 from hub.ports.connector import NotReady
+from tests.connectors.email.conftest import SmtpCapture
 from tests.fixtures.processes import free_port
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Capture, int]]:
-    capture = _Capture()
-    port = free_port()
-    controller = Controller(capture, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield capture, port
-    finally:
-        controller.stop()
 
 
 def _settings(port: int) -> SmtpSettings:
@@ -49,8 +26,8 @@ def _settings(port: int) -> SmtpSettings:
     )
 
 
-async def test_a_reply_threads_and_the_answer_finds_it(smtp: tuple[_Capture, int]) -> None:
-    capture, port = smtp
+async def test_a_reply_threads_and_the_answer_finds_it(smtp_sink: tuple[SmtpCapture, int]) -> None:
+    capture, port = smtp_sink
     reply = Reply(
         interaction_id=42,
         to="ivan@example.com",
@@ -88,9 +65,9 @@ async def test_a_reply_threads_and_the_answer_finds_it(smtp: tuple[_Capture, int
 
 
 async def test_automatic_replies_are_marked_and_headers_cannot_be_injected(
-    smtp: tuple[_Capture, int],
+    smtp_sink: tuple[SmtpCapture, int],
 ) -> None:
-    capture, port = smtp
+    capture, port = smtp_sink
     evil = Reply(
         interaction_id=7,
         to="ivan@example.com\r\nBcc: everyone@example.com",
