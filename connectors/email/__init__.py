@@ -16,12 +16,14 @@ from hub.ports.settings import ChannelSettings, SettingsInvalid, setting
 
 KIND = "email"
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# RFC 3501's system flags a client may set, or a keyword (an atom; kept to a safe alphabet).
+_FLAG = re.compile(r"^(\\(Seen|Flagged|Answered)|[A-Za-z0-9$_.-]{1,64})$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class EmailSettings(ChannelSettings):
     imap_host: str = setting(required=True, help="the IMAP server, e.g. imap.yandex.ru")
-    imap_port: int = setting(default=993, help="993 with tls, 143 with plain")
+    imap_port: int = setting(default=993, help="993 with tls, 143 with starttls or plain")
     imap_security: str = setting(
         default="tls", choices=("tls", "starttls", "plain"), help="plain only for local servers"
     )
@@ -36,12 +38,21 @@ class EmailSettings(ChannelSettings):
     from_address: str = setting(help="the address replies are sent from (the login by default)")
     from_name: str = setting(help="the name shown with replies")
     poll_interval: int = setting(default=60, help="seconds between checks without IDLE")
+    processed_flag: str = setting(
+        help="a flag set on each message taken: \\Seen (read), \\Flagged or a keyword like $Hub"
+    )
+    processed_folder: str = setting(help="a folder each message taken is moved to")
 
     def validate(self) -> None:
-        if self.imap_security == "starttls":
+        if self.processed_flag and not _FLAG.match(self.processed_flag):
             raise SettingsInvalid(
-                "IMAP with STARTTLS is not supported yet: use imap_security=tls (port 993)"
+                "processed_flag is \\Seen, \\Flagged, \\Answered or a keyword of letters,"
+                " digits and $_-."
             )
+        if self.processed_folder and self.processed_folder == self.folder:
+            raise SettingsInvalid("processed_folder must differ from folder")
+        if any(ord(c) < 0x20 for c in self.folder + self.processed_folder):
+            raise SettingsInvalid("folder names cannot hold control characters")
         sender = self.from_address or self.username
         if not _ADDRESS.match(sender):
             raise SettingsInvalid("from_address (or the username) must be an email address")

@@ -55,6 +55,8 @@ class EmailConnector:
             security=channel.setting("imap_security", "tls"),
             folder=channel.setting("folder", "INBOX"),
             poll_interval=float(channel.setting("poll_interval", "60")),
+            processed_flag=channel.setting("processed_flag"),
+            processed_folder=channel.setting("processed_folder"),
         )
         events = self.ports.events
         limit = self.ports.max_body_bytes + self.ports.max_files * self.ports.max_upload_bytes

@@ -9,12 +9,18 @@ external id) keeps what was stored from being stored twice.
 Between checks it waits in IDLE (re-issued before servers' 29-minute limit) or, on a server
 without IDLE, sleeps `poll_interval`. `aioimaplib` 2.x as PROTOCOLS.md §5 describes it:
 keyword arguments after `port`, `wait_server_push` returning raw lines or the
-`stop_wait_server_push` sentinel, `BODY.PEEK[]` so nothing is marked read.
+`stop_wait_server_push` sentinel, `BODY.PEEK[]` so nothing is marked read. It has no
+STARTTLS: `starttls` below upgrades its connection with the event loop's `start_tls`.
+
+Once a message is handed over, the watcher can flag it (`processed_flag`, e.g. `\\Seen` or a
+keyword such as `$Hub`) or move it to another folder (`processed_folder`), as help desks do,
+so people reading the same mailbox see what the hub took.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -23,10 +29,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aioimaplib import IMAP4, IMAP4_SSL, AioImapException
+from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, quoted
 
 from hub.backoff import backoff
-from hub.ports.connector import AuthFailed, NotReady
+from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +47,17 @@ class ImapSettings:
     port: int
     username: str
     password: str
-    security: str = "tls"  # tls | plain (STARTTLS is not offered by aioimaplib 2.x)
+    security: str = "tls"  # tls | starttls | plain
     folder: str = "INBOX"
     poll_interval: float = 60.0
     timeout: float = 30.0
+    processed_flag: str = ""  # set on each message taken, e.g. "\\Seen" or "$Hub"
+    processed_folder: str = ""  # each message taken is moved there
+    # The certificates trusted: the system's by default (tests pass their own CA's).
+    tls_context: ssl.SSLContext | None = None
+
+    def context(self) -> ssl.SSLContext:
+        return self.tls_context or ssl.create_default_context()
 
 
 # What the watcher hands over: the raw message (or only its headers, `whole` False, when it
@@ -84,26 +97,26 @@ class MailboxWatcher:
                 attempt += 1
                 delay = backoff(attempt, 1.0)
                 log.warning(
-                    "mailbox %s: %s; reconnecting in %.0f s",
+                    "mailbox %s: %s (%s); reconnecting in %.0f s",
                     self.settings.folder,
                     type(exc).__name__,
+                    str(exc)[:200],
                     delay,
                 )
                 await asyncio.sleep(delay)
 
     async def _connect(self) -> IMAP4:
         s = self.settings
-        if s.security == "plain":
-            client = IMAP4(host=s.host, port=s.port, timeout=s.timeout)
-        else:
-            client = IMAP4_SSL(
-                host=s.host,
-                port=s.port,
-                timeout=s.timeout,
-                ssl_context=ssl.create_default_context(),
+        if s.security == "tls":
+            client: IMAP4 = IMAP4_SSL(
+                host=s.host, port=s.port, timeout=s.timeout, ssl_context=s.context()
             )
+        else:
+            client = IMAP4(host=s.host, port=s.port, timeout=s.timeout)
         try:
             await client.wait_hello_from_server()
+            if s.security == "starttls":
+                await starttls(client, s.host, s.context(), s.timeout)
             reply = await client.login(s.username, s.password)
             if reply.result != "OK":
                 raise AuthFailed("the mail server refused the login")
@@ -116,7 +129,7 @@ class MailboxWatcher:
         client = await self._connect()
         self.client = client
         try:
-            selected = await client.select(self.settings.folder)
+            selected = await client.select(mailbox_name(self.settings.folder))
             if selected.result != "OK":
                 raise NotReady(f"cannot open folder {self.settings.folder!r}")
             validity = _uidvalidity(selected.lines)
@@ -153,7 +166,30 @@ class MailboxWatcher:
             # Saved after each message: a crash takes at most this one again, and the hub
             # recognises it by its Message-ID.
             await self.save_state({"uidvalidity": validity, "last_uid": uid})
+            await self._mark(client, uid)
         return len(uids)
+
+    async def _mark(self, client: IMAP4, uid: int) -> None:
+        """Flag or move a message taken. After the state is saved: a failure here never
+        takes a message twice, it only leaves it unmarked (and says so)."""
+        s = self.settings
+        if s.processed_flag:
+            done = await client.uid("store", str(uid), "+FLAGS.SILENT", f"({s.processed_flag})")
+            if done.result != "OK":
+                log.warning("mailbox %s: could not flag message %d", s.folder, uid)
+        if s.processed_folder:
+            if client.has_capability("MOVE"):
+                moved = await client.uid("move", str(uid), mailbox_name(s.processed_folder))
+            else:  # RFC 3501 servers: copy, then delete the original
+                moved = await client.uid("copy", str(uid), mailbox_name(s.processed_folder))
+                if moved.result == "OK":
+                    moved = await client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Deleted)")
+                    if moved.result == "OK" and client.has_capability("UIDPLUS"):
+                        moved = await client.uid("expunge", str(uid))
+            if moved.result != "OK":
+                log.warning(
+                    "mailbox %s: could not move message %d to %r", s.folder, uid, s.processed_folder
+                )
 
     async def _fetch(self, client: IMAP4, uid: int) -> tuple[int, bytes, bool]:
         sized = await client.uid("fetch", str(uid), "(RFC822.SIZE)")
@@ -166,6 +202,52 @@ class MailboxWatcher:
         if fetched.result != "OK" or len(fetched.lines) < 2:
             raise NotReady(f"the mail server did not return message {uid}")
         return size, bytes(fetched.lines[1]), whole
+
+
+async def starttls(client: IMAP4, host: str, context: ssl.SSLContext, step_s: float) -> None:
+    """RFC 3501 §6.2.1 on aioimaplib's connection: STARTTLS, the TLS handshake on the same
+    socket, then the capabilities asked again (those said before TLS are not to be trusted).
+    A server without STARTTLS is refused rather than spoken to in the clear."""
+    protocol = client.protocol
+    if "STARTTLS" not in protocol.capabilities:
+        raise ChannelConfigError(
+            "the IMAP server offers no STARTTLS: use imap_security=tls (port 993)"
+        )
+    command = Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    answer = await asyncio.wait_for(protocol.execute(command), step_s)
+    if answer.result != "OK":
+        raise NotReady("the IMAP server refused STARTTLS")
+    loop = asyncio.get_running_loop()
+    secure = await asyncio.wait_for(
+        loop.start_tls(protocol.transport, protocol, context, server_hostname=host), step_s
+    )
+    if secure is None:
+        raise NotReady("the TLS handshake did not complete")
+    protocol.transport = secure
+    await asyncio.wait_for(protocol.capability(), step_s)
+
+
+def mailbox_name(name: str) -> str:
+    """A folder name as IMAP wants it on the wire: RFC 3501 §5.1.3's modified UTF-7 (Russian
+    mailboxes name their folders in Cyrillic: "Обработано" is `&BB4EMQRABDAEMQQ+BEIEMAQ9BD4-`),
+    quoted."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            packed = base64.b64encode("".join(pending).encode("utf-16-be")).decode()
+            out.append("&" + packed.rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return str(quoted("".join(out)))
 
 
 async def close(client: IMAP4) -> None:

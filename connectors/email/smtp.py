@@ -36,6 +36,8 @@ class SmtpSettings:
     password: str = ""
     security: str = "tls"  # tls | starttls | plain
     timeout: float = 30.0
+    # The certificates trusted: the system's by default (tests pass their own CA's).
+    tls_context: ssl.SSLContext | None = None
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,18 @@ async def send(mail: EmailMessage, settings: SmtpSettings) -> str:
         port=settings.port,
         use_tls=settings.security == "tls",
         start_tls=settings.security == "starttls",
-        tls_context=ssl.create_default_context() if settings.security != "plain" else None,
+        tls_context=(settings.tls_context or ssl.create_default_context())
+        if settings.security != "plain"
+        else None,
         timeout=settings.timeout,
     )
     try:
         await client.connect()
         try:
+            # After STARTTLS the server's extensions are forgotten until the next EHLO: ask
+            # again, or a server offering AUTH only over TLS would be written to unlogged.
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
             # A server that offers no AUTH (a relay on the local network) takes mail without.
             if settings.username and client.supports_extension("auth"):
                 await client.login(settings.username, settings.password)

@@ -10,9 +10,10 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
+import pytest
 from aioimaplib import IMAP4
 
-from connectors.email.imap import ImapSettings, MailboxWatcher, close
+from connectors.email.imap import ImapSettings, MailboxWatcher, close, mailbox_name
 from tests.fixtures.dovecot import Dovecot
 from tests.fixtures.waiting import eventually
 
@@ -59,19 +60,20 @@ async def _folder(server: Dovecot) -> tuple[IMAP4, str]:
 
 
 def _watcher(
-    server: Dovecot, folder: str, taken: _Taken, limit: int = 10_000_000
+    server: Dovecot, folder: str, taken: _Taken, limit: int = 10_000_000, **settings: Any
 ) -> MailboxWatcher:
-    settings = ImapSettings(
-        host=server.host,
-        port=server.port,
-        username=server.user,
-        password=server.password,
-        security="plain",
-        folder=folder,
-        poll_interval=3600,
-        timeout=5,  # a command on a dropped connection gives up after this
-    )
-    return MailboxWatcher(settings, taken.deliver, taken.load, taken.save, limit)
+    options: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "username": server.user,
+        "password": server.password,
+        "security": "plain",
+        "folder": folder,
+        "poll_interval": 3600,
+        "timeout": 5,  # a command on a dropped connection gives up after this
+        **settings,
+    }
+    return MailboxWatcher(ImapSettings(**options), taken.deliver, taken.load, taken.save, limit)
 
 
 async def test_a_message_arrives_through_idle(dovecot: Dovecot) -> None:
@@ -138,3 +140,79 @@ async def test_a_message_over_the_limit_is_announced_with_its_headers_only(
 
 async def _count(taken: _Taken, n: int) -> bool:
     return len(taken.messages) >= n
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_the_mailbox_is_read_over_tls_and_starttls(dovecot: Dovecot, security: str) -> None:
+    writer, folder = await _folder(dovecot)
+    await writer.append(_mail(1), mailbox=folder)
+    taken = _Taken()
+    port = dovecot.port if security == "starttls" else dovecot.tls_port
+    watcher = _watcher(
+        dovecot, folder, taken, security=security, port=port, tls_context=dovecot.tls_context()
+    )
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: _count(taken, 1), timeout=10)
+        assert watcher.client is not None
+        transport = watcher.client.protocol.transport
+        assert transport.get_extra_info("ssl_object") is not None  # the session is encrypted
+        # The capabilities were asked again after TLS: Dovecot offers STARTTLS only before.
+        assert not watcher.client.has_capability("STARTTLS")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
+
+
+async def test_a_certificate_the_hub_does_not_trust_is_never_logged_in_to(
+    dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, folder = await _folder(dovecot)
+    await writer.append(_mail(1), mailbox=folder)
+    taken = _Taken()
+    # The system's CAs: the test CA's certificate is refused, in either form of TLS.
+    task = asyncio.create_task(_watcher(dovecot, folder, taken, security="starttls").run())
+    try:
+        await eventually(lambda: _logged(caplog, "certificate verify failed"), timeout=10)
+        assert taken.messages == []
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
+
+
+async def test_messages_taken_are_flagged_or_moved_when_asked(dovecot: Dovecot) -> None:
+    writer, folder = await _folder(dovecot)
+    done = f"Обработано {folder}"
+    assert (await writer.create(mailbox_name(done))).result == "OK"
+    for n in range(3):
+        await writer.append(_mail(n), mailbox=folder)
+    taken = _Taken()
+    task = asyncio.create_task(
+        _watcher(dovecot, folder, taken, processed_flag="$Hub", processed_folder=done).run()
+    )
+    try:
+        await eventually(lambda: _count(taken, 3), timeout=10)
+        await writer.append(_mail(3), mailbox=folder)  # one more, through IDLE
+        await eventually(lambda: _count(taken, 4), timeout=10)
+
+        async def moved() -> bool:
+            box = await writer.select(mailbox_name(done))
+            return box.result == "OK" and any(b"4 EXISTS" in bytes(x) for x in box.lines)
+
+        await eventually(moved, timeout=10)
+        flagged = await writer.uid_search("KEYWORD $Hub")
+        assert flagged.lines[0].split() == [b"1", b"2", b"3", b"4"]
+        left = await writer.select(mailbox_name(folder))
+        assert any(b"0 EXISTS" in bytes(x) for x in left.lines)
+        # Nothing was handed over twice because messages left the folder.
+        assert [uid for _, uid, _ in taken.messages] == [1, 2, 3, 4]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in r.getMessage() for r in caplog.records)

@@ -4,14 +4,20 @@ header injection, and the customer's answer threads back (parsed by our own pars
 
 from __future__ import annotations
 
+import ssl
+from dataclasses import replace
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from connectors.email.parse import parse
 from connectors.email.smtp import MailFileOut, Reply, SmtpSettings, build, send
-from hub.ports.connector import NotReady
+from hub.ports.connector import AuthFailed, NotReady
 from tests.connectors.email.conftest import SmtpCapture
 from tests.fixtures.processes import free_port
 
@@ -89,3 +95,69 @@ async def test_an_unreachable_server_is_a_retry() -> None:
     )
     with pytest.raises(NotReady):
         await send(build(Reply(1, "c@d.ru", "x"), settings), settings)
+
+
+# aiosmtpd warns that AUTH is required without requiring STARTTLS: on port 465 the whole
+# session is TLS, which it does not see.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_replies_go_over_tls_or_starttls_with_a_login(security: str) -> None:
+    """The server takes mail only after AUTH, and AUTH only over TLS (as providers do): the
+    login and the mail both went through the encrypted session."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    capture = SmtpCapture()
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"app-password-1", handled=False)
+
+    port = free_port()
+    tls = (
+        {"ssl_context": server_context}
+        if security == "tls"
+        else {
+            "tls_context": server_context,
+            "require_starttls": True,
+        }
+    )
+    controller = Controller(
+        capture,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
+        # aiosmtpd offers AUTH before TLS only if told; on port 465 the session is TLS.
+        auth_require_tls=security == "starttls",
+        **tls,
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            from_address="sales@romashka.ru",
+            username="sales@romashka.ru",
+            password="app-password-1",
+            security=security,
+            tls_context=client_context,
+            timeout=5,
+        )
+        await send(build(Reply(1, "ivan@example.com", "Добрый день"), settings), settings)
+        assert logins == [(b"sales@romashka.ru", b"app-password-1")]
+        assert len(capture.received) == 1
+        wrong = replace(settings, password="wrong")
+        with pytest.raises(AuthFailed):
+            await send(build(Reply(2, "ivan@example.com", "x"), wrong), wrong)
+        untrusted = replace(settings, tls_context=None)  # the system's CAs only
+        with pytest.raises(NotReady):
+            await send(build(Reply(3, "ivan@example.com", "x"), untrusted), untrusted)
+        assert len(capture.received) == 1
+    finally:
+        controller.stop()
