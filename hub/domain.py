@@ -109,6 +109,7 @@ class Lead:
     updated_at: datetime
     merged_into: LeadId | None = None
     name_suggestions: tuple[str, ...] = ()
+    phone_suggestions: tuple[str, ...] = ()  # E.164 numbers offered, not the lead's yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,9 @@ class InboundMessage:
     # Earlier messages of the channel this one answers (an email's References and
     # In-Reply-To): when one is known, the message joins that message's thread.
     thread_refs: tuple[str, ...] = ()
+    # Phones seen near the customer's words but not given as theirs (an email signature):
+    # offered on the lead for an operator to add, never matched on or added by themselves.
+    suggested_phones: tuple[str, ...] = ()
 
 
 class DeliveryState(enum.StrEnum):

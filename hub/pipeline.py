@@ -16,6 +16,7 @@ transactions queue behind each other and the second sees the lead the first crea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,6 +57,7 @@ class NormalContacts:
     # Details that are not a phone or an email as written ("phone" → "8-800-FLOWERS"):
     # kept in the interaction's fields for a person to read, never matched on.
     as_written: tuple[tuple[str, str], ...] = ()
+    phone_suggestions: tuple[str, ...] = ()  # E.164, none of them among `phones`
 
 
 def normalize_contacts(message: InboundMessage, region: str, *, strict: bool) -> NormalContacts:
@@ -83,7 +85,15 @@ def normalize_contacts(message: InboundMessage, region: str, *, strict: bool) ->
     name = clean_name(message.name)
     if strict and errors and not (phones or emails or name):
         raise errors[0]
-    return NormalContacts(tuple(phones.values()), tuple(emails), name, tuple(as_written))
+    suggestions: dict[str, None] = {}
+    for raw in message.suggested_phones:
+        with contextlib.suppress(InvalidContact):  # a guess that is no phone is no loss
+            e164 = normalize_phone(raw, region).e164
+            if e164 not in phones:
+                suggestions[e164] = None
+    return NormalContacts(
+        tuple(phones.values()), tuple(emails), name, tuple(as_written), tuple(suggestions)
+    )
 
 
 def keep_as_written(message: InboundMessage, contacts: NormalContacts) -> InboundMessage:
@@ -115,7 +125,7 @@ def usable_message(message: InboundMessage) -> InboundMessage:
     for name in ("text", "subject", "name", "peer"):
         if not _optional_text(getattr(message, name)):
             raise UnusableMessage(f"{name} must be a string")
-    contacts = (*message.phones, *message.emails)
+    contacts = (*message.phones, *message.emails, *message.suggested_phones)
     if not all(isinstance(c, str) for c in contacts):
         raise UnusableMessage("phones and emails must be strings")
     if message.identity is not None and not isinstance(message.identity.external_id, str):
@@ -281,6 +291,7 @@ class IngestPipeline:
             forced_lead=forced_lead,
             inbound_json=inbound_to_json(message) if on_unknown == "stage" else None,
             reopen_seconds=self.reopen_seconds,
+            phone_suggestions=contacts.phone_suggestions,
         )
         if row.status in ("duplicate", "staged"):
             if row.stored_hash and message.payload_hash and row.stored_hash != message.payload_hash:

@@ -52,7 +52,8 @@ FROM hub_ingest(
     p_payload_hash => $10, p_name => $11, p_phones => $12, p_exts => $13, p_emails => $14,
     p_identity_kind => $15, p_identity_id => $16, p_on_unknown => $17, p_forced_lead => $18,
     p_inbound => $19, p_peer => $20, p_attachments => $21, p_reopen_seconds => $22,
-    p_fresh_id => $23, p_thread_key => $24, p_thread_refs => $25)
+    p_fresh_id => $23, p_thread_key => $24, p_thread_refs => $25,
+    p_phone_suggestions => $26)
 """
 
 
@@ -71,6 +72,7 @@ async def ingest(
     forced_lead: int | None,
     inbound_json: dict[str, Any] | None,
     reopen_seconds: int = 0,
+    phone_suggestions: Sequence[str] = (),
 ) -> IngestRow:
     files = message.attachments
     phone_list, extensions = phone_columns(phones)
@@ -101,6 +103,7 @@ async def ingest(
         message.fresh_external_id,
         message.thread_key,
         list(message.thread_refs),
+        list(phone_suggestions),
     )
     assert row is not None
     return IngestRow(

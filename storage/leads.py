@@ -18,7 +18,7 @@ from storage.database import Conn
 from storage.events import NewEvent
 
 _LEAD_COLUMNS = """
-    l.id, l.name, l.name_suggestions, l.merged_into, l.created_at, l.updated_at,
+    l.id, l.name, l.name_suggestions, l.phone_suggestions, l.merged_into, l.created_at, l.updated_at,
     COALESCE((SELECT array_agg(p.phone || COALESCE('#' || p.extension, '')
                                ORDER BY p.created_at, p.phone)
               FROM lead_phones p WHERE p.lead_id = l.id), '{}') AS phones,
@@ -53,6 +53,10 @@ def _lead(row: asyncpg.Record) -> Lead:
         updated_at=row["updated_at"],
         merged_into=LeadId(row["merged_into"]) if row["merged_into"] is not None else None,
         name_suggestions=tuple(row["name_suggestions"]),
+        # One that became a phone of the lead (a merge brought it) is no suggestion.
+        phone_suggestions=tuple(
+            s for s in row["phone_suggestions"] if all(p.e164 != s for p in phones)
+        ),
     )
 
 
@@ -126,15 +130,19 @@ async def update(
     set_name: bool = False,
     phones: Sequence[Phone] | None = None,
     emails: Sequence[str] | None = None,
+    phone_suggestions: Sequence[str] | None = None,
 ) -> None:
     """Replace the given parts of a lead (PATCH semantics: omitted parts stay); recorded as
-    `lead.updated` with the names of the parts given."""
+    `lead.updated` with the names of the parts given. A suggested phone that becomes one of
+    the lead's phones stops being a suggestion; one left out of `phone_suggestions` is
+    dismissed for good."""
     parts = [
         name
         for name, given in (
             ("name", set_name),
             ("phones", phones is not None),
             ("emails", emails is not None),
+            ("phone_suggestions", phone_suggestions is not None),
         )
         if given
     ]
@@ -149,7 +157,25 @@ async def update(
             lead_id,
             name,
         )
+    if phone_suggestions is not None:
+        await conn.execute(
+            """UPDATE leads SET
+                   dismissed_phone_suggestions = ARRAY(
+                       SELECT DISTINCT x FROM unnest(dismissed_phone_suggestions
+                                                     || phone_suggestions) AS x
+                        WHERE NOT x = ANY($2::text[])),
+                   phone_suggestions = $2::text[]
+               WHERE id = $1""",
+            lead_id,
+            list(phone_suggestions),
+        )
     if phones is not None:
+        await conn.execute(
+            "UPDATE leads SET phone_suggestions = ARRAY(SELECT x FROM unnest(phone_suggestions)"
+            " AS x WHERE NOT x = ANY($2::text[])) WHERE id = $1",
+            lead_id,
+            [p.e164 for p in phones],
+        )
         await conn.execute(
             "DELETE FROM lead_phones WHERE lead_id = $1 AND NOT phone = ANY($2::text[])",
             lead_id,

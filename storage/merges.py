@@ -25,7 +25,7 @@ class MergeError(HubError):
 
 async def _lock_pair(conn: Conn, a: int, b: int) -> dict[int, asyncpg.Record]:
     rows = await conn.fetch(
-        "SELECT id, name, merged_into FROM leads WHERE id = ANY($1::bigint[]) ORDER BY id"
+        "SELECT id, name, merged_into, phone_suggestions FROM leads WHERE id = ANY($1::bigint[]) ORDER BY id"
         " FOR UPDATE",
         [a, b],
     )
@@ -105,6 +105,23 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
         rows[merged]["name"],
         suggestion,
     )
+    # The merged lead's open phone suggestions are offered on the survivor (unless it has
+    # the phone, offers it already or had it dismissed).
+    suggestions_added = await conn.fetchval(
+        """UPDATE leads s SET phone_suggestions = s.phone_suggestions || ARRAY(
+               SELECT DISTINCT x FROM unnest(m.phone_suggestions) AS x
+                WHERE NOT x = ANY(s.phone_suggestions)
+                  AND NOT x = ANY(s.dismissed_phone_suggestions)
+                  AND NOT EXISTS (SELECT 1 FROM lead_phones p WHERE p.lead_id = s.id
+                                  AND p.phone = x))
+             FROM leads m
+            WHERE s.id = $1 AND m.id = $2
+        RETURNING ARRAY(SELECT x FROM unnest(s.phone_suggestions) AS x
+                         WHERE NOT x = ANY($3::text[]))""",
+        survivor,
+        merged,
+        list(rows[survivor]["phone_suggestions"]),
+    )
     await conn.execute(
         "UPDATE leads SET merged_into = $1, updated_at = now() WHERE id = $2", survivor, merged
     )
@@ -118,6 +135,7 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
         "dialogs_closed": [r["id"] for r in closed],
         "name_taken": name_taken,
         "suggestion_added": suggestion,
+        "phone_suggestions_added": list(suggestions_added or ()),
     }
     merge_id = await conn.fetchval(
         "INSERT INTO lead_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1, $2, $3, $4)"
@@ -216,6 +234,12 @@ async def unmerge(conn: Conn, survivor: LeadId, merged: LeadId) -> dict[str, Any
         bool(moved["name_taken"]),
         rows[merged]["name"],
         moved["suggestion_added"],
+    )
+    await conn.execute(
+        "UPDATE leads SET phone_suggestions = ARRAY(SELECT x FROM unnest(phone_suggestions) AS x"
+        " WHERE NOT x = ANY($2::text[])) WHERE id = $1",
+        survivor,
+        list(moved.get("phone_suggestions_added") or ()),
     )
     await conn.execute(
         "UPDATE leads SET merged_into = NULL, updated_at = now() WHERE id = $1", merged

@@ -25,6 +25,7 @@ from storage.database import create_pool
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.fixtures.dovecot import Dovecot, dovecot_server
+from tests.fixtures.mailbox import SmtpCapture, smtp_server
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
@@ -188,3 +189,9 @@ async def count(pool: asyncpg.Pool, table: str) -> int:
 def dovecot() -> Iterator[Dovecot]:
     """A real Dovecot IMAP server on loopback for the whole run (tests/fixtures/dovecot.py)."""
     yield from dovecot_server()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[SmtpCapture, int]]:
+    """A real SMTP server (aiosmtpd) on loopback keeping what it was given."""
+    yield from smtp_server()

@@ -153,6 +153,9 @@ class EmailConnector:
             },
             peer=json.dumps(peer, ensure_ascii=False),
             thread_key=root or external_id,
+            # A phone under the customer's name is probably theirs, maybe their company's
+            # switchboard: an operator decides.
+            suggested_phones=mail.signature_phones,
             # Any message of the thread we know (ours included) puts this one in it, even
             # when the client dropped the References' root.
             thread_refs=tuple(dict.fromkeys([*mail.references, *filter(None, [mail.in_reply_to])]))[

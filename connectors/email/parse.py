@@ -103,7 +103,7 @@ def parse(raw: bytes) -> ParsedMail:
         text=reply,
         full_text=full_text,
         html=nh3.clean(html) if html is not None else None,
-        files=tuple(_files(mail)),
+        files=tuple(_files(mail, body=(plain_part, html_part))),
         automated=automated_reason(mail),
         bounced_ids=tuple(_bounced(mail)),
         signature_phones=tuple(dict.fromkeys(_PHONE_IN_TEXT.findall(signature))),
@@ -229,27 +229,52 @@ def _html_to_text(html: str) -> str:
     return str(converter.handle(html)).strip()
 
 
-def _files(mail: EmailMessage) -> list[MailFile]:
-    files = []
-    for part in mail.iter_attachments():
-        if part.get_content_type() == "message/delivery-status":
+def _files(mail: Message, body: tuple[Message | None, ...]) -> list[MailFile]:
+    """Every part that is not the body: attachments, and the pictures of a
+    multipart/related body (inline images, referenced by Content-ID), however deep. A
+    forwarded message (message/rfc822) is one file, not opened."""
+    files: list[MailFile] = []
+    for part in _leaves(mail):
+        if any(part is b for b in body) or part.get_content_type() in _NOT_FILES:
             continue
         name = part.get_filename()
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
+        if (
+            part.get_content_maintype() == "text"
+            and not name
+            and part.get_content_disposition() != "attachment"
+        ):
+            continue  # another text part of the body (an alternative we did not pick)
+        if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
             first = inner[0] if isinstance(inner, list) and inner else None
             data = first.as_bytes() if isinstance(first, Message) else b""
-        inline = part.get_content_disposition() == "inline"
+            name = name or "forwarded.eml"
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
         files.append(
             MailFile(
                 name=name or f"part.{part.get_content_subtype()}",
                 content_type=part.get_content_type(),
                 data=data,
-                inline=inline,
+                inline=part.get_content_disposition() != "attachment",
             )
         )
     return files
+
+
+# Parts of a delivery report that are its machinery, not files a person sent.
+_NOT_FILES = {"message/delivery-status", "text/rfc822-headers"}
+
+
+def _leaves(part: Message) -> list[Message]:
+    """The parts that hold content, in order; a message/rfc822 part counts as one."""
+    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+        return [part]
+    children = part.get_payload()
+    if not isinstance(children, list):
+        return []
+    return [leaf for child in children if isinstance(child, Message) for leaf in _leaves(child)]
 
 
 def _bounced(mail: EmailMessage) -> list[str]:

@@ -21,7 +21,7 @@ from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
 from storage.events import set_actor
 
-PATCHABLE = {"name", "phones", "emails"}
+PATCHABLE = {"name", "phones", "emails", "phone_suggestions"}
 
 
 async def _lead_or_404(request: web.Request, lead_id: int) -> Lead:
@@ -119,7 +119,7 @@ def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
         if body["name"] is not None and not isinstance(body["name"], str):
             raise unprocessable("invalid_field", "name must be a string or null")
         values["name"] = clean_name(body["name"])
-    for key in ("phones", "emails"):
+    for key in ("phones", "emails", "phone_suggestions"):
         if key in body:
             items = body[key]
             if (
@@ -132,6 +132,10 @@ def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
                 if key == "phones":
                     normal = {p.e164: p for p in (normalize_phone(x, region) for x in items)}
                     values[key] = list(normal.values())
+                elif key == "phone_suggestions":
+                    values[key] = list(
+                        dict.fromkeys(normalize_phone(x, region).e164 for x in items)
+                    )
                 else:
                     values[key] = list(dict.fromkeys(normalize_email(x) for x in items))
             except InvalidContact as exc:
@@ -167,6 +171,7 @@ async def patch_lead(request: web.Request) -> web.Response:
             set_name="name" in values,
             phones=values.get("phones"),
             emails=values.get("emails"),
+            phone_suggestions=values.get("phone_suggestions"),
         )
         lead = await leads.get(conn, lead_id)
     assert lead is not None

@@ -276,7 +276,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             "/api/v1/leads/{id}": {
                 "get": _op("One lead", tag="leads", schema=_ref("Lead"), params=lead_path),
                 "patch": _op(
-                    "Edit a lead (name, phones, emails; omitted parts stay)",
+                    "Edit a lead (name, phones, emails, phone suggestions; omitted parts stay)",
                     tag="leads",
                     schema=_ref("Lead"),
                     params=lead_path,
@@ -287,6 +287,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                             "name": {"type": ["string", "null"]},
                             "phones": {"type": "array", "items": {"type": "string"}},
                             "emails": {"type": "array", "items": {"type": "string"}},
+                            "phone_suggestions": {"type": "array", "items": {"type": "string"}},
                         },
                     },
                 ),
@@ -472,6 +473,13 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                     "items": {"type": "object", "properties": {"kind": s, "external_id": s}},
                 },
                 "name_suggestions": {"type": "array", "items": s},
+                "phone_suggestions": {
+                    "type": "array",
+                    "items": s,
+                    "description": "phones seen near the customer's words (an email signature),"
+                    " not the lead's: PATCH `phones` with one to add it, PATCH"
+                    " `phone_suggestions` without one to dismiss it for good",
+                },
                 "created_at": s,
                 "updated_at": s,
                 "merged_into": {"type": ["integer", "null"]},

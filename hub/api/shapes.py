@@ -25,6 +25,7 @@ def lead_json(lead: Lead) -> dict[str, Any]:
         "emails": list(lead.emails),
         "identities": [{"kind": i.kind, "external_id": i.external_id} for i in lead.identities],
         "name_suggestions": list(lead.name_suggestions),
+        "phone_suggestions": list(lead.phone_suggestions),
         "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(),
         "merged_into": lead.merged_into,

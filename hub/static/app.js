@@ -303,6 +303,22 @@ async function saveLead(event) {
   } catch (error) { toast(error.message); }
 }
 
+// A lead's phones as the API reads them back, extensions included.
+function phoneLines(lead) {
+  return lead.phones.map((p) => (lead.phone_extensions?.[p] ? `${p} ext. ${lead.phone_extensions[p]}` : p));
+}
+
+async function patchLead(changes) {
+  const { lead } = store.get();
+  try {
+    store.set({ lead: await api(`/api/v1/leads/${lead.id}`, { method: "PATCH", json: changes }) });
+  } catch (error) { toast(error.message); }
+}
+
+// A phone seen in an email signature: the operator decides whether it is the customer's.
+const acceptPhone = (phone) => patchLead({ phones: [...phoneLines(store.get().lead), phone] });
+const dismissPhone = (phone) => patchLead({ phone_suggestions: store.get().lead.phone_suggestions.filter((p) => p !== phone) });
+
 async function mergeLead(otherId) {
   const { lead, selectedId } = store.get();
   try {
@@ -431,9 +447,31 @@ function DialogList({ state }) {
   </nav>`;
 }
 
+// Pictures shown in the conversation (an email's inline images, a messenger's photos);
+// other files are links. Raster types only, and not huge ones.
+const SHOWN_INLINE = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
+const SHOWN_INLINE_MAX = 5 * 1024 * 1024;
+
+function Picture({ a }) {
+  const [src, setSrc] = useState(null);
+  useEffect(() => {
+    let url = null;
+    let live = true;
+    fetch(a.url, { headers: { Authorization: `Bearer ${store.get().token}` } })
+      .then((reply) => (reply.ok ? reply.blob() : null))
+      .then((blob) => { if (blob && live) { url = URL.createObjectURL(blob); setSrc(url); } })
+      .catch(() => {});
+    return () => { live = false; if (url) URL.revokeObjectURL(url); };
+  }, [a.url]);
+  return html`<a href="#" class="picture" title=${a.name} onClick=${(e) => { e.preventDefault(); download(a); }}>
+    ${src ? html`<img src=${src} alt=${a.name} />` : html`📎 ${a.name}`}</a>`;
+}
+
 function Message({ m }) {
   const files = (m.attachments || []).map((a, index) => (a.url
-    ? html`<div key=${index}><a href="#" onClick=${(e) => { e.preventDefault(); download(a); }}>📎 ${a.name}</a></div>`
+    ? (SHOWN_INLINE.has(a.content_type) && a.size <= SHOWN_INLINE_MAX
+      ? html`<div key=${index}><${Picture} a=${a} /></div>`
+      : html`<div key=${index}><a href="#" onClick=${(e) => { e.preventDefault(); download(a); }}>📎 ${a.name}</a></div>`)
     : html`<div key=${index} class="empty">📎 ${a.name}: ${a.note || a.state}</div>`));
   const delivery = m.delivery_state
     ? html`<span class=${m.delivery_state === "failed" ? "failed" : ""}>${t(`delivery_${m.delivery_state}`)}${m.delivery_error ? `: ${m.delivery_error}` : ""}</span>`
@@ -547,10 +585,17 @@ function LeadCard({ state }) {
     <h2>${t("lead")}</h2>
     <form key=${`lead-${lead.id}`} onSubmit=${saveLead}>
       <label>${t("name")}<input name="name" defaultValue=${lead.name || ""} /></label>
-      <label>${t("phones")}<textarea name="phones" defaultValue=${lead.phones.join("\n")}></textarea></label>
+      <label>${t("phones")}<textarea name="phones" defaultValue=${phoneLines(lead).join("\n")}></textarea></label>
       <label>${t("emails")}<textarea name="emails" defaultValue=${lead.emails.join("\n")}></textarea></label>
       <button type="submit">${t("save")}</button>
     </form>
+    ${lead.phone_suggestions?.length ? html`<section class="suggestions" aria-label=${t("suggestedPhones")}>
+      <h3>${t("suggestedPhones")}</h3>
+      ${lead.phone_suggestions.map((phone) => html`<div class="suggestion" key=${phone} data-phone=${phone}>
+        <span>${phone}</span>
+        <button onClick=${() => acceptPhone(phone)}>${t("addPhone")}</button>
+        <button onClick=${() => dismissPhone(phone)}>${t("dismiss")}</button></div>`)}
+    </section>` : null}
     <h2>${t("identities")}</h2>
     ${lead.identities.map((i) => html`<div key=${`${i.kind}:${i.external_id}`}><${Kind} kind=${i.kind} /> ${i.external_id}</div>`)}
     <h2>${t("duplicates")}</h2>

@@ -6,13 +6,16 @@
 -- VOLATILE, so every statement inside takes a fresh snapshot and sees what a transaction
 -- that held the same advisory lock just committed.
 -- Earlier signatures (before dialogs had a thread key, before threads were looked up by the
--- ids a message refers to): never to coexist with the one below.
+-- ids a message refers to, before phone suggestions): never to coexist with the one below.
 DROP FUNCTION IF EXISTS hub_ingest(
     bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
     text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean);
 DROP FUNCTION IF EXISTS hub_ingest(
     bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
     text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean, text);
+DROP FUNCTION IF EXISTS hub_ingest(
+    bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
+    text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean, text, text[]);
 CREATE OR REPLACE FUNCTION hub_ingest(
     p_lock_keys bigint[],
     p_channel_id bigint, p_external_id text, p_kind text, p_occurred_at timestamptz,
@@ -21,7 +24,7 @@ CREATE OR REPLACE FUNCTION hub_ingest(
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
     p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean, p_thread_key text,
-    p_thread_refs text[],
+    p_thread_refs text[], p_phone_suggestions text[],
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
@@ -102,6 +105,28 @@ BEGIN
                                     p_exts => p_exts, p_emails => p_emails,
                                     p_identity_kind => p_identity_kind,
                                     p_identity_id => p_identity_id);
+    END IF;
+
+    -- Phones seen near the customer's words but not given as theirs: offered on the lead,
+    -- unless it has them, offers them already, or an operator dismissed them.
+    IF cardinality(p_phone_suggestions) > 0 THEN
+        UPDATE leads l
+           -- In the order given (the pipeline passes each number once).
+           SET phone_suggestions = l.phone_suggestions || ARRAY(
+                   SELECT s FROM unnest(p_phone_suggestions) WITH ORDINALITY AS t(s, n)
+                    WHERE NOT s = ANY(l.phone_suggestions)
+                      AND NOT s = ANY(l.dismissed_phone_suggestions)
+                      AND NOT EXISTS (SELECT 1 FROM lead_phones p
+                                       WHERE p.lead_id = l.id AND p.phone = s)
+                    ORDER BY n),
+               updated_at = now()
+         WHERE l.id = o_lead
+           AND EXISTS (SELECT 1 FROM unnest(p_phone_suggestions) AS s
+                        WHERE NOT s = ANY(l.phone_suggestions)
+                          AND NOT s = ANY(l.dismissed_phone_suggestions)
+                          AND NOT EXISTS (SELECT 1 FROM lead_phones p
+                                           WHERE p.lead_id = l.id AND p.phone = s));
+        o_lead_updated := o_lead_updated OR (FOUND AND NOT o_lead_created);
     END IF;
 
     IF p_reopen_seconds > 0 AND NOT o_lead_created THEN

@@ -235,7 +235,10 @@ async def test_live_state_reaches_the_open_conversation(
         page.locator(".message.in .empty", has_text="provider_unavailable")
     ).to_be_visible()
     telegram.file_status = None
-    await expect(page.locator(".message.in a", has_text="photo")).to_be_visible(timeout=15000)
+    # A photo is shown in place (its link titled with the file's name).
+    await expect(page.locator(".message.in a.picture[title^=photo] img")).to_be_visible(
+        timeout=15000
+    )
 
     contact = text_update(3, "", user_id=5550001)
     del contact["message"]["text"]

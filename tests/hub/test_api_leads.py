@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import vobject
 from aiohttp.test_utils import TestClient
 
-from hub.domain import Channel
+from hub.context import Hub
+from hub.domain import Channel, InboundMessage
 from storage import apikeys
 from tests.conftest import add_form, count
 
@@ -359,3 +361,56 @@ async def test_unknown_routes_and_methods_answer_json(
         assert reply.status == status
         assert (await reply.json())["error"]["code"] in {"not_found", "method_not_allowed"}
     assert await count(pool, "leads") == 0
+
+
+async def test_a_suggested_phone_is_offered_added_or_dismissed_for_good(
+    client: Client, hub: Hub, form: Channel, auth: dict[str, str]
+) -> None:
+    """A phone seen in an email signature is offered on the lead, never added by itself;
+    an operator adds it (PATCH phones) or dismisses it (PATCH phone_suggestions), and a
+    dismissed one is not offered again by the next message."""
+
+    async def signed(n: int, *phones: str, email: str = "ivan@example.com") -> int:
+        message = InboundMessage(
+            channel_id=form.id,
+            external_id=f"sig-{n}",
+            occurred_at=datetime.now(UTC),
+            text="Добрый день",
+            emails=(email,),
+            suggested_phones=phones,
+        )
+        result = await hub.pipeline.ingest(message, "form")
+        return int(result.lead_id or 0)
+
+    lead_id = await signed(1, "+7 (912) 345-67-89", "8 800 555 35 35", "not a phone")
+    url = f"/api/v1/leads/{lead_id}"
+    lead = await _json(await client.get(url, headers=auth))
+    assert lead["phones"] == []
+    assert lead["phone_suggestions"] == ["+79123456789", "+78005553535"]
+    assert await _json(await client.get("/api/v1/leads?phone=89123456789", headers=auth)) == {
+        "items": [],
+        "next_cursor": None,
+    }  # a suggestion finds no lead: it is nobody's phone yet
+
+    dismissed = await _json(
+        await client.patch(url, json={"phone_suggestions": ["+79123456789"]}, headers=auth)
+    )
+    assert dismissed["phone_suggestions"] == ["+79123456789"]
+    added = await _json(await client.patch(url, json={"phones": ["+79123456789"]}, headers=auth))
+    assert added["phones"] == ["+79123456789"] and added["phone_suggestions"] == []
+
+    await signed(2, "8 800 555 35 35", "+79123456789", "+7 903 111 22 33")
+    lead = await _json(await client.get(url, headers=auth))
+    assert lead["phone_suggestions"] == ["+79031112233"]  # dismissed and owned ones stay out
+    assert lead["phones"] == ["+79123456789"]
+    bad = await client.patch(url, json={"phone_suggestions": ["abc"]}, headers=auth)
+    assert bad.status == 422
+
+    # A merge offers the other lead's suggestions on the survivor; undoing it takes them back.
+    other = await signed(3, "+7 495 000 00 00", email="office@example.com")
+    await _json(await client.post(f"{url}/merge", json={"other_id": other}, headers=auth))
+    merged = await _json(await client.get(url, headers=auth))
+    assert merged["phone_suggestions"] == ["+79031112233", "+74950000000"]
+    await _json(await client.post(f"{url}/unmerge", json={"other_id": other}, headers=auth))
+    restored = await _json(await client.get(url, headers=auth))
+    assert restored["phone_suggestions"] == ["+79031112233"]

@@ -11,50 +11,15 @@ from typing import Any
 
 import asyncpg
 from aiohttp.test_utils import TestClient
-from aioimaplib import IMAP4
 
 from connectors.email.imap import close
-from hub.domain import Channel
 from storage import channels, queues
-from tests.connectors.email.conftest import SmtpCapture
+from tests.conftest import one_row
 from tests.fixtures.dovecot import Dovecot
+from tests.fixtures.mailbox import SmtpCapture, email_channel, mailbox_writer
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
-
-
-async def _writer(server: Dovecot) -> tuple[IMAP4, str]:
-    """A second IMAP connection that puts mail into a folder of the test's own."""
-    writer = IMAP4(host=server.host, port=server.port, timeout=10)
-    await writer.wait_hello_from_server()
-    await writer.login(server.user, server.password)
-    folder = f"T{uuid.uuid4().hex[:10]}"
-    await writer.create(folder)
-    return writer, folder
-
-
-async def _email_channel(
-    pool: asyncpg.Pool, server: Dovecot, smtp_port: int, folder: str, **extra: str
-) -> Channel:
-    async with pool.acquire() as conn:
-        return await channels.create(
-            conn,
-            "email",
-            "mail",
-            {
-                "imap_host": server.host,
-                "imap_port": str(server.port),
-                "imap_security": "plain",
-                "smtp_host": "127.0.0.1",
-                "smtp_port": str(smtp_port),
-                "smtp_security": "plain",
-                "username": server.user,
-                "password": server.password,
-                "from_address": "sales@example.test",
-                "folder": folder,
-                **extra,
-            },
-        )
 
 
 def _mail(message_id: str, text: str, subject: str = "Заказ", **headers: str) -> bytes:
@@ -79,15 +44,24 @@ async def test_mail_in_threads_out_and_back(
     auth: dict[str, str],
 ) -> None:
     capture, smtp_port = smtp_sink
-    writer, folder = await _writer(dovecot)
-    await _email_channel(pool, dovecot, smtp_port, folder, poll_interval="3600")
+    writer, folder = await mailbox_writer(dovecot)
+    await email_channel(pool, dovecot, smtp_port, folder, poll_interval="3600")
     try:
-        await writer.append(_mail("<c1@example.com>", "Где мой заказ?"), mailbox=folder)
+        signed = "Где мой заказ?\r\n\r\n-- \r\nИван Петров\r\nтел. +7 912 345-67-89"
+        await writer.append(_mail("<c1@example.com>", signed), mailbox=folder)
         row = await eventually(
-            lambda: pool.fetchrow("SELECT id, lead_id, dialog_id, subject FROM interactions"),
+            lambda: pool.fetchrow("SELECT id, lead_id, dialog_id, subject, text FROM interactions"),
             timeout=15,
         )
-        assert row is not None and row["subject"] == "Заказ"
+        assert row is not None and row["subject"] == "Заказ" and row["text"] == "Где мой заказ?"
+        # The signature's phone is offered on the lead, not taken as the lead's.
+        lead = await one_row(
+            pool,
+            "SELECT phone_suggestions, (SELECT count(*) FROM lead_phones) AS phones FROM leads"
+            " WHERE id = $1",
+            row["lead_id"],
+        )
+        assert lead["phone_suggestions"] == ["+79123456789"] and lead["phones"] == 0
         assert (
             await pool.fetchval("SELECT email FROM lead_emails WHERE lead_id = $1", row["lead_id"])
             == "ivan@example.com"
@@ -166,7 +140,7 @@ async def test_a_form_dialog_is_answered_by_email(
         await channels.create(
             conn, "form", "site", {"rate_limit": "0", "subject": "Заявка с сайта"}
         )
-    await _email_channel(pool, dovecot, smtp_port, f"T{uuid.uuid4().hex[:10]}")
+    await email_channel(pool, dovecot, smtp_port, f"T{uuid.uuid4().hex[:10]}")
     with_address = await (
         await client.post("/forms/site", json={"name": "Ivan", "email": "ivan@example.com"})
     ).json()
@@ -204,8 +178,8 @@ async def test_a_queues_auto_reply_by_email_is_marked_automatic(
     """RFC 3834: our automatic answer says so, and the customer's own auto-responder (which
     honours it, or is itself marked) never gets a dialog going between two robots."""
     capture, smtp_port = smtp_sink
-    writer, folder = await _writer(dovecot)
-    await _email_channel(pool, dovecot, smtp_port, folder)
+    writer, folder = await mailbox_writer(dovecot)
+    await email_channel(pool, dovecot, smtp_port, folder)
     await queues.create(
         pool,
         name="mail",
@@ -237,8 +211,8 @@ async def test_a_renumbered_folder_doubles_nothing(
     """A UIDVALIDITY change (the server renumbered the folder) makes the hub read the whole
     folder again; the Message-IDs keep every message stored once."""
     _, smtp_port = smtp_sink
-    writer, folder = await _writer(dovecot)
-    channel = await _email_channel(pool, dovecot, smtp_port, folder)
+    writer, folder = await mailbox_writer(dovecot)
+    channel = await email_channel(pool, dovecot, smtp_port, folder)
     try:
         for n in range(3):
             await writer.append(_mail(f"<r{n}@example.com>", f"письмо {n}"), mailbox=folder)

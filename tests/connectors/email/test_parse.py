@@ -151,6 +151,34 @@ def test_attachments_and_a_vcard_are_files() -> None:
     assert mail.files[1].data == b"%PDF-1.4" and b"TEL:+79123456789" in mail.files[0].data
 
 
+def test_inline_pictures_of_a_related_body_and_a_forwarded_mail_are_files() -> None:
+    """Outlook and Apple Mail nest the body: mixed → alternative → related (HTML + the
+    pictures it shows by Content-ID). Every picture is a file, the text parts are not."""
+    raw = (
+        "From: Ivan <ivan@example.com>\r\nSubject: pics\r\n"
+        'Content-Type: multipart/mixed; boundary="m"\r\n\r\n'
+        '--m\r\nContent-Type: multipart/alternative; boundary="a"\r\n\r\n'
+        "--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nСмотрите фото\r\n"
+        '--a\r\nContent-Type: multipart/related; boundary="r"\r\n\r\n'
+        "--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        '<p>Смотрите фото</p><img src="cid:img1@x">\r\n'
+        "--r\r\nContent-Type: image/png\r\nContent-ID: <img1@x>\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode(b"\x89PNG fake").decode()
+        + "\r\n--r--\r\n--a--\r\n"
+        "--m\r\nContent-Type: message/rfc822\r\n\r\n"
+        "From: boss@example.com\r\nSubject: fwd\r\n\r\nforwarded body\r\n"
+        "--m--\r\n"
+    ).encode()
+    mail = parse(raw)
+    assert mail.text == "Смотрите фото"
+    assert [(f.name, f.content_type, f.inline) for f in mail.files] == [
+        ("part.png", "image/png", True),
+        ("forwarded.eml", "message/rfc822", True),
+    ]
+    assert mail.files[0].data == b"\x89PNG fake" and b"forwarded body" in mail.files[1].data
+
+
 def test_machine_mail_is_recognised() -> None:
     base = "From: robot@shop.ru\r\nSubject: s\r\nContent-Type: text/plain\r\n"
     for header, reason in (

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult
 from connectors.email.parse import parse
 from connectors.email.smtp import MailFileOut, Reply, SmtpSettings, build, send
 from hub.ports.connector import AuthFailed, NotReady
-from tests.connectors.email.conftest import SmtpCapture
+from tests.fixtures.mailbox import SmtpCapture
 from tests.fixtures.processes import free_port
 
 
