@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 KIND = "email"
 MAX_FULL_TEXT = 100_000
+# Files kept of one email: enough for any letter a person writes; a message of thousands of
+# parts (a hostile one) costs no more than this.
+MAX_FILES = 20
 
 
 class EmailConnector:
@@ -101,8 +104,16 @@ class EmailConnector:
         if mail.automated is not None:
             log.info("email channel %s: machine mail ignored (%s)", channel.name, mail.automated)
             return
-        if mail.from_address is None:
-            log.warning("email channel %s: a message without a sender ignored", channel.name)
+        if mail.from_address is None and mail.reply_to is None:
+            # Nobody to link it to or to answer: it stays in the mailbox for a person.
+            log.warning(
+                "email channel %s: message %s:%s has no sender address (From: %r); left in"
+                " the mailbox",
+                channel.name,
+                validity,
+                uid,
+                mail.headers.get("From", "")[:100],
+            )
             return
         message = await self.inbound(channel, mail)
         result = await self.ports.ingest.ingest(message, KIND)
@@ -117,12 +128,24 @@ class EmailConnector:
         if mail.reply_to and mail.reply_to not in emails:
             emails.append(mail.reply_to)
         files: list[Attachment] = []
-        for f in mail.files:
+        for f in mail.files[:MAX_FILES]:
             files.append(await self._store(f))
             if f.content_type in ("text/vcard", "text/x-vcard") or f.name.lower().endswith(".vcf"):
                 card_phones, card_emails = contacts_from_vcard(f.data.decode("utf-8", "replace"))
                 phones += card_phones
                 emails += [e for e in card_emails if e not in emails]
+        if len(mail.files) > MAX_FILES:
+            extra_files = len(mail.files) - MAX_FILES
+            files.append(
+                Attachment(
+                    name=f"({extra_files} more files)",
+                    content_type="application/octet-stream",
+                    size=sum(len(f.data) for f in mail.files[MAX_FILES:]),
+                    state=AttachmentState.REFUSED,
+                    note=f"the email had {len(mail.files)} files; the first {MAX_FILES} are kept,"
+                    " the rest are in the mailbox",
+                )
+            )
         references = [*mail.references, *([external_id] if mail.message_id else [])]
         peer = {
             "to": mail.reply_to or mail.from_address,

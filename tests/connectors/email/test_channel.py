@@ -15,6 +15,14 @@ from aiohttp.test_utils import TestClient
 from connectors.email.imap import close
 from storage import channels, queues
 from tests.conftest import one_row
+from tests.connectors.email.test_parse import (
+    APPLE_MAIL,
+    GMAIL_RU,
+    HTML_ONLY,
+    OUTLOOK_CP1251,
+    THE_BAT_KOI8,
+    THUNDERBIRD_EN,
+)
 from tests.fixtures.dovecot import Dovecot
 from tests.fixtures.mailbox import SmtpCapture, email_channel, mailbox_writer
 from tests.fixtures.waiting import eventually
@@ -230,3 +238,44 @@ async def test_a_renumbered_folder_doubles_nothing(
 async def _state_is_back(pool: asyncpg.Pool, channel_id: int, validity: int) -> bool:
     state = await channels.load_state(pool, channel_id)
     return bool(state.get("uidvalidity") == validity and state.get("last_uid") == 4)
+
+
+async def test_each_mail_clients_letters_read_the_same_through_the_mailbox(
+    client: Client, pool: asyncpg.Pool, dovecot: Dovecot, smtp_sink: tuple[SmtpCapture, int]
+) -> None:
+    """The client-shaped letters of the parser's tests, through Dovecot and the hub: the
+    sender, the subject and the reply's own words (quotes and signatures cut) as stored."""
+    _, smtp_port = smtp_sink
+    writer, folder = await mailbox_writer(dovecot)
+    letters = [
+        (
+            OUTLOOK_CP1251,
+            "ivan.petrov@example.ru",
+            "RE: Счёт №15",
+            "Добрый день!\nОплату отправили сегодня.",
+        ),
+        (
+            THE_BAT_KOI8,
+            "olga@mail.ru",
+            "Вопрос по доставке",
+            "Здравствуйте.\nКогда привезёте заказ?",
+        ),
+        (GMAIL_RU, "anna@gmail.com", "Re: Заказ", "Да, подходит."),
+        (THUNDERBIRD_EN, "john@example.com", "Re: Quote", "Thanks, we accept the quote."),
+        (APPLE_MAIL, "kate@icloud.com", "Re: Invoice", "Paid today.\n\nSent from my iPhone"),
+        (HTML_ONLY, "shop@site.ru", "Hello", "Привет, мир!"),
+    ]
+    try:
+        for raw, *_ in letters:
+            assert (await writer.append(raw, mailbox=folder)).result == "OK"
+        await email_channel(pool, dovecot, smtp_port, folder)
+        await eventually(lambda: pool.fetchval("SELECT count(*) = 6 FROM interactions"), timeout=20)
+        stored = await pool.fetch(
+            "SELECT e.email, i.subject, i.text FROM interactions i"
+            " JOIN lead_emails e ON e.lead_id = i.lead_id ORDER BY i.id"
+        )
+        assert [(r["email"], r["subject"], r["text"]) for r in stored] == [
+            tuple(letter[1:]) for letter in letters
+        ]
+    finally:
+        await close(writer)
