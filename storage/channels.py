@@ -52,12 +52,23 @@ async def load_state(conn: Conn | asyncpg.Pool, channel_id: int) -> dict[str, An
 
 
 async def save_state(conn: Conn | asyncpg.Pool, channel_id: int, state: dict[str, Any]) -> None:
-    await conn.execute(
-        """INSERT INTO channel_state (channel_id, state) VALUES ($1, $2)
-           ON CONFLICT (channel_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()""",
-        channel_id,
-        state,
-    )
+    """A channel's place in its provider's stream (an update offset, a mailbox's last UID).
+    Committed without waiting for the disk: a state lost in a crash only makes the channel
+    read again what it had stored, which the hub recognises by the provider's ids; and one
+    that survives implies everything committed before it did (the WAL is written in order)."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as own:
+            await save_state(own, channel_id, state)
+        return
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit TO OFF")
+        await conn.execute(
+            """INSERT INTO channel_state (channel_id, state) VALUES ($1, $2)
+               ON CONFLICT (channel_id) DO UPDATE SET state = EXCLUDED.state,
+                                                     updated_at = now()""",
+            channel_id,
+            state,
+        )
 
 
 async def set_subscribed(

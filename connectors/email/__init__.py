@@ -42,6 +42,11 @@ class EmailSettings(ChannelSettings):
         help="a flag set on each message taken: \\Seen (read), \\Flagged or a keyword like $Hub"
     )
     processed_folder: str = setting(help="a folder each message taken is moved to")
+    history_days: int = setting(
+        default=1,
+        help="how many days of mail already in the folder the first connection takes"
+        " (-1: all of it)",
+    )
 
     def validate(self) -> None:
         if self.processed_flag and not _FLAG.match(self.processed_flag):
@@ -56,6 +61,8 @@ class EmailSettings(ChannelSettings):
         sender = self.from_address or self.username
         if not _ADDRESS.match(sender):
             raise SettingsInvalid("from_address (or the username) must be an email address")
+        if self.history_days < -1:
+            raise SettingsInvalid("history_days is -1 (all) or a number of days")
         if self.poll_interval < 5:
             raise SettingsInvalid("poll_interval is at least 5 seconds")
 

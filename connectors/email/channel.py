@@ -60,6 +60,7 @@ class EmailConnector:
             poll_interval=float(channel.setting("poll_interval", "60")),
             processed_flag=channel.setting("processed_flag"),
             processed_folder=channel.setting("processed_folder"),
+            history_days=int(channel.setting("history_days", "1")),
         )
         events = self.ports.events
         limit = self.ports.max_body_bytes + self.ports.max_files * self.ports.max_upload_bytes

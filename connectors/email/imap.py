@@ -25,12 +25,15 @@ import contextlib
 import logging
 import re
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, quoted
 
+from connectors.email.parse import related_lanes
 from hub.backoff import backoff
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
@@ -39,6 +42,30 @@ log = logging.getLogger(__name__)
 IDLE_S = 1740.0  # 29 minutes: servers drop an IDLE after 30
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"UID (\d+)")
+_LITERAL = re.compile(rb"\{\d+\}$")
+BATCH = 50  # messages fetched in one command
+LISTING = 100  # sizes asked in one command
+LANES = 8  # messages of a batch being stored at once
+BATCH_BYTES = 8 * 1024 * 1024  # and at most this much of them
+
+
+def _batches(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Consecutive runs of at most BATCH messages and BATCH_BYTES (a message over the
+    limit counts as its headers only)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for uid in uids:
+        size = sizes[uid] if sizes[uid] <= limit else 0
+        if current and (len(current) >= BATCH or weight + size > BATCH_BYTES):
+            batches.append(current)
+            current, weight = [], 0
+        current.append(uid)
+        weight += size
+    if current:
+        batches.append(current)
+    return batches
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,8 @@ class ImapSettings:
     timeout: float = 30.0
     processed_flag: str = ""  # set on each message taken, e.g. "\\Seen" or "$Hub"
     processed_folder: str = ""  # each message taken is moved there
+    # How far back a folder seen for the first time is read (-1: all of it).
+    history_days: int = 1
     # The certificates trusted: the system's by default (tests pass their own CA's).
     tls_context: ssl.SSLContext | None = None
 
@@ -83,6 +112,7 @@ class MailboxWatcher:
         self.save_state = save_state
         self.limit = limit
         self.client: IMAP4 | None = None  # the live connection, for tests that cut it
+        self.lost = asyncio.Event()  # set when that connection closes
 
     async def run(self) -> None:
         """Until cancelled: connect, catch up, wait for news; reconnect with backoff."""
@@ -113,6 +143,10 @@ class MailboxWatcher:
             )
         else:
             client = IMAP4(host=s.host, port=s.port, timeout=s.timeout)
+        # aioimaplib tells nobody when the socket closes (IMAP4_SSL takes no callback): the
+        # protocol's own hook is set, so an IDLE on a dropped connection ends at once.
+        self.lost = asyncio.Event()
+        client.protocol.conn_lost_cb = lambda exc: self.lost.set()
         try:
             await client.wait_hello_from_server()
             if s.security == "starttls":
@@ -146,28 +180,164 @@ class MailboxWatcher:
 
     async def _idle(self, client: IMAP4) -> None:
         waiting = await client.idle_start(timeout=IDLE_S)
+        push = asyncio.ensure_future(client.wait_server_push(timeout=IDLE_S + 60))
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
-            await client.wait_server_push(timeout=IDLE_S + 60)
+            await asyncio.wait((push, lost), return_when=asyncio.FIRST_COMPLETED)
+            if lost.done():
+                raise ConnectionResetError("the mail server closed the connection")
         finally:
-            client.idle_done()
-            await asyncio.wait_for(waiting, 10)
+            push.cancel()
+            lost.cancel()
+            if not self.lost.is_set():
+                client.idle_done()
+                await asyncio.wait_for(waiting, 10)
+            else:
+                waiting.cancel()
 
     async def catch_up(self, client: IMAP4, validity: int) -> int:
-        """Hand over every message after the last one taken; how many were."""
+        """Hand over every message after the last one taken; how many were. Sizes come in
+        one command, bodies in batches (one round trip for up to BATCH messages)."""
         state = await self.load_state()
-        last = int(state.get("last_uid", 0)) if state.get("uidvalidity") == validity else 0
-        found = await client.uid_search(f"UID {last + 1}:*")
+        if state.get("uidvalidity") == validity:
+            last = int(state.get("last_uid", 0))
+            sizes = await self._sizes(client, await self._search(client, f"UID {last + 1}:*"))
+            sizes = {u: n for u, n in sizes.items() if u > last}
+        elif self.settings.history_days == 0:
+            # Only what arrives from now on: start after the newest message there is.
+            uids = await self._search(client, "ALL")
+            await self.save_state({"uidvalidity": validity, "last_uid": max(uids, default=0)})
+            return 0
+        else:
+            sizes = await self._first_sizes(client)
+        uids = sorted(sizes)
+        batches = _batches(uids, sizes, self.limit)
+        # The next batch is fetched while this one is stored, unless messages are to be
+        # flagged or moved (those commands share the connection with the fetch).
+        ahead = not (self.settings.processed_flag or self.settings.processed_folder)
+        upcoming = (
+            asyncio.ensure_future(self._batch(client, batches[0], sizes)) if batches else None
+        )
+        try:
+            for index, batch in enumerate(batches):
+                assert upcoming is not None
+                messages = await upcoming
+                upcoming = None
+                following = batches[index + 1] if index + 1 < len(batches) else None
+                if ahead and following:
+                    upcoming = asyncio.ensure_future(self._batch(client, following, sizes))
+                await self._deliver_batch(messages, sizes, validity)
+                for uid in batch:
+                    await self._mark(client, uid)
+                if following and upcoming is None:
+                    upcoming = asyncio.ensure_future(self._batch(client, following, sizes))
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
+        return len(uids)
+
+    async def _batch(
+        self, client: IMAP4, batch: list[int], sizes: dict[int, int]
+    ) -> dict[int, tuple[bytes, bool]]:
+        """A batch's messages: whole, or only their headers when over the limit (who wrote
+        is recorded; the rest stays in the mailbox)."""
+        whole = [u for u in batch if sizes[u] <= self.limit]
+        bodies = await self._bodies(client, whole, "BODY.PEEK[]") if whole else {}
+        messages: dict[int, tuple[bytes, bool]] = {}
+        for uid in batch:
+            if uid in bodies:
+                messages[uid] = (bodies[uid], True)
+            else:
+                head = await self._bodies(client, [uid], "BODY.PEEK[HEADER]")
+                messages[uid] = (head.get(uid, b""), False)
+        return messages
+
+    async def _deliver_batch(
+        self, messages: dict[int, tuple[bytes, bool]], sizes: dict[int, int], validity: int
+    ) -> None:
+        """Hand a batch over in lanes that run side by side: messages that share a sender
+        or a thread stay in one lane, in the folder's order (an answer is stored after what
+        it answers); unrelated ones are stored at once. The saved state is the highest UID
+        below which every message is stored, saved as it moves: a crash takes again at most
+        the messages after it, which the hub recognises by their Message-IDs."""
+        order = deque(sorted(messages))
+        done: set[int] = set()
+        saving = asyncio.Lock()
+        room = asyncio.Semaphore(LANES)
+
+        async def lane(uids: list[int]) -> None:
+            for uid in uids:
+                raw, complete = messages[uid]
+                async with room:
+                    await self.deliver(raw, sizes[uid], validity, uid, complete)
+                done.add(uid)
+                async with saving:
+                    stored = None
+                    while order and order[0] in done:
+                        stored = order.popleft()
+                    if stored is not None:
+                        await self.save_state({"uidvalidity": validity, "last_uid": stored})
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for uids in related_lanes({uid: raw for uid, (raw, _) in messages.items()}):
+                    group.create_task(lane(uids))
+        except BaseExceptionGroup as failed:  # the first failure, as a single message's was
+            raise failed.exceptions[0] from None
+
+    async def _first_sizes(self, client: IMAP4) -> dict[int, int]:
+        """A folder seen for the first time (or renumbered): the messages of the last
+        `history_days` days, not years of a shared mailbox's past."""
+        if self.settings.history_days < 0:
+            return await self._sizes(client, await self._search(client, "ALL"))
+        since = (datetime.now(UTC) - timedelta(days=self.settings.history_days)).strftime(
+            "%d-%b-%Y"
+        )
+        return await self._sizes(client, await self._search(client, f"SINCE {since}"))
+
+    async def _search(self, client: IMAP4, criteria: str) -> list[int]:
+        found = await client.uid_search(criteria, charset=None)
         if found.result != "OK":
             raise NotReady("the mail server refused the search")
-        uids = sorted(int(u) for u in found.lines[0].split() if int(u) > last)
-        for uid in uids:
-            size, raw, whole = await self._fetch(client, uid)
-            await self.deliver(raw, size, validity, uid, whole)
-            # Saved after each message: a crash takes at most this one again, and the hub
-            # recognises it by its Message-ID.
-            await self.save_state({"uidvalidity": validity, "last_uid": uid})
-            await self._mark(client, uid)
-        return len(uids)
+        return sorted(int(u) for u in (found.lines[0].split() if found.lines else []))
+
+    async def _sizes(self, client: IMAP4, uids: list[int]) -> dict[int, int]:
+        """Each message's size, asked LISTING messages at a time: aioimaplib reads an
+        answer's lines recursively, and a few hundred in one go exceed Python's stack."""
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), LISTING):
+            chunk = ",".join(map(str, uids[start : start + LISTING]))
+            answer = await client.uid("fetch", chunk, "(RFC822.SIZE)")
+            if answer.result != "OK":
+                raise NotReady("the mail server refused to list the folder")
+            for line in answer.lines:
+                text = bytes(line)
+                uid, size = _UID.search(text), _SIZE.search(text)
+                if uid and size:
+                    sizes[int(uid.group(1))] = int(size.group(1))
+        return sizes
+
+    async def _bodies(self, client: IMAP4, uids: list[int], part: str) -> dict[int, bytes]:
+        """`UID FETCH` of several messages: each answer is a line naming the message, its
+        literal, and a closing line (where some servers put the UID)."""
+        answer = await client.uid("fetch", ",".join(map(str, uids)), f"(UID {part})")
+        if answer.result != "OK":
+            raise NotReady("the mail server did not return the messages")
+        found: dict[int, bytes] = {}
+        lines = answer.lines
+        for index, line in enumerate(lines[:-1]):
+            if isinstance(line, bytearray) or not _LITERAL.search(line):
+                continue
+            literal = lines[index + 1]
+            closing = bytes(lines[index + 2]) if index + 2 < len(lines) else b""
+            uid = _UID.search(line) or _UID.search(closing)
+            if uid and isinstance(literal, bytearray):
+                found[int(uid.group(1))] = bytes(literal)
+        missing = set(uids) - set(found)
+        if missing:
+            raise NotReady(f"the mail server did not return message {min(missing)}")
+        return found
 
     async def _mark(self, client: IMAP4, uid: int) -> None:
         """Flag or move a message taken. After the state is saved: a failure here never
@@ -190,18 +360,6 @@ class MailboxWatcher:
                 log.warning(
                     "mailbox %s: could not move message %d to %r", s.folder, uid, s.processed_folder
                 )
-
-    async def _fetch(self, client: IMAP4, uid: int) -> tuple[int, bytes, bool]:
-        sized = await client.uid("fetch", str(uid), "(RFC822.SIZE)")
-        match = _SIZE.search(b" ".join(bytes(line) for line in sized.lines))
-        size = int(match.group(1)) if match else 0
-        whole = size <= self.limit
-        fetched = await client.uid(
-            "fetch", str(uid), "(BODY.PEEK[])" if whole else "(BODY.PEEK[HEADER])"
-        )
-        if fetched.result != "OK" or len(fetched.lines) < 2:
-            raise NotReady(f"the mail server did not return message {uid}")
-        return size, bytes(fetched.lines[1]), whole
 
 
 async def starttls(client: IMAP4, host: str, context: ssl.SSLContext, step_s: float) -> None:

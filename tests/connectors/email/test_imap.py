@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
@@ -19,12 +20,14 @@ from tests.fixtures.waiting import eventually
 
 
 class _Taken:
-    def __init__(self) -> None:
+    def __init__(self, pace: float = 0.0) -> None:
         self.messages: list[tuple[int, int, bytes]] = []
         self.whole: list[bool] = []
         self.state: dict[str, Any] = {}
+        self.pace = pace  # seconds each message takes to store, as the hub's would
 
     async def deliver(self, raw: bytes, size: int, validity: int, uid: int, whole: bool) -> None:
+        await asyncio.sleep(self.pace)
         self.messages.append((validity, uid, raw))
         self.whole.append(whole)
 
@@ -98,11 +101,11 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
     writer, folder = await _folder(dovecot)
     for n in range(500):
         await writer.append(_mail(n), mailbox=folder)
-    taken = _Taken()
+    taken = _Taken(pace=0.005)
     watcher = _watcher(dovecot, folder, taken)
     first = asyncio.create_task(watcher.run())
     await eventually(lambda: _count(taken, 100), timeout=30)
-    assert watcher.client is not None
+    assert watcher.client is not None and len(taken.messages) < 500
     watcher.client.protocol.transport.abort()  # the connection drops mid-batch
     await eventually(lambda: _count(taken, 300), timeout=60)
     first.cancel()  # the hub stops in the middle of the batch
@@ -119,6 +122,31 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
         await close(writer)
+
+
+async def test_a_connection_dropped_while_idling_is_noticed_at_once(dovecot: Dovecot) -> None:
+    """aioimaplib tells nobody when the socket closes: without the watcher's own hook, an
+    IDLE on a dead connection waited for its 29-minute timer and mail meanwhile waited too."""
+    writer, folder = await _folder(dovecot)
+    taken = _Taken()
+    watcher = _watcher(dovecot, folder, taken)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.sleep(1.0)  # connected and idling
+        first = watcher.client
+        assert first is not None
+        first.protocol.transport.abort()
+        await eventually(lambda: _reconnected(watcher, first), timeout=10)
+        await writer.append(_mail(1), mailbox=folder)
+        await eventually(lambda: _count(taken, 1), timeout=10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
+
+
+async def _reconnected(watcher: MailboxWatcher, before: IMAP4) -> bool:
+    return watcher.client is not None and watcher.client is not before
 
 
 async def test_a_message_over_the_limit_is_announced_with_its_headers_only(
@@ -216,3 +244,33 @@ async def test_messages_taken_are_flagged_or_moved_when_asked(dovecot: Dovecot) 
 
 async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return any(text in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("history_days", "expected"), [(1, [2]), (-1, [1, 2]), (0, [])])
+async def test_a_folder_seen_for_the_first_time_is_read_back_history_days(
+    dovecot: Dovecot, history_days: int, expected: list[int]
+) -> None:
+    """A shared mailbox holds years of mail: a new channel takes the last day's (by
+    default), not all of it; later mail is taken whatever its date."""
+    writer, folder = await _folder(dovecot)
+    old = datetime.now(UTC) - timedelta(days=3)
+    assert (await writer.append(_mail(1), mailbox=folder, date=old)).result == "OK"
+    assert (await writer.append(_mail(2), mailbox=folder)).result == "OK"
+    taken = _Taken()
+    watcher = _watcher(dovecot, folder, taken, history_days=history_days)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: _saved(taken), timeout=10)
+        await asyncio.sleep(0.3)
+        assert [uid for _, uid, _ in taken.messages] == expected
+        await writer.append(_mail(3), mailbox=folder, date=old)  # new, though dated back
+        await eventually(lambda: _count(taken, len(expected) + 1), timeout=10)
+        assert taken.messages[-1][1] == 3
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
+
+
+async def _saved(taken: _Taken) -> bool:
+    return bool(taken.state) or bool(taken.messages)

@@ -1,0 +1,179 @@
+"""Email ingest end to end: N messages waiting in a real Dovecot folder, a `hub serve` with
+an email channel on it, timed from the first stored interaction to the Nth (each message:
+size checked, fetched, parsed, lead matched or created, threaded, stored, the folder's
+state saved). In the same run, the bare rate: a plain `aioimaplib` loop doing `UID FETCH
+BODY.PEEK[]` over the same folder, one message at a time, doing nothing with them.
+
+    python bench/email.py [--messages 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on the path and its name hides the
+# standard `email` package: the project root takes its place.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [str(_BENCH.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from email.message import EmailMessage  # noqa: E402
+from email.policy import SMTP  # noqa: E402
+
+import asyncpg  # noqa: E402
+from aioimaplib import IMAP4  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    HUB_CLI,
+    ROOT,
+    BenchDatabases,
+    free_port,
+    hub_env,
+    loop_name,
+    stop,
+)
+from tests.fixtures.dovecot import Dovecot, dovecot_server  # noqa: E402
+
+
+def _mail(n: int) -> bytes:
+    """A customer's letter as mail clients send it: 1,000 distinct senders, a quoted reply
+    and a signature to cut."""
+    mail = EmailMessage()
+    mail["From"] = f"Customer {n % 1000} <c{n % 1000}@example.com>"
+    mail["To"] = "sales@example.test"
+    mail["Subject"] = f"Заявка {n}"
+    mail["Message-ID"] = f"<m{n}.{uuid.uuid4().hex}@example.com>"
+    mail.set_content(
+        f"Здравствуйте! Нужна доставка заказа {n} на завтра.\n\n-- \nКлиент {n % 1000}\n"
+        "+7 912 345-67-89\n\nпн, 16 нояб. 2026 г. в 10:00, Ромашка <sales@example.test>:\n"
+        "> Ваш заказ собран.\n"
+    )
+    return mail.as_bytes(policy=SMTP)
+
+
+async def _connect(server: Dovecot) -> IMAP4:
+    client = IMAP4(host=server.host, port=server.port, timeout=30)
+    await client.wait_hello_from_server()
+    await client.login(server.user, server.password)
+    return client
+
+
+async def _fill(server: Dovecot, messages: int) -> str:
+    writer = await _connect(server)
+    folder = f"B{uuid.uuid4().hex[:10]}"
+    await writer.create(folder)
+    for n in range(messages):
+        await writer.append(_mail(n), mailbox=folder)
+    await writer.logout()
+    return folder
+
+
+async def _bare(server: Dovecot, folder: str) -> float:
+    """Messages/s of a plain UID FETCH loop over the folder."""
+    client = await _connect(server)
+    await client.select(folder)
+    found = await client.uid_search("ALL")
+    uids = found.lines[0].split()
+    started = time.perf_counter()
+    for uid in uids:
+        fetched = await client.uid("fetch", uid.decode(), "(BODY.PEEK[])")
+        assert fetched.result == "OK" and len(fetched.lines) >= 2
+    elapsed = time.perf_counter() - started
+    await client.logout()
+    return len(uids) / elapsed
+
+
+async def _hub(server: Dovecot, folder: str, dsn: str, work: Path, messages: int) -> float:
+    """Messages/s through `hub serve`: first stored interaction to the last."""
+    env = hub_env(dsn, work)
+    subprocess.run(
+        [
+            *HUB_CLI,
+            *("channel", "add", "email", f"mail-{folder}"),
+            *("--set", f"imap_host={server.host}", "--set", f"imap_port={server.port}"),
+            *("--set", "imap_security=plain", "--set", "smtp_host=127.0.0.1"),
+            *("--set", f"username={server.user}", "--set", f"password={server.password}"),
+            *("--set", "from_address=sales@example.test", "--set", f"folder={folder}"),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    conn = await asyncpg.connect(dsn)
+    base = await conn.fetchval("SELECT count(*) FROM interactions")
+    proc = subprocess.Popen([*HUB_CLI, "serve", "--port", str(free_port())], env=env, cwd=ROOT)
+    if os.environ.get("BENCH_PROFILE"):  # where the hub's time goes: py-spy's folded stacks
+        subprocess.Popen(
+            [
+                *("py-spy", "record", "-d", "9", "-f", "raw"),
+                *("-o", os.environ["BENCH_PROFILE"], "--pid", str(proc.pid)),
+            ]
+        )
+    try:
+        first = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = await conn.fetchval("SELECT count(*) FROM interactions") - base
+            if done and first is None:
+                first = (time.perf_counter(), done)
+            if done >= messages:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("the hub did not take every message in time")
+        assert first is not None
+        finished = time.perf_counter()
+        return float(messages - first[1]) / (finished - first[0])
+    finally:
+        stop(proc)
+        await conn.execute("UPDATE channels SET enabled = false WHERE name = $1", f"mail-{folder}")
+        await conn.close()
+
+
+async def _rounds(
+    server: Dovecot, dsn: str, work: Path, messages: int, rounds: int
+) -> tuple[list[float], list[float]]:
+    hub_rates: list[float] = []
+    bare_rates: list[float] = []
+    for _ in range(rounds):
+        folder = await _fill(server, messages)
+        bare_rates.append(await _bare(server, folder))
+        hub_rates.append(await _hub(server, folder, dsn, work, messages))
+    return hub_rates, bare_rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    bench = BenchDatabases("bench_mail")
+    servers = dovecot_server()
+    server = next(servers)
+    try:
+        hub_rates, bare_rates = asyncio.run(
+            _rounds(server, bench.dsns[0], bench.work, args.messages, args.rounds)
+        )
+    finally:
+        servers.close()
+        bench.close()
+    hub, bare = statistics.median(hub_rates), statistics.median(bare_rates)
+    print(
+        f"email ingest from Dovecot, {args.messages} messages, median of {args.rounds} rounds, "
+        f"event loop: {loop_name()}, {os.cpu_count()} cores"
+    )
+    print(f"  {'hub serve, email channel (stored)':52s} {hub:9.0f} messages/s")
+    print(f"  {'bare aioimaplib UID FETCH loop (no-op)':52s} {bare:9.0f} messages/s")
+    print(f"  ratio hub / bare: {hub / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
