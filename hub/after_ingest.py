@@ -39,5 +39,7 @@ class AfterIngest:
         if result.dialog_created or result.dialog_reopened:
             self.submit_dialog(result.dialog_id)
             await self.nudge_supervisors()
-        # Whoever holds a dialog of this lead sees the message in the lead's conversation.
-        await self.tell_holders(result.interaction_id)
+        # Whoever holds a dialog of this lead sees the message in the lead's conversation
+        # (a lead made just now has no dialog anyone holds: nothing to look up).
+        if not result.lead_created:
+            await self.tell_holders(result.interaction_id)

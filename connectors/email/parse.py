@@ -44,6 +44,13 @@ _HISTORY_STARTS = [
         r"^(от|from)\s*:\s.+$",  # an Outlook / The Bat! header block (checked below)
     )
 ]
+# Words of the quote headers and signatures mail-parser-reply knows in German, French and
+# Spanish (and English disclaimers), e.g. "Am … schrieb …:", "Le … a écrit :", "El … escribió:".
+_OTHER_LANGUAGES = re.compile(
+    r"schrieb|gesendet|von:|betreff|écrit|envoyé|objet|de :|escribió|enviado|asunto|"
+    r"confidential|disclaimer|sent from my",
+    re.IGNORECASE,
+)
 _HEADER_BLOCK = re.compile(r"^(отправлено|sent|дата|date|кому|to|тема|subject)\s*:", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^(-- ?|—+|__+)$")
 _PHONE_IN_TEXT = re.compile(
@@ -142,8 +149,11 @@ def split_reply(text: str) -> tuple[str, str]:
             end = index
             break
     own = "\n".join(lines[:end]).rstrip()
-    # mail-parser-reply knows more languages' headers than the Russian ones above.
-    own = EmailReplyParser(languages=["en", "de", "fr", "es"]).parse_reply(text=own) or own
+    # mail-parser-reply knows more languages' headers than the Russian and English ones
+    # above; it is asked only when one of its languages' words is there (it costs a tenth of
+    # reading a letter).
+    if _OTHER_LANGUAGES.search(own):
+        own = EmailReplyParser(languages=["en", "de", "fr", "es"]).parse_reply(text=own) or own
     signature = ""
     own_lines = own.split("\n")
     for index, line in enumerate(own_lines):
