@@ -372,6 +372,9 @@ async def test_canned_responses_speak_the_customers_language(
     await _online(page)
     await _customer(base, 1, "Здравствуйте, где мой заказ?", 5550001, "Иван")
     await _accept(page)
+    # The choice follows the conversation: chosen once it (and the lead) are loaded.
+    await expect(page.locator(".message.in .text")).to_have_text("Здравствуйте, где мой заказ?")
+    await expect(page.locator(".lead-card input[name=name]")).to_have_value("Иван")
     await page.select_option("select.canned", index=1)
     await expect(page.locator(".composer textarea")).to_have_value(
         "Здравствуйте, Иван! Чем могу помочь?"
