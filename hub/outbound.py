@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import secrets
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import asyncpg
@@ -162,12 +163,18 @@ class OutboundService:
         )
         if address is None:
             return f"the lead has no {via} address"
-        # The subject the customer's form gave the dialog (the form's own subject setting).
-        subject = await conn.fetchval(
-            """SELECT subject FROM interactions WHERE dialog_id = $1 AND direction = 'in'
-                      AND subject IS NOT NULL ORDER BY id DESC LIMIT 1""",
+        # The subject the customer's form gave the dialog (the form's own subject setting),
+        # else the start of their latest words: a letter titled only "Re:" reads as spam.
+        latest = await conn.fetchrow(
+            """SELECT subject, text FROM interactions WHERE dialog_id = $1 AND direction = 'in'
+                ORDER BY (subject IS NULL), id DESC LIMIT 1""",
             row["id"],
         )
+        subject = None
+        if latest is not None:
+            subject = latest["subject"] or (
+                textwrap.shorten(latest["text"], 60, placeholder="…") if latest["text"] else None
+            )
         peer = json.dumps({"to": address, "subject": subject}, ensure_ascii=False)
         return candidates[0]["id"], answering.capabilities.interaction_kind, peer
 

@@ -179,6 +179,24 @@ async def test_a_form_dialog_is_answered_by_email(
     assert refused["delivery_state"] == "undeliverable"
     assert refused["delivery_error"] == "the lead has no email address"
 
+    # A form without a subject of its own: the customer's words title the letter.
+    async with pool.acquire() as conn:
+        await channels.create(conn, "form", "quick", {"rate_limit": "0", "reply_via": "mail"})
+    untitled = await (
+        await client.post(
+            "/forms/quick",
+            json={
+                "email": "olga@example.com",
+                "message": "Нужна доставка дивана на третий этаж без лифта, в субботу утром",
+            },
+        )
+    ).json()
+    await client.post(
+        f"/api/v1/dialogs/{untitled['dialog_id']}/messages", json={"text": "Да"}, headers=auth
+    )
+    titled = message_from_bytes(capture.contents[-1], policy=policy.default)
+    assert titled["Subject"] == "Re: Нужна доставка дивана на третий этаж без лифта, в субботу…"
+
 
 async def test_a_queues_auto_reply_by_email_is_marked_automatic(
     client: Client,

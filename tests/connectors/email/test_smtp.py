@@ -4,6 +4,7 @@ header injection, and the customer's answer threads back (parsed by our own pars
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import replace
 from email import message_from_bytes, policy
@@ -161,3 +162,18 @@ async def test_replies_go_over_tls_or_starttls_with_a_login(security: str) -> No
         assert len(capture.received) == 1
     finally:
         controller.stop()
+
+
+async def test_a_long_russian_subject_keeps_every_space(smtp_sink: tuple[SmtpCapture, int]) -> None:
+    """CPython's own folding lost the space after "лифта," (it fell between two
+    encoded-words, where RFC 2047 ignores whitespace)."""
+    capture, port = smtp_sink
+    subject = "Нужна доставка дивана на третий этаж без лифта, в субботу утром, к 10:00 — Ромашка"
+    reply = Reply(interaction_id=9, to="ivan@example.com", text="Да", subject=subject)
+    await send(build(reply, _settings(port)), _settings(port))
+    raw = capture.contents[0]
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == f"Re: {subject}"
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    words = re.findall(r"=\?utf-8\?b\?[^?]*\?=", head)
+    assert words and all(len(w) <= 75 for w in words)
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
