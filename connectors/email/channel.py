@@ -78,8 +78,18 @@ class EmailConnector:
         self, channel: Channel, raw: bytes, size: int, validity: int, uid: int, whole: bool
     ) -> None:
         """One message of the mailbox, handed over by the watcher (only its headers when it
-        is over the size limit)."""
-        mail = parse(raw)
+        is over the size limit). A message the parser cannot read is left in the mailbox
+        with a log line naming it: one poisoned letter never stalls the ones after it."""
+        try:
+            mail = parse(raw)
+        except Exception:
+            log.exception(
+                "email channel %s: message %s:%s could not be read; left in the mailbox",
+                channel.name,
+                validity,
+                uid,
+            )
+            return
         if not whole:
             log.warning(
                 "email channel %s: message %s:%s (%d bytes) is over the size limit; it stays"

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -225,7 +225,7 @@ def _text_of(data: bytes, declared: str | None) -> str:
             continue
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown, wrong, or a name with a NUL in it
             continue
     return data.decode("utf-8", "replace")
 
@@ -320,9 +320,9 @@ def _decoded(value: str) -> str:
         value = _text_of(value.encode("ascii", "surrogateescape"), None)
     try:
         text = str(make_header(decode_header(value)))
-    except (HeaderParseError, LookupError, UnicodeDecodeError):
+    except (MessageError, LookupError, ValueError):  # an unknown charset, a NUL, bad bytes
         pieces = []
-        with contextlib.suppress(HeaderParseError):
+        with contextlib.suppress(MessageError, LookupError, ValueError):
             for chunk, charset in decode_header(value):
                 pieces.append(chunk if isinstance(chunk, str) else _text_of(chunk, charset))
         text = "".join(pieces) or value
@@ -352,7 +352,7 @@ def _one_id(value: str | None) -> str | None:
 def _date(value: str | None) -> datetime | None:
     try:
         return parsedate_to_datetime(str(value)) if value else None
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
