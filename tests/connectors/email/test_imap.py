@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -15,7 +16,7 @@ import pytest
 from aioimaplib import IMAP4
 
 from connectors.email.imap import LANES, ImapSettings, MailboxWatcher, close, mailbox_name
-from tests.fixtures.dovecot import Dovecot
+from tests.fixtures.dovecot import Dovecot, dovecot_server
 from tests.fixtures.waiting import eventually
 
 
@@ -279,3 +280,31 @@ async def test_a_folder_seen_for_the_first_time_is_read_back_history_days(
 
 async def _saved(taken: _Taken) -> bool:
     return bool(taken.state) or bool(taken.messages)
+
+
+@pytest.fixture
+def dovecot_without_idle() -> Iterator[Dovecot]:
+    """A second Dovecot that does not offer IDLE (as some hosted servers do not)."""
+    yield from dovecot_server(
+        "protocol imap {\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS"
+        " MOVE\n}\n"
+    )
+
+
+async def test_a_server_without_idle_is_polled_every_poll_interval(
+    dovecot_without_idle: Dovecot,
+) -> None:
+    server = dovecot_without_idle
+    writer, folder = await _folder(server)
+    taken = _Taken()
+    watcher = _watcher(server, folder, taken, poll_interval=1)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.sleep(0.5)
+        assert watcher.client is not None and not watcher.client.has_capability("IDLE")
+        await writer.append(_mail(1), mailbox=folder)
+        await eventually(lambda: _count(taken, 1), timeout=10)  # found by the next check
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await close(writer)
