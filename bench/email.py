@@ -1,7 +1,7 @@
 """Email ingest end to end: N messages waiting in a real Dovecot folder, a `hub serve` with
 an email channel on it, timed from the first stored interaction to the Nth (each message:
-size checked, fetched, parsed, lead matched or created, threaded, stored, the folder's
-state saved). In the same run, the bare rate: a plain `aioimaplib` loop doing `UID FETCH
+size checked, fetched, parsed, lead matched or created, threaded, stored; each batch of 50
+committed with the folder's state). In the same run, the bare rate: a plain `aioimaplib` loop doing `UID FETCH
 BODY.PEEK[]` over the same folder, one message at a time, doing nothing with them.
 
     python bench/email.py [--messages 2000] [--rounds 3]

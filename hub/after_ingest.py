@@ -3,14 +3,15 @@
 The provider is answered as soon as the event is committed, so nothing here may hold its
 request: a new or reopened dialog is handed to the router (`Router.submit` routes it in a
 task of its own: it offers it, or has the queue's auto-reply sent when nobody can take it),
-pending media wake the fetcher, and the operator already holding the dialog hears of the
-new message.
+pending media wake the fetcher, and the operators holding a dialog of the lead (named by
+`hub_ingest` itself, so this costs no query) hear of the new message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from hub.domain import Notice
 from hub.notify import Publish
 from hub.ports import IngestResult
 
@@ -23,9 +24,7 @@ class AfterIngest:
         wake_media: Callable[[], None],
         publish: Publish,
         nudge_supervisors: Callable[[], Awaitable[None]],
-        tell_holders: Callable[[int], Awaitable[None]],
     ) -> None:
-        self.tell_holders = tell_holders
         self.submit_dialog = submit_dialog
         self.wake_media = wake_media
         self.publish = publish
@@ -39,7 +38,13 @@ class AfterIngest:
         if result.dialog_created or result.dialog_reopened:
             self.submit_dialog(result.dialog_id)
             await self.nudge_supervisors()
-        # Whoever holds a dialog of this lead sees the message in the lead's conversation
-        # (a lead made just now has no dialog anyone holds: nothing to look up).
-        if not result.lead_created:
-            await self.tell_holders(result.interaction_id)
+        # Whoever holds a dialog of this lead sees the message in the lead's conversation.
+        if result.holders:
+            await self.publish(
+                Notice(
+                    "interaction",
+                    result.dialog_id,
+                    result.holders,
+                    {"interaction_id": result.interaction_id},
+                )
+            )

@@ -16,6 +16,7 @@ transactions queue behind each other and the second sees the lead the first crea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -36,10 +37,19 @@ from hub.domain import (
     UnsortedId,
 )
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
-from hub.ports import IdempotencyConflict, IngestResult, OnUnknown, UnusableMessage
+from hub.ports import (
+    ChannelPosition,
+    IdempotencyConflict,
+    IngestResult,
+    OnUnknown,
+    UnusableMessage,
+)
 from hub.text import scrub, scrub_text, unusable_in
+from storage.channels import store_state
 from storage.database import Conn
+from storage.ingest import IngestCall, IngestRow
 from storage.ingest import ingest as ingest_row
+from storage.ingest import ingest_many as ingest_rows
 from storage.interactions import call_to_json
 from storage.unsorted_inbox import inbound_to_json
 
@@ -198,6 +208,45 @@ async def take_locks(conn: Conn, keys: Sequence[int]) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", keys)
 
 
+BATCH_LANES = 2  # transactions one batch is stored in at once
+
+
+def thread_tokens(message: InboundMessage) -> tuple[str, ...]:
+    """The ids that tie a message to a thread: its own, its thread's, those it refers to."""
+    return (message.external_id, *filter(None, [message.thread_key]), *message.thread_refs)
+
+
+def batch_lanes(
+    messages: Sequence[tuple[Sequence[int], Sequence[str]]], lanes: int
+) -> list[list[int]]:
+    """A batch's messages (each given by its lock keys and thread tokens) as at most
+    `lanes` lists of their indices, in order: two that share a key (one customer, one
+    provider id) or a thread token (an answer and what it answers) are in one list, so
+    lists can be stored side by side without waiting on each other or threading wrongly."""
+    parent = list(range(len(messages)))
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    owner: dict[object, int] = {}
+    for n, (keys, tokens) in enumerate(messages):
+        for token in (*keys, *(f"thread:{t}" for t in tokens)):
+            if token in owner:
+                parent[root(n)] = root(owner[token])
+            else:
+                owner[token] = n
+    groups: dict[int, list[int]] = {}
+    for n in range(len(messages)):
+        groups.setdefault(root(n), []).append(n)
+    filled: list[list[int]] = [[] for _ in range(min(lanes, len(groups)))]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(filled, key=len).extend(group)
+    return [sorted(lane) for lane in filled]
+
+
 class IngestPipeline:
     def __init__(
         self, pool: asyncpg.Pool, default_region: str = "RU", reopen_seconds: int = 86400
@@ -267,6 +316,120 @@ class IngestPipeline:
             except Exception:
                 log.exception("after-commit hook failed; the event itself is stored")
 
+    async def ingest_many(
+        self,
+        messages: Sequence[InboundMessage],
+        kind: str,
+        *,
+        position: ChannelPosition | None = None,
+    ) -> list[IngestResult | UnusableMessage]:
+        """A poller's batch in one transaction with its new position, then the after-commit
+        hooks of each message in order. A batch the database refuses as a whole (a deadlock
+        with another node, one message it cannot take) is stored again one message at a
+        time, so one bad message costs its batch only speed."""
+        outcomes: list[IngestResult | UnusableMessage | None] = []
+        ready: list[tuple[int, InboundMessage, NormalContacts]] = []
+        for message in messages:
+            if message.payload_hash is not None:
+                raise ValueError("messages with an idempotency key are ingested one by one")
+            try:
+                message = usable_message(message)
+            except UnusableMessage as exc:
+                outcomes.append(exc)
+                continue
+            contacts = normalize_contacts(message, self.default_region, strict=False)
+            ready.append((len(outcomes), keep_as_written(message, contacts), contacts))
+            outcomes.append(None)  # its result, once stored
+        try:
+            results = await self._ingest_batch(ready, kind, position)
+        except asyncpg.PostgresError as exc:
+            log.warning(
+                "a batch of %d %s messages was refused as a whole (%s); storing them one by one",
+                len(ready),
+                kind,
+                type(exc).__name__,
+            )
+            for index, message, _ in ready:
+                outcomes[index] = await self.ingest(message, kind)
+            if position is not None:
+                async with self.pool.acquire() as conn:
+                    await store_state(conn, position.channel_id, position.state)
+        else:
+            for (index, _, _), result in zip(ready, results, strict=True):
+                outcomes[index] = result
+                await self.announce(result)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _ingest_batch(
+        self,
+        ready: Sequence[tuple[int, InboundMessage, NormalContacts]],
+        kind: str,
+        position: ChannelPosition | None,
+    ) -> list[IngestResult]:
+        """The batch in up to BATCH_LANES transactions at once (one database core each),
+        split so that messages that may touch one lead or one thread share a transaction
+        and keep their order; the position is saved with a lone lane, or after all."""
+        keys = [
+            contact_lock_keys(
+                message.channel_id,
+                message.external_id,
+                message.identity,
+                contacts,
+                fresh=message.fresh_external_id,
+            )
+            for _, message, contacts in ready
+        ]
+        lanes = batch_lanes(
+            [(k, thread_tokens(message)) for k, (_, message, _) in zip(keys, ready, strict=True)],
+            BATCH_LANES,
+        )
+        if len(lanes) <= 1:
+            return await self._ingest_lane(ready, keys, lanes[0] if lanes else [], kind, position)
+        stored = await asyncio.gather(
+            *(self._ingest_lane(ready, keys, lane, kind, None) for lane in lanes),
+            return_exceptions=True,
+        )
+        for outcome in stored:
+            if isinstance(outcome, BaseException):
+                raise outcome  # what committed is recognised when stored one by one
+        if position is not None:
+            async with self.pool.acquire() as conn:
+                await store_state(conn, position.channel_id, position.state)
+        by_index = {
+            n: result
+            for lane, results in zip(lanes, stored, strict=True)
+            if not isinstance(results, BaseException)
+            for n, result in zip(lane, results, strict=True)
+        }
+        return [by_index[n] for n in range(len(ready))]
+
+    async def _ingest_lane(
+        self,
+        ready: Sequence[tuple[int, InboundMessage, NormalContacts]],
+        keys: Sequence[Sequence[int]],
+        lane: Sequence[int],
+        kind: str,
+        position: ChannelPosition | None,
+    ) -> list[IngestResult]:
+        # The first call takes every key of the lane, in the one order all callers use;
+        # the others hold theirs already (advisory locks are re-entrant), so two lanes, or
+        # a lane and a single event, never wait for each other in a circle.
+        every_key = sorted({key for n in lane for key in keys[n]})
+        calls = [
+            self._call(ready[n][1], kind, ready[n][2], every_key if i == 0 else (), "create", None)
+            for i, n in enumerate(lane)
+        ]
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await ingest_rows(conn, calls)
+            results = [self._result(row, ready[n][1]) for row, n in zip(rows, lane, strict=True)]
+            for result in results:
+                if result.status == "created":
+                    for hook in self.in_transaction:
+                        await hook(conn, result)
+            if position is not None:
+                await store_state(conn, position.channel_id, position.state)
+        return results
+
     async def _ingest_locked(
         self,
         conn: Conn,
@@ -278,7 +441,20 @@ class IngestPipeline:
         forced_lead: LeadId | None,
     ) -> IngestResult:
         row = await ingest_row(
-            conn,
+            conn, self._call(message, kind, contacts, keys, on_unknown, forced_lead)
+        )
+        return self._result(row, message)
+
+    def _call(
+        self,
+        message: InboundMessage,
+        kind: str,
+        contacts: NormalContacts,
+        keys: Sequence[int],
+        on_unknown: OnUnknown,
+        forced_lead: LeadId | None,
+    ) -> IngestCall:
+        return IngestCall(
             lock_keys=keys,
             message=message,
             kind=kind,
@@ -293,6 +469,9 @@ class IngestPipeline:
             reopen_seconds=self.reopen_seconds,
             phone_suggestions=contacts.phone_suggestions,
         )
+
+    @staticmethod
+    def _result(row: IngestRow, message: InboundMessage) -> IngestResult:
         if row.status in ("duplicate", "staged"):
             if row.stored_hash and message.payload_hash and row.stored_hash != message.payload_hash:
                 raise IdempotencyConflict(row.interaction_id or row.unsorted_id)
@@ -316,4 +495,5 @@ class IngestPipeline:
             dialog_reopened=row.dialog_reopened,
             operator_id=row.operator_id,
             pending_media=any(a.state == AttachmentState.PENDING for a in message.attachments),
+            holders=row.holders,
         )

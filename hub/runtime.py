@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import asyncpg
 
@@ -20,7 +19,6 @@ from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
-from hub.notify import interaction_changed
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
@@ -117,7 +115,6 @@ def build_hub(
             wake_media=media.wake,
             publish=bus.publish,
             nudge_supervisors=StateNudge(bus.publish),
-            tell_holders=partial(interaction_changed, pool, bus.publish),
         )
     )
     return Hub(

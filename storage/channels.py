@@ -62,13 +62,18 @@ async def save_state(conn: Conn | asyncpg.Pool, channel_id: int, state: dict[str
         return
     async with conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit TO OFF")
-        await conn.execute(
-            """INSERT INTO channel_state (channel_id, state) VALUES ($1, $2)
-               ON CONFLICT (channel_id) DO UPDATE SET state = EXCLUDED.state,
-                                                     updated_at = now()""",
-            channel_id,
-            state,
-        )
+        await store_state(conn, channel_id, state)
+
+
+async def store_state(conn: Conn, channel_id: int, state: dict[str, Any]) -> None:
+    """The state written in the caller's transaction: a poller's position committed with
+    the events it read."""
+    await conn.execute(
+        """INSERT INTO channel_state (channel_id, state) VALUES ($1, $2)
+           ON CONFLICT (channel_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()""",
+        channel_id,
+        state,
+    )
 
 
 async def set_subscribed(

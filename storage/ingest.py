@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from hub.domain import Attachment, Identity, InboundMessage, Phone
 from storage.database import Conn
 from storage.leads import phone_columns
@@ -41,11 +43,12 @@ class IngestRow:
     stored_hash: str | None
     dialog_reopened: bool
     operator_id: int | None  # who holds the dialog now, when someone does
+    holders: tuple[int, ...]  # who holds any dialog of the lead (a new message's audience)
 
 
 _INGEST = """
 SELECT o_status, o_interaction, o_lead, o_dialog, o_unsorted, o_lead_created, o_lead_updated,
-       o_dialog_created, o_stored_hash, o_dialog_reopened, o_operator
+       o_dialog_created, o_stored_hash, o_dialog_reopened, o_operator, o_holders
 FROM hub_ingest(
     p_lock_keys => $1, p_channel_id => $2, p_external_id => $3, p_kind => $4,
     p_occurred_at => $5, p_text => $6, p_subject => $7, p_call => $8, p_extra => $9,
@@ -57,55 +60,73 @@ FROM hub_ingest(
 """
 
 
-async def ingest(
-    conn: Conn,
-    *,
-    lock_keys: Sequence[int],
-    message: InboundMessage,
-    kind: str,
-    call: dict[str, Any] | None,
-    name: str | None,
-    phones: Sequence[Phone],
-    emails: Sequence[str],
-    identity: Identity | None,
-    on_unknown: str,
-    forced_lead: int | None,
-    inbound_json: dict[str, Any] | None,
-    reopen_seconds: int = 0,
-    phone_suggestions: Sequence[str] = (),
-) -> IngestRow:
-    files = message.attachments
-    phone_list, extensions = phone_columns(phones)
-    row = await conn.fetchrow(
-        _INGEST,
-        list(lock_keys),
-        message.channel_id,
-        message.external_id,
-        kind,
-        message.occurred_at,
-        message.text,
-        message.subject,
-        call,
-        message.extra,
-        message.payload_hash,
-        name,
-        phone_list,
-        extensions,
-        list(emails),
-        identity.kind if identity else None,
-        identity.external_id if identity else None,
-        on_unknown,
-        forced_lead,
-        inbound_json,
-        message.peer,
-        [attachment_json(a) for a in files] if files else None,
-        reopen_seconds,
-        message.fresh_external_id,
-        message.thread_key,
-        list(message.thread_refs),
-        list(phone_suggestions),
-    )
+@dataclass(frozen=True, slots=True)
+class IngestCall:
+    """One event's arguments to `hub_ingest`, as `hub.pipeline` prepares them."""
+
+    lock_keys: Sequence[int]
+    message: InboundMessage
+    kind: str
+    call: dict[str, Any] | None
+    name: str | None
+    phones: Sequence[Phone]
+    emails: Sequence[str]
+    identity: Identity | None
+    on_unknown: str
+    forced_lead: int | None
+    inbound_json: dict[str, Any] | None
+    reopen_seconds: int = 0
+    phone_suggestions: Sequence[str] = ()
+
+    def arguments(self) -> tuple[Any, ...]:
+        message, files = self.message, self.message.attachments
+        phone_list, extensions = phone_columns(self.phones)
+        return (
+            list(self.lock_keys),
+            message.channel_id,
+            message.external_id,
+            self.kind,
+            message.occurred_at,
+            message.text,
+            message.subject,
+            self.call,
+            message.extra,
+            message.payload_hash,
+            self.name,
+            phone_list,
+            extensions,
+            list(self.emails),
+            self.identity.kind if self.identity else None,
+            self.identity.external_id if self.identity else None,
+            self.on_unknown,
+            self.forced_lead,
+            self.inbound_json,
+            message.peer,
+            [attachment_json(a) for a in files] if files else None,
+            self.reopen_seconds,
+            message.fresh_external_id,
+            message.thread_key,
+            list(message.thread_refs),
+            list(self.phone_suggestions),
+        )
+
+
+async def ingest(conn: Conn, call: IngestCall) -> IngestRow:
+    row = await conn.fetchrow(_INGEST, *call.arguments())
     assert row is not None
+    return _row(row)
+
+
+async def ingest_many(conn: Conn, calls: Sequence[IngestCall]) -> list[IngestRow]:
+    """Several events in one round trip (asyncpg pipelines the calls and reads the rows
+    back in order), inside the caller's transaction: a poller's batch costs one commit."""
+    if not calls:
+        return []
+    rows = await conn.fetchmany(_INGEST, [c.arguments() for c in calls])
+    return [_row(row) for row in rows]
+
+
+def _row(row: asyncpg.Record) -> IngestRow:
     return IngestRow(
         status=row["o_status"],
         interaction_id=row["o_interaction"],
@@ -118,4 +139,5 @@ async def ingest(
         stored_hash=row["o_stored_hash"],
         dialog_reopened=row["o_dialog_reopened"],
         operator_id=row["o_operator"],
+        holders=tuple(row["o_holders"] or ()),
     )

@@ -10,6 +10,7 @@ reply needs (address, Message-ID to answer, References, subject) as JSON.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -28,7 +29,7 @@ from hub.domain import (
     InboundMessage,
     OutboundMessage,
 )
-from hub.ports import HubPorts
+from hub.ports import ChannelPosition, HubPorts, UnusableMessage
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
 log = logging.getLogger(__name__)
@@ -71,37 +72,71 @@ class EmailConnector:
         async def save(state: dict[str, Any]) -> None:
             await events.save_state(channel.id, state)
 
-        watcher = imap.MailboxWatcher(settings, partial(self.take, channel), load, save, limit)
+        watcher = imap.MailboxWatcher(
+            settings,
+            partial(self.prepare, channel),
+            partial(self.store, channel),
+            load,
+            save,
+            limit,
+        )
         await watcher.run()
 
-    async def take(
-        self, channel: Channel, raw: bytes, size: int, validity: int, uid: int, whole: bool
+    async def prepare(self, channel: Channel, batch: list[imap.Fetched]) -> list[InboundMessage]:
+        """A batch of the mailbox as inbound messages, its files stored (the letters that
+        open no dialog left out)."""
+        messages = []
+        for fetched in batch:
+            if message := await self._message(channel, fetched):
+                messages.append(message)
+            # The batch before is being stored meanwhile: its answers are read as they come.
+            await asyncio.sleep(0)
+        return messages
+
+    async def store(
+        self, channel: Channel, messages: list[InboundMessage], state: dict[str, Any] | None
     ) -> None:
-        """One message of the mailbox, handed over by the watcher (only its headers when it
-        is over the size limit). A message the parser cannot read is left in the mailbox
-        with a log line naming it: one poisoned letter never stalls the ones after it."""
+        """The batch's letters stored in one transaction with the folder state that marks
+        the batch taken."""
+        position = ChannelPosition(channel.id, state) if state is not None else None
+        results = await self.ports.ingest.ingest_many(messages, KIND, position=position)
+        for message, result in zip(messages, results, strict=True):
+            if isinstance(result, UnusableMessage):
+                log.error(
+                    "email channel %s: %s not stored: %s", channel.name, message.external_id, result
+                )
+            if (isinstance(result, UnusableMessage) or result.status != "created") and (
+                message.attachments
+            ):
+                # Stored the first time (or never): these copies are not referenced.
+                await self.ports.attachments.discard(message.attachments)
+
+    async def _message(self, channel: Channel, fetched: imap.Fetched) -> InboundMessage | None:
+        """The letter as an inbound message; None for one that opens no dialog (machine mail,
+        a bounce, no sender, one the parser cannot read: one poisoned letter never stalls the
+        ones after it)."""
+        where = f"{fetched.uidvalidity}:{fetched.uid}"
         try:
-            mail = parse(raw)
+            mail = parse(fetched.raw)
         except Exception:
             log.exception(
-                "email channel %s: message %s:%s could not be read; left in the mailbox",
+                "email channel %s: message %s could not be read; left in the mailbox",
                 channel.name,
-                validity,
-                uid,
+                where,
             )
-            return
-        if not whole:
+            return None
+        if not fetched.whole:
             log.warning(
-                "email channel %s: message %s:%s (%d bytes) is over the size limit; it stays"
+                "email channel %s: message %s (%d bytes) is over the size limit; it stays"
                 " in the mailbox",
                 channel.name,
-                validity,
-                uid,
-                size,
+                where,
+                fetched.size,
             )
             mail = replace(
                 mail,
-                text=f"[an email of {size // 1024} KB, over the size limit: read it in the mailbox]",
+                text=f"[an email of {fetched.size // 1024} KB, over the size limit: read it in"
+                " the mailbox]",
                 full_text="",
                 html=None,
                 files=(),
@@ -111,25 +146,21 @@ class EmailConnector:
                 await self.ports.events.delivery(
                     channel.id, message_id, "failed", "the mail bounced: the address refused it"
                 )
-            return
+            return None
         if mail.automated is not None:
             log.info("email channel %s: machine mail ignored (%s)", channel.name, mail.automated)
-            return
+            return None
         if mail.from_address is None and mail.reply_to is None:
             # Nobody to link it to or to answer: it stays in the mailbox for a person.
             log.warning(
-                "email channel %s: message %s:%s has no sender address (From: %r); left in"
+                "email channel %s: message %s has no sender address (From: %r); left in"
                 " the mailbox",
                 channel.name,
-                validity,
-                uid,
+                where,
                 mail.headers.get("From", "")[:100],
             )
-            return
-        message = await self.inbound(channel, mail)
-        result = await self.ports.ingest.ingest(message, KIND)
-        if result.status == "duplicate" and message.attachments:
-            await self.ports.attachments.discard(message.attachments)  # stored the first time
+            return None
+        return await self.inbound(channel, mail)
 
     async def inbound(self, channel: Channel, mail: ParsedMail) -> InboundMessage:
         external_id = mail.message_id or f"fp:{mail.fingerprint}"

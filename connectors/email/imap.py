@@ -25,15 +25,13 @@ import contextlib
 import logging
 import re
 import ssl
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, quoted
 
-from connectors.email.parse import related_lanes
 from hub.backoff import backoff
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
@@ -46,7 +44,6 @@ _UID = re.compile(rb"UID (\d+)")
 _LITERAL = re.compile(rb"\{\d+\}$")
 BATCH = 50  # messages fetched in one command
 LISTING = 100  # sizes asked in one command
-LANES = 8  # messages of a batch being stored at once
 BATCH_BYTES = 8 * 1024 * 1024  # and at most this much of them
 
 
@@ -89,25 +86,43 @@ class ImapSettings:
         return self.tls_context or ssl.create_default_context()
 
 
-# What the watcher hands over: the raw message (or only its headers, `whole` False, when it
-# is over the size limit: the hub records that it came, and from whom), its size, the folder's
-# UIDVALIDITY and its UID.
-Deliver = Callable[[bytes, int, int, int, bool], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A message as the watcher hands it over: whole, or only its headers (`whole` False)
+    when it is over the size limit (the hub records that it came, and from whom)."""
+
+    raw: bytes
+    size: int
+    uidvalidity: int
+    uid: int
+    whole: bool
+
+
+P = TypeVar("P")
+# What the watcher hands a batch to, in two steps so that reading one batch overlaps storing
+# the one before (the parser's CPU beside the database's): `prepare` turns the batch into
+# what is to be stored; `store` stores that and the folder state that marks the batch taken,
+# together (one transaction), so a crash takes again at most that batch, which the hub
+# recognises by its Message-IDs. Batches are stored one after another, in the folder's order.
+Prepare = Callable[[list[Fetched]], Awaitable[P]]
+Store = Callable[[P, dict[str, Any]], Awaitable[None]]
 LoadState = Callable[[], Awaitable[dict[str, Any]]]
 SaveState = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class MailboxWatcher:
+class MailboxWatcher(Generic[P]):
     def __init__(
         self,
         settings: ImapSettings,
-        deliver: Deliver,
+        prepare: Prepare[P],
+        store: Store[P],
         load_state: LoadState,
         save_state: SaveState,
         limit: int,
     ) -> None:
         self.settings = settings
-        self.deliver = deliver
+        self.prepare = prepare
+        self.store = store
         self.load_state = load_state
         self.save_state = save_state
         self.limit = limit
@@ -212,29 +227,47 @@ class MailboxWatcher:
             sizes = await self._first_sizes(client)
         uids = sorted(sizes)
         batches = _batches(uids, sizes, self.limit)
-        # The next batch is fetched while this one is stored, unless messages are to be
-        # flagged or moved (those commands share the connection with the fetch).
-        ahead = not (self.settings.processed_flag or self.settings.processed_folder)
+        # The next batch is fetched, and prepared, while this one is stored, unless messages
+        # are to be flagged or moved (those commands share the connection with the fetch,
+        # and wait for the batch to be stored).
+        marking = bool(self.settings.processed_flag or self.settings.processed_folder)
         upcoming = (
             asyncio.ensure_future(self._batch(client, batches[0], sizes)) if batches else None
         )
+        storing: asyncio.Future[None] | None = None
         try:
             for index, batch in enumerate(batches):
                 assert upcoming is not None
                 messages = await upcoming
                 upcoming = None
                 following = batches[index + 1] if index + 1 < len(batches) else None
-                if ahead and following:
+                if following and not marking:
                     upcoming = asyncio.ensure_future(self._batch(client, following, sizes))
-                await self._deliver_batch(messages, sizes, validity)
-                for uid in batch:
-                    await self._mark(client, uid)
-                if following and upcoming is None:
-                    upcoming = asyncio.ensure_future(self._batch(client, following, sizes))
+                prepared = await self.prepare(
+                    [
+                        Fetched(raw, sizes[uid], validity, uid, whole)
+                        for uid, (raw, whole) in sorted(messages.items())
+                    ]
+                )
+                if storing is not None:
+                    await storing  # the batch before, first: the folder's order is kept
+                state = {"uidvalidity": validity, "last_uid": batch[-1]}
+                storing = asyncio.ensure_future(self.store(prepared, state))
+                await asyncio.sleep(0)  # it sends its work to the database before we go on
+                if marking:
+                    await storing
+                    for uid in batch:
+                        await self._mark(client, uid)
+                    if following:
+                        upcoming = asyncio.ensure_future(self._batch(client, following, sizes))
+            if storing is not None:
+                await storing
         finally:
-            if upcoming is not None:
-                upcoming.cancel()
-                await asyncio.gather(upcoming, return_exceptions=True)
+            for task in (upcoming, storing):
+                if task is not None and not task.done():
+                    # A batch half stored is rolled back and read again next time.
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         return len(uids)
 
     async def _batch(
@@ -252,39 +285,6 @@ class MailboxWatcher:
                 head = await self._bodies(client, [uid], "BODY.PEEK[HEADER]")
                 messages[uid] = (head.get(uid, b""), False)
         return messages
-
-    async def _deliver_batch(
-        self, messages: dict[int, tuple[bytes, bool]], sizes: dict[int, int], validity: int
-    ) -> None:
-        """Hand a batch over in lanes that run side by side: messages that share a sender
-        or a thread stay in one lane, in the folder's order (an answer is stored after what
-        it answers); unrelated ones are stored at once. The saved state is the highest UID
-        below which every message is stored, saved as it moves: a crash takes again at most
-        the messages after it, which the hub recognises by their Message-IDs."""
-        order = deque(sorted(messages))
-        done: set[int] = set()
-        saving = asyncio.Lock()
-        room = asyncio.Semaphore(LANES)
-
-        async def lane(uids: list[int]) -> None:
-            for uid in uids:
-                raw, complete = messages[uid]
-                async with room:
-                    await self.deliver(raw, sizes[uid], validity, uid, complete)
-                done.add(uid)
-                async with saving:
-                    stored = None
-                    while order and order[0] in done:
-                        stored = order.popleft()
-                    if stored is not None:
-                        await self.save_state({"uidvalidity": validity, "last_uid": stored})
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for uids in related_lanes({uid: raw for uid, (raw, _) in messages.items()}):
-                    group.create_task(lane(uids))
-        except BaseExceptionGroup as failed:  # the first failure, as a single message's was
-            raise failed.exceptions[0] from None
 
     async def _first_sizes(self, client: IMAP4) -> dict[int, int]:
         """A folder seen for the first time (or renumbered): the messages of the last

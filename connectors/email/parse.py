@@ -22,7 +22,6 @@ from email import message_from_bytes
 from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
-from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 import html2text
@@ -359,36 +358,3 @@ def _date(value: str | None) -> datetime | None:
 def _fingerprint(headers: dict[str, str]) -> str:
     parts = [headers.get(h, "") for h in ("from", "to", "date", "subject")]
     return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
-
-
-_HEADER_PARSER = BytesHeaderParser()
-
-
-def related_lanes(raws: dict[int, bytes]) -> list[list[int]]:
-    """Messages (by UID) grouped so that two sharing a sender address or a thread (one
-    names the other's Message-ID, or both name the same one) are in one group, each group
-    in UID order. Read from the headers only."""
-    parent: dict[int, int] = {uid: uid for uid in raws}
-
-    def root(uid: int) -> int:
-        while parent[uid] != uid:
-            parent[uid] = parent[parent[uid]]
-            uid = parent[uid]
-        return uid
-
-    owner: dict[str, int] = {}
-    for uid in sorted(raws):
-        headers = _raw_headers(_HEADER_PARSER.parsebytes(raws[uid]))
-        _, sender = _address(headers.get("from"))
-        keys = {f"from:{sender}"} if sender else set()
-        for name in ("message-id", "in-reply-to", "references"):
-            keys.update(_MESSAGE_ID.findall(headers.get(name, "")))
-        for key in keys:
-            if key in owner:
-                parent[root(uid)] = root(owner[key])
-            else:
-                owner[key] = uid
-    lanes: dict[int, list[int]] = {}
-    for uid in sorted(raws):
-        lanes.setdefault(root(uid), []).append(uid)
-    return list(lanes.values())

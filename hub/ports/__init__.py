@@ -7,7 +7,7 @@ give it anything that fits.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -50,6 +50,16 @@ class IngestResult:
     dialog_reopened: bool = False
     operator_id: int | None = None
     pending_media: bool = False
+    holders: tuple[int, ...] = ()  # operators holding a dialog of the lead
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPosition:
+    """Where a poller stands in its provider's stream (an update offset, a mailbox's last
+    UID): saved in the transaction that stores what it read up to there."""
+
+    channel_id: ChannelId
+    state: dict[str, Any]
 
 
 class IngestPort(Protocol):
@@ -61,6 +71,17 @@ class IngestPort(Protocol):
         on_unknown: OnUnknown = "create",
         strict_contacts: bool = False,
     ) -> IngestResult: ...
+
+    async def ingest_many(
+        self,
+        messages: Sequence[InboundMessage],
+        kind: str,
+        *,
+        position: ChannelPosition | None = None,
+    ) -> list[IngestResult | UnusableMessage]:
+        """A poller's batch, in order, in one transaction with its new position: each
+        message's result, or why it could not be stored."""
+        ...
 
 
 class ChannelEvents(Protocol):

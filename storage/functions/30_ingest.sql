@@ -28,7 +28,7 @@ CREATE OR REPLACE FUNCTION hub_ingest(
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
-    OUT o_operator bigint)
+    OUT o_operator bigint, OUT o_holders bigint[])
 LANGUAGE plpgsql VOLATILE
 -- Generic plans, planned once per connection: left to choose, PostgreSQL re-planned several
 -- of these statements on every call (about a fifth of the function's CPU, measured).
@@ -42,6 +42,7 @@ BEGIN
     o_lead_updated := false;
     o_dialog_created := false;
     o_dialog_reopened := false;
+    o_holders := '{}';
     -- Keys arrive sorted: every caller locks in one order.
     FOREACH k IN ARRAY p_lock_keys LOOP
         PERFORM pg_advisory_xact_lock(k);
@@ -190,6 +191,13 @@ BEGIN
                    (4, 'interaction.created', o_interaction, true))
            AS e(n, type, interaction, wanted)
      WHERE e.wanted;
+    -- Whoever holds a dialog of this lead sees the message in the lead's conversation: told
+    -- after the commit with no query of its own. A lead made just now has no such dialog.
+    IF NOT o_lead_created THEN
+        o_holders := ARRAY(SELECT DISTINCT d.operator_id FROM dialogs d
+                            WHERE d.lead_id = o_lead AND d.status = 'assigned'
+                              AND d.operator_id IS NOT NULL);
+    END IF;
     o_status := 'created';
 END
 $$;

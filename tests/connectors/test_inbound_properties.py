@@ -13,6 +13,7 @@ import asyncio
 import copy
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
@@ -27,7 +28,7 @@ from connectors import registry
 from hub.domain import Attachment, Channel, ChannelId, InboundMessage
 from hub.errors import HubError
 from hub.pipeline import normalize_contacts, usable_message
-from hub.ports import HubPorts, IngestResult, OnUnknown
+from hub.ports import ChannelPosition, HubPorts, IngestResult, OnUnknown, UnusableMessage
 from tests.fakes.telegram import text_update
 from tests.fakes.viber import message_event, sign
 from tests.fakes.vk import message_new
@@ -43,6 +44,7 @@ class _Ingest:
 
     def __init__(self) -> None:
         self.messages: list[InboundMessage] = []
+        self.positions: list[ChannelPosition | None] = []
 
     async def ingest(
         self,
@@ -57,6 +59,16 @@ class _Ingest:
         json.dumps(checked.extra, ensure_ascii=False).encode()  # storable as jsonb
         self.messages.append(checked)
         return IngestResult("created", lead_id=1, dialog_id=1, interaction_id=1)  # type: ignore[arg-type]
+
+    async def ingest_many(
+        self,
+        messages: Sequence[InboundMessage],
+        kind: str,
+        *,
+        position: ChannelPosition | None = None,
+    ) -> list[IngestResult | UnusableMessage]:
+        self.positions.append(position)
+        return [await self.ingest(m, kind) for m in messages]
 
 
 class _Events:

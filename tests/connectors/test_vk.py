@@ -300,6 +300,13 @@ async def test_long_poll_with_failed_codes_and_restart(
         servers = len(fake.calls_of("groups.getLongPollServer"))
         fake.poll_failures = [{"failed": 3}]  # history lost: new key and ts
         await eventually(lambda: _value(not fake.poll_failures))
+        # Pushed once the hub polls with its new key and ts: an event pushed before that
+        # is history the failure said was lost.
+        await eventually(
+            lambda: _value(len(fake.calls_of("groups.getLongPollServer")) == servers + 1)
+        )
+        polls = len(fake.checks)
+        await eventually(lambda: _value(len(fake.checks) > polls))
         fake.push(
             {
                 "type": "message_new",

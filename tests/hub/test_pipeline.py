@@ -11,9 +11,9 @@ import pytest
 
 from hub.domain import ChannelId, Identity, InboundMessage
 from hub.identity import InvalidContact
-from hub.pipeline import IngestPipeline
-from hub.ports import IngestResult
-from storage import events
+from hub.pipeline import IngestPipeline, batch_lanes
+from hub.ports import ChannelPosition, IngestResult, UnusableMessage
+from storage import channels, events
 from tests.conftest import add_form, count
 
 
@@ -176,3 +176,111 @@ async def test_each_thread_of_a_channel_is_a_dialog_of_its_own(pool: asyncpg.Poo
     assert chat[0].dialog_id == chat[1].dialog_id
     assert chat[0].dialog_id not in (first.dialog_id, second.dialog_id)
     assert await count(pool, "dialogs") == 3
+
+
+async def test_a_batch_is_stored_with_its_position_in_order_and_once(pool: asyncpg.Pool) -> None:
+    """A poller's batch: an answer joins the thread of what it answers though both arrive
+    together (from different people, so possibly in different lanes), a message read twice is stored once, one the
+    hub cannot use is reported in its place, and the position is saved with them."""
+    channel = await add_form(pool, "mailbox")
+    pipeline = IngestPipeline(pool)
+    seen: list[IngestResult] = []
+
+    async def after(result: IngestResult) -> None:
+        seen.append(result)
+
+    pipeline.after_commit.append(after)
+    question = _message(channel.id, "<q@x>", thread_key="<q@x>", emails=("anna@example.com",))
+    answer = _message(
+        channel.id,
+        "<a@y>",
+        thread_key="<a@y>",  # as if the client kept only In-Reply-To
+        thread_refs=("<q@x>",),
+        emails=("boss@example.com",),
+    )
+    others = [
+        _message(channel.id, f"<o{n}@z>", thread_key=f"<o{n}@z>", emails=(f"c{n}@example.com",))
+        for n in range(6)
+    ]
+    broken = _message(channel.id, "", emails=("x@example.com",))  # no id: unusable
+    batch = [question, *others[:3], answer, question, broken, *others[3:]]
+    position = ChannelPosition(channel.id, {"uidvalidity": 7, "last_uid": 11})
+    results = await pipeline.ingest_many(batch, "email", position=position)
+
+    assert isinstance(results[6], UnusableMessage)
+    stored = [r for r in results if isinstance(r, IngestResult)]
+    assert [r.status for r in stored] == ["created"] * 5 + ["duplicate"] + ["created"] * 3
+    first, again, reply = stored[0], stored[5], stored[4]
+    assert again.interaction_id == first.interaction_id
+    # The boss is a lead of their own; their answer is in the question's thread.
+    assert reply.lead_id != first.lead_id
+    thread = "SELECT thread_key FROM dialogs WHERE id = $1"
+    assert await pool.fetchval(thread, reply.dialog_id) == "<q@x>"
+    assert await count(pool, "interactions") == 8
+    assert await channels.load_state(pool, channel.id) == position.state
+    assert [r.interaction_id for r in seen] == [
+        r.interaction_id for r in stored if r.status == "created"
+    ]
+
+
+async def test_a_batch_the_database_refuses_whole_is_stored_one_by_one(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deadlock with another node aborts the batch's transaction: every message is
+    stored again on its own (what a lane had committed is recognised) and the position
+    still saved."""
+    channel = await add_form(pool, "mailbox")
+    pipeline = IngestPipeline(pool)
+    failures = [asyncpg.DeadlockDetectedError("deadlock detected")]
+
+    async def deadlock_once(conn: object, result: IngestResult) -> None:
+        if failures:
+            raise failures.pop()
+
+    pipeline.in_transaction.append(deadlock_once)
+    batch = [
+        _message(channel.id, f"<m{n}@x>", thread_key=f"<m{n}@x>", emails=(f"c{n}@example.com",))
+        for n in range(10)
+    ]
+    position = ChannelPosition(channel.id, {"uidvalidity": 1, "last_uid": 10})
+    results = await pipeline.ingest_many(batch, "email", position=position)
+    assert all(isinstance(r, IngestResult) and r.interaction_id for r in results)
+    assert await pool.fetchval("SELECT count(DISTINCT external_id) FROM interactions") == 10
+    assert await count(pool, "interactions") == 10
+    assert await channels.load_state(pool, channel.id) == position.state
+    assert "storing them one by one" in caplog.text
+
+
+async def test_the_operators_holding_a_leads_dialog_come_back_with_its_new_message(
+    pool: asyncpg.Pool,
+) -> None:
+    """hub_ingest names who holds a dialog of the lead, so telling them costs no query."""
+    channel = await add_form(pool, "c")
+    pipeline = IngestPipeline(pool)
+    first = await pipeline.ingest(_message(channel.id, "h1", emails=("h@example.com",)), "form")
+    assert first.holders == ()  # a new lead: nobody holds anything of it
+    operator = await pool.fetchval(
+        "INSERT INTO operators (login, name, password_hash) VALUES ('h', 'H', 'x') RETURNING id"
+    )
+    await pool.execute(
+        "UPDATE dialogs SET status = 'assigned', operator_id = $1 WHERE id = $2",
+        operator,
+        first.dialog_id,
+    )
+    second = await pipeline.ingest(_message(channel.id, "h2", emails=("h@example.com",)), "form")
+    assert second.holders == (operator,)
+
+
+def test_batch_lanes_keep_a_customer_and_a_thread_together() -> None:
+    messages: list[tuple[list[int], list[str]]] = [
+        ([1], ["<1>"]),
+        ([2], ["<2>"]),
+        ([1, 3], ["<3>"]),  # the first's customer
+        ([4], ["<4>", "<2>"]),  # answers the second
+        ([5], ["<5>"]),
+        ([6], ["<6>", "<4>"]),  # answers the fourth: the second's thread still
+    ]
+    lanes = batch_lanes(messages, 2)
+    assert sorted(lanes) == [[0, 2, 4], [1, 3, 5]]
+    assert batch_lanes(messages, 1) == [[0, 1, 2, 3, 4, 5]]
+    assert batch_lanes([], 2) == []

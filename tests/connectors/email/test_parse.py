@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from email.header import Header
 
-from connectors.email.parse import parse, related_lanes, split_reply
+from connectors.email.parse import parse, split_reply
 
 
 def _b64(text: str, charset: str) -> str:
@@ -226,6 +226,7 @@ async def test_an_email_over_the_limit_still_reaches_its_lead_as_a_note() -> Non
     from datetime import UTC, datetime
 
     from connectors.email.channel import EmailConnector
+    from connectors.email.imap import Fetched
     from hub.domain import Channel, ChannelId
     from tests.connectors.test_inbound_properties import _Ingest, _ports
 
@@ -236,7 +237,8 @@ async def test_an_email_over_the_limit_still_reaches_its_lead_as_a_note() -> Non
         b"From: Ivan <ivan@example.com>\r\nSubject: Big scan\r\nMessage-ID: <big@example.com>\r\n"
         b'Content-Type: multipart/mixed; boundary="x"\r\n\r\n'
     )
-    await connector.take(channel, headers, 50 * 1024 * 1024, 7, 3, False)
+    batch = [Fetched(headers, 50 * 1024 * 1024, 7, 3, False)]
+    await connector.store(channel, await connector.prepare(channel, batch), None)
     ingest = ports.ingest
     assert isinstance(ingest, _Ingest)
     [message] = ingest.messages
@@ -255,26 +257,3 @@ def test_raw_8bit_headers_and_a_comma_inside_an_encoded_name() -> None:
     mail = parse(raw)
     assert (mail.from_name, mail.from_address) == ("Петров, Иван", "ivan@example.ru")
     assert mail.subject == "Счёт за ноябрь"
-
-
-def test_messages_of_one_sender_or_thread_share_a_lane() -> None:
-    """Stored side by side, unrelated mail; in order, mail of one sender or one thread (a
-    colleague's answer to a message of the same batch must find its thread)."""
-
-    def mail(sender: str, message_id: str, refs: str = "") -> bytes:
-        extra = f"In-Reply-To: {refs}\r\nReferences: {refs}\r\n" if refs else ""
-        return (
-            f"From: <{sender}>\r\nMessage-ID: {message_id}\r\n{extra}Subject: s\r\n\r\nx\r\n"
-        ).encode()
-
-    lanes = related_lanes(
-        {
-            1: mail("ivan@a.ru", "<1@a>"),
-            2: mail("olga@b.ru", "<2@b>"),
-            3: mail("IVAN@a.ru", "<3@a>"),  # the same sender, however written
-            4: mail("boss@a.ru", "<4@a>", "<2@b>"),  # answers Olga's message
-            5: mail("kate@c.ru", "<5@c>"),
-            6: mail("x@d.ru", "<6@d>", "<4@a>"),  # answers the boss: Olga's thread still
-        }
-    )
-    assert sorted(lanes) == [[1, 3], [2, 4, 6], [5]]

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.email import channel as channel_module
-from connectors.email.parse import ParsedMail, parse, related_lanes
+from connectors.email.imap import Fetched
+from connectors.email.parse import ParsedMail, parse
 from hub.domain import Channel, ChannelId
-from hub.ports import HubPorts
+from hub.ports import ChannelPosition
 from tests.connectors.email.test_parse import (
     APPLE_MAIL,
     GMAIL_RU,
@@ -23,6 +23,7 @@ from tests.connectors.email.test_parse import (
     THE_BAT_KOI8,
     THUNDERBIRD_EN,
 )
+from tests.connectors.test_inbound_properties import _Ingest, _ports
 
 LETTERS = [OUTLOOK_CP1251, THE_BAT_KOI8, GMAIL_RU, THUNDERBIRD_EN, APPLE_MAIL, HTML_ONLY]
 
@@ -73,21 +74,24 @@ def damaged(draw: st.DrawFn) -> bytes:
 def test_the_parser_reads_anything_without_raising(raw: bytes) -> None:
     mail = parse(raw)
     assert isinstance(mail.text, str) and isinstance(mail.files, tuple)
-    lanes = related_lanes({1: raw, 2: raw})
-    assert sorted(uid for lane in lanes for uid in lane) == [1, 2]
 
 
 async def test_a_letter_the_parser_fails_on_is_left_in_the_mailbox_with_a_log_line(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Should a letter still break the parser, the connector names it in the log and returns,
-    so the watcher moves on to the next one instead of failing on it forever."""
+    """Should a letter still break the parser, the connector names it in the log and goes
+    on: the rest of its batch is stored, and the watcher moves past it instead of failing
+    on it forever."""
+    poisoned = b"From: a@b.ru\r\n\r\npoison"
 
     def broken(raw: bytes) -> ParsedMail:
-        raise RuntimeError("a parser bug")
+        if raw == poisoned:
+            raise RuntimeError("a parser bug")
+        return parse(raw)
 
     monkeypatch.setattr(channel_module, "parse", broken)
-    connector = channel_module.EmailConnector(cast(HubPorts, None))  # never reached
+    ports = _ports()
+    connector = channel_module.EmailConnector(ports)
     channel = Channel(
         id=ChannelId(7),
         kind="email",
@@ -96,8 +100,15 @@ async def test_a_letter_the_parser_fails_on_is_left_in_the_mailbox_with_a_log_li
         settings={},
         created_at=datetime.now(UTC),
     )
-    await connector.take(channel, b"From: a@b.ru\r\n\r\nx", 20, 5, 42, True)
+    fine = b"From: c@d.ru\r\nMessage-ID: <fine@d.ru>\r\n\r\nhello"
+    state = {"uidvalidity": 5, "last_uid": 43}
+    batch = [Fetched(poisoned, 20, 5, 42, True), Fetched(fine, 40, 5, 43, True)]
+    await connector.store(channel, await connector.prepare(channel, batch), state)
     assert any(
         "message 5:42 could not be read; left in the mailbox" in r.getMessage()
         for r in caplog.records
     )
+    ingest = ports.ingest
+    assert isinstance(ingest, _Ingest)
+    assert [m.external_id for m in ingest.messages] == ["<fine@d.ru>"]
+    assert ingest.positions == [ChannelPosition(ChannelId(7), state)]
