@@ -54,7 +54,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/messenger.py
 	$(BIN)/python bench/routing.py
-	$(BIN)/python bench/email.py
+	$(BIN)/python bench/email_ingest.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -6,7 +6,7 @@ The standard `email` package reads the MIME structure. It is run with its `compa
 only the headers the hub uses are decoded (encoded-words with `email.header`, raw 8-bit
 headers and parts whose declared charset is unknown or wrong by trying the charsets a Russian
 mailbox meets): the `default` policy parses every header into objects on each access, which
-cost three quarters of the time of reading a letter (measured with bench/email.py). HTML is turned into text with `html2text` and kept only sanitised by `nh3`.
+cost three quarters of the time of reading a letter (measured with bench/email_ingest.py). HTML is turned into text with `html2text` and kept only sanitised by `nh3`.
 Quoted history is cut with `mail-parser-reply` for the languages it knows, and with the Russian
 and Outlook header shapes it does not ("… пишет:", "От: …" blocks, "-----Original Message-----").
 """
@@ -33,16 +33,21 @@ FALLBACK_CHARSETS = ("utf-8", "cp1251", "koi8-r")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 # Lines where the quoted history of a reply starts, in the shapes mail clients write them.
-_HISTORY_STARTS = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"^.{0,200}\b(пишет|написал|написала|написал\(а\))\s*:\s*$",  # Gmail, Mail.ru, Yandex, Thunderbird (ru)
-        r"^.{0,200}\bwrote\s*:\s*$",  # Thunderbird, Apple Mail, Gmail (en)
-        r"^-{2,}\s*(original message|исходное сообщение|пересылаемое сообщение|forwarded message)\s*-{2,}\s*$",
-        r"^_{10,}\s*$",  # Outlook's separator line above its header block
-        r"^(от|from)\s*:\s.+$",  # an Outlook / The Bat! header block (checked below)
-    )
-]
+# Where quoted history starts. An attribution line ends with a colon, a separator starts
+# with "-" or "_": each line is matched only against the patterns it could fit.
+_ATTRIBUTION = re.compile(
+    r"^.{0,200}\b(пишет|написал|написала|написал\(а\))\s*:\s*$"  # Gmail, Mail.ru, Yandex, Thunderbird (ru)
+    r"|^.{0,200}\bwrote\s*:\s*$",  # Thunderbird, Apple Mail, Gmail (en)
+    re.IGNORECASE,
+)
+_SEPARATOR = re.compile(
+    r"^-{2,}\s*(original message|исходное сообщение|пересылаемое сообщение|forwarded message)\s*-{2,}\s*$"
+    r"|^_{10,}\s*$",  # Outlook's separator line above its header block
+    re.IGNORECASE,
+)
+_HEADER_START = re.compile(
+    r"^(от|from)\s*:\s.+$", re.IGNORECASE
+)  # Outlook / The Bat! (checked below)
 # Words of the quote headers and signatures mail-parser-reply knows in German, French and
 # Spanish (and English disclaimers), e.g. "Am … schrieb …:", "Le … a écrit :", "El … escribió:".
 _OTHER_LANGUAGES = re.compile(
@@ -82,7 +87,7 @@ class ParsedMail:
     automated: str | None = None  # why it is machine mail (never opens a dialog)
     bounced_ids: tuple[str, ...] = ()  # our Message-IDs a delivery report says failed
     signature_phones: tuple[str, ...] = ()  # phone numbers seen in the signature
-    fingerprint: str = ""  # a hash of the headers: the key of mail without a Message-ID
+    fingerprint: str = ""  # a hash of the headers: the key of mail without a Message-ID (only)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -102,8 +107,9 @@ def parse(raw: bytes) -> ParsedMail:
     reply, signature = split_reply(full_text)
     from_name, from_address = _address(headers.get("from"))
     _, reply_to = _address(headers.get("reply-to"))
+    message_id = _one_id(headers.get("message-id"))
     return ParsedMail(
-        message_id=_one_id(headers.get("message-id")),
+        message_id=message_id,
         in_reply_to=_one_id(headers.get("in-reply-to")),
         references=tuple(_MESSAGE_ID.findall(headers.get("references", ""))),
         from_address=from_address,
@@ -118,7 +124,7 @@ def parse(raw: bytes) -> ParsedMail:
         automated=automated_reason(mail, headers),
         bounced_ids=tuple(_bounced(mail)),
         signature_phones=tuple(dict.fromkeys(_PHONE_IN_TEXT.findall(signature))),
-        fingerprint=_fingerprint(headers),
+        fingerprint="" if message_id else _fingerprint(headers),
         # As written (encoded-words left alone): only logs read them, and decoding every
         # header cost a quarter of reading a letter.
         headers={k: " ".join(str(v).split())[:500] for k, v in list(mail.raw_items())[:40]},
@@ -136,15 +142,18 @@ def split_reply(text: str) -> tuple[str, str]:
         ):
             end = index
             break
-        if any(p.match(stripped) for p in _HISTORY_STARTS[:-1]):
-            end = index
-            break
-        if stripped.endswith(":") and _quote_follows(lines, index + 1):
+        if stripped.endswith(":") and (
+            _ATTRIBUTION.match(stripped)
             # "Вы писали 15 ноября…:" (The Bat!), "пн, 16 нояб. 2026 г. в 10:00, … <…>:"
             # (Gmail in Russian): any attribution line right above quoted lines.
+            or _quote_follows(lines, index + 1)
+        ):
             end = index
             break
-        if _HISTORY_STARTS[-1].match(stripped) and any(
+        if stripped[:1] in ("-", "_") and _SEPARATOR.match(stripped):
+            end = index
+            break
+        if _HEADER_START.match(stripped) and any(
             _HEADER_BLOCK.match(following.strip()) for following in lines[index + 1 : index + 5]
         ):
             end = index
