@@ -349,8 +349,8 @@ class IngestPipeline:
                 kind,
                 type(exc).__name__,
             )
-            for index, message, _ in ready:
-                outcomes[index] = await self.ingest(message, kind)
+            for index, _, _ in ready:
+                outcomes[index] = await self.ingest(messages[index], kind)  # as it came
             if position is not None:
                 async with self.pool.acquire() as conn:
                     await store_state(conn, position.channel_id, position.state)
