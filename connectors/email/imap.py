@@ -264,8 +264,9 @@ class MailboxWatcher(Generic[P]):
                 await storing
         finally:
             for task in (upcoming, storing):
-                if task is not None and not task.done():
-                    # A batch half stored is rolled back and read again next time.
+                if task is not None:
+                    # A batch half stored is rolled back and read again next time; a task
+                    # that ended in an error while another one raised is read all the same.
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
         return len(uids)
