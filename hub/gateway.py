@@ -282,7 +282,8 @@ class OperatorGateway:
         if supervisor:
             self.supervisors.add(ws)
         try:
-            self._send(ws, json.dumps(await self.hello(operator), ensure_ascii=False, default=str))
+            hello = json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
+            self._outboxes[ws].start(hello)  # ahead of any change heard meanwhile
             if supervisor:
                 self._send(ws, json.dumps(await self.supervisor_state(), default=str))
             async for message in ws:

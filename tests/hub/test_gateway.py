@@ -13,7 +13,7 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from hub.context import Hub
-from hub.domain import Channel
+from hub.domain import Channel, Operator
 from storage import operators
 from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row
 
@@ -346,6 +346,44 @@ async def test_presence_changes_reach_every_console(client: Client, pool: asyncp
         mine = await anna_other_tab.next("operator.presence")
     assert mine["presence"] == "away"
     for socket in (anna_tab, anna_other_tab, boris_tab):
+        await socket.ws.close()
+
+
+async def test_hello_comes_first_though_news_arrives_while_it_is_read(
+    client: Client, pool: asyncpg.Pool, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket hears of changes from the moment it joins (none made while its hello is
+    read is lost), yet its console gets hello before them: news of a state it was not
+    given yet would be applied to nothing, then overwritten by the older hello."""
+    boris = await _operator(pool, "boris")
+    await _operator(pool, "anna")
+    boris_tab = await _connect(client, await _login(client, "boris"))
+    await boris_tab.next("hello")
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read_hello = hub.gateway.hello
+
+    async def slow_hello(operator: Operator) -> dict[str, Any]:
+        reading.set()
+        await go_on.wait()
+        return await read_hello(operator)
+
+    monkeypatch.setattr(hub.gateway, "hello", slow_hello)
+    anna_tab = await _connect(client, await _login(client, "anna"))
+    async with asyncio.timeout(5):
+        await reading.wait()  # anna's socket has joined; her hello is being read
+    await boris_tab.send(type="presence", status="online")
+    await asyncio.sleep(0.2)  # the change is broadcast meanwhile
+    go_on.set()
+    async with asyncio.timeout(5):
+        first = json.loads(await anna_tab.ws.receive_str())
+        second = json.loads(await anna_tab.ws.receive_str())
+    assert first["type"] == "hello"
+    assert (second["type"], second["operator_id"], second["presence"]) == (
+        "operator.presence",
+        boris,
+        "online",
+    )
+    for socket in (anna_tab, boris_tab):
         await socket.ws.close()
 
 

@@ -33,20 +33,24 @@ class StuckSocket:
 async def test_frames_are_queued_in_order_without_waiting_for_the_reader() -> None:
     ws = StuckSocket()
     outbox = SocketOutbox(cast(web.WebSocketResponse, ws))
+    outbox.put("heard before hello")
+    outbox.start("hello")
     async with asyncio.timeout(1):
         for i in range(100):
             outbox.put(f"frame {i}")  # returns at once although nothing is read
     ws.release.set()
     async with asyncio.timeout(2):
-        while len(ws.sent) < 100:
+        while len(ws.sent) < 102:
             await asyncio.sleep(0.01)
-    assert ws.sent == [f"frame {i}" for i in range(100)]
+    # hello first, then what was heard while it was being read, then the rest in order.
+    assert ws.sent == ["hello", "heard before hello"] + [f"frame {i}" for i in range(100)]
     await outbox.close()
 
 
 async def test_a_socket_that_never_reads_is_closed_past_the_limit() -> None:
     ws = StuckSocket()
     outbox = SocketOutbox(cast(web.WebSocketResponse, ws))
+    outbox.start("hello")
     for i in range(socket_outbox.LIMIT + 5):
         outbox.put(f"frame {i}")
     async with asyncio.timeout(2):
