@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from hub.domain import Notice
-from hub.notify import Publish
+from hub.notify import Publish, tell_holders
 from hub.ports import IngestResult
 
 
@@ -39,12 +38,4 @@ class AfterIngest:
             self.submit_dialog(result.dialog_id)
             await self.nudge_supervisors()
         # Whoever holds a dialog of this lead sees the message in the lead's conversation.
-        if result.holders:
-            await self.publish(
-                Notice(
-                    "interaction",
-                    result.dialog_id,
-                    result.holders,
-                    {"interaction_id": result.interaction_id},
-                )
-            )
+        await tell_holders(self.publish, result.holders, result.dialog_id, result.interaction_id)

@@ -5,7 +5,7 @@ anna's open conversation)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -27,12 +27,21 @@ async def interaction_changed(
            FROM interactions i WHERE i.id = $1""",
         interaction_id,
     )
-    if row is not None and row["holders"]:
-        await publish(
-            Notice(
-                kind, row["dialog_id"], tuple(row["holders"]), {"interaction_id": interaction_id}
-            )
-        )
+    if row is not None:
+        await tell_holders(publish, row["holders"], row["dialog_id"], interaction_id, kind)
+
+
+async def tell_holders(
+    publish: Publish,
+    holders: Sequence[int],
+    dialog_id: int | None,
+    interaction_id: int,
+    kind: str = "interaction",
+) -> None:
+    """The notice of a new or changed interaction, to the operators already known to hold
+    a dialog of its lead (the ingest names them itself)."""
+    if holders:
+        await publish(Notice(kind, dialog_id, tuple(holders), {"interaction_id": interaction_id}))
 
 
 async def lead_changed(

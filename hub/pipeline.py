@@ -22,6 +22,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 import asyncpg
 
@@ -45,7 +46,7 @@ from hub.ports import (
     UnusableMessage,
 )
 from hub.text import scrub, scrub_text, unusable_in
-from storage.channels import store_state
+from storage.channels import save_state, store_state
 from storage.database import Conn
 from storage.ingest import IngestCall, IngestRow
 from storage.ingest import ingest as ingest_row
@@ -352,8 +353,7 @@ class IngestPipeline:
             for index, _, _ in ready:
                 outcomes[index] = await self.ingest(messages[index], kind)  # as it came
             if position is not None:
-                async with self.pool.acquire() as conn:
-                    await store_state(conn, position.channel_id, position.state)
+                await save_state(self.pool, position.channel_id, position.state)
         else:
             for (index, _, _), result in zip(ready, results, strict=True):
                 outcomes[index] = result
@@ -393,12 +393,11 @@ class IngestPipeline:
             if isinstance(outcome, BaseException):
                 raise outcome  # what committed is recognised when stored one by one
         if position is not None:
-            async with self.pool.acquire() as conn:
-                await store_state(conn, position.channel_id, position.state)
+            # After every lane's commit, so it never runs ahead of what is stored.
+            await save_state(self.pool, position.channel_id, position.state)
         by_index = {
             n: result
-            for lane, results in zip(lanes, stored, strict=True)
-            if not isinstance(results, BaseException)
+            for lane, results in zip(lanes, cast(list[list[IngestResult]], stored), strict=True)
             for n, result in zip(lane, results, strict=True)
         }
         return [by_index[n] for n in range(len(ready))]

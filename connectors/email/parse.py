@@ -45,9 +45,8 @@ _SEPARATOR = re.compile(
     r"|^_{10,}\s*$",  # Outlook's separator line above its header block
     re.IGNORECASE,
 )
-_HEADER_START = re.compile(
-    r"^(от|from)\s*:\s.+$", re.IGNORECASE
-)  # Outlook / The Bat! (checked below)
+# The first line of an Outlook / The Bat! header block (checked against the lines below it).
+_HEADER_START = re.compile(r"^(от|from)\s*:\s.+$", re.IGNORECASE)
 # Words of the quote headers and signatures mail-parser-reply knows in German, French and
 # Spanish (and English disclaimers), e.g. "Am … schrieb …:", "Le … a écrit :", "El … escribió:".
 _OTHER_LANGUAGES = re.compile(

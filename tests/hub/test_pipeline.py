@@ -26,6 +26,17 @@ def _message(channel_id: int, external_id: str, **fields: Any) -> InboundMessage
     )
 
 
+def _announced(pipeline: IngestPipeline) -> list[IngestResult]:
+    """What the pipeline's after-commit hooks are given, in order."""
+    seen: list[IngestResult] = []
+
+    async def after(result: IngestResult) -> None:
+        seen.append(result)
+
+    pipeline.after_commit.append(after)
+    return seen
+
+
 async def test_identity_wins_over_phone_and_email(pool: asyncpg.Pool) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
@@ -48,12 +59,7 @@ async def test_same_external_id_is_stored_once_and_returns_the_first_result(
 ) -> None:
     channel = await add_form(pool, "c")
     pipeline = IngestPipeline(pool)
-    seen: list[IngestResult] = []
-
-    async def after(result: IngestResult) -> None:
-        seen.append(result)
-
-    pipeline.after_commit.append(after)
+    seen = _announced(pipeline)
     message = _message(channel.id, "update-1", emails=("A@x.ru",), text="hi")
     results = await asyncio.gather(*[pipeline.ingest(message, "form") for _ in range(8)])
     assert sorted(r.status for r in results) == ["created"] + ["duplicate"] * 7
@@ -184,12 +190,7 @@ async def test_a_batch_is_stored_with_its_position_in_order_and_once(pool: async
     hub cannot use is reported in its place, and the position is saved with them."""
     channel = await add_form(pool, "mailbox")
     pipeline = IngestPipeline(pool)
-    seen: list[IngestResult] = []
-
-    async def after(result: IngestResult) -> None:
-        seen.append(result)
-
-    pipeline.after_commit.append(after)
+    seen = _announced(pipeline)
     question = _message(channel.id, "<q@x>", thread_key="<q@x>", emails=("anna@example.com",))
     answer = _message(
         channel.id,
