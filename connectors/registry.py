@@ -18,6 +18,7 @@ MODULES = (
     "connectors.vk",
     "connectors.viber",
     "connectors.email",
+    "connectors.pbx",
 )
 
 _DESCRIPTORS: dict[str, ConnectorDescriptor] = {}

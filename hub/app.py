@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub.api import calls as calls_api
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
 from hub.api import sessions as sessions_api
@@ -234,6 +235,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get(r"/api/v1/dialogs/{id:[0-9]+}", dialogs_api.get_dialog)
     r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/messages", dialogs_api.send_message)
     r.add_get(r"/api/v1/attachments/{id:[0-9]+}", dialogs_api.get_attachment)
+    r.add_get("/api/v1/calls", calls_api.list_calls)
     r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)
     r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/accept", unsorted_api.accept_unsorted)
     r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/link", unsorted_api.link_unsorted)

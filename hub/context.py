@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.attachments import DiskAttachmentStore
 from hub.bus import Bus
+from hub.calls import CallService
 from hub.channel_runner import ChannelRunner
 from hub.config import Settings
 from hub.domain import Channel
@@ -57,6 +58,7 @@ class Hub:
     dsn: str
     pool: asyncpg.Pool
     pipeline: IngestPipeline
+    calls: CallService
     attachments: DiskAttachmentStore
     channels: ChannelCache
     outbound: OutboundService

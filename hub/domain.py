@@ -34,10 +34,16 @@ class DialogStatus(enum.StrEnum):
 
 
 class CallStatus(enum.StrEnum):
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
     ANSWERED = "answered"
     MISSED = "missed"
     BUSY = "busy"
     FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self not in (CallStatus.RINGING, CallStatus.IN_PROGRESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +84,57 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class CallInfo:
+    """A call as an interaction shows it (`storage/calls.py` keeps the call itself)."""
+
     from_number: str
     to_number: str
     status: CallStatus
     duration_s: int = 0
     recording_url: str | None = None
+    id: int | None = None  # the hub's call id (`call.ringing` names it)
+    direction: str | None = None
+    extension: str | None = None
+    operator_id: int | None = None
+    started_at: str | None = None  # ISO 8601
+    answered_at: str | None = None
+    ended_at: str | None = None
+    cause: str | None = None
+
+
+class CallPhase(enum.StrEnum):
+    """What one provider event says of a call; any phase may arrive first or twice."""
+
+    RINGING = "ringing"  # it entered the PBX, or an extension (or a group) rings
+    ANSWERED = "answered"
+    ENDED = "ended"
+    RECORDED = "recorded"  # a recording is ready to fetch
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """One provider event of a call, in the hub's terms; numbers are raw (the hub decides
+    which are phone numbers). `key` tells the event apart from the call's other events, so
+    a repeat is recognised; `outcome` is the provider's result already mapped through the
+    connector's outcome table (None: decided by whether the call was answered)."""
+
+    channel_id: ChannelId
+    call_id: str
+    key: str
+    phase: CallPhase
+    at: datetime
+    direction: Direction | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    ringing: tuple[str, ...] = ()  # extensions or logins that ring
+    group: str | None = None  # a ringing group or queue, when no one person rings
+    answered_by: str | None = None  # the extension (or login) that answered or dialled
+    started_at: datetime | None = None
+    answered_at: datetime | None = None
+    outcome: CallStatus | None = None
+    cause: str | None = None
+    duration_s: int | None = None
+    recording_ref: str | None = None
+    recording_delay_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +162,7 @@ class Lead:
     merged_into: LeadId | None = None
     name_suggestions: tuple[str, ...] = ()
     phone_suggestions: tuple[str, ...] = ()  # E.164 numbers offered, not the lead's yet
+    blocked: bool = False  # the business takes no calls from them (the PBX is told busy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from hub.socket_outbox import SocketOutbox
 from hub.text import usable
 from hub.wakeup import sleep_until_woken
 from routing.router import Router
+from storage import calls as calls_store
 from storage import dialogs, interactions, leads, operators
 from storage import routing as routing_store
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
@@ -81,6 +82,8 @@ class OperatorGateway:
             found = await dialogs.get_many(conn, ids)
             people = await leads.get_many(conn, [d.lead_id for d in found])
             reading = await dialogs.reading_state(conn, ids)
+            calls = [d.id for d in found if d.channel_kind == "pbx"]
+            callbacks = await calls_store.callbacks_of_dialogs(conn, calls) if calls else {}
         summaries: dict[int, dict[str, Any]] = {}
         for dialog in found:
             body = dialog_json(dialog)
@@ -92,6 +95,8 @@ class OperatorGateway:
                     {"unread": 0, "last_text": None, "last_at": None, "waiting_since": None},
                 )
             )
+            # A missed call's dialog is a task: call the customer back.
+            body["callback"] = callbacks.get(dialog.id)
             summaries[dialog.id] = body
         return summaries
 
@@ -210,7 +215,14 @@ class OperatorGateway:
             }
         elif notice.kind in ("withdrawn", "unassigned", "closed"):
             frame = {"type": f"dialog.{notice.kind}", "dialog_id": notice.dialog_id, **notice.data}
-        elif notice.kind in ("lead.merged", "lead.unmerged", "lead.updated"):
+        elif notice.kind in (
+            "lead.merged",
+            "lead.unmerged",
+            "lead.updated",
+            "call.ringing",
+            "call.answered",
+            "call.ended",
+        ):
             frame = {"type": notice.kind, **notice.data}
         elif notice.kind in ("interaction", "interaction.updated"):
             async with self.pool.acquire() as conn:

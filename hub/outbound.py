@@ -58,6 +58,17 @@ class DialogNotFound(HubError):
         super().__init__("not_found", f"dialog {dialog_id} not found")
 
 
+class CannotSendText(HubError):
+    """A reply on a channel that carries no text (a PBX), with no other kind answering it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            "cannot_send_text",
+            f"a {kind} dialog cannot carry text replies; call the customer, or write to them"
+            " on another channel of theirs",
+        )
+
+
 class OutboundService:
     def __init__(
         self,
@@ -95,6 +106,12 @@ class OutboundService:
             if row is None:
                 raise DialogNotFound(dialog_id)
             descriptor = self.kinds.get(row["kind"])
+            if (
+                descriptor is not None
+                and not descriptor.capabilities.sends_text
+                and descriptor.capabilities.replies_via is None
+            ):
+                raise CannotSendText(row["kind"])
             state, error = self._deliverable(row["kind"], descriptor, row["peer"])
             channel_id, kind, peer = row["channel_id"], row["kind"], None
             via = descriptor.capabilities.replies_via if descriptor else None

@@ -14,6 +14,7 @@ from connectors import registry
 from hub.after_ingest import AfterIngest
 from hub.attachments import DiskAttachmentStore, private_folders
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
+from hub.calls import CallService
 from hub.channel_runner import ChannelRunner
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
@@ -82,9 +83,11 @@ def build_hub(
     pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
     attachments = DiskAttachmentStore(settings.attachments_dir)
     bus: Bus = NatsBus(settings.bus_url) if settings.bus_url else InProcessBus()
+    calls = CallService(pool, settings.default_region, bus.publish)
     ports = HubPorts(
         ingest=pipeline,
         events=ChannelEventsService(pool, bus.publish),
+        calls=calls,
         attachments=attachments,
         public_url=settings.base_url,
         max_body_bytes=settings.max_body_bytes,
@@ -109,19 +112,22 @@ def build_hub(
     )
     bus.subscribe(gateway.on_notice)
 
+    nudge = StateNudge(bus.publish)
     pipeline.after_commit.append(
         AfterIngest(
             submit_dialog=router.submit,
             wake_media=media.wake,
             publish=bus.publish,
-            nudge_supervisors=StateNudge(bus.publish),
+            nudge_supervisors=nudge,
         )
     )
+    calls.connect(router, media.wake, nudge)
     return Hub(
         settings=settings,
         dsn=dsn,
         pool=pool,
         pipeline=pipeline,
+        calls=calls,
         attachments=attachments,
         channels=ChannelCache(pool, kinds),
         outbound=outbound,

@@ -29,11 +29,19 @@ def call_to_json(call: CallInfo | None) -> dict[str, Any] | None:
     if call is None:
         return None
     return {
+        "id": call.id,
         "from": call.from_number,
         "to": call.to_number,
+        "direction": call.direction,
         "status": call.status.value,
         "duration_s": call.duration_s,
         "recording_url": call.recording_url,
+        "extension": call.extension,
+        "operator_id": call.operator_id,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "cause": call.cause,
     }
 
 
@@ -46,6 +54,14 @@ def call_from_json(value: dict[str, Any] | None) -> CallInfo | None:
         status=CallStatus(value["status"]),
         duration_s=int(value.get("duration_s") or 0),
         recording_url=value.get("recording_url"),
+        id=value.get("id"),
+        direction=value.get("direction"),
+        extension=value.get("extension"),
+        operator_id=value.get("operator_id"),
+        started_at=value.get("started_at"),
+        answered_at=value.get("answered_at"),
+        ended_at=value.get("ended_at"),
+        cause=value.get("cause"),
     )
 
 

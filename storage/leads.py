@@ -19,6 +19,7 @@ from storage.events import NewEvent
 
 _LEAD_COLUMNS = """
     l.id, l.name, l.name_suggestions, l.phone_suggestions, l.merged_into, l.created_at, l.updated_at,
+    l.blocked,
     COALESCE((SELECT array_agg(p.phone || COALESCE('#' || p.extension, '')
                                ORDER BY p.created_at, p.phone)
               FROM lead_phones p WHERE p.lead_id = l.id), '{}') AS phones,
@@ -57,6 +58,7 @@ def _lead(row: asyncpg.Record) -> Lead:
         phone_suggestions=tuple(
             s for s in row["phone_suggestions"] if all(p.e164 != s for p in phones)
         ),
+        blocked=row["blocked"],
     )
 
 
@@ -131,6 +133,7 @@ async def update(
     phones: Sequence[Phone] | None = None,
     emails: Sequence[str] | None = None,
     phone_suggestions: Sequence[str] | None = None,
+    blocked: bool | None = None,
 ) -> None:
     """Replace the given parts of a lead (PATCH semantics: omitted parts stay); recorded as
     `lead.updated` with the names of the parts given. A suggested phone that becomes one of
@@ -143,12 +146,17 @@ async def update(
             ("phones", phones is not None),
             ("emails", emails is not None),
             ("phone_suggestions", phone_suggestions is not None),
+            ("blocked", blocked is not None),
         )
         if given
     ]
     if parts:
         await events.append(
             conn, [NewEvent("lead.updated", lead_id=lead_id, data={"fields": parts})]
+        )
+    if blocked is not None:
+        await conn.execute(
+            "UPDATE leads SET blocked = $2, updated_at = now() WHERE id = $1", lead_id, blocked
         )
     if set_name:
         await conn.execute(

@@ -37,7 +37,8 @@ ONLINE = f"p.status = 'online' AND {FRESH}"
 async def lock_queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """SELECT d.*, c.name AS channel_name FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE d.id = $1 AND d.status = 'queued' FOR UPDATE OF d SKIP LOCKED""",
+           WHERE d.id = $1 AND d.status = 'queued' AND d.routable
+           FOR UPDATE OF d SKIP LOCKED""",
         dialog_id,
     )
 
@@ -46,7 +47,7 @@ async def waiting(conn: Conn | asyncpg.Pool, limit: int = 200) -> list[tuple[int
     """(dialog id, queue id, channel name) of waiting dialogs, oldest first."""
     rows = await conn.fetch(
         """SELECT d.id, d.queue_id, c.name FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE d.status = 'queued' ORDER BY d.queued_at, d.id LIMIT $1""",
+           WHERE d.status = 'queued' AND d.routable ORDER BY d.queued_at, d.id LIMIT $1""",
         limit,
     )
     return [(r["id"], r["queue_id"], r["name"]) for r in rows]
@@ -228,7 +229,7 @@ async def requeue(conn: Conn, dialog_id: int, queue_id: int | None) -> asyncpg.R
     """A transfer to a queue: waiting again, offered afresh by that queue's rules."""
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'queued', operator_id = NULL, queue_id = $2,
-                  queued_at = now(), offered_to = '{}', declined_by = '{}',
+                  queued_at = now(), offered_to = '{}', declined_by = '{}', routable = true,
                   transferred_from = old.operator_id,
                   offer_expires_at = NULL, assigned_at = NULL, updated_at = now()
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
@@ -261,7 +262,7 @@ async def waiting_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
         """SELECT d.queue_id, c.name AS channel, count(*) AS waiting, min(d.queued_at) AS oldest,
                   now() AS at
            FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE d.status IN ('queued', 'offered')
+           WHERE d.status IN ('queued', 'offered') AND d.routable
            GROUP BY 1, 2"""
     )
 

@@ -21,7 +21,7 @@ from hub.vcard import lead_vcard
 from storage import interactions, leads, merges
 from storage.events import set_actor
 
-PATCHABLE = {"name", "phones", "emails", "phone_suggestions"}
+PATCHABLE = {"name", "phones", "emails", "phone_suggestions", "blocked"}
 
 
 async def _lead_or_404(request: web.Request, lead_id: int) -> Lead:
@@ -119,6 +119,10 @@ def _patch_values(body: dict[str, Any], region: str) -> dict[str, Any]:
         if body["name"] is not None and not isinstance(body["name"], str):
             raise unprocessable("invalid_field", "name must be a string or null")
         values["name"] = clean_name(body["name"])
+    if "blocked" in body:
+        if not isinstance(body["blocked"], bool):
+            raise unprocessable("invalid_field", "blocked must be true or false")
+        values["blocked"] = body["blocked"]
     for key in ("phones", "emails", "phone_suggestions"):
         if key in body:
             items = body[key]
@@ -172,6 +176,7 @@ async def patch_lead(request: web.Request) -> web.Response:
             phones=values.get("phones"),
             emails=values.get("emails"),
             phone_suggestions=values.get("phone_suggestions"),
+            blocked=values.get("blocked"),
         )
         lead = await leads.get(conn, lead_id)
     assert lead is not None

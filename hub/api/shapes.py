@@ -29,6 +29,7 @@ def lead_json(lead: Lead) -> dict[str, Any]:
         "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(),
         "merged_into": lead.merged_into,
+        "blocked": lead.blocked,
     }
 
 
@@ -55,13 +56,27 @@ def interaction_json(item: Interaction) -> dict[str, Any]:
             }
             for a in item.attachments
         ],
-        "call": call_to_json(item.call),
+        "call": _call_json(item),
         "fields": item.extra.get("fields", {}),
         "delivery_state": item.delivery_state,
         "delivery_error": item.delivery_error,
         "author": item.author,
         "edited_at": item.edited_at.isoformat() if item.edited_at else None,
     }
+
+
+def _call_json(item: Interaction) -> dict[str, Any] | None:
+    """The call, with its recording's URL once the file is stored (and why not, if not)."""
+    call = call_to_json(item.call)
+    if call is None:
+        return None
+    audio = [a for a in item.attachments if a.content_type.startswith("audio/")]
+    if audio and audio[0].state == "stored":
+        call["recording_url"] = f"/api/v1/attachments/{audio[0].id}"
+    elif audio:
+        call["recording_state"] = audio[0].state.value
+        call["recording_note"] = audio[0].note
+    return call
 
 
 def dialog_json(dialog: Dialog) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from hub.domain import (
     Attachment,
+    CallEvent,
     ChannelId,
     DialogId,
     InboundMessage,
@@ -106,6 +107,25 @@ class ChannelEvents(Protocol):
     async def save_state(self, channel_id: ChannelId, state: dict[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """What the hub made of one call event: whether it was new, the call's status after
+    it, and the caller's lead (`blocked`: the business does not take their calls)."""
+
+    status: Literal["applied", "duplicate"]
+    call_id: int
+    call_status: str
+    lead_id: LeadId | None = None
+    blocked: bool = False
+
+
+class CallPort(Protocol):
+    async def call_event(self, event: CallEvent) -> CallResult:
+        """Merge one provider event into its call, in one transaction, then tell the
+        operators concerned (screen pop, answered, ended) and route a callback."""
+        ...
+
+
 class AttachmentStore(Protocol):
     async def save(
         self, chunks: AsyncIterator[bytes], name: str, content_type: str, limit: int
@@ -122,6 +142,7 @@ class AttachmentStore(Protocol):
 class HubPorts:
     ingest: IngestPort
     events: ChannelEvents
+    calls: CallPort
     attachments: AttachmentStore
     public_url: str
     max_body_bytes: int
