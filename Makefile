@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/messenger.py
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/email_ingest.py
+	$(BIN)/python bench/calls.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,8 +2,9 @@
 of the connected websockets, round robin, with no database and no routing.
 
 Plain aiohttp takes the webhook; the `websockets` library serves the operators' sockets on
-the next port. It speaks just enough of the hub's frames (`hello`, `dialog.offered`) for
-bench/routing.py to drive it exactly as it drives the hub.
+the next port. It speaks just enough of the hub's frames (`hello`, `dialog.offered`,
+`call.ringing`) for bench/routing.py and bench/calls.py to drive it exactly as they drive
+the hub.
 
     python bench/bare_fanout.py PORT     (websockets on PORT + 1)
 """
@@ -47,6 +48,17 @@ async def webhook(request: web.Request) -> web.Response:
     return web.Response()
 
 
+async def call_event(request: web.Request) -> web.Response:
+    """A Zammad-style call event: a newCall pops a card at one socket, as the hub's
+    `call.ringing` does for the ringing extension's operator."""
+    event = await request.json()
+    if event.get("event") == "newCall" and clients:
+        ws = clients[next(_turn) % len(clients)]
+        frame = {"type": "call.ringing", "call": {"from": event["from"]}, "lead": None}
+        await ws.send(json.dumps(frame))
+    return web.json_response({})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -54,6 +66,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def main(port: int) -> None:
     app = web.Application()
     app.router.add_post("/connectors/telegram/bot", webhook)
+    app.router.add_post("/connectors/pbx/cti", call_event)
     app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

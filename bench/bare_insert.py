@@ -31,8 +31,12 @@ async def main(dsn: str, port: int) -> None:
         )
         return web.json_response({"id": new_id}, status=201)
 
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
     app = web.Application()
     app.router.add_post("/forms/site", handle)
+    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()

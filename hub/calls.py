@@ -246,6 +246,8 @@ class CallService:
             change.interaction_created = True
         elif row.dialog_id is not None:
             dialog = await store.dialog_state(conn, row.dialog_id)
+        if change.lead_id is not None:
+            change.blocked = await store.is_blocked(conn, change.lead_id)
 
         was_answered = old.answered_at is not None or old_status == CallStatus.ANSWERED
         change.answered_now = status in (CallStatus.IN_PROGRESS, CallStatus.ANSWERED) and (
@@ -270,11 +272,13 @@ class CallService:
             change.events.append(self._event("call.ended", change))
             if inbound and status != CallStatus.ANSWERED:
                 change.events.append(self._event("call.missed", change))
-                if dialog is not None and facts.customer_phone:
+                # A blocked caller (rejected busy on purpose) is not called back.
+                if dialog is not None and facts.customer_phone and not change.blocked:
                     if await store.open_callback(conn, row.id, dialog.id, facts.customer_phone):
                         change.route.append(dialog.id)
+                        dialog = replace(dialog, routable=True)
                     change.events.append(self._event("callback.created", change))
-            elif dialog is not None and dialog.status == "queued" and not dialog.routable:
+            if dialog is not None and dialog.status == "queued" and not dialog.routable:
                 # Taken, or placed, outside the hub's queues: its operator's, or done.
                 if facts.operator_id:
                     dialog = await self._assign(conn, change, dialog, facts.operator_id)
@@ -317,7 +321,6 @@ class CallService:
         if change.lead_id is not None:
             change.events = [replace(e, lead_id=change.lead_id) for e in change.events]
             change.holders = await store.holders(conn, change.lead_id)
-            change.blocked = await store.is_blocked(conn, change.lead_id)
         await store.record_events(conn, change.events)
         return change
 

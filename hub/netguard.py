@@ -137,7 +137,8 @@ class NetGuard:
                 location = reply.headers.get("Location")
                 if follow_redirects and reply.status in REDIRECTS and location:
                     target = target.join(URL(location))
-                    if reply.status == 303:
+                    # As browsers and aiohttp do: a POST redirected by 301/302/303 is a GET.
+                    if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):
                         method, kwargs = "GET", {k: v for k, v in kwargs.items() if k != "data"}
                     continue
                 yield reply

@@ -52,7 +52,8 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
     """What the console lists of each dialog: `unread` (customer messages since it was last
     read), `last_text` (the customer's latest message: an operator's own reply is not the
     customer's words), `last_at` (the latest activity either way) and `waiting_since` (the
-    customer's first message after our latest reply: null when answered)."""
+    customer's first message after our latest reply or answered call: null when answered;
+    a missed call waits, a call ringing or answered does not)."""
     rows = await conn.fetch(
         """SELECT d.id, d.created_at,
                   (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
@@ -63,9 +64,14 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
                      WHERE i.dialog_id = d.id) AS last_at,
                   (SELECT min(i.created_at) FROM interactions i
                      WHERE i.dialog_id = d.id AND i.direction = 'in'
+                       AND COALESCE(i.call->>'status', 'missed')
+                           NOT IN ('ringing', 'in_progress', 'answered')
                        AND i.id > COALESCE((SELECT max(o.id) FROM interactions o
-                                            WHERE o.dialog_id = d.id AND o.direction = 'out'
-                                              AND o.author IS DISTINCT FROM 'auto-reply'), 0)
+                                            WHERE o.dialog_id = d.id
+                                              AND ((o.direction = 'out'
+                                                    AND o.author IS DISTINCT FROM 'auto-reply')
+                                                   OR o.call->>'status'
+                                                      IN ('in_progress', 'answered'))), 0)
                   ) AS waiting_since
            FROM dialogs d
            LEFT JOIN LATERAL (SELECT i.text, i.occurred_at FROM interactions i

@@ -27,6 +27,7 @@ from connectors.pbx import outcomes
 from connectors.pbx.wire import read_fields, text
 from hub.domain import CallEvent, CallPhase, CallStatus, Channel, Direction
 from hub.errors import ApiError
+from hub.httputil import refuse_unusable_text
 from hub.netguard import NetGuard, Refused, trusted
 from hub.ports import HubPorts, TooLarge
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
@@ -75,6 +76,7 @@ async def handle(
         event = json.loads(document)
     except ValueError:
         raise ApiError(400, "malformed_json", "the json field is not valid JSON") from None
+    refuse_unusable_text(event, "the json field")
     if not isinstance(event, dict) or not text(event, "entry_id"):
         raise ApiError(422, "invalid_field", "the event needs an entry_id")
     call_event = to_event(channel, path, event)

@@ -198,8 +198,10 @@ async def recording(
         raise NotReady(f"Zadarma unreachable: {type(exc).__name__}") from exc
     if not isinstance(body, dict) or body.get("status") != "success":
         message = body.get("message") if isinstance(body, dict) else None
-        # Not ready yet is what Zadarma says for a while after the call.
-        raise NotReady(f"Zadarma has no recording yet: {str(message or 'no link')[:100]}")
+        # Asked only `recording_delay` seconds after the call, once Zadarma has stored it.
+        raise ChannelConfigError(
+            f"Zadarma has no such recording: {str(message or 'no link')[:100]}"
+        )
     links = body.get("links")
     link = body.get("link") or (links[0] if isinstance(links, list) and links else None)
     if not isinstance(link, str):

@@ -288,6 +288,10 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                             "phones": {"type": "array", "items": {"type": "string"}},
                             "emails": {"type": "array", "items": {"type": "string"}},
                             "phone_suggestions": {"type": "array", "items": {"type": "string"}},
+                            "blocked": {
+                                "type": "boolean",
+                                "description": "take no calls from this lead (a PBX is told busy)",
+                            },
                         },
                     },
                 ),
@@ -364,6 +368,25 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     tag="dialogs",
                     params=[_path()],
                     schema=_ref("Dialog"),
+                )
+            },
+            "/api/v1/calls": {
+                "get": _op(
+                    "Calls, newest first, those without a lead included",
+                    tag="dialogs",
+                    schema={
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": _ref("Call")},
+                            "next_cursor": {"type": ["string", "null"]},
+                        },
+                    },
+                    params=[
+                        _q("status", "ringing|in_progress|answered|missed|busy|failed"),
+                        _q("lead_id", "lead id", "integer"),
+                        _q("before", "the last id of the previous page", "integer"),
+                        _q("limit", "1 to 200 (50)", "integer"),
+                    ],
                 )
             },
             "/api/v1/attachments/{id}": {
@@ -483,6 +506,30 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "created_at": s,
                 "updated_at": s,
                 "merged_into": {"type": ["integer", "null"]},
+                "blocked": {"type": "boolean"},
+            },
+        },
+        "Call": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "from": s,
+                "to": s,
+                "direction": {"enum": ["in", "out", None]},
+                "status": {
+                    "enum": ["ringing", "in_progress", "answered", "missed", "busy", "failed"]
+                },
+                "duration_s": i,
+                "recording_url": ns,
+                "extension": ns,
+                "operator_id": {"type": ["integer", "null"]},
+                "started_at": ns,
+                "answered_at": ns,
+                "ended_at": ns,
+                "cause": ns,
+                "lead_id": {"type": ["integer", "null"]},
+                "dialog_id": {"type": ["integer", "null"]},
+                "interaction_id": {"type": ["integer", "null"]},
             },
         },
         "Interaction": {
@@ -505,7 +552,7 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                         "properties": {"name": s, "content_type": s, "size": i, "url": s},
                     },
                 },
-                "call": {"type": ["object", "null"]},
+                "call": {"oneOf": [{"type": "null"}, _ref("Call")]},
                 "fields": {"type": "object"},
                 "delivery_state": {
                     "enum": [

@@ -7,7 +7,7 @@ import { CANNED, customerLang, errorText, lang, setLang, t } from "./i18n.js";
 import { loadDraft, saveDraft, store } from "./store.js";
 
 const PAGE = 50;
-const KIND_MARK = { telegram: "TG", vk: "VK", viber: "VB", form: "WEB", email: "@", pbx: "☎", note: "✎" };
+const KIND_MARK = { telegram: "TG", vk: "VK", viber: "VB", form: "WEB", email: "@", pbx: "☎", call: "☎", note: "✎" };
 
 // -- talking to the hub -------------------------------------------------------------------
 
@@ -73,7 +73,7 @@ function signOut() {
 function endSession() {
   sessionStorage.removeItem("hub.token");
   if (socket) { socket.onclose = null; socket.close(); socket = null; }
-  store.set({ token: null, checking: false, operator: null, dialogs: new Map(), offers: new Map(), selectedId: null, messages: [], lead: null });
+  store.set({ token: null, checking: false, operator: null, dialogs: new Map(), offers: new Map(), calls: new Map(), selectedId: null, messages: [], lead: null });
 }
 
 // A token kept from an earlier visit may be revoked or expired: ask before connecting.
@@ -183,6 +183,24 @@ function onFrame(frame) {
       if (state.lead && ids.includes(state.lead.id) && state.selectedId) openDialog(state.selectedId, { keepView: true });
       break;
     }
+    case "call.ringing": {
+      const calls = new Map(state.calls);
+      calls.set(frame.call.id, { call: frame.call, lead: frame.lead, recent: frame.recent || [] });
+      store.set({ calls });
+      ring();
+      break;
+    }
+    case "call.answered":
+    case "call.ended": {
+      const pop = state.calls.get(frame.call.id);
+      if (!pop) break;
+      const calls = new Map(state.calls);
+      calls.set(frame.call.id, { ...pop, call: frame.call });
+      store.set({ calls });
+      // A finished call's card stays a minute for a last look, then goes by itself.
+      if (frame.type === "call.ended") setTimeout(() => dismissCall(frame.call.id), 60000);
+      break;
+    }
     case "supervisor.state": store.set({ supervisor: frame }); break;
     case "error": toast(errorText(frame.code, frame.message)); break;
     default: break;
@@ -235,7 +253,36 @@ function notify(frame) {
   }
 }
 
+// A ringing phone: two short tones, unlike the single tone of a new dialog.
+function ring() {
+  try {
+    const audio = new AudioContext();
+    for (const at of [0, 0.35]) {
+      const tone = audio.createOscillator();
+      tone.frequency.value = 660;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + at);
+      tone.stop(audio.currentTime + at + 0.2);
+    }
+  } catch (error) { /* no sound device */ }
+}
+
 // -- actions ------------------------------------------------------------------------------
+
+function dismissCall(id) {
+  const calls = new Map(store.get().calls);
+  if (calls.delete(id)) store.set({ calls });
+}
+
+// The caller's lead from the screen pop: the dialog if it is the operator's already (an
+// answered call puts it in their list), else the card the pop brought, to read.
+function openCallLead(pop) {
+  const state = store.get();
+  const own = [...state.dialogs.values()].find((d) => d.lead_id === pop.lead.id && d.channel_kind === "pbx")
+    || [...state.dialogs.values()].find((d) => d.lead_id === pop.lead.id);
+  if (own) { openDialog(own.id); return; }
+  store.set({ selectedId: null, lead: pop.lead, messages: [...pop.recent].reverse(), olderCursor: null, duplicates: [], view: "lead" });
+}
 
 let opening = 0;
 
@@ -407,6 +454,7 @@ function OfferCard({ offer, now }) {
   const waited = dialog.waiting_since || dialog.created_at;
   return html`<article class="offer" data-dialog=${dialog.id} aria-label=${t("newOffer")}>
     <div class="offer-head"><strong>${offer.lead?.name || dialog.lead?.name || "—"}</strong> <${Kind} kind=${dialog.channel_kind} name=${dialog.channel} /></div>
+    ${dialog.callback ? html`<div class="callback-task">☎ ${t("callBack")} ${dialog.callback.phone}</div>` : null}
     <div class="preview">${dialog.last_text || ""}</div>
     <div class="offer-meta"><span class="waited">${t("waited")} ${since(waited, now)}</span>
       <span class="countdown">${t("expiresIn")} ${left} ${t("seconds")}</span></div>
@@ -439,12 +487,72 @@ function DialogList({ state }) {
         aria-current=${state.selectedId === d.id ? "true" : undefined} onClick=${() => openDialog(d.id)}>
         <span class="dialog-main"><span class="dialog-name">${leadName(d)}</span>
           <${Kind} kind=${d.channel_kind} />
+          ${d.callback ? html`<span class="callback-task">☎ ${t("callBack")}</span>` : null}
           <span class="dialog-last">${d.last_text || ""}</span></span>
         <span class="dialog-side"><time>${since(d.last_at || d.created_at, now)}</time>
           ${d.waiting_since ? html`<span class="dialog-waiting">${t("waited")} ${since(d.waiting_since, now)}</span>` : null}
           ${d.unread ? html`<span class="badge">${d.unread}</span>` : null}</span>
       </button></li>`)}</ul>` : html`<p class="empty">${t("noDialogs")}</p>`}
   </nav>`;
+}
+
+function callLine(call) {
+  const minutes = Math.floor((call.duration_s || 0) / 60);
+  const seconds = String((call.duration_s || 0) % 60).padStart(2, "0");
+  const length = call.status === "answered" && call.duration_s ? ` · ${minutes}:${seconds}` : "";
+  return `${t(call.direction === "out" ? "callOut" : "callIn")} · ${t(`call_${call.status}`)}${length}`;
+}
+
+function CallPop({ pop }) {
+  const { call, lead } = pop;
+  const contacts = lead ? [...lead.phones, ...lead.emails].join(", ") : "";
+  return html`<article class=${`call-pop call-${call.status}`} data-call=${call.id} aria-live="assertive"
+      aria-label=${t("incomingCall")}>
+    <div class="call-head"><span class="call-icon" aria-hidden="true">☎</span>
+      <strong class="caller">${lead?.name || call.from}</strong>
+      <span class="call-state">${callLine(call)}</span></div>
+    <div class="call-numbers">${call.from} → ${call.to}${call.extension ? ` · ${t("extension")} ${call.extension}` : ""}</div>
+    ${lead ? html`<div class="call-contacts">${contacts}</div>` : html`<div class="empty">${t("unknownCaller")}</div>`}
+    ${pop.recent.length ? html`<ol class="call-history" aria-label=${t("recentHistory")}>
+      ${pop.recent.map((m) => html`<li key=${m.id}><${Kind} kind=${m.kind} />
+        <span class="history-text">${m.call ? callLine(m.call) : (m.subject || m.text || "")}</span>
+        <time>${new Date(m.occurred_at).toLocaleDateString(lang())}</time></li>`)}</ol>`
+      : lead ? html`<p class="empty">${t("firstContact")}</p>` : null}
+    <div class="actions">
+      ${lead ? html`<button class="primary open-lead" onClick=${() => openCallLead(pop)}>${t("openLead")}</button>` : null}
+      <button class="dismiss-call" onClick=${() => dismissCall(call.id)}>${t("dismiss")}</button>
+    </div>
+  </article>`;
+}
+
+function CallPops({ calls }) {
+  if (!calls.size) return null;
+  return html`<section class="call-pops" aria-label=${t("calls")}>
+    ${[...calls.values()].map((pop) => html`<${CallPop} key=${pop.call.id} pop=${pop} />`)}</section>`;
+}
+
+// A call's recording, fetched with the operator's token (an <audio> cannot send it).
+function Recording({ url }) {
+  const [src, setSrc] = useState(null);
+  useEffect(() => {
+    let objectUrl = null;
+    let live = true;
+    fetch(url, { headers: { Authorization: `Bearer ${store.get().token}` } })
+      .then((reply) => (reply.ok ? reply.blob() : null))
+      .then((blob) => { if (blob && live) { objectUrl = URL.createObjectURL(blob); setSrc(objectUrl); } })
+      .catch(() => {});
+    return () => { live = false; if (objectUrl) URL.revokeObjectURL(objectUrl); };
+  }, [url]);
+  return src ? html`<audio class="recording" controls preload="metadata" src=${src}></audio>` : html`<span class="empty">${t("loadingHistory")}</span>`;
+}
+
+function CallSummary({ call }) {
+  return html`<div class=${`call-summary call-${call.status}`}>
+    <span aria-hidden="true">☎</span> ${callLine(call)}
+    <div class="call-numbers">${call.from} → ${call.to}${call.extension ? ` · ${t("extension")} ${call.extension}` : ""}</div>
+    ${call.recording_url ? html`<${Recording} url=${call.recording_url} />`
+      : call.recording_note ? html`<div class="empty">${t("recording")}: ${call.recording_note}</div>` : null}
+  </div>`;
 }
 
 // Pictures shown in the conversation (an email's inline images, a messenger's photos);
@@ -468,7 +576,9 @@ function Picture({ a }) {
 }
 
 function Message({ m }) {
-  const files = (m.attachments || []).map((a, index) => (a.url
+  // A call's recording plays in its summary; other files are listed.
+  const shown = m.call ? (m.attachments || []).filter((a) => !a.content_type.startsWith("audio/")) : (m.attachments || []);
+  const files = shown.map((a, index) => (a.url
     ? (SHOWN_INLINE.has(a.content_type) && a.size <= SHOWN_INLINE_MAX
       ? html`<div key=${index}><${Picture} a=${a} /></div>`
       : html`<div key=${index}><a href="#" onClick=${(e) => { e.preventDefault(); download(a); }}>📎 ${a.name}</a></div>`)
@@ -479,7 +589,7 @@ function Message({ m }) {
   const fields = Object.entries(m.fields || {});
   return html`<div class=${`message ${m.direction}`} data-id=${m.id}>
     ${m.subject ? html`<div class="subject">${m.subject}</div>` : null}
-    <div class="text">${m.text || ""}</div>${files}
+    ${m.call ? html`<${CallSummary} call=${m.call} />` : html`<div class="text">${m.text || ""}</div>`}${files}
     ${fields.length ? html`<dl class="fields">${fields.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd></div>`)}</dl>` : null}
     <div class="meta"><${Kind} kind=${m.kind} name=${m.channel} />
       <span>${new Date(m.occurred_at).toLocaleString(lang())}</span>
@@ -572,7 +682,9 @@ function Conversation({ state }) {
       <button class="danger close" onClick=${() => send({ type: "close", dialog_id: dialog.id })}>${t("close")}</button>
     </div>
     <${Messages} state=${state} />
-    <${Composer} key=${dialog.id} state=${state} dialogId=${dialog.id} />
+    ${dialog.channel_kind === "pbx"
+      ? html`<p class="phone-only">☎ ${t("phoneOnly")} ${state.lead?.phones?.[0] || ""}</p>`
+      : html`<${Composer} key=${dialog.id} state=${state} dialogId=${dialog.id} />`}
   </section>`;
 }
 
@@ -641,6 +753,7 @@ function Console({ state }) {
   return html`<div class="shell">
     <${Header} state=${state} />
     ${state.connected ? null : html`<div class="banner" role="status">${t("disconnected")}</div>`}
+    <${CallPops} calls=${state.calls} />
     <${ViewSwitch} state=${state} />
     <div class=${`layout view-${state.view}${supervisor ? " with-supervisor" : ""}`}>
       <aside class="left"><${Offers} offers=${state.offers} /><${DialogList} state=${state} /></aside>

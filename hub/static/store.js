@@ -24,6 +24,7 @@ export const store = createStore({
   presence: "offline",
   dialogs: new Map(),       // id -> dialog summary (lead, unread, last_text, last_at, waiting_since)
   offers: new Map(),        // dialog id -> {dialog, lead, deadline}
+  calls: new Map(),         // call id -> screen pop {call, lead, recent}, while it rings and after
   selectedId: null,
   messages: [],             // the open lead's interactions, oldest first
   olderCursor: null,        // `before` for the next older page; null when all are loaded

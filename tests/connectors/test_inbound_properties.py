@@ -25,10 +25,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors import registry
-from hub.domain import Attachment, Channel, ChannelId, InboundMessage
+from hub.domain import Attachment, CallEvent, Channel, ChannelId, InboundMessage
 from hub.errors import HubError
 from hub.pipeline import normalize_contacts, usable_message
-from hub.ports import ChannelPosition, HubPorts, IngestResult, OnUnknown, UnusableMessage
+from hub.ports import (
+    CallResult,
+    ChannelPosition,
+    HubPorts,
+    IngestResult,
+    OnUnknown,
+    UnusableMessage,
+)
 from tests.fakes.telegram import text_update
 from tests.fakes.viber import message_event, sign
 from tests.fakes.vk import message_new
@@ -88,6 +95,34 @@ class _Events:
         return None
 
 
+class _Calls:
+    """Checks every call event is one the hub can store: text where text is expected,
+    within its column's limits, nothing PostgreSQL cannot hold."""
+
+    async def call_event(self, event: CallEvent) -> CallResult:
+        texts = [
+            event.call_id,
+            event.key,
+            event.from_number,
+            event.to_number,
+            event.cause,
+            event.answered_by,
+            event.group,
+            event.recording_ref,
+            *event.ringing,
+        ]
+        assert all(t is None or isinstance(t, str) for t in texts), event
+        assert event.call_id and len(event.call_id) <= 200
+        assert not any(
+            t and ("\x00" in t or any(0xD800 <= ord(c) <= 0xDFFF for c in t)) for t in texts
+        )
+        assert event.duration_s is None or (
+            isinstance(event.duration_s, int) and event.duration_s >= 0
+        )
+        assert event.at.tzinfo is not None
+        return CallResult("applied", 1, "ringing")
+
+
 class _Files:
     async def save(self, chunks: Any, name: str, content_type: str, limit: int) -> Attachment:
         # Read the upload to its end, as the disk store does; nothing is kept.
@@ -108,6 +143,7 @@ def _ports() -> HubPorts:
     return HubPorts(
         ingest=_Ingest(),
         events=_Events(),
+        calls=_Calls(),
         attachments=_Files(),
         public_url="http://hub.test",
         max_body_bytes=1024 * 1024,
@@ -304,3 +340,72 @@ def test_form_submissions_of_any_shape(data: st.DataObject) -> None:
     mutated = _replace(event, data.draw(st.sampled_from(_paths(event))), data.draw(JSON))
     body = json.dumps(mutated).encode()
     asyncio.run(_answer("form", {"rate_limit": "0"}, "/forms/c", body, {}))
+
+
+CTI_EVENT = {
+    "event": "hangup",
+    "from": "493023125741",
+    "to": "492214710334",
+    "direction": "in",
+    "callId": "307fa962-de8d-4ffc-817b-7f6993204159",
+    "user": ["Christopher Miller", "Emma Taylor"],
+    "answeringNumber": "emma@chrispresso.com",
+    "cause": "normalClearing",
+}
+MANGO_EVENT = {
+    "entry_id": "MzUyODbvczg4OTo0MDE=",
+    "call_direction": 1,
+    "from": {"number": "74991102914"},
+    "to": {"extension": "101", "number": "sip:example@domain.mangosip.ru"},
+    "line_number": "74952129298",
+    "create_time": 1522347638,
+    "talk_time": 1522347645,
+    "end_time": 1522347700,
+    "entry_result": 1,
+    "disconnect_reason": 1110,
+}
+
+
+async def _pbx_answer(settings: dict[str, str], path: str, body: bytes, media: str) -> None:
+    descriptor = registry.get("pbx")
+    assert descriptor is not None
+    connector: Any = descriptor.factory(_ports())
+    request = _request(path, body, {"Content-Type": media})
+    try:
+        if "/events/" in path:
+            response = await connector.mango_path(request, _channel("pbx", settings))
+        else:
+            response = await connector.events(request, _channel("pbx", settings))
+    except HubError as error:
+        assert 400 <= error.status < 500, error
+    else:
+        # Zammad's own refusals (a wrong direction) are answers, not errors.
+        assert response.status < 300 or response.status == 422, response
+    finally:
+        await connector.close()
+
+
+@PROPERTY
+@given(data=st.data())
+def test_generic_call_events_of_any_shape(data: st.DataObject) -> None:
+    mutated = _replace(CTI_EVENT, data.draw(st.sampled_from(_paths(CTI_EVENT))), data.draw(JSON))
+    body = json.dumps(mutated).encode()
+    settings_ = {"provider": "generic", "secret": "t"}
+    asyncio.run(_pbx_answer(settings_, "/connectors/pbx/c?token=t", body, "application/json"))
+
+
+@PROPERTY
+@given(data=st.data())
+def test_mango_events_of_any_shape(data: st.DataObject) -> None:
+    from tests.fakes.pbx import mango_form
+
+    mutated = _replace(
+        MANGO_EVENT, data.draw(st.sampled_from(_paths(MANGO_EVENT))), data.draw(JSON)
+    )
+    if not isinstance(mutated, dict):
+        mutated = {"entry_id": mutated}
+    body, headers = mango_form("k", "salt", mutated)
+    settings_ = {"provider": "mango", "api_key": "k", "api_salt": "salt"}
+    asyncio.run(
+        _pbx_answer(settings_, "/connectors/pbx/c/events/summary", body, headers["Content-Type"])
+    )

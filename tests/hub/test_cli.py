@@ -56,7 +56,26 @@ async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
         (("channel", "add", "form", "other", "--set", "colour=red"), "unknown form setting"),
         (("channel", "add", "form", "other", "--set", "on_unknown=maybe"), "on_unknown"),
         (("channel", "add", "form", "bad name!"), "channel names"),
-        (("channel", "add", "pbx", "phone"), "not available"),
+        (("channel", "add", "pbx", "phone"), "need --set provider"),
+        (
+            ("channel", "add", "pbx", "phone", "--set", "provider=zadarma"),
+            "need --set api_key=... --set secret=",
+        ),
+        (
+            (
+                "channel",
+                "add",
+                "pbx",
+                "p",
+                "--set",
+                "provider=generic",
+                "--set",
+                "secret=t",
+                "--set",
+                "timezone=Mars/Olympus",
+            ),
+            "unknown time zone",
+        ),
         (("channel", "add", "telegram", "bot"), "need --set token"),
         (("channel", "add", "telegram", "bot", "--set", "token=nope"), "token must look like"),
         (

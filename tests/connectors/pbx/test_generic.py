@@ -3,9 +3,11 @@ missed calls and callbacks, blocked callers, tokens, repeats and order."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import asyncpg
+import jsonschema
 
 from tests.conftest import count, one_row
 from tests.connectors.pbx.conftest import (
@@ -17,6 +19,7 @@ from tests.connectors.pbx.conftest import (
 )
 from tests.fakes.pbx import RECORDING, FakePbx
 from tests.fixtures.waiting import eventually
+from tests.storage.test_domain_events import CALL_EVENTS, SCHEMA
 
 URL = "/connectors/pbx/office?token=cti-token"
 CALL = "307fa962-de8d-4ffc-817b-7f6993204159"
@@ -74,6 +77,7 @@ async def test_an_answered_call_pops_the_card_is_answered_and_keeps_its_recordin
         )
 
     file = await eventually(fetched)
+    assert file is not None
     reply = await client.get(f"/api/v1/leads/{stored['lead_id']}/interactions", headers=auth)
     (item,) = (await reply.json())["items"]
     assert item["kind"] == "call" and item["call"]["status"] == "answered"
@@ -124,6 +128,23 @@ async def test_a_missed_call_becomes_a_callback_which_the_return_call_closes(
     dialog = await one_row(pool, "SELECT * FROM dialogs WHERE id = $1", missed["dialog_id"])
     assert dialog["status"] == "assigned" and dialog["operator_id"] == anna
     assert len(await _events(pool, "callback.closed")) == 1
+    await _fit_the_schema(pool)
+
+
+async def _fit_the_schema(pool: asyncpg.Pool) -> None:
+    """Every event the calls wrote fits the log's schema; each lead's are numbered 1, 2, 3…"""
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    per_lead: dict[int, list[int]] = defaultdict(list)
+    seen = set()
+    for record in await pool.fetch("SELECT * FROM domain_events ORDER BY id"):
+        row = {**dict(record), "occurred_at": record["occurred_at"].isoformat()}
+        validator.validate(row)
+        seen.add(row["type"])
+        if row["lead_id"] is not None:
+            per_lead[row["lead_id"]].append(row["lead_seq"])
+    assert seen >= CALL_EVENTS, sorted(seen)
+    for seqs in per_lead.values():
+        assert seqs == list(range(1, len(seqs) + 1))
 
 
 async def test_a_callback_nobody_took_closes_when_the_customer_gets_through(
@@ -160,6 +181,10 @@ async def test_a_blocked_caller_is_rejected_busy(
     assert rejected == {"action": "reject", "reason": "busy"}
     # A repeat of that newCall is answered the same way.
     assert await _cti(client, event="newCall", callId="c-2", **call) == rejected
+    # The PBX still reports the hang-up: the call is kept, missed, and not called back.
+    await _cti(client, event="hangup", callId="c-2", cause="busy", **call)
+    assert (await the_call(pool, "c-2"))["status"] == "busy"
+    assert await count(pool, "callbacks") == 0
     bad = await client.patch(f"/api/v1/leads/{lead_id}", json={"blocked": "yes"}, headers=auth)
     assert bad.status == 422
 
