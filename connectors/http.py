@@ -22,6 +22,18 @@ def new_guard() -> NetGuard:
     return NetGuard(MEDIA_TIMEOUT)
 
 
+async def read_limited(reply: aiohttp.ClientResponse, limit: int) -> tuple[bytes, str | None]:
+    """A response's body and type, `TooLarge` as soon as it is over `limit` bytes."""
+    if reply.content_length is not None and reply.content_length > limit:
+        raise TooLarge(f"{reply.content_length} bytes")
+    data = bytearray()
+    async for chunk in reply.content.iter_chunked(65536):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise TooLarge(f"over {limit} bytes")
+    return bytes(data), reply.content_type
+
+
 async def download(
     guard: NetGuard, url: str, limit: int, trusted_hosts: Collection[str] = ()
 ) -> tuple[bytes, str | None]:
@@ -37,14 +49,7 @@ async def download(
                 )
             if reply.status >= 400:
                 raise NotReady(f"HTTP {reply.status} fetching media")
-            if reply.content_length is not None and reply.content_length > limit:
-                raise TooLarge(f"{reply.content_length} bytes")
-            data = bytearray()
-            async for chunk in reply.content.iter_chunked(65536):
-                data.extend(chunk)
-                if len(data) > limit:
-                    raise TooLarge(f"over {limit} bytes")
-            return bytes(data), reply.content_type
+            return await read_limited(reply, limit)
     except Refused as exc:
         raise ChannelConfigError(f"the media URL was not fetched: {exc}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -199,12 +199,10 @@ class CallService:
             keys.add(lock_key(f"phone:{numbers.customer_phone}"))
         names = [*event.ringing, *([event.answered_by] if event.answered_by else [])]
         async with self.pool.acquire() as conn, conn.transaction():
-            await store.take_locks(conn, sorted(keys))
-            row = await store.lock_call(conn, event.channel_id, event.call_id)
+            row = await store.lock_call(conn, event.channel_id, event.call_id, sorted(keys))
             if event.key in row.applied:
-                blocked = row.lead_id is not None and await store.is_blocked(conn, row.lead_id)
                 lead = LeadId(row.lead_id) if row.lead_id is not None else None
-                return CallResult("duplicate", row.id, row.status, lead, blocked)
+                return CallResult("duplicate", row.id, row.status, lead, row.blocked)
             operators = await store.operators_named(conn, names)
             change = await self._apply(conn, row, event, numbers, operators)
         await self._tell(change)
@@ -226,9 +224,10 @@ class CallService:
         status = status_of(facts)
         change = CallChange(row=row, facts=facts, status=status, lead_id=row.lead_id)
         change.dialog_id, change.interaction_id = row.dialog_id, row.interaction_id
-        dialog: DialogState | None = None
+        dialog = row.dialog
+        change.blocked = row.blocked
         if row.interaction_id is None and facts.customer_phone:
-            lead_id, _ = await store.lead_for_phone(
+            lead_id, lead_created, change.blocked = await store.lead_for_phone(
                 conn, facts.customer_phone, numbers.customer_extension
             )
             dialog = await store.open_dialog(conn, lead_id, row.channel_id, facts.customer_phone)
@@ -244,11 +243,34 @@ class CallService:
                 call=change.call,
             )
             change.interaction_created = True
-        elif row.dialog_id is not None:
-            dialog = await store.dialog_state(conn, row.dialog_id)
-        if change.lead_id is not None:
-            change.blocked = await store.is_blocked(conn, change.lead_id)
-
+            # The lead's first events of this call, in the order they happened.
+            made = [("lead.created", lead_created), ("dialog.created", dialog.created)]
+            by = "customer" if facts.direction != Direction.OUT.value else "system"
+            change.events += [
+                NewEvent(
+                    kind,
+                    lead_id=lead_id,
+                    dialog_id=dialog.id,
+                    actor=by,
+                    data={"channel_id": row.channel_id},
+                )
+                for kind, wanted in made
+                if wanted
+            ]
+            change.events.append(
+                NewEvent(
+                    "interaction.created",
+                    lead_id=lead_id,
+                    dialog_id=dialog.id,
+                    interaction_id=change.interaction_id,
+                    data={
+                        "channel_id": row.channel_id,
+                        "kind": "call",
+                        "direction": facts.direction or "in",
+                    },
+                    actor=by,
+                )
+            )
         was_answered = old.answered_at is not None or old_status == CallStatus.ANSWERED
         change.answered_now = status in (CallStatus.IN_PROGRESS, CallStatus.ANSWERED) and (
             facts.answered_at is not None or status == CallStatus.ANSWERED
@@ -305,6 +327,7 @@ class CallService:
                 targets = await self._queue_operators(conn, event.group, row.channel_id)
             change.pop = [t for t in dict.fromkeys(targets) if t not in popped]
             popped += change.pop
+        change.row = replace(row, popped=tuple(popped))
         await store.save(
             conn,
             row.id,
@@ -314,10 +337,8 @@ class CallService:
             popped=popped,
             dialog_id=change.dialog_id,
             interaction_id=change.interaction_id,
+            shown=None if change.interaction_created else change.call,
         )
-        change.row = replace(row, popped=tuple(popped))
-        if change.interaction_id is not None and not change.interaction_created:
-            await store.set_interaction_call(conn, change.interaction_id, change.call)
         if change.lead_id is not None:
             change.events = [replace(e, lead_id=change.lead_id) for e in change.events]
             change.holders = await store.holders(conn, change.lead_id)
@@ -450,20 +471,7 @@ def rows_to_json(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
     """Calls as the calls API lists them."""
     items = []
     for r in rows:
-        facts = CallFacts(
-            direction=r["direction"],
-            from_number=r["from_number"],
-            to_number=r["to_number"],
-            customer_phone=r["customer_phone"],
-            outcome=r["outcome"],
-            cause=r["cause"],
-            extension=r["extension"],
-            operator_id=r["operator_id"],
-            started_at=r["started_at"],
-            answered_at=r["answered_at"],
-            ended_at=r["ended_at"],
-            duration_s=r["duration_s"],
-        )
+        facts = store.facts_of(r)
         items.append(
             {
                 **(call_to_json(call_info(r["id"], facts)) or {}),

@@ -40,6 +40,16 @@ class CallFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class DialogState:
+    id: int
+    created: bool
+    status: str
+    operator_id: int | None
+    offered_to: tuple[int, ...]
+    routable: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CallRow:
     id: int
     channel_id: int
@@ -51,12 +61,28 @@ class CallRow:
     lead_id: int | None
     applied: tuple[str, ...]
     popped: tuple[int, ...]
+    blocked: bool = False  # the lead's flag
+    dialog: DialogState | None = None  # the call's dialog as it stands
 
 
-_FACTS = (
-    "direction, from_number, to_number, customer_phone, outcome, cause, rang, extension,"
-    " operator_id, started_at, answered_at, ended_at, duration_s, recording_ref"
-)
+def facts_of(r: asyncpg.Record) -> CallFacts:
+    """A `calls` row's facts."""
+    return CallFacts(
+        direction=r["direction"],
+        from_number=r["from_number"],
+        to_number=r["to_number"],
+        customer_phone=r["customer_phone"],
+        outcome=r["outcome"],
+        cause=r["cause"],
+        rang=tuple(r["rang"]),
+        extension=r["extension"],
+        operator_id=r["operator_id"],
+        started_at=r["started_at"],
+        answered_at=r["answered_at"],
+        ended_at=r["ended_at"],
+        duration_s=r["duration_s"],
+        recording_ref=r["recording_ref"],
+    )
 
 
 def _row(r: asyncpg.Record) -> CallRow:
@@ -64,46 +90,51 @@ def _row(r: asyncpg.Record) -> CallRow:
         id=r["id"],
         channel_id=r["channel_id"],
         provider_call_id=r["provider_call_id"],
-        facts=CallFacts(
-            direction=r["direction"],
-            from_number=r["from_number"],
-            to_number=r["to_number"],
-            customer_phone=r["customer_phone"],
-            outcome=r["outcome"],
-            cause=r["cause"],
-            rang=tuple(r["rang"]),
-            extension=r["extension"],
-            operator_id=r["operator_id"],
-            started_at=r["started_at"],
-            answered_at=r["answered_at"],
-            ended_at=r["ended_at"],
-            duration_s=r["duration_s"],
-            recording_ref=r["recording_ref"],
-        ),
+        facts=facts_of(r),
         status=r["status"],
         dialog_id=r["dialog_id"],
         interaction_id=r["interaction_id"],
         lead_id=r["lead_id"],
         applied=tuple(r["applied"]),
         popped=tuple(r["popped"]),
+        blocked=bool(r["blocked"]),
+        dialog=DialogState(
+            r["dialog_id"],
+            False,
+            r["d_status"],
+            r["d_operator"],
+            tuple(r["d_offered"]),
+            r["d_routable"],
+        )
+        if r["d_status"] is not None
+        else None,
     )
 
 
-async def take_locks(conn: Conn, keys: Sequence[int]) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", keys)
-
-
-async def lock_call(conn: Conn, channel_id: int, provider_call_id: str) -> CallRow:
-    """The call's row, made by its first event whichever that is, locked to the end of
-    the transaction."""
+async def lock_call(
+    conn: Conn, channel_id: int, provider_call_id: str, keys: Sequence[int]
+) -> CallRow:
+    """The call's row, made by its first event whichever that is, locked to the end of the
+    transaction after the advisory locks `keys` (sorted: every caller locks in one order),
+    with its lead's flag and its dialog's state: one round trip. The dialog is read, not
+    locked: every change to it is a conditional UPDATE."""
     record = await conn.fetchrow(
-        """WITH made AS (
-               INSERT INTO calls (channel_id, provider_call_id) VALUES ($1, $2)
+        """WITH locked AS (
+               -- An aggregate: every lock is taken before the row below is made.
+               SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($3::bigint[]) AS k),
+           made AS (
+               INSERT INTO calls (channel_id, provider_call_id) SELECT $1, $2 FROM locked
                ON CONFLICT (channel_id, provider_call_id) DO UPDATE SET updated_at = now()
                RETURNING *)
-           SELECT made.*, i.lead_id FROM made LEFT JOIN interactions i ON i.id = made.interaction_id""",
+           SELECT made.*, i.lead_id, COALESCE(l.blocked, false) AS blocked,
+                  d.status AS d_status, d.operator_id AS d_operator, d.offered_to AS d_offered,
+                  d.routable AS d_routable
+           FROM made LEFT JOIN interactions i ON i.id = made.interaction_id
+                LEFT JOIN leads l ON l.id = i.lead_id
+                LEFT JOIN dialogs d ON d.id = made.dialog_id""",
         channel_id,
         provider_call_id,
+        list(keys),
     )
     assert record is not None
     return _row(record)
@@ -119,9 +150,12 @@ async def save(
     popped: Sequence[int],
     dialog_id: int | None,
     interaction_id: int | None,
+    shown: dict[str, Any] | None = None,
 ) -> None:
+    """The call's new facts, and how its interaction shows it (`shown`), in one statement."""
     await conn.execute(
-        """UPDATE calls SET direction = $2, from_number = $3, to_number = $4,
+        """WITH shown AS (UPDATE interactions SET call = $21 WHERE id = $20 AND $21::jsonb IS NOT NULL)
+           UPDATE calls SET direction = $2, from_number = $3, to_number = $4,
                   customer_phone = $5, outcome = $6, cause = $7, rang = $8, extension = $9,
                   operator_id = $10, started_at = $11, answered_at = $12, ended_at = $13,
                   duration_s = $14, recording_ref = $15, status = $16,
@@ -148,6 +182,7 @@ async def save(
         list(popped),
         dialog_id,
         interaction_id,
+        shown,
     )
 
 
@@ -166,34 +201,28 @@ async def operators_named(conn: Conn, names: Sequence[str]) -> dict[str, int]:
 
 async def lead_for_phone(
     conn: Conn, phone: str, extension: str | None, name: str | None = None
-) -> tuple[int, bool]:
-    """The lead with this number, or a new one (its `lead.created` event written)."""
-    found = await conn.fetchval(
-        "SELECT hub_identify(NULL, NULL, ARRAY[$1]::text[], '{}'::text[])", phone
+) -> tuple[int, bool, bool]:
+    """(lead, created, blocked): the lead with this number, or a new one (whose
+    `lead.created` is the caller's to record)."""
+    found = await conn.fetchrow(
+        "SELECT id, blocked FROM leads"
+        " WHERE id = hub_identify(NULL, NULL, ARRAY[$1]::text[], '{}'::text[])",
+        phone,
     )
     if found is not None:
-        return int(found), False
-    lead_id = await conn.fetchval("INSERT INTO leads (name) VALUES ($1) RETURNING id", name)
-    await conn.execute(
-        """SELECT hub_learn(p_lead => $1, p_name => NULL, p_phones => ARRAY[$2]::text[],
-                            p_exts => ARRAY[$3]::text[], p_emails => '{}'::text[],
-                            p_identity_kind => NULL, p_identity_id => NULL, p_new_lead => true)""",
-        lead_id,
+        return int(found["id"]), False, bool(found["blocked"])
+    lead_id = await conn.fetchval(
+        """WITH made AS (INSERT INTO leads (name) VALUES ($1) RETURNING id)
+           SELECT id, hub_learn(p_lead => id, p_name => NULL, p_phones => ARRAY[$2]::text[],
+                                p_exts => ARRAY[$3]::text[], p_emails => '{}'::text[],
+                                p_identity_kind => NULL, p_identity_id => NULL,
+                                p_new_lead => true)
+           FROM made""",
+        name,
         phone,
         extension or "",
     )
-    await events.append(conn, [NewEvent("lead.created", lead_id=lead_id, actor="customer")])
-    return int(lead_id), True
-
-
-@dataclass(frozen=True, slots=True)
-class DialogState:
-    id: int
-    created: bool
-    status: str
-    operator_id: int | None
-    offered_to: tuple[int, ...]
-    routable: bool
+    return int(lead_id), True, False
 
 
 async def open_dialog(conn: Conn, lead_id: int, channel_id: int, peer: str) -> DialogState:
@@ -210,34 +239,8 @@ async def open_dialog(conn: Conn, lead_id: int, channel_id: int, peer: str) -> D
         peer,
     )
     assert r is not None
-    if r["created"]:
-        await events.append(
-            conn,
-            [
-                NewEvent(
-                    "dialog.created",
-                    lead_id=lead_id,
-                    dialog_id=r["id"],
-                    data={"channel_id": channel_id},
-                    actor="customer",
-                )
-            ],
-        )
     return DialogState(
         r["id"], r["created"], r["status"], r["operator_id"], tuple(r["offered_to"]), r["routable"]
-    )
-
-
-async def dialog_state(conn: Conn, dialog_id: int) -> DialogState | None:
-    r = await conn.fetchrow(
-        "SELECT id, status, operator_id, offered_to, routable FROM dialogs WHERE id = $1"
-        " FOR UPDATE",
-        dialog_id,
-    )
-    if r is None:
-        return None
-    return DialogState(
-        r["id"], False, r["status"], r["operator_id"], tuple(r["offered_to"]), r["routable"]
     )
 
 
@@ -264,24 +267,7 @@ async def add_interaction(
         external_id,
         call,
     )
-    await events.append(
-        conn,
-        [
-            NewEvent(
-                "interaction.created",
-                lead_id=lead_id,
-                dialog_id=dialog_id,
-                interaction_id=interaction_id,
-                data={"channel_id": channel_id, "kind": "call", "direction": direction},
-                actor="customer" if direction == "in" else "system",
-            )
-        ],
-    )
     return int(interaction_id)
-
-
-async def set_interaction_call(conn: Conn, interaction_id: int, call: dict[str, Any]) -> None:
-    await conn.execute("UPDATE interactions SET call = $2 WHERE id = $1", interaction_id, call)
 
 
 async def holders(conn: Conn, lead_id: int) -> list[int]:
@@ -293,10 +279,6 @@ async def holders(conn: Conn, lead_id: int) -> list[int]:
             lead_id,
         )
     )
-
-
-async def is_blocked(conn: Conn, lead_id: int) -> bool:
-    return bool(await conn.fetchval("SELECT blocked FROM leads WHERE id = $1", lead_id))
 
 
 async def assign(conn: Conn, dialog_id: int, operator_id: int) -> tuple[int, ...] | None:
@@ -327,13 +309,6 @@ async def close_waiting(conn: Conn, dialog_id: int) -> tuple[int, ...] | None:
         dialog_id,
     )
     return tuple(r["offered_to"]) if r is not None else None
-
-
-async def hold_for_pbx(conn: Conn, dialog_id: int) -> None:
-    """A waiting dialog whose callback is done goes back out of the hub's queues."""
-    await conn.execute(
-        "UPDATE dialogs SET routable = false WHERE id = $1 AND status = 'queued'", dialog_id
-    )
 
 
 async def first_response(conn: Conn, dialog_id: int, at: datetime) -> None:
@@ -380,14 +355,6 @@ async def close_callbacks(
         before,
     )
     return [(r["id"], r["dialog_id"], r["call_id"]) for r in rows]
-
-
-async def open_callbacks_of(conn: Conn, dialog_id: int) -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM callbacks WHERE dialog_id = $1 AND closed_at IS NULL", dialog_id
-        )
-    )
 
 
 async def add_recording(

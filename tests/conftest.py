@@ -22,6 +22,7 @@ from hub.domain import Channel
 from hub.runtime import build_hub
 from storage import apikeys, channels, operators
 from storage.database import create_pool
+from tests.fakes.pbx import FakePbx
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.vk import FakeVk
 from tests.fixtures.dovecot import Dovecot, dovecot_server
@@ -107,6 +108,17 @@ async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     server = TestServer(telegram.app)
     await server.start_server()
     yield telegram, str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+async def fake_pbx() -> AsyncIterator[FakePbx]:
+    """tests/fakes/pbx.py (Zadarma's and Mango's recording APIs, plain files) on loopback."""
+    pbx = FakePbx()
+    server = TestServer(pbx.app)
+    await server.start_server()
+    pbx.base = str(server.make_url("")).rstrip("/")
+    yield pbx
     await server.close()
 
 

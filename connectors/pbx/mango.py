@@ -23,13 +23,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from connectors.http import read_limited
 from connectors.pbx import outcomes
 from connectors.pbx.wire import read_fields, text
 from hub.domain import CallEvent, CallPhase, CallStatus, Channel, Direction
 from hub.errors import ApiError
 from hub.httputil import refuse_unusable_text
 from hub.netguard import NetGuard, Refused, trusted
-from hub.ports import HubPorts, TooLarge
+from hub.ports import HubPorts
 from hub.ports.connector import AuthFailed, ChannelConfigError, NotReady
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,11 @@ async def handle(
     return _ok()
 
 
+LATEST = 4_102_444_800  # 2100-01-01: a time past it is no PBX's clock
+
+
 def _at(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < LATEST:
         return datetime.fromtimestamp(value, UTC)
     return None
 
@@ -157,7 +161,9 @@ def to_event(channel: Channel, path: str, event: dict[str, Any]) -> CallEvent | 
             answered_at=answered,
             outcome=outcome,
             cause=f"mango {reason}" if reason is not None else None,
-            duration_s=int((ended - answered).total_seconds()) if answered and ended else None,
+            duration_s=max(0, int((ended - answered).total_seconds()))
+            if answered and ended
+            else None,
             answered_by=text(caller if outbound else callee, "extension")
             if outcome == CallStatus.ANSWERED or outbound
             else None,
@@ -208,14 +214,7 @@ async def recording(
                 )
             if reply.status >= 400:
                 raise NotReady(f"Mango Office answered HTTP {reply.status}")
-            if reply.content_length is not None and reply.content_length > limit:
-                raise TooLarge(f"{reply.content_length} bytes")
-            data = bytearray()
-            async for chunk in reply.content.iter_chunked(65536):
-                data.extend(chunk)
-                if len(data) > limit:
-                    raise TooLarge(f"over {limit} bytes")
-            return bytes(data), reply.content_type
+            return await read_limited(reply, limit)
     except Refused as exc:
         raise ChannelConfigError(f"the recording was not fetched: {exc}") from None
     except (aiohttp.ClientError, TimeoutError) as exc:

@@ -102,7 +102,8 @@ def call_start(channel: Channel, value: str | None) -> datetime | None:
 
 def _whole(fields: dict[str, Any], name: str) -> int | None:
     value = text(fields, name)
-    return int(value) if value is not None and value.isdigit() else None
+    # A call lasts less than a decade: longer digit strings are not a duration.
+    return int(value) if value is not None and value.isdigit() and len(value) <= 9 else None
 
 
 def to_event(channel: Channel, kind: str, call_id: str, fields: dict[str, Any]) -> CallEvent:

@@ -117,7 +117,7 @@ class _Calls:
             t and ("\x00" in t or any(0xD800 <= ord(c) <= 0xDFFF for c in t)) for t in texts
         )
         assert event.duration_s is None or (
-            isinstance(event.duration_s, int) and event.duration_s >= 0
+            isinstance(event.duration_s, int) and 0 <= event.duration_s < 2**31
         )
         assert event.at.tzinfo is not None
         return CallResult("applied", 1, "ringing")
@@ -409,3 +409,50 @@ def test_mango_events_of_any_shape(data: st.DataObject) -> None:
     asyncio.run(
         _pbx_answer(settings_, "/connectors/pbx/c/events/summary", body, headers["Content-Type"])
     )
+
+
+ZADARMA_END = {
+    "event": "NOTIFY_END",
+    "call_start": "2024-05-14 10:15:03",
+    "pbx_call_id": "in_5f0c1e2d3a4b",
+    "caller_id": "79001234567",
+    "called_did": "74951234567",
+    "internal": "100",
+    "duration": "95",
+    "disposition": "answered",
+    "status_code": "16",
+    "is_recorded": "1",
+    "call_id_with_rec": "1715670903.123456",
+}
+FORM_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(
+    ["", "99999999999999999999", "-5", "2024-13-45 99:99:99", "NOTIFY_OUT_END", "NOTIFY_X"]
+)
+
+
+@PROPERTY
+@given(data=st.data())
+def test_zadarma_notifications_of_any_shape(data: st.DataObject) -> None:
+    from tests.fakes.pbx import zadarma_notify
+
+    fields = dict(ZADARMA_END)
+    fields[data.draw(st.sampled_from(sorted(fields)))] = data.draw(FORM_TEXT)
+    if fields["event"] not in ("NOTIFY_END", "NOTIFY_OUT_END", "NOTIFY_START"):
+        fields["event"] = "NOTIFY_END"
+    body, headers = zadarma_notify("zd-secret", **fields)
+    settings_ = {"provider": "zadarma", "api_key": "k", "secret": "zd-secret"}
+
+    async def run() -> None:
+        descriptor = registry.get("pbx")
+        assert descriptor is not None
+        connector: Any = descriptor.factory(_ports())
+        request = _request("/connectors/pbx/c", body, headers)
+        try:
+            response = await connector.events(request, _channel("pbx", settings_))
+        except HubError as error:
+            assert 400 <= error.status < 500, error
+        else:
+            assert response.status < 300, response
+        finally:
+            await connector.close()
+
+    asyncio.run(run())

@@ -5,13 +5,10 @@ conversation. Screenshots at 1440×900 and 390×844."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, expect
 
 from storage import channels
@@ -20,16 +17,6 @@ from tests.e2e.test_console_day import DESKTOP, PHONE, _online, _shot
 from tests.fakes.pbx import FakePbx
 
 TOKEN = "cti-e2e"
-
-
-@pytest.fixture
-async def recordings() -> AsyncIterator[FakePbx]:
-    pbx = FakePbx()
-    server = TestServer(pbx.app)
-    await server.start_server()
-    pbx.base = str(server.make_url("")).rstrip("/")
-    yield pbx
-    await server.close()
 
 
 async def _cti(base: str, **event: Any) -> dict[str, Any]:
@@ -43,7 +30,7 @@ async def _cti(base: str, **event: Any) -> dict[str, Any]:
 
 
 async def test_a_call_pops_the_callers_card_and_its_recording_plays(
-    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool, recordings: FakePbx
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool, fake_pbx: FakePbx
 ) -> None:
     base, _ = site
     await pool.execute("UPDATE operators SET extension = '101' WHERE login = 'anna'")
@@ -52,7 +39,7 @@ async def test_a_call_pops_the_callers_card_and_its_recording_plays(
             conn,
             "pbx",
             "office",
-            {"provider": "generic", "secret": TOKEN, "api_base": recordings.base},
+            {"provider": "generic", "secret": TOKEN, "api_base": fake_pbx.base},
         )
     page = await browser.new_page(viewport=DESKTOP)
     await login_as(page, base, "anna")
@@ -86,7 +73,7 @@ async def test_a_call_pops_the_callers_card_and_its_recording_plays(
     # Answered by anna: the lead's phone dialog is hers now (the callback is done).
     await expect(page.locator(".dialog-item")).to_have_count(1)
     await expect(page.locator(".offer")).to_have_count(0)
-    recording = f"{recordings.base}/files/c-2.mp3"
+    recording = f"{fake_pbx.base}/files/c-2.mp3"
     await _cti(base, event="hangup", cause="normalClearing", recordingUrl=recording, **second)
     await expect(pop.locator(".call-state")).to_contain_text("answered")
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 from aiohttp import WSMsgType
@@ -16,6 +15,7 @@ from hub.context import Hub
 from hub.domain import Channel, Operator
 from storage import operators
 from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row
+from tests.fixtures.sockets import Socket
 
 Client = TestClient[Any, Any]
 PASSWORD = OPERATOR_PASSWORD
@@ -32,26 +32,6 @@ async def _login(client: Client, login: str) -> str:
     assert reply.status == 200, await reply.text()
     token: str = (await reply.json())["token"]
     return token
-
-
-class Socket:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.frames: list[dict[str, Any]] = []
-
-    async def next(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
-        for i, frame in enumerate(self.frames):
-            if frame["type"] == kind:
-                return self.frames.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                received: dict[str, Any] = json.loads(await self.ws.receive_str())
-                if received["type"] == kind:
-                    return received
-                self.frames.append(received)
-
-    async def send(self, **frame: Any) -> None:
-        await self.ws.send_str(json.dumps(frame))
 
 
 async def _connect(client: Client, token: str) -> Socket:

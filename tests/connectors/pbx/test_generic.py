@@ -15,10 +15,10 @@ from tests.connectors.pbx.conftest import (
     Client,
     add_pbx,
     operator_online,
+    stored_recording,
     the_call,
 )
 from tests.fakes.pbx import RECORDING, FakePbx
-from tests.fixtures.waiting import eventually
 from tests.storage.test_domain_events import CALL_EVENTS, SCHEMA
 
 URL = "/connectors/pbx/office?token=cti-token"
@@ -70,14 +70,7 @@ async def test_an_answered_call_pops_the_card_is_answered_and_keeps_its_recordin
     assert dialog["status"] == "assigned" and dialog["operator_id"] == anna
     assert dialog["first_response_at"] == stored["answered_at"]  # the answer is the response
 
-    async def fetched() -> asyncpg.Record | None:
-        return await pool.fetchrow(
-            "SELECT * FROM attachments WHERE interaction_id = $1 AND state = 'stored'",
-            stored["interaction_id"],
-        )
-
-    file = await eventually(fetched)
-    assert file is not None
+    file = await stored_recording(pool, stored["interaction_id"])
     reply = await client.get(f"/api/v1/leads/{stored['lead_id']}/interactions", headers=auth)
     (item,) = (await reply.json())["items"]
     assert item["kind"] == "call" and item["call"]["status"] == "answered"

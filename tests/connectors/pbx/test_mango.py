@@ -10,9 +10,15 @@ import asyncpg
 import pytest
 
 from tests.conftest import count, one_row
-from tests.connectors.pbx.conftest import CUSTOMER, Client, add_pbx, operator_online, the_call
+from tests.connectors.pbx.conftest import (
+    CUSTOMER,
+    Client,
+    add_pbx,
+    operator_online,
+    stored_recording,
+    the_call,
+)
 from tests.fakes.pbx import RECORDING, FakePbx, mango_form
-from tests.fixtures.waiting import eventually
 
 BASE = "/connectors/pbx/mango"
 ENTRY = "MzUyODbvczg4OTo0MDE="
@@ -135,11 +141,7 @@ async def test_an_inbound_call_pops_is_answered_and_keeps_its_recording(
     assert stored["status"] == "answered" and stored["operator_id"] == anna
     assert stored["cause"] == "mango 1110" and await count(pool, "calls") == 1
 
-    async def fetched() -> asyncpg.Record | None:
-        return await pool.fetchrow("SELECT * FROM attachments WHERE state = 'stored'")
-
-    file = await eventually(fetched)
-    assert file is not None
+    file = await stored_recording(pool, stored["interaction_id"])
     assert mango.mango_requests == [{"recording_id": "rec-77", "action": "download"}]
     audio = await client.get(f"/api/v1/attachments/{file['id']}", headers=auth)
     assert await audio.read() == RECORDING
@@ -163,3 +165,35 @@ async def test_a_missed_call_leaves_a_callback(
     assert offered["dialog"]["callback"]["call_id"] == missed["id"]
     event = await one_row(pool, "SELECT * FROM domain_events WHERE type = 'call.missed'")
     assert event["data"]["call"]["status"] == "missed"
+
+    # anna calls the customer back from her extension; the answer closes the task.
+    back = "MzUyODbvczg4OTo0MDI="
+    leg = {
+        "entry_id": back,
+        "call_id": "back-leg",
+        "location": "abonent",
+        "from": {"extension": "101", "number": "sip:anna@example.mangosip.ru"},
+        "to": {"number": "79001234567"},
+    }
+    await _event(
+        client,
+        mango,
+        "events/call",
+        {**leg, "seq": 1, "call_state": "Appeared", "timestamp": T0 + 100},
+    )
+    await _event(
+        client,
+        mango,
+        "events/call",
+        {**leg, "seq": 2, "call_state": "Connected", "timestamp": T0 + 105},
+    )
+    returned = await the_call(pool, back)
+    assert returned["direction"] == "out" and returned["status"] == "in_progress"
+    assert returned["lead_id"] == missed["lead_id"]
+    callback = await one_row(pool, "SELECT * FROM callbacks")
+    assert callback["closed_by_call"] == returned["id"]
+    summary = {**_summary(1, T0 + 105, 1100), "entry_id": back, "call_direction": 2}
+    summary["end_time"] = T0 + 160
+    summary |= {"from": leg["from"], "to": leg["to"]}
+    await _event(client, mango, "events/summary", summary)
+    assert (await the_call(pool, back))["status"] == "answered"

@@ -9,7 +9,14 @@ import asyncpg
 import pytest
 
 from tests.conftest import count, one_row
-from tests.connectors.pbx.conftest import CUSTOMER, Client, add_pbx, operator_online, the_call
+from tests.connectors.pbx.conftest import (
+    CUSTOMER,
+    Client,
+    add_pbx,
+    operator_online,
+    stored_recording,
+    the_call,
+)
 from tests.fakes.pbx import RECORDING, FakePbx, zadarma_notify
 from tests.fixtures.waiting import eventually
 
@@ -103,14 +110,7 @@ async def test_an_inbound_call_rings_the_extension_and_keeps_its_recording(
     # call_start carries no offset: it is the channel's time zone (Moscow, UTC+3).
     assert stored["started_at"] == datetime(2024, 5, 14, 7, 15, 3, tzinfo=UTC)
 
-    async def fetched() -> asyncpg.Record | None:
-        return await pool.fetchrow(
-            "SELECT * FROM attachments WHERE interaction_id = $1 AND state = 'stored'",
-            stored["interaction_id"],
-        )
-
-    file = await eventually(fetched)
-    assert file is not None
+    file = await stored_recording(pool, stored["interaction_id"])
     assert zadarma.record_requests == [{"call_id": "1715670903.123456"}]
     audio = await client.get(f"/api/v1/attachments/{file['id']}", headers=auth)
     assert await audio.read() == RECORDING
@@ -128,7 +128,7 @@ async def test_an_inbound_call_rings_the_extension_and_keeps_its_recording(
 async def test_a_missed_call_is_returned_from_an_extension(
     client: Client, pool: asyncpg.Pool, zadarma: FakePbx
 ) -> None:
-    await operator_online(client, pool, "anna", "100")
+    _, anna_ws = await operator_online(client, pool, "anna", "100")
     call = {
         "call_start": START,
         "pbx_call_id": "in_missed",
@@ -143,6 +143,8 @@ async def test_a_missed_call_is_returned_from_an_extension(
     assert missed["status"] == "missed" and missed["outcome"] == "missed"
     callback = await one_row(pool, "SELECT * FROM callbacks")
     assert callback["phone"] == CUSTOMER and callback["closed_at"] is None
+    offered = await anna_ws.next("dialog.offered")  # the callback, routed like a dialog
+    assert offered["dialog"]["callback"]["call_id"] == missed["id"]
 
     back = {"call_start": "2024-05-14 10:20:00", "pbx_call_id": "out_1", "internal": "100"}
     await _notify(client, zadarma, event="NOTIFY_OUT_START", destination="79001234567", **back)
