@@ -71,7 +71,15 @@ async def handle(
     if path == "ping":
         return _ok()
     if path not in STORED:
-        log.info("pbx channel %s: Mango Office %s acknowledged, not stored", channel.name, path)
+        # DTMF and command results are Mango's, known and of no use here; others are new.
+        known = path == "events/dtmf" or path.startswith("result/")
+        log.log(
+            logging.INFO if known else logging.WARNING,
+            "pbx channel %s: Mango Office %s %s",
+            channel.name,
+            path,
+            "acknowledged, not stored" if known else "is an unknown event type; ignored",
+        )
         return _ok()
     try:
         event = json.loads(document)

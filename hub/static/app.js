@@ -688,6 +688,18 @@ function Conversation({ state }) {
   </section>`;
 }
 
+// The lead's latest calls, with their recordings, beside the conversation.
+function LeadCalls({ messages }) {
+  const calls = messages.filter((m) => m.call).slice(-5).reverse();
+  if (!calls.length) return null;
+  return html`<section class="lead-calls" aria-label=${t("calls")}><h2>${t("calls")}</h2>
+    ${calls.map((m) => html`<div class="lead-call" key=${m.id}>
+      <div class=${`call-${m.call.status}`}>☎ ${callLine(m.call)}</div>
+      <div class="empty">${new Date(m.occurred_at).toLocaleString(lang())}</div>
+      ${m.call.recording_url ? html`<${Recording} url=${m.call.recording_url} />` : null}</div>`)}
+  </section>`;
+}
+
 // The form's fields are uncontrolled: a live update of the lead changes what the operator
 // has not touched (defaultValue), never what they are editing.
 function LeadCard({ state }) {
@@ -708,6 +720,7 @@ function LeadCard({ state }) {
         <button onClick=${() => acceptPhone(phone)}>${t("addPhone")}</button>
         <button onClick=${() => dismissPhone(phone)}>${t("dismiss")}</button></div>`)}
     </section>` : null}
+    <${LeadCalls} messages=${state.messages} />
     <h2>${t("identities")}</h2>
     ${lead.identities.map((i) => html`<div key=${`${i.kind}:${i.external_id}`}><${Kind} kind=${i.kind} /> ${i.external_id}</div>`)}
     <h2>${t("duplicates")}</h2>

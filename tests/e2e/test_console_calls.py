@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from playwright.async_api import Browser, expect
+from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
+from playwright.async_api import Browser, Page, expect
 
 from storage import channels
 from tests.e2e.console import login_as
@@ -17,6 +18,20 @@ from tests.e2e.test_console_day import DESKTOP, PHONE, _online, _shot
 from tests.fakes.pbx import FakePbx
 
 TOKEN = "cti-e2e"
+
+
+async def _accessible(page: Page) -> None:
+    """No serious or critical axe violation, in light mode and dark."""
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        results = await Axe().run(page)
+        bad = [
+            f"{v['id']} ({v['impact']}): {v['help']} {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not bad, f"{scheme}: {bad}"
+    await page.emulate_media(color_scheme="light")
 
 
 async def _cti(base: str, **event: Any) -> dict[str, Any]:
@@ -63,9 +78,11 @@ async def test_a_call_pops_the_callers_card_and_its_recording_plays(
     await expect(pop.locator(".call-history li")).to_have_count(1)
     await expect(pop.locator(".call-history")).to_contain_text("missed")
     await _shot(page, "operator-call-ringing")
+    await _accessible(page)
     await page.set_viewport_size(PHONE)
     await expect(pop.locator("button.open-lead")).to_be_visible()
     await _shot(page, "operator-call-ringing")
+    await _accessible(page)
     await page.set_viewport_size(DESKTOP)
 
     await _cti(base, event="answer", answeringNumber="101", **second)
@@ -88,7 +105,11 @@ async def test_a_call_pops_the_callers_card_and_its_recording_plays(
         "() => document.querySelector('audio.recording').readyState >= 1"
         " || document.querySelector('audio.recording').error !== null"
     )
+    # The lead card lists the lead's calls, the recording playable there too.
+    await expect(page.locator(".lead-card .lead-call")).to_have_count(2)
+    await expect(page.locator(".lead-card audio.recording")).to_have_count(1)
     await _shot(page, "operator-call-conversation")
+    await _accessible(page)
     await page.set_viewport_size(PHONE)
     await page.locator("nav.views button.view-conversation").click()
     await expect(audio).to_be_visible()

@@ -106,6 +106,9 @@ async def test_ping_and_signatures(
     # Command results and DTMF are acknowledged and not stored.
     await _event(client, mango, "events/dtmf", {"entry_id": ENTRY, "dtmf": "1"})
     await _event(client, mango, "result/callback", {"command_id": "c1", "result": 1000})
+    with caplog.at_level(logging.WARNING):
+        await _event(client, mango, "events/teleport", {"entry_id": ENTRY})
+    assert "events/teleport is an unknown event type" in caplog.text
     assert await count(pool, "calls") == 0
 
 
