@@ -227,55 +227,11 @@ class CallService:
         dialog = row.dialog
         change.blocked = row.blocked
         if row.interaction_id is None and facts.customer_phone:
-            lead_id, lead_created, change.blocked = await store.lead_for_phone(
-                conn, facts.customer_phone, numbers.customer_extension
-            )
-            dialog = await store.open_dialog(conn, lead_id, row.channel_id, facts.customer_phone)
-            change.lead_id, change.dialog_id = lead_id, dialog.id
-            change.interaction_id = await store.add_interaction(
-                conn,
-                lead_id=lead_id,
-                dialog_id=dialog.id,
-                channel_id=row.channel_id,
-                direction=facts.direction or "in",
-                occurred_at=facts.started_at or event.at,
-                external_id=f"call:{row.provider_call_id}",
-                call=change.call,
-            )
-            change.interaction_created = True
-            # The lead's first events of this call, in the order they happened.
-            made = [("lead.created", lead_created), ("dialog.created", dialog.created)]
-            by = "customer" if facts.direction != Direction.OUT.value else "system"
-            change.events += [
-                NewEvent(
-                    kind,
-                    lead_id=lead_id,
-                    dialog_id=dialog.id,
-                    actor=by,
-                    data={"channel_id": row.channel_id},
-                )
-                for kind, wanted in made
-                if wanted
-            ]
-            change.events.append(
-                NewEvent(
-                    "interaction.created",
-                    lead_id=lead_id,
-                    dialog_id=dialog.id,
-                    interaction_id=change.interaction_id,
-                    data={
-                        "channel_id": row.channel_id,
-                        "kind": "call",
-                        "direction": facts.direction or "in",
-                    },
-                    actor=by,
-                )
-            )
+            dialog = await self._first_sight(conn, change, event, numbers)
         was_answered = old.answered_at is not None or old_status == CallStatus.ANSWERED
-        change.answered_now = status in (CallStatus.IN_PROGRESS, CallStatus.ANSWERED) and (
-            facts.answered_at is not None or status == CallStatus.ANSWERED
+        change.answered_now = (
+            status in (CallStatus.IN_PROGRESS, CallStatus.ANSWERED) and not was_answered
         )
-        change.answered_now = change.answered_now and not was_answered
         change.ended_now = status.final and not (old_status is not None and old_status.final)
         inbound = facts.direction == Direction.IN.value
 
@@ -291,21 +247,7 @@ class CallService:
                 await self._close_callbacks(conn, change, facts, row.id, dialog)
             change.events.append(self._event("call.answered", change))
         if change.ended_now:
-            change.events.append(self._event("call.ended", change))
-            if inbound and status != CallStatus.ANSWERED:
-                change.events.append(self._event("call.missed", change))
-                # A blocked caller (rejected busy on purpose) is not called back.
-                if dialog is not None and facts.customer_phone and not change.blocked:
-                    if await store.open_callback(conn, row.id, dialog.id, facts.customer_phone):
-                        change.route.append(dialog.id)
-                        dialog = replace(dialog, routable=True)
-                    change.events.append(self._event("callback.created", change))
-            if dialog is not None and dialog.status == "queued" and not dialog.routable:
-                # Taken, or placed, outside the hub's queues: its operator's, or done.
-                if facts.operator_id:
-                    dialog = await self._assign(conn, change, dialog, facts.operator_id)
-                elif (offered := await store.close_waiting(conn, dialog.id)) is not None:
-                    change.closed.append((dialog.id, offered))
+            dialog = await self._on_end(conn, change, dialog, inbound)
         if (
             change.interaction_id is not None
             and facts.recording_ref
@@ -344,6 +286,81 @@ class CallService:
             change.holders = await store.holders(conn, change.lead_id)
         await store.record_events(conn, change.events)
         return change
+
+    async def _on_end(
+        self, conn: Conn, change: CallChange, dialog: DialogState | None, inbound: bool
+    ) -> DialogState | None:
+        """A missed inbound call leaves a callback (routed with its dialog); a dialog the
+        call opened outside the hub's queues becomes its operator's, or is done."""
+        facts = change.facts
+        change.events.append(self._event("call.ended", change))
+        if inbound and change.status != CallStatus.ANSWERED:
+            change.events.append(self._event("call.missed", change))
+            # A blocked caller (rejected busy on purpose) is not called back.
+            if dialog is not None and facts.customer_phone and not change.blocked:
+                if await store.open_callback(conn, change.row.id, dialog.id, facts.customer_phone):
+                    change.route.append(dialog.id)
+                    dialog = replace(dialog, routable=True)
+                change.events.append(self._event("callback.created", change))
+        if dialog is not None and dialog.status == "queued" and not dialog.routable:
+            if facts.operator_id:
+                dialog = await self._assign(conn, change, dialog, facts.operator_id)
+            elif (offered := await store.close_waiting(conn, dialog.id)) is not None:
+                change.closed.append((dialog.id, offered))
+        return dialog
+
+    async def _first_sight(
+        self, conn: Conn, change: CallChange, event: CallEvent, numbers: Numbers
+    ) -> DialogState:
+        """The first event that names the customer's number: their lead (found or made),
+        the dialog on the channel, the call's interaction, and the events of all three."""
+        row, facts = change.row, change.facts
+        assert facts.customer_phone is not None
+        lead_id, lead_created, change.blocked = await store.lead_for_phone(
+            conn, facts.customer_phone, numbers.customer_extension
+        )
+        dialog = await store.open_dialog(conn, lead_id, row.channel_id, facts.customer_phone)
+        change.lead_id, change.dialog_id = lead_id, dialog.id
+        change.interaction_id = await store.add_interaction(
+            conn,
+            lead_id=lead_id,
+            dialog_id=dialog.id,
+            channel_id=row.channel_id,
+            direction=facts.direction or "in",
+            occurred_at=facts.started_at or event.at,
+            external_id=f"call:{row.provider_call_id}",
+            call=change.call,
+        )
+        change.interaction_created = True
+        # The lead's first events of this call, in the order they happened.
+        made = [("lead.created", lead_created), ("dialog.created", dialog.created)]
+        by = "customer" if facts.direction != Direction.OUT.value else "system"
+        change.events += [
+            NewEvent(
+                kind,
+                lead_id=lead_id,
+                dialog_id=dialog.id,
+                actor=by,
+                data={"channel_id": row.channel_id},
+            )
+            for kind, wanted in made
+            if wanted
+        ]
+        change.events.append(
+            NewEvent(
+                "interaction.created",
+                lead_id=lead_id,
+                dialog_id=dialog.id,
+                interaction_id=change.interaction_id,
+                data={
+                    "channel_id": row.channel_id,
+                    "kind": "call",
+                    "direction": facts.direction or "in",
+                },
+                actor=by,
+            )
+        )
+        return dialog
 
     def _event(self, kind: str, change: CallChange) -> NewEvent:
         return NewEvent(
