@@ -61,7 +61,15 @@ async def test_an_offer_crosses_nodes(
         capture_output=True,
         timeout=60,
     )
-    await add_operator(pool, "anna")
+    subprocess.run(
+        hub_command("channel", "add", "pbx", "cti", "--set", "provider=generic")
+        + ["--set", "secret=cluster-token"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    await add_operator(pool, "anna", extension="101")
     node_a = HubProcess(env, tmp_path, tmp_path / "a.log")
     node_b = HubProcess(env, tmp_path, tmp_path / "b.log")
     node_a.start()
@@ -94,6 +102,22 @@ async def test_an_offer_crosses_nodes(
                     assert posted.status == 201
                 frame = await _until(ws, "interaction")
                 assert frame["interaction"]["text"] == "hello?"
+                # A call to anna's extension, told to node A, pops her card on node B.
+                async with session.post(
+                    f"{node_a.url}/connectors/pbx/cti?token=cluster-token",
+                    json={
+                        "event": "newCall",
+                        "from": "89161230000",
+                        "to": "74951234567",
+                        "direction": "in",
+                        "callId": "x-1",
+                        "user": "101",
+                    },
+                ) as rang:
+                    assert rang.status == 200
+                frame = await _until(ws, "call.ringing")
+                assert frame["lead"]["name"] == "Ivan" and frame["call"]["from"] == "+79161230000"
+                assert [i["text"] for i in frame["recent"]][:1] == ["hello?"]
                 # Signing out on node A ends the socket held by node B: 4401, sign in again.
                 async with session.post(
                     f"{node_a.url}/api/v1/auth/logout",
