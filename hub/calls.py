@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -38,10 +39,12 @@ from storage.calls import CallFacts, CallRow, DialogState
 from storage.database import Conn
 from storage.events import NewEvent
 from storage.interactions import call_to_json
+from storage.queues import QueueRow
 
 log = logging.getLogger(__name__)
 
 RECENT_HISTORY = 5  # interactions shown with the caller's card
+OPERATORS_TTL_S = 5.0
 
 
 def status_of(facts: CallFacts) -> CallStatus:
@@ -160,6 +163,9 @@ class CallService:
         self.router: routing.Router | None = None
         self.wake_media: Callable[[], None] = lambda: None
         self.nudge_supervisors: Callable[[], Awaitable[None]] | None = None
+        self._directory: dict[str, int] = {}
+        self._directory_read = float("-inf")
+        self._queues: list[QueueRow] = []
 
     def connect(
         self,
@@ -171,6 +177,19 @@ class CallService:
         self.router = router
         self.wake_media = wake_media
         self.nudge_supervisors = nudge_supervisors
+
+    async def _operators(self, names: Sequence[str]) -> dict[str, int]:
+        """The operators a PBX names (extensions, else logins), from a directory read at
+        most every few seconds: `hub operator add` is seen within OPERATORS_TTL_S."""
+        if not names:
+            return {}
+        now = time.monotonic()
+        unknown = any(n not in self._directory for n in names)
+        age = now - self._directory_read
+        if age > OPERATORS_TTL_S or (unknown and age > 0.5):
+            self._directory = await store.extensions(self.pool)
+            self._directory_read = now
+        return {n: self._directory[n] for n in names if n in self._directory}
 
     def numbers(self, event: CallEvent) -> Numbers:
         """Phone numbers in E.164; anything else (`anonymous`, an extension, a SIP URI) as
@@ -197,13 +216,18 @@ class CallService:
         keys = {lock_key(f"call:{event.channel_id}:{event.call_id}")}
         if numbers.customer_phone:
             keys.add(lock_key(f"phone:{numbers.customer_phone}"))
-        names = [*event.ringing, *([event.answered_by] if event.answered_by else [])]
+        # Read before the transaction: it holds a connection, the directory takes another.
+        operators = await self._operators(
+            [*event.ringing, *([event.answered_by] if event.answered_by else [])]
+        )
+        # The router's queues, for a group that rings (read now, for the same reason).
+        if event.group is not None and self.router is not None:
+            self._queues = await self.router.queues()
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.lock_call(conn, event.channel_id, event.call_id, sorted(keys))
             if event.key in row.applied:
                 lead = LeadId(row.lead_id) if row.lead_id is not None else None
                 return CallResult("duplicate", row.id, row.status, lead, row.blocked)
-            operators = await store.operators_named(conn, names)
             change = await self._apply(conn, row, event, numbers, operators)
         await self._tell(change)
         lead = LeadId(change.lead_id) if change.lead_id is not None else None
@@ -270,7 +294,9 @@ class CallService:
             change.pop = [t for t in dict.fromkeys(targets) if t not in popped]
             popped += change.pop
         change.row = replace(row, popped=tuple(popped))
-        await store.save(
+        if change.lead_id is not None:
+            change.events = [replace(e, lead_id=change.lead_id) for e in change.events]
+        change.holders = await store.save(
             conn,
             row.id,
             facts,
@@ -280,11 +306,9 @@ class CallService:
             dialog_id=change.dialog_id,
             interaction_id=change.interaction_id,
             shown=None if change.interaction_created else change.call,
+            new_events=change.events,
+            lead_id=change.lead_id,
         )
-        if change.lead_id is not None:
-            change.events = [replace(e, lead_id=change.lead_id) for e in change.events]
-            change.holders = await store.holders(conn, change.lead_id)
-        await store.record_events(conn, change.events)
         return change
 
     async def _on_end(
@@ -419,7 +443,7 @@ class CallService:
         if self.router is None:
             return []
         channel = await conn.fetchval("SELECT name FROM channels WHERE id = $1", channel_id)
-        queues = await self.router.queues()
+        queues = self._queues
         named = next((q for q in queues if group and q.name == group), None)
         queue = named or self.router.queue_for(None, channel or "", queues)
         return [c.operator_id for c in await routing_store.candidates(conn, queue.skills, [])]

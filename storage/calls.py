@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 
-from storage import events
 from storage.database import Conn
 from storage.events import NewEvent
 
@@ -150,18 +149,27 @@ async def save(
     popped: Sequence[int],
     dialog_id: int | None,
     interaction_id: int | None,
-    shown: dict[str, Any] | None = None,
-) -> None:
-    """The call's new facts, and how its interaction shows it (`shown`), in one statement."""
-    await conn.execute(
-        """WITH shown AS (UPDATE interactions SET call = $21 WHERE id = $20 AND $21::jsonb IS NOT NULL)
-           UPDATE calls SET direction = $2, from_number = $3, to_number = $4,
-                  customer_phone = $5, outcome = $6, cause = $7, rang = $8, extension = $9,
-                  operator_id = $10, started_at = $11, answered_at = $12, ended_at = $13,
-                  duration_s = $14, recording_ref = $15, status = $16,
-                  applied = array_append(applied, $17), popped = $18,
-                  dialog_id = $19, interaction_id = $20, updated_at = now()
-           WHERE id = $1""",
+    shown: dict[str, Any] | None,
+    new_events: Sequence[NewEvent],
+    lead_id: int | None,
+) -> list[int]:
+    """The call's new facts, how its interaction shows them (`shown`) and the events of
+    the change, in one statement; returns who holds a dialog of the lead (they are told)."""
+    holders = await conn.fetchval(
+        """WITH shown AS (
+               UPDATE interactions SET call = $21 WHERE id = $20 AND $21::jsonb IS NOT NULL),
+           saved AS (
+               UPDATE calls SET direction = $2, from_number = $3, to_number = $4,
+                      customer_phone = $5, outcome = $6, cause = $7, rang = $8, extension = $9,
+                      operator_id = $10, started_at = $11, answered_at = $12, ended_at = $13,
+                      duration_s = $14, recording_ref = $15, status = $16,
+                      applied = array_append(applied, $17), popped = $18,
+                      dialog_id = $19, interaction_id = $20, updated_at = now()
+               WHERE id = $1)
+           SELECT array(SELECT DISTINCT d.operator_id FROM dialogs d
+                        WHERE d.lead_id = $23 AND d.status = 'assigned'
+                          AND d.operator_id IS NOT NULL)
+           FROM (SELECT hub_append_events(p_events => $22::jsonb)) AS appended""",
         call_id,
         facts.direction,
         facts.from_number,
@@ -183,20 +191,18 @@ async def save(
         dialog_id,
         interaction_id,
         shown,
+        [e.as_json() for e in new_events],
+        lead_id,
     )
+    return list(holders)
 
 
-async def operators_named(conn: Conn, names: Sequence[str]) -> dict[str, int]:
-    """Operator ids by extension, then by login, for the names a PBX gave."""
-    if not names:
-        return {}
-    rows = await conn.fetch(
-        """SELECT n, COALESCE((SELECT o.id FROM operators o WHERE o.extension = n),
-                              (SELECT o.id FROM operators o WHERE o.login = n)) AS id
-           FROM unnest($1::text[]) AS n""",
-        list(names),
-    )
-    return {r["n"]: r["id"] for r in rows if r["id"] is not None}
+async def extensions(conn: Conn | asyncpg.Pool) -> dict[str, int]:
+    """Operator ids by the names a PBX gives them: logins, then extensions over them."""
+    rows = await conn.fetch("SELECT id, login, extension FROM operators")
+    named = {r["login"]: r["id"] for r in rows}
+    named.update({r["extension"]: r["id"] for r in rows if r["extension"]})
+    return named
 
 
 async def lead_for_phone(
@@ -268,17 +274,6 @@ async def add_interaction(
         call,
     )
     return int(interaction_id)
-
-
-async def holders(conn: Conn, lead_id: int) -> list[int]:
-    """Operators holding an open dialog of the lead (they see its conversation)."""
-    return list(
-        await conn.fetchval(
-            """SELECT array(SELECT DISTINCT operator_id FROM dialogs WHERE lead_id = $1
-                            AND status = 'assigned' AND operator_id IS NOT NULL)""",
-            lead_id,
-        )
-    )
 
 
 async def assign(conn: Conn, dialog_id: int, operator_id: int) -> tuple[int, ...] | None:
@@ -373,10 +368,6 @@ async def add_recording(
         ref,
         delay_s,
     )
-
-
-async def record_events(conn: Conn, new: Sequence[NewEvent]) -> None:
-    await events.append(conn, new)
 
 
 async def callbacks_of_dialogs(
