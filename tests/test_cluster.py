@@ -62,8 +62,16 @@ async def test_an_offer_crosses_nodes(
         timeout=60,
     )
     subprocess.run(
-        hub_command("channel", "add", "pbx", "cti", "--set", "provider=generic")
-        + ["--set", "secret=cluster-token"],
+        hub_command(
+            "channel",
+            "add",
+            "pbx",
+            "cti",
+            "--set",
+            "provider=generic",
+            "--set",
+            "secret=cluster-token",
+        ),
         env={**os.environ, **env},
         check=True,
         capture_output=True,
