@@ -44,6 +44,10 @@ SESSION_ENDED = 4401
 # How often the tokens of open sockets are checked again, in case a revocation's notice
 # was lost between nodes.
 SESSION_CHECK_S = 30.0
+# Presence changes within this window reach each console as one frame: a node restarting
+# brings back hundreds of operators at once, and one frame per change to every console
+# would be their count squared.
+PRESENCE_FOLD_S = 0.1
 
 
 class OperatorGateway:
@@ -67,6 +71,8 @@ class OperatorGateway:
         self._state_dirty = asyncio.Event()
         self._outboxes: dict[web.WebSocketResponse, SocketOutbox] = {}
         self._tokens: dict[web.WebSocketResponse, int] = {}
+        self._presence: dict[int, str] = {}  # changes waiting for the fold window to end
+        self._presence_flush: asyncio.TimerHandle | None = None
         self._handlers: dict[str, FrameHandler] = {
             kind: getattr(self, f"_on_{kind}") for kind in get_args(FrameType)
         }
@@ -191,10 +197,10 @@ class OperatorGateway:
             self.end_sessions({int(notice.data["token_id"])})
             return
         if notice.kind == "presence":
-            text = json.dumps({"type": "operator.presence", **notice.data})
-            for sockets in list(self.sockets.values()):
-                for ws in list(sockets):
-                    self._send(ws, text)
+            self._presence[int(notice.data["operator_id"])] = str(notice.data["presence"])
+            if self._presence_flush is None:
+                loop = asyncio.get_running_loop()
+                self._presence_flush = loop.call_later(PRESENCE_FOLD_S, self._flush_presence)
             return
         local = [o for o in notice.operators if o in self.sockets]
         if not local:
@@ -234,6 +240,27 @@ class OperatorGateway:
             return
         for operator_id in local:
             await self.send_to(operator_id, frame)
+
+    def _flush_presence(self) -> None:
+        """The window's presence changes: `operator.presence` for one, else one
+        `operators.presence` frame listing each operator's latest."""
+        changes, self._presence, self._presence_flush = self._presence, {}, None
+        if len(changes) == 1:
+            ((operator_id, presence),) = changes.items()
+            frame: dict[str, Any] = {
+                "type": "operator.presence",
+                "operator_id": operator_id,
+                "presence": presence,
+            }
+        else:
+            frame = {
+                "type": "operators.presence",
+                "changes": [{"operator_id": o, "presence": p} for o, p in changes.items()],
+            }
+        text = json.dumps(frame)
+        for sockets in list(self.sockets.values()):
+            for ws in list(sockets):
+                self._send(ws, text)
 
     async def run(self) -> None:
         """Keeps connected operators' presence fresh and pushes the supervisors' view."""

@@ -132,10 +132,13 @@ function onFrame(frame) {
       break;
     }
     case "presence": store.set({ presence: frame.status }); break;
-    case "operator.presence": {
-      const operators = state.operators.map((o) => (o.id === frame.operator_id ? { ...o, presence: frame.presence } : o));
-      const mine = state.operator && frame.operator_id === state.operator.id;
-      store.set(mine ? { operators, presence: frame.presence } : { operators });
+    case "operator.presence":
+    case "operators.presence": {
+      // One change, or several folded into one frame (many consoles connecting at once).
+      const changes = new Map((frame.changes || [frame]).map((c) => [c.operator_id, c.presence]));
+      const operators = state.operators.map((o) => (changes.has(o.id) ? { ...o, presence: changes.get(o.id) } : o));
+      const mine = state.operator && changes.get(state.operator.id);
+      store.set(mine ? { operators, presence: mine } : { operators });
       break;
     }
     case "dialog.offered": {

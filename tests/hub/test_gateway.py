@@ -11,6 +11,7 @@ import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from hub import gateway as gateway_module
 from hub.context import Hub
 from hub.domain import Channel, Operator
 from storage import operators
@@ -306,6 +307,32 @@ async def test_previews_show_the_customers_latest_message_and_waiting_time(
     assert dialog["last_text"] == "question 2" and dialog["waiting_since"] is None
     assert dialog["last_at"] >= waiting["last_at"]
     await socket.ws.close()
+
+
+async def test_presence_changes_at_once_are_folded_into_one_frame(
+    client: Client, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many consoles coming online together (a node restart) are one frame to each console,
+    not one per colleague."""
+    # A window wide enough for a slow machine to take every change in it.
+    monkeypatch.setattr(gateway_module, "PRESENCE_FOLD_S", 1.0)
+    logins = [f"op{i}" for i in range(6)]
+    ids = [await _operator(pool, login) for login in logins]
+    watcher = await _connect(client, await _login(client, "op0"))
+    await watcher.next("hello")
+    others = [await _connect(client, await _login(client, login)) for login in logins[1:]]
+    for socket in others:
+        await socket.next("hello")
+    for socket in others:  # all within the fold window
+        await socket.send(type="presence", status="online")
+    folded = await watcher.next("operators.presence")
+    assert {c["operator_id"]: c["presence"] for c in folded["changes"]} == {
+        i: "online" for i in ids[1:]
+    }
+    await watcher.settle()
+    assert "operator.presence" not in watcher.kinds()
+    for socket in [watcher, *others]:
+        await socket.ws.close()
 
 
 async def test_presence_changes_reach_every_console(client: Client, pool: asyncpg.Pool) -> None:
