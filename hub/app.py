@@ -15,6 +15,7 @@ from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
 from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
+from hub.api import webhooks as webhooks_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
 from hub.errors import ApiError, HubError, code_for_status, error_response
@@ -182,6 +183,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(hub.media.run(), name="media-fetcher"),
         asyncio.create_task(hub.router.run(), name="router"),
         asyncio.create_task(hub.gateway.run(), name="operator-gateway"),
+        asyncio.create_task(hub.webhooks.run(), name="webhook-dispatcher"),
     ]
     yield
     for task in tasks:
@@ -236,6 +238,11 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/messages", dialogs_api.send_message)
     r.add_get(r"/api/v1/attachments/{id:[0-9]+}", dialogs_api.get_attachment)
     r.add_get("/api/v1/calls", calls_api.list_calls)
+    r.add_get("/api/v1/webhooks", webhooks_api.list_webhooks)
+    r.add_post("/api/v1/webhooks", webhooks_api.create_webhook)
+    r.add_delete(r"/api/v1/webhooks/{id:[0-9]+}", webhooks_api.delete_webhook)
+    r.add_get(r"/api/v1/webhooks/{id:[0-9]+}/deliveries", webhooks_api.webhook_deliveries)
+    r.add_post(r"/api/v1/webhooks/{id:[0-9]+}/replay", webhooks_api.replay_webhook)
     r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)
     r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/accept", unsorted_api.accept_unsorted)
     r.add_post(r"/api/v1/unsorted/{id:[0-9]+}/link", unsorted_api.link_unsorted)

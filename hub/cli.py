@@ -277,6 +277,80 @@ def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_pool(settings, show))
 
 
+def cmd_webhook_add(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+    from webhooks.signing import new_secret
+    from webhooks.subscriptions import Refused, check_events, check_url
+
+    async def add(pool: asyncpg.Pool) -> int:
+        try:
+            events = check_events(_csv(args.events))
+            url = await check_url(args.url, allow_private=settings.webhook_allow_private)
+        except Refused as exc:
+            raise UsageError(f"webhook refused: {exc}") from None
+        secret = new_secret()
+        sub = await webhooks.create(pool, url, events, secret)
+        print(f"webhook {sub.id} {sub.url} events {','.join(sub.events) or 'all'}")
+        print(f"secret (shown once; verify deliveries with it): {secret}")
+        return 0
+
+    return asyncio.run(_with_pool(settings, add))
+
+
+def cmd_webhook_list(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+
+    async def show(pool: asyncpg.Pool) -> int:
+        for sub in await webhooks.list_all(pool):
+            state = "enabled" if sub.enabled else f"disabled ({sub.disabled_reason})"
+            print("\t".join([str(sub.id), sub.url, ",".join(sub.events) or "all", state]))
+        return 0
+
+    return asyncio.run(_with_pool(settings, show))
+
+
+def cmd_webhook_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+
+    async def remove(pool: asyncpg.Pool) -> int:
+        if not await webhooks.remove(pool, args.id):
+            raise UsageError(f"no webhook {args.id}")
+        print(f"webhook {args.id} removed")
+        return 0
+
+    return asyncio.run(_with_pool(settings, remove))
+
+
+def cmd_webhook_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+
+    async def replay(pool: asyncpg.Pool) -> int:
+        if await webhooks.get(pool, args.id) is None:
+            raise UsageError(f"no webhook {args.id}")
+        queued = await webhooks.replay(pool, args.id, args.event or [])
+        print(f"{queued} deliveries queued again")
+        return 0
+
+    return asyncio.run(_with_pool(settings, replay))
+
+
+def cmd_webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+    from webhooks.signing import new_secret
+
+    async def rotate(pool: asyncpg.Pool) -> int:
+        secret = None if args.finish else new_secret()
+        if not await webhooks.rotate(pool, args.id, secret):
+            raise UsageError(f"no webhook {args.id}")
+        if secret is None:
+            print(f"webhook {args.id}: only the newest secret signs now")
+        else:
+            print(f"new secret (shown once; the old one also signs until --finish): {secret}")
+        return 0
+
+    return asyncio.run(_with_pool(settings, rotate))
+
+
 def _tick(bar: Any) -> None:
     bar.update(1)
 
@@ -337,6 +411,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_q.add_argument("--auto-reply")
     add_q.set_defaults(func=cmd_queue_add)
     queue.add_parser("list", help="list queues").set_defaults(func=cmd_queue_list)
+
+    hook = sub.add_parser("webhook", help="webhooks to CRMs").add_subparsers(
+        dest="action", required=True
+    )
+    add_h = hook.add_parser("add", help="subscribe a URL; prints its signing secret once")
+    add_h.add_argument("url")
+    add_h.add_argument("--events", help="comma-separated event types (all by default)")
+    add_h.set_defaults(func=cmd_webhook_add)
+    hook.add_parser("list", help="list subscriptions").set_defaults(func=cmd_webhook_list)
+    rm_h = hook.add_parser("remove", help="remove a subscription")
+    rm_h.add_argument("id", type=int)
+    rm_h.set_defaults(func=cmd_webhook_remove)
+    replay_h = hook.add_parser("replay", help="resend dead events, or the events named")
+    replay_h.add_argument("id", type=int)
+    replay_h.add_argument("--event", type=int, action="append", help="an event id (repeatable)")
+    replay_h.set_defaults(func=cmd_webhook_replay)
+    rot_h = hook.add_parser("rotate-secret", help="add a new signing secret")
+    rot_h.add_argument("id", type=int)
+    rot_h.add_argument("--finish", action="store_true", help="drop every secret but the newest")
+    rot_h.set_defaults(func=cmd_webhook_rotate)
 
     lead = sub.add_parser("leads", help="leads").add_subparsers(dest="action", required=True)
     imp = lead.add_parser("import", help="import contacts from a vCard file")

@@ -31,6 +31,10 @@ class Settings:
     bus_url: str | None = None
     default_region: str = "RU"
     webhook_allow_private: bool = False
+    # Seconds between webhook attempts, comma-separated (the last repeats); empty: the
+    # contract's 1, 5, 30, 120, 600, 3600, 10800, 21600.
+    webhook_retry_schedule: str = ""
+    webhook_retry_budget_s: int = 86400
     trust_forwarded: bool = False
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -43,6 +47,14 @@ class Settings:
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def retry_schedule(self) -> tuple[float, ...]:
+        """The webhook retry schedule, or () for the default."""
+        parts = [p.strip() for p in self.webhook_retry_schedule.split(",") if p.strip()]
+        schedule = tuple(float(p) for p in parts)
+        if any(not (0 < s < 10**7) for s in schedule):
+            raise ValueError("retry delays must be positive")
+        return schedule
 
     @property
     def attachments_dir(self) -> Path:
@@ -86,6 +98,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if raw is not None:
             kwargs[f.name] = _coerce(f.name, raw, getattr(defaults, f.name))
     settings = Settings(**kwargs)
+    try:
+        settings.retry_schedule()
+    except ValueError:
+        raise ConfigError(
+            "HUB_WEBHOOK_RETRY_SCHEDULE must be seconds separated by commas, e.g. 1,5,30"
+        ) from None
     if not 0 < settings.port < 65536:
         raise ConfigError(f"HUB_PORT out of range: {settings.port}")
     if settings.database_url and any(

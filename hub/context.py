@@ -24,6 +24,7 @@ from hub.ports.connector import Connector, ConnectorDescriptor, remember_channel
 from hub.ratelimit import RateLimiter
 from routing.router import Router
 from storage import channels
+from webhooks.dispatcher import Dispatcher
 
 
 class ChannelCache:
@@ -59,6 +60,7 @@ class Hub:
     pool: asyncpg.Pool
     pipeline: IngestPipeline
     calls: CallService
+    webhooks: Dispatcher
     attachments: DiskAttachmentStore
     channels: ChannelCache
     outbound: OutboundService

@@ -30,6 +30,7 @@ from storage.database import create_pool
 from storage.embedded import EmbeddedPostgres
 from storage.migrate import migrate
 from storage.owner_role import ensure_owner_role, is_superuser
+from webhooks.dispatcher import DEFAULT_SCHEDULE, Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,20 @@ def build_hub(
         )
     )
     calls.connect(router, media.wake, nudge)
+    webhooks = Dispatcher(
+        pool,
+        dsn,
+        allow_private=settings.webhook_allow_private,
+        schedule=settings.retry_schedule() or DEFAULT_SCHEDULE,
+        budget_s=float(settings.webhook_retry_budget_s),
+    )
     return Hub(
         settings=settings,
         dsn=dsn,
         pool=pool,
         pipeline=pipeline,
         calls=calls,
+        webhooks=webhooks,
         attachments=attachments,
         channels=ChannelCache(pool, kinds),
         outbound=outbound,

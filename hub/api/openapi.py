@@ -389,6 +389,56 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     ],
                 )
             },
+            "/api/v1/webhooks": {
+                "get": _op(
+                    "Webhook subscriptions",
+                    tag="webhooks",
+                    schema={
+                        "type": "object",
+                        "properties": {"items": {"type": "array", "items": _ref("Webhook")}},
+                    },
+                ),
+                "post": _op(
+                    "Subscribe a URL; the answer holds its signing secret, shown this once",
+                    tag="webhooks",
+                    ok=201,
+                    schema=_ref("Webhook"),
+                    errors=(400, 401, 403, 415, 422),
+                    body={
+                        "type": "object",
+                        "required": ["url"],
+                        "properties": {
+                            "url": {"type": "string"},
+                            "events": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                ),
+            },
+            "/api/v1/webhooks/{id}": {
+                "delete": _op("Remove a subscription", tag="webhooks", ok=204, params=[_path()]),
+            },
+            "/api/v1/webhooks/{id}/deliveries": {
+                "get": _op(
+                    "Deliveries, newest first, each with its attempts",
+                    tag="webhooks",
+                    params=[_path()],
+                    schema={"type": "object", "properties": {"items": {"type": "array"}}},
+                ),
+            },
+            "/api/v1/webhooks/{id}/replay": {
+                "post": _op(
+                    "Send events again (the ids named, or every dead one) with their own ids",
+                    tag="webhooks",
+                    ok=202,
+                    params=[_path()],
+                    errors=(400, 401, 403, 404, 415, 422),
+                    schema={"type": "object", "properties": {"queued": {"type": "integer"}}},
+                    body={
+                        "type": "object",
+                        "properties": {"event_ids": {"type": "array", "items": {"type": "string"}}},
+                    },
+                ),
+            },
             "/api/v1/attachments/{id}": {
                 "get": _op(
                     "Download an attachment",
@@ -507,6 +557,18 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "updated_at": s,
                 "merged_into": {"type": ["integer", "null"]},
                 "blocked": {"type": "boolean"},
+            },
+        },
+        "Webhook": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "url": s,
+                "events": {"type": "array", "items": s},
+                "enabled": {"type": "boolean"},
+                "disabled_reason": ns,
+                "created_at": s,
+                "secret": {"type": "string", "description": "only in the answer to POST"},
             },
         },
         "Call": {

@@ -1,0 +1,214 @@
+"""Webhook subscriptions and deliveries in SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.database import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    url: str
+    events: tuple[str, ...]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+
+def _subscription(r: asyncpg.Record) -> Subscription:
+    return Subscription(
+        r["id"], r["url"], tuple(r["events"]), r["enabled"], r["disabled_reason"], r["created_at"]
+    )
+
+
+async def create(
+    conn: Conn | asyncpg.Pool, url: str, events: Sequence[str], secret: str
+) -> Subscription:
+    row = await conn.fetchrow(
+        "INSERT INTO webhook_subscriptions (url, events, secrets) VALUES ($1, $2, $3) RETURNING *",
+        url,
+        list(events),
+        [secret],
+    )
+    assert row is not None
+    return _subscription(row)
+
+
+async def list_all(conn: Conn | asyncpg.Pool) -> list[Subscription]:
+    return [
+        _subscription(r)
+        for r in await conn.fetch("SELECT * FROM webhook_subscriptions ORDER BY id")
+    ]
+
+
+async def remove(conn: Conn | asyncpg.Pool, subscription_id: int) -> bool:
+    gone = await conn.fetchval(
+        "DELETE FROM webhook_subscriptions WHERE id = $1 RETURNING id", subscription_id
+    )
+    return gone is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A delivery claimed for one attempt, with what the attempt needs."""
+
+    id: int
+    subscription_id: int
+    url: str
+    secrets: tuple[str, ...]
+    attempts: int
+    created_at: datetime
+    event: dict[str, Any]
+
+
+async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
+    """Due deliveries, each the earliest pending one of its lead for its subscription (a
+    lead's later event waits for its earlier one), leased to this node for one attempt."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT d.id FROM webhook_deliveries d
+               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                 AND (d.leased_until IS NULL OR d.leased_until < now())
+                 AND NOT EXISTS (
+                     SELECT 1 FROM webhook_deliveries e
+                     WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
+                       AND e.status = 'pending' AND e.id < d.id)
+               ORDER BY d.next_attempt_at, d.id
+               LIMIT $1 FOR UPDATE SKIP LOCKED)
+           UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
+           FROM due, webhook_subscriptions s, domain_events ev
+           WHERE w.id = due.id AND s.id = w.subscription_id AND s.enabled
+             AND ev.id = w.event_id
+           RETURNING w.id, w.subscription_id, s.url, s.secrets, w.attempts,
+                     COALESCE(w.replayed_at, w.created_at) AS created_at,
+                     jsonb_build_object(
+                         'id', ev.id, 'type', ev.type, 'lead_id', ev.lead_id,
+                         'dialog_id', ev.dialog_id, 'interaction_id', ev.interaction_id,
+                         'operator_id', ev.operator_id, 'actor', ev.actor, 'data', ev.data,
+                         'occurred_at', ev.occurred_at) AS event""",
+        limit,
+        lease_s,
+    )
+    return [
+        Due(
+            r["id"],
+            r["subscription_id"],
+            r["url"],
+            tuple(r["secrets"]),
+            r["attempts"],
+            r["created_at"],
+            r["event"],
+        )
+        for r in rows
+    ]
+
+
+async def record_attempt(
+    conn: Conn,
+    delivery_id: int,
+    *,
+    outcome: str,
+    status_code: int | None,
+    duration_ms: int,
+    error: str | None,
+    retry_in_s: float | None,
+) -> None:
+    """One attempt's outcome: `delivered`, `retry` (again in `retry_in_s`) or `dead`."""
+    await conn.execute(
+        """UPDATE webhook_deliveries SET
+               attempts = attempts + 1, leased_until = NULL, last_status_code = $3,
+               attempt_log = attempt_log || jsonb_build_array(jsonb_build_object(
+                   'at', now(), 'status_code', $3::int, 'duration_ms', $4::int, 'error', $5::text)),
+               status = CASE $2 WHEN 'retry' THEN 'pending' ELSE $2 END,
+               next_attempt_at = CASE WHEN $2 = 'retry'
+                                      THEN now() + make_interval(secs => $6) ELSE next_attempt_at END,
+               finished_at = CASE WHEN $2 = 'retry' THEN NULL ELSE now() END
+           WHERE id = $1""",
+        delivery_id,
+        outcome,
+        status_code,
+        duration_ms,
+        error,
+        retry_in_s or 0.0,
+    )
+    if outcome == "delivered":
+        await conn.execute(
+            """UPDATE webhook_subscriptions s SET last_success_at = now()
+               FROM webhook_deliveries d WHERE d.id = $1 AND s.id = d.subscription_id""",
+            delivery_id,
+        )
+
+
+async def disable(conn: Conn, subscription_id: int, reason: str) -> None:
+    await conn.execute(
+        "UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2 WHERE id = $1",
+        subscription_id,
+        reason,
+    )
+
+
+async def next_due_in(conn: Conn) -> float | None:
+    value = await conn.fetchval(
+        """SELECT EXTRACT(EPOCH FROM min(GREATEST(next_attempt_at, COALESCE(leased_until, next_attempt_at))) - now())::float8
+           FROM webhook_deliveries WHERE status = 'pending'"""
+    )
+    return max(0.0, float(value)) if value is not None else None
+
+
+async def deliveries(
+    conn: Conn | asyncpg.Pool, subscription_id: int, limit: int = 100
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT d.*, ev.type FROM webhook_deliveries d JOIN domain_events ev ON ev.id = d.event_id
+           WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2""",
+        subscription_id,
+        limit,
+    )
+
+
+async def replay(conn: Conn | asyncpg.Pool, subscription_id: int, event_ids: Sequence[int]) -> int:
+    """Send again the chosen events (any state), or every dead one when none is chosen,
+    with their original ids; the retry budget starts afresh. How many were queued."""
+    rows = await conn.fetch(
+        """UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(),
+                  replayed_at = now(), leased_until = NULL, finished_at = NULL
+           WHERE subscription_id = $1
+             AND (CASE WHEN cardinality($2::bigint[]) = 0 THEN status = 'dead'
+                       ELSE event_id = ANY($2::bigint[]) END)
+           RETURNING id""",
+        subscription_id,
+        list(event_ids),
+    )
+    if rows:
+        await conn.execute("SELECT pg_notify('hub_webhooks', '')")
+    return len(rows)
+
+
+async def rotate(conn: Conn | asyncpg.Pool, subscription_id: int, secret: str | None) -> bool:
+    """Put a new secret first (the old ones still sign until `secret` is None: then only
+    the newest is kept)."""
+    if secret is None:
+        done = await conn.fetchval(
+            "UPDATE webhook_subscriptions SET secrets = secrets[1:1] WHERE id = $1 RETURNING id",
+            subscription_id,
+        )
+    else:
+        done = await conn.fetchval(
+            "UPDATE webhook_subscriptions SET secrets = ARRAY[$2::text] || secrets WHERE id = $1"
+            " RETURNING id",
+            subscription_id,
+            secret,
+        )
+    return done is not None
+
+
+async def get(conn: Conn | asyncpg.Pool, subscription_id: int) -> Subscription | None:
+    row = await conn.fetchrow("SELECT * FROM webhook_subscriptions WHERE id = $1", subscription_id)
+    return _subscription(row) if row else None

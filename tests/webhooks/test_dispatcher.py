@@ -1,0 +1,158 @@
+"""Webhook deliveries to a real receiver on loopback that verifies them with the reference
+`standardwebhooks` library: signed, in order per lead, retried, dead-lettered, disabled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from standardwebhooks import Webhook
+
+from hub.app import build_app
+from hub.context import Hub
+from hub.domain import Channel
+from storage import webhooks
+from tests.conftest import one_row, with_settings
+from tests.fixtures.waiting import eventually
+from webhooks.signing import new_secret
+
+Client = TestClient[Any, Any]
+
+
+class Receiver:
+    """A CRM's endpoint: answers what it is told to, keeps what it verified."""
+
+    def __init__(self, secret: str) -> None:
+        self.verifier = Webhook(secret)
+        self.answers: list[tuple[int, dict[str, str]]] = []  # then 200 for ever
+        self.received: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.times: list[float] = []
+        self.app = web.Application()
+        self.app.router.add_post("/hooks", self.hook)
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        event = self.verifier.verify(body, dict(request.headers))  # raises if not signed right
+        self.times.append(asyncio.get_running_loop().time())
+        if self.answers:
+            status, headers = self.answers.pop(0)
+            if status >= 300:
+                return web.Response(status=status, headers=headers)
+        self.received.append(event)
+        self.ids.append(request.headers["webhook-id"])
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str, str]]:
+    secret = new_secret()
+    crm = Receiver(secret)
+    server = TestServer(crm.app)
+    await server.start_server()
+    yield crm, str(server.make_url("/hooks")), secret
+    await server.close()
+
+
+@pytest.fixture
+async def live(hub: Hub) -> AsyncIterator[Client]:
+    """The hub with its dispatcher running, allowed to deliver to loopback, retrying fast."""
+    fast = with_settings(hub, webhook_allow_private=True, webhook_retry_schedule="0.3")
+    async with TestClient(TestServer(build_app(fast))) as client:
+        yield client
+
+
+async def _form(client: Client, **fields: str) -> None:
+    reply = await client.post("/forms/site", json=fields)
+    assert reply.status == 201, await reply.text()
+
+
+async def test_events_arrive_signed_and_in_order_per_lead(
+    live: Client, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    await webhooks.create(pool, url, [], secret)
+    await _form(live, name="Ivan", phone="+79160000001", message="hi")
+    await _form(live, phone="89160000001", message="again")
+    await eventually(lambda: _count(crm, 4))
+    assert [e["type"] for e in crm.received] == [
+        "lead.created",
+        "dialog.created",
+        "interaction.created",
+        "interaction.created",
+    ]
+    assert crm.received[2]["data"]["kind"] == "form"
+    lead_id = crm.received[0]["data"]["lead_id"]
+    assert all(e["data"]["lead_id"] == lead_id for e in crm.received)
+    ids = [int(i.removeprefix("evt_")) for i in crm.ids]
+    assert ids == sorted(ids)  # in the order they happened
+    delivered = await pool.fetchval(
+        "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+    )
+    assert delivered == len(crm.received)
+
+
+async def _count(crm: Receiver, n: int) -> bool:
+    return len(crm.received) >= n
+
+
+async def test_a_receiver_down_then_up_gets_everything_with_the_same_ids(
+    live: Client, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    crm.answers = [(503, {"Retry-After": "1"}), (502, {}), (429, {}), (302, {"Location": url})]
+    await webhooks.create(pool, url, ["interaction.created"], secret)
+    await _form(live, name="Olga", phone="+79160000002", message="one")
+    await eventually(lambda: _count(crm, 1), timeout=20)
+    assert crm.received[0]["type"] == "interaction.created"
+    assert crm.times[1] - crm.times[0] >= 0.9  # Retry-After honoured
+    row = await one_row(pool, "SELECT * FROM webhook_deliveries")
+    assert row["status"] == "delivered" and row["attempts"] == 5
+    codes = [a["status_code"] for a in row["attempt_log"]]
+    assert codes == [503, 502, 429, 302, 204]
+    assert "redirects are not followed" in row["attempt_log"][3]["error"]
+
+
+async def test_410_disables_and_other_4xx_are_dead_at_once(
+    live: Client,
+    pool: asyncpg.Pool,
+    form: Channel,
+    receiver: tuple[Receiver, str, str],
+    auth: dict[str, str],
+) -> None:
+    crm, url, secret = receiver
+    crm.answers = [(400, {})]
+    sub = await webhooks.create(pool, url, ["interaction.created"], secret)
+    await _form(live, name="Petr", phone="+79160000003", message="one")
+
+    async def dead() -> bool:
+        return bool(
+            await pool.fetchval("SELECT count(*) FROM webhook_deliveries WHERE status = 'dead'")
+        )
+
+    await eventually(dead)
+    assert (await one_row(pool, "SELECT attempts FROM webhook_deliveries"))["attempts"] == 1
+    # Replayed, it arrives with the id it was first sent with.
+    reply = await live.post(
+        f"/api/v1/webhooks/{sub.id}/replay", json={"event_ids": []}, headers=auth
+    )
+    assert (await reply.json())["queued"] == 1
+    await eventually(lambda: _count(crm, 1))
+    row = await one_row(pool, "SELECT * FROM webhook_deliveries")
+    assert crm.ids == [f"evt_{row['event_id']}"] and row["status"] == "delivered"
+    crm.answers = [(410, {})]
+    await _form(live, phone="+79160000003", message="two")
+
+    async def disabled() -> bool:
+        return not (
+            await one_row(pool, "SELECT enabled FROM webhook_subscriptions WHERE id = $1", sub.id)
+        )["enabled"]
+
+    await eventually(disabled)
+    await _form(live, phone="+79160000003", message="three")  # nothing more is made for it
+    assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 2
