@@ -35,6 +35,7 @@ class Settings:
     # contract's 1, 5, 30, 120, 600, 3600, 10800, 21600.
     webhook_retry_schedule: str = ""
     webhook_retry_budget_s: int = 86400
+    webhook_disable_after_s: int = 3 * 86400
     trust_forwarded: bool = False
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024

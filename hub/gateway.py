@@ -196,6 +196,11 @@ class OperatorGateway:
         if notice.kind == "session_ended":
             self.end_sessions({int(notice.data["token_id"])})
             return
+        if notice.kind == "webhook.disabled":
+            text = json.dumps({"type": "webhook.disabled", **notice.data})
+            for ws in list(self.supervisors):
+                self._send(ws, text)
+            return
         if notice.kind == "presence":
             self._presence[int(notice.data["operator_id"])] = str(notice.data["presence"])
             if self._presence_flush is None:

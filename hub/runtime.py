@@ -129,6 +129,8 @@ def build_hub(
         allow_private=settings.webhook_allow_private,
         schedule=settings.retry_schedule() or DEFAULT_SCHEDULE,
         budget_s=float(settings.webhook_retry_budget_s),
+        disable_after_s=float(settings.webhook_disable_after_s),
+        publish=bus.publish,
     )
     return Hub(
         settings=settings,

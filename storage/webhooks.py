@@ -146,12 +146,31 @@ async def record_attempt(
         )
 
 
-async def disable(conn: Conn, subscription_id: int, reason: str) -> None:
-    await conn.execute(
-        "UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2 WHERE id = $1",
+async def disable(conn: Conn, subscription_id: int, reason: str) -> bool:
+    """True when this call disabled it (it was enabled)."""
+    done = await conn.fetchval(
+        "UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2"
+        " WHERE id = $1 AND enabled RETURNING id",
         subscription_id,
         reason,
     )
+    return done is not None
+
+
+async def disable_if_silent(conn: Conn, subscription_id: int, silent_s: float) -> bool:
+    """Disable a subscription whose receiver has answered no 2xx for `silent_s` seconds
+    (since it was made, if never); True when this call did."""
+    done = await conn.fetchval(
+        """UPDATE webhook_subscriptions
+           SET enabled = false,
+               disabled_reason = 'no successful delivery for ' || ($2::float8 / 3600)::int || ' h'
+           WHERE id = $1 AND enabled
+             AND COALESCE(last_success_at, created_at) < now() - make_interval(secs => $2)
+           RETURNING id""",
+        subscription_id,
+        silent_s,
+    )
+    return done is not None
 
 
 async def next_due_in(conn: Conn) -> float | None:

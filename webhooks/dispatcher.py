@@ -17,13 +17,14 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import asyncpg
 
+from hub.domain import Notice
 from hub.netguard import NetGuard, Refused
 from hub.wakeup import sleep_until_woken
 from storage import webhooks as store
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 # About 1 s, 5 s, 30 s, 2 min, 10 min, 1 h, 3 h, then every 6 h (the contract's schedule).
 DEFAULT_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0, 21600.0)
 DEFAULT_BUDGET_S = 24 * 3600.0
+DEFAULT_DISABLE_AFTER_S = 3 * 24 * 3600.0
 ATTEMPT_TIMEOUT_S = 15.0
 BATCH = 32
 PER_SUBSCRIPTION = 4  # attempts at once to one subscriber
@@ -83,11 +85,15 @@ class Dispatcher:
         schedule: Sequence[float] = DEFAULT_SCHEDULE,
         budget_s: float = DEFAULT_BUDGET_S,
         timeout_s: float = ATTEMPT_TIMEOUT_S,
+        disable_after_s: float = DEFAULT_DISABLE_AFTER_S,
+        publish: Callable[[Notice], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
         self.dsn = dsn
         self.schedule = tuple(schedule) or DEFAULT_SCHEDULE
         self.budget_s = budget_s
+        self.disable_after_s = disable_after_s
+        self.publish = publish
         self.guard = NetGuard(aiohttp.ClientTimeout(total=timeout_s), allow_private=allow_private)
         self._wake = asyncio.Event()
         self._limits: dict[int, asyncio.Semaphore] = {}
@@ -145,9 +151,26 @@ class Dispatcher:
                 error=error,
                 retry_in_s=retry_in,
             )
+            disabled = None
             if status == 410:
-                await store.disable(conn, due.subscription_id, "the receiver answered 410 Gone")
-                log.warning("webhook subscription %s disabled: 410 Gone", due.subscription_id)
+                disabled = "the receiver answered 410 Gone"
+                if not await store.disable(conn, due.subscription_id, disabled):
+                    disabled = None
+            elif outcome != "delivered" and await store.disable_if_silent(
+                conn, due.subscription_id, self.disable_after_s
+            ):
+                disabled = f"no successful delivery for {self.disable_after_s / 3600:.0f} h"
+        if disabled is not None:
+            log.warning("webhook subscription %s disabled: %s", due.subscription_id, disabled)
+            if self.publish is not None:
+                # Supervisors see it at once: a CRM no longer hears of anything.
+                await self.publish(
+                    Notice(
+                        "webhook.disabled",
+                        None,
+                        data={"webhook_id": due.subscription_id, "reason": disabled},
+                    )
+                )
 
     def _judge(
         self, due: store.Due, status: int | None, error: str | None, hint: float | None

@@ -17,8 +17,10 @@ from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
 from storage import webhooks
-from tests.conftest import one_row, with_settings
+from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row, with_settings
+from tests.fixtures.sockets import Socket
 from tests.fixtures.waiting import eventually
+from webhooks.dispatcher import Dispatcher
 from webhooks.signing import new_secret
 
 Client = TestClient[Any, Any]
@@ -156,3 +158,64 @@ async def test_410_disables_and_other_4xx_are_dead_at_once(
     await eventually(disabled)
     await _form(live, phone="+79160000003", message="three")  # nothing more is made for it
     assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 2
+
+
+async def test_two_nodes_never_make_one_attempt_twice(
+    hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    """Two dispatchers (two nodes) on one database, deliveries claimed at once."""
+    crm, url, secret = receiver
+    await webhooks.create(pool, url, ["interaction.created"], secret)
+    async with TestClient(TestServer(build_app(hub, background=False))) as client:
+        for n in range(12):
+            await _form(client, name=f"Lead {n}", phone=f"+7916111{n:04d}", message="hi")
+    nodes = [Dispatcher(pool, hub.dsn, allow_private=True, schedule=(0.3,)) for _ in range(2)]
+    try:
+        await asyncio.gather(*(node.deliver_due() for node in nodes for _ in range(3)))
+        await eventually(lambda: _count(crm, 12))
+    finally:
+        for node in nodes:
+            await node.guard.close()
+    assert len(crm.ids) == len(set(crm.ids)) == 12
+    attempts = await pool.fetchval("SELECT sum(attempts) FROM webhook_deliveries")
+    assert attempts == 12
+
+
+async def test_deliveries_wait_out_a_restart(
+    hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    """Events recorded while no dispatcher runs (the node is down) go out when one starts."""
+    crm, url, secret = receiver
+    await webhooks.create(pool, url, ["interaction.created"], secret)
+    async with TestClient(TestServer(build_app(hub, background=False))) as client:
+        await _form(client, name="Ivan", phone="+79160000009", message="while down")
+    assert await pool.fetchval("SELECT status FROM webhook_deliveries") == "pending"
+    fast = with_settings(hub, webhook_allow_private=True, webhook_retry_schedule="0.3")
+    async with TestClient(TestServer(build_app(fast))):
+        await eventually(lambda: _count(crm, 1))
+    assert crm.received[0]["data"]["kind"] == "form"
+
+
+async def test_a_receiver_silent_for_days_is_disabled_and_supervisors_told(
+    live: Client, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    crm.answers = [(500, {})] * 3
+    sub = await webhooks.create(pool, url, ["interaction.created"], secret)
+    await pool.execute(
+        "UPDATE webhook_subscriptions SET created_at = now() - interval '4 days' WHERE id = $1",
+        sub.id,
+    )
+    await add_operator(pool, "sam", role="supervisor")
+    login = await live.post(
+        "/api/v1/auth/login", json={"login": "sam", "password": OPERATOR_PASSWORD}
+    )
+    token = (await login.json())["token"]
+    sam = Socket(await live.ws_connect(f"/ws/operator?token={token}"))
+    await sam.next("hello")
+    await _form(live, name="Ivan", phone="+79160000010", message="anyone?")
+    told = await sam.next("webhook.disabled", timeout=10)
+    assert told["webhook_id"] == sub.id and "no successful delivery" in told["reason"]
+    row = await one_row(pool, "SELECT * FROM webhook_subscriptions WHERE id = $1", sub.id)
+    assert not row["enabled"] and row["disabled_reason"].startswith("no successful delivery")
+    await sam.ws.close()
