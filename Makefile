@@ -56,6 +56,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/routing.py
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/calls.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

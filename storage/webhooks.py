@@ -110,40 +110,49 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
     ]
 
 
-async def record_attempt(
-    conn: Conn,
-    delivery_id: int,
-    *,
-    outcome: str,
-    status_code: int | None,
-    duration_ms: int,
-    error: str | None,
-    retry_in_s: float | None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Attempt:
     """One attempt's outcome: `delivered`, `retry` (again in `retry_in_s`) or `dead`."""
+
+    delivery_id: int
+    subscription_id: int
+    outcome: str
+    status: int | None
+    duration_ms: int
+    error: str | None
+    retry_in_s: float | None
+
+
+async def record_attempts(conn: Conn, made: Sequence[Attempt]) -> None:
+    """A batch of attempts' outcomes in one statement, and the subscriptions that were
+    answered 2xx marked so."""
     await conn.execute(
-        """UPDATE webhook_deliveries SET
-               attempts = attempts + 1, leased_until = NULL, last_status_code = $3,
-               attempt_log = attempt_log || jsonb_build_array(jsonb_build_object(
-                   'at', now(), 'status_code', $3::int, 'duration_ms', $4::int, 'error', $5::text)),
-               status = CASE $2 WHEN 'retry' THEN 'pending' ELSE $2 END,
-               next_attempt_at = CASE WHEN $2 = 'retry'
-                                      THEN now() + make_interval(secs => $6) ELSE next_attempt_at END,
-               finished_at = CASE WHEN $2 = 'retry' THEN NULL ELSE now() END
-           WHERE id = $1""",
-        delivery_id,
-        outcome,
-        status_code,
-        duration_ms,
-        error,
-        retry_in_s or 0.0,
+        """WITH a AS (
+               SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[],
+                                    $6::float8[])
+                      AS t(id, outcome, status, took, error, retry_in)),
+           done AS (
+               UPDATE webhook_deliveries d SET
+                   attempts = d.attempts + 1, leased_until = NULL, last_status_code = a.status,
+                   attempt_log = d.attempt_log || jsonb_build_array(jsonb_build_object(
+                       'at', now(), 'status_code', a.status, 'duration_ms', a.took,
+                       'error', a.error)),
+                   status = CASE a.outcome WHEN 'retry' THEN 'pending' ELSE a.outcome END,
+                   next_attempt_at = CASE WHEN a.outcome = 'retry'
+                                          THEN now() + make_interval(secs => a.retry_in)
+                                          ELSE d.next_attempt_at END,
+                   finished_at = CASE WHEN a.outcome = 'retry' THEN NULL ELSE now() END
+               FROM a WHERE d.id = a.id
+               RETURNING d.subscription_id, a.outcome)
+           UPDATE webhook_subscriptions s SET last_success_at = now()
+           WHERE s.id IN (SELECT subscription_id FROM done WHERE outcome = 'delivered')""",
+        [m.delivery_id for m in made],
+        [m.outcome for m in made],
+        [m.status for m in made],
+        [m.duration_ms for m in made],
+        [m.error for m in made],
+        [m.retry_in_s or 0.0 for m in made],
     )
-    if outcome == "delivered":
-        await conn.execute(
-            """UPDATE webhook_subscriptions s SET last_success_at = now()
-               FROM webhook_deliveries d WHERE d.id = $1 AND s.id = d.subscription_id""",
-            delivery_id,
-        )
 
 
 async def disable(conn: Conn, subscription_id: int, reason: str) -> bool:

@@ -28,7 +28,7 @@ from hub.domain import Notice
 from hub.netguard import NetGuard, Refused
 from hub.wakeup import sleep_until_woken
 from storage import webhooks as store
-from storage.database import DATABASE_UNAVAILABLE, report_unavailable
+from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,12 @@ DEFAULT_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0, 21600.0)
 DEFAULT_BUDGET_S = 24 * 3600.0
 DEFAULT_DISABLE_AFTER_S = 3 * 24 * 3600.0
 ATTEMPT_TIMEOUT_S = 15.0
-BATCH = 32
-PER_SUBSCRIPTION = 4  # attempts at once to one subscriber
+BATCH = 128
+PER_SUBSCRIPTION = 16  # attempts at once to one subscriber
 LEASE_S = 60.0
 IDLE_CHECK_S = 60.0
 RETRIED = {408, 429}
+GONE = "the receiver answered 410 Gone"
 
 
 def retry_after(value: str | None) -> float | None:
@@ -107,18 +108,50 @@ class Dispatcher:
         return base * random.uniform(0.8, 1.2)
 
     async def deliver_due(self) -> int:
-        """Attempt what is due now; how many attempts were made."""
+        """Attempt what is due now, then record every outcome in one statement; how many
+        attempts were made."""
         async with self.pool.acquire() as conn:
             due = await store.claim(conn, BATCH, LEASE_S)
-        await asyncio.gather(*(self._limited(d) for d in due))
+        if not due:
+            return 0
+        made = await asyncio.gather(*(self._limited(d) for d in due))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.record_attempts(conn, made)
+            disabled = await self._disable_failing(conn, made)
+        for subscription_id, reason in disabled:
+            log.warning("webhook subscription %s disabled: %s", subscription_id, reason)
+            if self.publish is not None:
+                # Supervisors see it at once: a CRM no longer hears of anything.
+                await self.publish(
+                    Notice(
+                        "webhook.disabled",
+                        None,
+                        data={"webhook_id": subscription_id, "reason": reason},
+                    )
+                )
         return len(due)
 
-    async def _limited(self, due: store.Due) -> None:
+    async def _disable_failing(
+        self, conn: Conn, made: Sequence[store.Attempt]
+    ) -> list[tuple[int, str]]:
+        """Subscriptions to disable after this batch: a 410, or no 2xx for too long."""
+        disabled: list[tuple[int, str]] = []
+        for subscription_id in dict.fromkeys(a.subscription_id for a in made if a.status == 410):
+            if await store.disable(conn, subscription_id, GONE):
+                disabled.append((subscription_id, GONE))
+        failing = {a.subscription_id for a in made if a.outcome != "delivered"}
+        for subscription_id in sorted(failing - {s for s, _ in disabled}):
+            if await store.disable_if_silent(conn, subscription_id, self.disable_after_s):
+                silent = f"no successful delivery for {self.disable_after_s / 3600:.0f} h"
+                disabled.append((subscription_id, silent))
+        return disabled
+
+    async def _limited(self, due: store.Due) -> store.Attempt:
         limit = self._limits.setdefault(due.subscription_id, asyncio.Semaphore(PER_SUBSCRIPTION))
         async with limit:
-            await self.attempt(due)
+            return await self.attempt(due)
 
-    async def attempt(self, due: store.Due) -> None:
+    async def attempt(self, due: store.Due) -> store.Attempt:
         body = body_of(due.event)
         now = int(time.time())
         sent = signed_headers(due.secrets, f"evt_{due.event['id']}", now, body)
@@ -141,36 +174,7 @@ class Dispatcher:
         outcome, retry_in = self._judge(due, status, error, wait_hint)
         if status is not None and 300 <= status < 400:
             error = f"HTTP {status}: redirects are not followed"
-        async with self.pool.acquire() as conn:
-            await store.record_attempt(
-                conn,
-                due.id,
-                outcome=outcome,
-                status_code=status,
-                duration_ms=took,
-                error=error,
-                retry_in_s=retry_in,
-            )
-            disabled = None
-            if status == 410:
-                disabled = "the receiver answered 410 Gone"
-                if not await store.disable(conn, due.subscription_id, disabled):
-                    disabled = None
-            elif outcome != "delivered" and await store.disable_if_silent(
-                conn, due.subscription_id, self.disable_after_s
-            ):
-                disabled = f"no successful delivery for {self.disable_after_s / 3600:.0f} h"
-        if disabled is not None:
-            log.warning("webhook subscription %s disabled: %s", due.subscription_id, disabled)
-            if self.publish is not None:
-                # Supervisors see it at once: a CRM no longer hears of anything.
-                await self.publish(
-                    Notice(
-                        "webhook.disabled",
-                        None,
-                        data={"webhook_id": due.subscription_id, "reason": disabled},
-                    )
-                )
+        return store.Attempt(due.id, due.subscription_id, outcome, status, took, error, retry_in)
 
     def _judge(
         self, due: store.Due, status: int | None, error: str | None, hint: float | None
