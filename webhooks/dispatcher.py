@@ -108,13 +108,30 @@ class Dispatcher:
         return base * random.uniform(0.8, 1.2)
 
     async def deliver_due(self) -> int:
-        """Attempt what is due now, then record every outcome in one statement; how many
-        attempts were made."""
+        """Attempt everything due, batch after batch; how many attempts were made. The next
+        batch is claimed, and the last one's outcomes recorded, while a batch's requests
+        are out, so the receiver is never left waiting on the database. A lead's later
+        delivery stays behind its earlier one: it is not claimed while that one is pending."""
         async with self.pool.acquire() as conn:
             due = await store.claim(conn, BATCH, LEASE_S)
-        if not due:
-            return 0
-        made = await asyncio.gather(*(self._limited(d) for d in due))
+        total = 0
+        finished: list[store.Attempt] = []
+        while due:
+            out = asyncio.ensure_future(asyncio.gather(*(self._limited(d) for d in due)))
+            try:
+                if finished:
+                    await self._record(finished)
+                async with self.pool.acquire() as conn:
+                    following = await store.claim(conn, BATCH, LEASE_S)
+            finally:
+                finished = list(await out)
+            total += len(due)
+            due = following
+        if finished:
+            await self._record(finished)
+        return total
+
+    async def _record(self, made: Sequence[store.Attempt]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.record_attempts(conn, made)
             disabled = await self._disable_failing(conn, made)
@@ -129,7 +146,6 @@ class Dispatcher:
                         data={"webhook_id": subscription_id, "reason": reason},
                     )
                 )
-        return len(due)
 
     async def _disable_failing(
         self, conn: Conn, made: Sequence[store.Attempt]
