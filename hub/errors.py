@@ -40,6 +40,7 @@ HTTP_STATUS: dict[str, int] = {
     "operator_unavailable": 409,
     "not_open": 409,
     "cannot_send_text": 409,
+    "no_conversation": 409,
     "already_decided": 409,
     "already_merged": 409,
     "not_merged": 409,

@@ -294,3 +294,58 @@ async def lead_interactions(request: web.Request) -> web.Response:
             conn, lead.id, after_id=after_id, limit=limit, before_id=before_id
         )
     return web.json_response(page([interaction_json(i) for i in items], limit))
+
+
+MAX_TEXT = 4096  # Telegram's and VK's limit for one message
+
+
+@scoped("dialogs")
+async def send_to_lead(request: web.Request) -> web.Response:
+    """Write to a lead, as a CRM does: on the channel named, else on the channel the lead
+    last wrote on; the message goes into the lead's latest conversation there (open, else
+    the last closed one, whose address the hub knows)."""
+    hub = hub_of(request)
+    lead_id = path_id(request)
+    await ensure_lead_visible(request, lead_id)
+    body = await read_json_object(request, hub.settings.max_body_bytes)
+    text, channel = body.get("text"), body.get("channel")
+    if not isinstance(text, str) or not text.strip():
+        raise unprocessable("empty_message", "text must be a non-empty string")
+    if len(text.strip()) > MAX_TEXT:
+        raise unprocessable("text_too_long", f"a message holds at most {MAX_TEXT} characters")
+    if channel is not None and not isinstance(channel, str):
+        raise unprocessable("invalid_field", "channel must be a channel's name")
+    async with hub.pool.acquire() as conn:
+        lead = await leads.get(conn, lead_id)
+        if lead is None:
+            raise not_found(f"lead {lead_id} not found")
+        if lead.merged_into is not None:
+            raise ApiError(409, "lead_merged", f"lead {lead_id} was merged into {lead.merged_into}")
+        if channel is not None and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM channels WHERE name = $1 AND enabled)", channel
+        ):
+            raise ApiError(404, "unknown_channel", f"no enabled channel named {channel[:64]!r}")
+        dialog_id = await conn.fetchval(
+            """SELECT d.id FROM dialogs d JOIN channels c ON c.id = d.channel_id
+               WHERE d.lead_id = $1 AND c.enabled
+                 AND CASE WHEN $2::text IS NOT NULL THEN c.name = $2
+                          ELSE d.channel_id = (SELECT i.channel_id FROM interactions i
+                                               WHERE i.lead_id = $1 AND i.direction = 'in'
+                                               ORDER BY i.id DESC LIMIT 1) END
+               ORDER BY (d.status <> 'closed') DESC, d.id DESC LIMIT 1""",
+            lead_id,
+            channel,
+        )
+    if dialog_id is None:
+        where = f"on {channel}" if channel else "on any channel"
+        raise ApiError(
+            409, "no_conversation", f"the lead has not written {where}: no address to write to"
+        )
+    principal = principal_of(request)
+    interaction_id = await hub.outbound.send(
+        dialog_id, text.strip(), [], principal.author, first_response=principal.kind == "operator"
+    )
+    async with hub.pool.acquire() as conn:
+        stored = await interactions.get(conn, interaction_id)
+    assert stored is not None
+    return web.json_response(interaction_json(stored), status=201)

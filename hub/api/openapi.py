@@ -296,6 +296,24 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     },
                 ),
             },
+            "/api/v1/leads/{id}/messages": {
+                "post": _op(
+                    "Write to the lead on the channel named, else on the one it last wrote on",
+                    tag="leads",
+                    ok=201,
+                    params=lead_path,
+                    schema=_ref("Interaction"),
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    body={
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {
+                            "text": {"type": "string"},
+                            "channel": {"type": "string", "description": "a channel's name"},
+                        },
+                    },
+                ),
+            },
             "/api/v1/leads/{id}.vcf": {
                 "get": _op(
                     "The lead as a vCard",
