@@ -226,6 +226,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/console/{filename:.+}", console_file)
     r.add_get("/favicon.ico", favicon)
     r.add_get("/api/v1/leads", leads_api.list_leads)
+    r.add_post("/api/v1/leads", leads_api.upsert_lead)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)
     r.add_patch(r"/api/v1/leads/{id:[0-9]+}", leads_api.patch_lead)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}.vcf", leads_api.lead_as_vcard)

@@ -163,6 +163,7 @@ class Lead:
     name_suggestions: tuple[str, ...] = ()
     phone_suggestions: tuple[str, ...] = ()  # E.164 numbers offered, not the lead's yet
     blocked: bool = False  # the business takes no calls from them (the PBX is told busy)
+    external_ids: dict[str, str] = field(default_factory=dict)  # a CRM's ids: {"bitrix24": "1"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,9 @@ _LEAD_COLUMNS = """
     COALESCE((SELECT array_agg(e.email ORDER BY e.created_at, e.email)
               FROM lead_emails e WHERE e.lead_id = l.id), '{}') AS emails,
     COALESCE((SELECT array_agg(i.kind || ':' || i.external_id ORDER BY i.created_at, i.kind)
-              FROM lead_identities i WHERE i.lead_id = l.id), '{}') AS identities
+              FROM lead_identities i WHERE i.lead_id = l.id), '{}') AS identities,
+    COALESCE((SELECT jsonb_object_agg(x.system, x.external_id ORDER BY x.created_at)
+              FROM lead_external_ids x WHERE x.lead_id = l.id), '{}') AS external_ids
 """
 
 
@@ -59,6 +61,7 @@ def _lead(row: asyncpg.Record) -> Lead:
             s for s in row["phone_suggestions"] if all(p.e164 != s for p in phones)
         ),
         blocked=row["blocked"],
+        external_ids=dict(row["external_ids"]),
     )
 
 
@@ -90,6 +93,36 @@ async def find_match(
         list(emails),
     )
     return LeadId(lead_id) if lead_id is not None else None
+
+
+async def by_external_id(conn: Conn, pairs: Sequence[tuple[str, str]]) -> LeadId | None:
+    """The lead a CRM's ids name (the one it was merged into, if it was)."""
+    lead_id = await conn.fetchval(
+        """WITH RECURSIVE found AS (
+               SELECT l.id, l.merged_into, 0 AS depth FROM lead_external_ids x
+               JOIN leads l ON l.id = x.lead_id
+               WHERE (x.system, x.external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+               UNION ALL
+               SELECT l.id, l.merged_into, f.depth + 1 FROM found f JOIN leads l ON l.id = f.merged_into
+               WHERE f.depth < 20)
+           SELECT id FROM found WHERE merged_into IS NULL ORDER BY depth LIMIT 1""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    return LeadId(lead_id) if lead_id is not None else None
+
+
+async def add_external_ids(conn: Conn, lead_id: int, pairs: Sequence[tuple[str, str]]) -> bool:
+    """True when an id was new to the lead (one another lead holds stays with it)."""
+    added = await conn.fetch(
+        """INSERT INTO lead_external_ids (system, external_id, lead_id)
+           SELECT s, e, $1 FROM unnest($2::text[], $3::text[]) AS t(s, e)
+           ON CONFLICT (system, external_id) DO NOTHING RETURNING system""",
+        lead_id,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    return bool(added)
 
 
 async def create(conn: Conn, name: str | None) -> LeadId:

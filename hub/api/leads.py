@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -17,9 +18,10 @@ from hub.errors import ApiError, not_found, unprocessable
 from hub.httputil import MAX_ID, is_id, read_json_object, whole_number
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.notify import lead_changed
+from hub.pipeline import lock_key, take_locks
 from hub.vcard import lead_vcard
-from storage import interactions, leads, merges
-from storage.events import set_actor
+from storage import events, interactions, leads, merges
+from storage.events import NewEvent, set_actor
 
 PATCHABLE = {"name", "phones", "emails", "phone_suggestions", "blocked"}
 
@@ -349,3 +351,78 @@ async def send_to_lead(request: web.Request) -> web.Response:
         stored = await interactions.get(conn, interaction_id)
     assert stored is not None
     return web.json_response(interaction_json(stored), status=201)
+
+
+_SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+
+
+def _external_ids(value: object) -> list[tuple[str, str]]:
+    if not isinstance(value, dict) or not value or len(value) > 10:
+        raise unprocessable(
+            "invalid_field", 'external_ids must name the lead in your system: {"bitrix24": "123"}'
+        )
+    pairs = []
+    for system, external_id in value.items():
+        if not _SYSTEM.match(system):
+            raise unprocessable(
+                "invalid_field", f"{system[:40]!r} is not a system name (a-z0-9_.-)"
+            )
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if not isinstance(external_id, str) or not 0 < len(external_id.strip()) <= 200:
+            raise unprocessable("invalid_field", f"the {system} id must be a string of 1-200")
+        pairs.append((system, external_id.strip()))
+    return pairs
+
+
+@scoped("leads")
+async def upsert_lead(request: web.Request) -> web.Response:
+    """A CRM creates or updates a lead by its own id (`external_ids`): the lead holding one
+    of those ids, else the one its phones or emails identify, is updated (200; phones and
+    emails are added, never removed; a given name replaces the name), else one is made (201).
+    Repeating the request changes nothing more."""
+    hub = hub_of(request)
+    if restricted_to(request) is not None:
+        # Matching by phone would show an operator a lead that is not theirs.
+        raise ApiError(403, "forbidden", "creating leads by a CRM's id takes an API key")
+    body = await read_json_object(request, hub.settings.max_body_bytes)
+    pairs = _external_ids(body.get("external_ids"))
+    values = _patch_values(
+        {k: v for k, v in body.items() if k in ("name", "phones", "emails")},
+        hub.settings.default_region,
+    )
+    phones, emails = values.get("phones", []), values.get("emails", [])
+    keys = sorted(
+        {lock_key(f"ext:{s}:{e}") for s, e in pairs}
+        | {lock_key(f"phone:{p.e164}") for p in phones}
+        | {lock_key(f"email:{e}") for e in emails}
+    )
+    async with hub.pool.acquire() as conn, conn.transaction():
+        await set_actor(conn, principal_of(request).actor)
+        await take_locks(conn, keys)
+        lead_id = await leads.by_external_id(conn, pairs) or await leads.find_match(
+            conn, None, [p.e164 for p in phones], emails
+        )
+        created = lead_id is None
+        if lead_id is None:
+            lead_id = await leads.create(conn, values.get("name"))
+        changed = await leads.learn(conn, lead_id, None, phones, emails, None)
+        if not created and "name" in values:
+            current = await leads.get(conn, lead_id)
+            if current is not None and current.name != values["name"]:
+                await leads.update(conn, lead_id, name=values["name"], set_name=True)
+        changed = await leads.add_external_ids(conn, lead_id, pairs) or changed
+        if created:
+            await events.append(conn, [NewEvent("lead.created", lead_id=lead_id)])
+        elif changed:
+            fields = [
+                "external_ids",
+                *(["phones"] if phones else []),
+                *(["emails"] if emails else []),
+            ]
+            await events.append(
+                conn, [NewEvent("lead.updated", lead_id=lead_id, data={"fields": fields})]
+            )
+        lead = await leads.get(conn, lead_id)
+    assert lead is not None
+    return web.json_response(lead_json(lead), status=201 if created else 200)

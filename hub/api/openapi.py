@@ -263,6 +263,26 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                 )
             },
             "/api/v1/leads": {
+                "post": _op(
+                    "Create or update a lead by a CRM's own id (201 made, 200 updated)",
+                    tag="leads",
+                    schema=_ref("Lead"),
+                    errors=(400, 401, 403, 415, 422),
+                    body={
+                        "type": "object",
+                        "required": ["external_ids"],
+                        "properties": {
+                            "external_ids": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                                "description": '{"bitrix24": "123"}',
+                            },
+                            "name": {"type": ["string", "null"]},
+                            "phones": {"type": "array", "items": {"type": "string"}},
+                            "emails": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                ),
                 "get": _op(
                     "Find leads",
                     tag="leads",
@@ -271,7 +291,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                         *(_q(name, doc) for name, doc in LeadLookup.parameters()),
                         *_PAGING,
                     ],
-                )
+                ),
             },
             "/api/v1/leads/{id}": {
                 "get": _op("One lead", tag="leads", schema=_ref("Lead"), params=lead_path),
@@ -575,6 +595,7 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "updated_at": s,
                 "merged_into": {"type": ["integer", "null"]},
                 "blocked": {"type": "boolean"},
+                "external_ids": {"type": "object", "additionalProperties": s},
             },
         },
         "Webhook": {

@@ -30,6 +30,7 @@ def lead_json(lead: Lead) -> dict[str, Any]:
         "updated_at": lead.updated_at.isoformat(),
         "merged_into": lead.merged_into,
         "blocked": lead.blocked,
+        "external_ids": dict(lead.external_ids),
     }
 
 

@@ -76,3 +76,40 @@ async def test_a_crm_writes_to_a_lead_on_its_last_channel_or_the_one_named(
         await client.post("/api/v1/leads/999999/messages", json={"text": "x"}, headers=auth)
     ).status == 404
     assert await count(pool, "interactions") == before
+
+
+async def test_a_crm_creates_and_updates_a_lead_by_its_own_id(
+    client: Client, pool: asyncpg.Pool, auth: dict[str, str]
+) -> None:
+    body = {"external_ids": {"bitrix24": "123"}, "name": "Ivan", "phones": ["8 916 000-00-77"]}
+    made = await client.post("/api/v1/leads", json=body, headers=auth)
+    assert made.status == 201, await made.text()
+    lead = await made.json()
+    assert lead["external_ids"] == {"bitrix24": "123"} and lead["phones"] == ["+79160000077"]
+    # The CRM retries: the same lead, nothing more.
+    again = await client.post("/api/v1/leads", json=body, headers=auth)
+    assert again.status == 200 and (await again.json())["id"] == lead["id"]
+    assert await count(pool, "leads") == 1
+    # An update by the same id adds an email and renames; phones are never dropped.
+    update = {"external_ids": {"bitrix24": "123"}, "name": "Ivan P", "emails": ["i@x.ru"]}
+    changed = await (await client.post("/api/v1/leads", json=update, headers=auth)).json()
+    assert changed["name"] == "Ivan P" and changed["emails"] == ["i@x.ru"]
+    assert changed["phones"] == ["+79160000077"]
+    # Another CRM's id for a customer the hub knows by phone joins the same lead.
+    other = {"external_ids": {"amocrm": 55}, "phones": ["+7 916 000 00 77"]}
+    joined = await client.post("/api/v1/leads", json=other, headers=auth)
+    assert joined.status == 200
+    assert (await joined.json())["external_ids"] == {"bitrix24": "123", "amocrm": "55"}
+    bads: list[dict[str, Any]] = [
+        {"name": "no id"},
+        {"external_ids": {}},
+        {"external_ids": {"Bad System": "1"}},
+        {"external_ids": {"crm": ""}},
+        {"external_ids": {"crm": "1"}, "phones": ["8-800-FLOWERS"]},
+    ]
+    for bad in bads:
+        reply = await client.post("/api/v1/leads", json=bad, headers=auth)
+        assert reply.status == 422, bad
+    assert await count(pool, "leads") == 1
+    types = [r["type"] for r in await pool.fetch("SELECT type FROM domain_events ORDER BY id")]
+    assert types[0] == "lead.created" and set(types[1:]) == {"lead.updated"}
