@@ -13,7 +13,13 @@ from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Attachment, DialogStatus
 from hub.errors import ApiError, HubError, not_found, unprocessable
-from hub.httputil import media_type, read_json_object, refuse_unusable_text, whole_number
+from hub.httputil import (
+    is_id,
+    media_type,
+    read_json_object,
+    refuse_unusable_text,
+    whole_number,
+)
 from hub.ports import TooLarge
 from storage import channels, dialogs, interactions
 
@@ -186,3 +192,44 @@ async def send_message(request: web.Request) -> web.Response:
         stored = await interactions.get(conn, interaction_id)
     assert stored is not None
     return web.json_response(interaction_json(stored), status=201)
+
+
+@scoped("dialogs")
+async def transfer_dialog(request: web.Request) -> web.Response:
+    """Give the dialog to an operator (`{"operator_id"}`: at once, if they are online with
+    room) or to a queue (`{"queue"}`: offered by its rules), as a CRM assigning work."""
+    hub = hub_of(request)
+    dialog_id = path_id(request)
+    await ensure_dialog_visible(request, dialog_id, holding=True)
+    body = await read_json_object(request, hub.settings.max_body_bytes)
+    operator_id, queue = body.get("operator_id"), body.get("queue")
+    if (operator_id is None) == (queue is None):
+        raise unprocessable("invalid_field", "give operator_id or queue, one of them")
+    actor = principal_of(request).actor
+    if operator_id is not None:
+        if not is_id(operator_id):
+            raise unprocessable("invalid_field", "operator_id must be an operator's id")
+        await hub.router.transfer_to_operator(dialog_id, operator_id, actor)
+    else:
+        if not isinstance(queue, str):
+            raise unprocessable("invalid_field", "queue must be a queue's name")
+        await hub.router.transfer_to_queue(dialog_id, queue, actor)
+    return await _dialog_answer(request, dialog_id)
+
+
+@scoped("dialogs")
+async def close_dialog(request: web.Request) -> web.Response:
+    hub = hub_of(request)
+    dialog_id = path_id(request)
+    await ensure_dialog_visible(request, dialog_id, holding=True)
+    principal = principal_of(request)
+    await hub.router.close(dialog_id, principal.operator_id)
+    return await _dialog_answer(request, dialog_id)
+
+
+async def _dialog_answer(request: web.Request, dialog_id: int) -> web.Response:
+    async with hub_of(request).pool.acquire() as conn:
+        dialog = await dialogs.get(conn, dialog_id)
+    if dialog is None:
+        raise not_found(f"dialog {dialog_id} not found")
+    return web.json_response(dialog_json(dialog))

@@ -408,6 +408,31 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     schema=_ref("Dialog"),
                 )
             },
+            "/api/v1/dialogs/{id}/transfer": {
+                "post": _op(
+                    "Give the dialog to an operator (at once) or to a queue (offered)",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema=_ref("Dialog"),
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    body={
+                        "type": "object",
+                        "properties": {
+                            "operator_id": {"type": "integer"},
+                            "queue": {"type": "string"},
+                        },
+                    },
+                ),
+            },
+            "/api/v1/dialogs/{id}/close": {
+                "post": _op(
+                    "Close the dialog",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema=_ref("Dialog"),
+                    errors=(401, 403, 404, 409),
+                ),
+            },
             "/api/v1/calls": {
                 "get": _op(
                     "Calls, newest first, those without a lead included",

@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from storage import channels
-from tests.conftest import count
+from tests.conftest import add_operator, count
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -113,3 +113,34 @@ async def test_a_crm_creates_and_updates_a_lead_by_its_own_id(
     assert await count(pool, "leads") == 1
     types = [r["type"] for r in await pool.fetch("SELECT type FROM domain_events ORDER BY id")]
     assert types[0] == "lead.created" and set(types[1:]) == {"lead.updated"}
+
+
+async def test_a_crm_assigns_transfers_and_closes_a_dialog(
+    client: Client, pool: asyncpg.Pool, auth: dict[str, str], form: Any
+) -> None:
+    made = await client.post("/forms/site", json={"name": "Olga", "phone": "+79160000088"})
+    dialog_id = (await made.json())["dialog_id"]
+    anna = await add_operator(pool, "anna", online=True)
+    boris = await add_operator(pool, "boris")  # offline
+    url = f"/api/v1/dialogs/{dialog_id}"
+    given = await client.post(f"{url}/transfer", json={"operator_id": anna}, headers=auth)
+    assert given.status == 200, await given.text()
+    assert (await given.json())["operator_id"] == anna
+    for body, status, code in (
+        ({"operator_id": boris}, 409, "operator_unavailable"),
+        ({"operator_id": 999999}, 404, "no_operator"),
+        ({"queue": "nowhere"}, 404, "no_queue"),
+        ({}, 422, "invalid_field"),
+        ({"operator_id": anna, "queue": "default"}, 422, "invalid_field"),
+    ):
+        reply = await client.post(f"{url}/transfer", json=body, headers=auth)
+        assert reply.status == status, body
+        assert (await reply.json())["error"]["code"] == code
+    queued = await client.post(f"{url}/transfer", json={"queue": "default"}, headers=auth)
+    assert queued.status == 200 and (await queued.json())["status"] in ("queued", "offered")
+    closed = await client.post(f"{url}/close", headers=auth)
+    assert closed.status == 200 and (await closed.json())["status"] == "closed"
+    again = await client.post(f"{url}/close", headers=auth)
+    assert again.status == 409 and (await again.json())["error"]["code"] == "not_open"
+    kinds = {r["type"] for r in await pool.fetch("SELECT type FROM domain_events")}
+    assert {"dialog.assigned", "dialog.transferred", "dialog.closed"} <= kinds
