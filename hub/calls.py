@@ -319,7 +319,14 @@ class CallService:
         facts = change.facts
         change.events.append(self._event("call.ended", change))
         if inbound and change.status != CallStatus.ANSWERED:
-            change.events.append(self._event("call.missed", change))
+            missed = self._event("call.missed", change)
+            if change.lead_id is not None:
+                # What a CRM is told of a missed call names the caller, not just their id.
+                lead = await leads.get(conn, change.lead_id)
+                missed = replace(
+                    missed, data={**missed.data, "lead": lead_json(lead) if lead else None}
+                )
+            change.events.append(missed)
             # A blocked caller (rejected busy on purpose) is not called back.
             if dialog is not None and facts.customer_phone and not change.blocked:
                 if await store.open_callback(conn, change.row.id, dialog.id, facts.customer_phone):

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
-from storage import webhooks
+from storage import channels, webhooks
 from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row, with_settings
 from tests.fixtures.sockets import Socket
 from tests.fixtures.waiting import eventually
@@ -219,3 +219,22 @@ async def test_a_receiver_silent_for_days_is_disabled_and_supervisors_told(
     row = await one_row(pool, "SELECT * FROM webhook_subscriptions WHERE id = $1", sub.id)
     assert not row["enabled"] and row["disabled_reason"].startswith("no successful delivery")
     await sam.ws.close()
+
+
+async def test_a_missed_call_reaches_the_crm_with_the_call_and_the_lead(
+    live: Client, pool: asyncpg.Pool, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    await webhooks.create(pool, url, ["call.missed"], secret)
+    async with pool.acquire() as conn:
+        await channels.create(conn, "pbx", "cti", {"provider": "generic", "secret": "t"})
+    call = {"from": "+79001234567", "to": "+74951234567", "direction": "in", "callId": "m"}
+    for event in ({"event": "newCall"}, {"event": "hangup", "cause": "noAnswer"}):
+        reply = await live.post("/connectors/pbx/cti?token=t", json={**event, **call})
+        assert reply.status == 200
+    await eventually(lambda: _count(crm, 1))
+    (missed,) = crm.received
+    assert missed["type"] == "call.missed"
+    assert missed["data"]["call"]["status"] == "missed"
+    assert missed["data"]["call"]["from"] == "+79001234567"
+    assert missed["data"]["lead"]["phones"] == ["+79001234567"]

@@ -104,6 +104,7 @@ async def test_a_missed_call_becomes_a_callback_which_the_return_call_closes(
     assert offered["dialog"]["callback"]["phone"] == CUSTOMER
     (event,) = await _events(pool, "call.missed")
     assert event["lead_id"] == missed["lead_id"] and event["data"]["call"]["from"] == CUSTOMER
+    assert event["data"]["lead"]["phones"] == [CUSTOMER]
     await anna_ws.ws.send_json({"type": "accept", "dialog_id": missed["dialog_id"]})
     await anna_ws.next("dialog.assigned")
 
