@@ -74,6 +74,7 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
     rows = await conn.fetch(
         """WITH due AS (
                SELECT d.id FROM webhook_deliveries d
+               JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.enabled
                WHERE d.status = 'pending' AND d.next_attempt_at <= now()
                  AND (d.leased_until IS NULL OR d.leased_until < now())
                  AND NOT EXISTS (
@@ -81,7 +82,7 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
                      WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
                        AND e.status = 'pending' AND e.id < d.id)
                ORDER BY d.next_attempt_at, d.id
-               LIMIT $1 FOR UPDATE SKIP LOCKED)
+               LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
            FROM due, webhook_subscriptions s, domain_events ev
            WHERE w.id = due.id AND s.id = w.subscription_id AND s.enabled
@@ -183,9 +184,21 @@ async def disable_if_silent(conn: Conn, subscription_id: int, silent_s: float) -
 
 
 async def next_due_in(conn: Conn) -> float | None:
+    """Seconds until a delivery can be claimed (0 if one can now), None if none can: the
+    dispatcher sleeps that long, so what it cannot claim (a disabled subscription's, a lead's
+    later one) must not count, or it would wake at once, again and again."""
     value = await conn.fetchval(
-        """SELECT EXTRACT(EPOCH FROM min(GREATEST(next_attempt_at, COALESCE(leased_until, next_attempt_at))) - now())::float8
-           FROM webhook_deliveries WHERE status = 'pending'"""
+        """SELECT EXTRACT(EPOCH FROM min(GREATEST(d.next_attempt_at,
+                                                  COALESCE(d.leased_until, d.next_attempt_at)))
+                              - now())::float8
+           FROM webhook_deliveries d
+           JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.enabled
+           WHERE d.status = 'pending'
+             -- One held back behind its lead's earlier delivery is due when that one is.
+             AND NOT EXISTS (
+                 SELECT 1 FROM webhook_deliveries e
+                 WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
+                   AND e.status = 'pending' AND e.id < d.id)"""
     )
     return max(0.0, float(value)) if value is not None else None
 

@@ -238,3 +238,25 @@ async def test_a_missed_call_reaches_the_crm_with_the_call_and_the_lead(
     assert missed["data"]["call"]["status"] == "missed"
     assert missed["data"]["call"]["from"] == "+79001234567"
     assert missed["data"]["lead"]["phones"] == ["+79001234567"]
+
+
+async def test_what_cannot_be_claimed_does_not_keep_the_dispatcher_awake(
+    hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    """A lead's later delivery waiting behind a retried one, and a disabled subscription's
+    deliveries, are not "due now": the dispatcher sleeps until the retry."""
+    crm, url, secret = receiver
+    crm.answers = [(503, {})]
+    sub = await webhooks.create(pool, url, [], secret)
+    async with TestClient(TestServer(build_app(hub, background=False))) as client:
+        await _form(client, name="Ivan", phone="+79160000011", message="one")
+    node = Dispatcher(pool, hub.dsn, allow_private=True, schedule=(30.0,))
+    try:
+        assert await node.deliver_due() == 1  # the first fails; its lead's others wait
+        async with pool.acquire() as conn:
+            wait = await webhooks.next_due_in(conn)
+            assert wait is not None and wait > 20
+            await webhooks.disable(conn, sub.id, "test")
+            assert await webhooks.next_due_in(conn) is None
+    finally:
+        await node.guard.close()
