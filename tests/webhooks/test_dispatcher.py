@@ -4,51 +4,29 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient, TestServer
-from standardwebhooks import Webhook
 
 from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
+from hub.netguard import NetGuard
 from storage import channels, webhooks
 from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row, with_settings
+from tests.fakes.crm import Receiver
 from tests.fixtures.sockets import Socket
 from tests.fixtures.waiting import eventually
 from webhooks.dispatcher import Dispatcher
 from webhooks.signing import new_secret
 
 Client = TestClient[Any, Any]
-
-
-class Receiver:
-    """A CRM's endpoint: answers what it is told to, keeps what it verified."""
-
-    def __init__(self, secret: str) -> None:
-        self.verifier = Webhook(secret)
-        self.answers: list[tuple[int, dict[str, str]]] = []  # then 200 for ever
-        self.received: list[dict[str, Any]] = []
-        self.ids: list[str] = []
-        self.times: list[float] = []
-        self.app = web.Application()
-        self.app.router.add_post("/hooks", self.hook)
-
-    async def hook(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        event = self.verifier.verify(body, dict(request.headers))  # raises if not signed right
-        self.times.append(asyncio.get_running_loop().time())
-        if self.answers:
-            status, headers = self.answers.pop(0)
-            if status >= 300:
-                return web.Response(status=status, headers=headers)
-        self.received.append(event)
-        self.ids.append(request.headers["webhook-id"])
-        return web.Response(status=204)
 
 
 @pytest.fixture
@@ -260,3 +238,46 @@ async def test_what_cannot_be_claimed_does_not_keep_the_dispatcher_awake(
             assert await webhooks.next_due_in(conn) is None
     finally:
         await node.guard.close()
+
+
+class _ToLoopback(AbstractResolver):
+    """DNS that answers loopback for every name: a receiver's name changed after it was
+    accepted (rebinding)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
+    hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    port = url.split(":")[2].split("/")[0]
+    # Accepted while the name was public; now it resolves to loopback.
+    await webhooks.create(pool, f"http://crm.example.com:{port}/hooks", [], secret)
+    async with TestClient(TestServer(build_app(hub, background=False))) as client:
+        await _form(client, name="Ivan", phone="+79160000012", message="one")
+    node = Dispatcher(pool, hub.dsn, allow_private=False)
+    node.guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=_ToLoopback())
+    try:
+        await node.deliver_due()
+    finally:
+        await node.guard.close()
+    assert crm.received == []
+    rows = await pool.fetch("SELECT status, attempt_log FROM webhook_deliveries ORDER BY id")
+    assert rows[0]["status"] == "dead"
+    assert "not a public address" in rows[0]["attempt_log"][0]["error"]
