@@ -289,8 +289,14 @@ def cmd_webhook_add(args: argparse.Namespace, settings: Settings) -> int:
         except Refused as exc:
             raise UsageError(f"webhook refused: {exc}") from None
         secret = new_secret()
-        sub = await webhooks.create(pool, url, events, secret)
-        print(f"webhook {sub.id} {sub.url} events {','.join(sub.events) or 'all'}")
+        try:
+            sub = await webhooks.create(pool, url, events, secret, _csv(args.channels))
+        except webhooks.UnknownChannel as exc:
+            raise UsageError(str(exc)) from None
+        channels_ = ",".join(sub.channels) or "all"
+        print(
+            f"webhook {sub.id} {sub.url} events {','.join(sub.events) or 'all'} channels {channels_}"
+        )
         print(f"secret (shown once; verify deliveries with it): {secret}")
         return 0
 
@@ -303,7 +309,8 @@ def cmd_webhook_list(args: argparse.Namespace, settings: Settings) -> int:
     async def show(pool: asyncpg.Pool) -> int:
         for sub in await webhooks.list_all(pool):
             state = "enabled" if sub.enabled else f"disabled ({sub.disabled_reason})"
-            print("\t".join([str(sub.id), sub.url, ",".join(sub.events) or "all", state]))
+            fields = [str(sub.id), sub.url, ",".join(sub.events) or "all"]
+            print("\t".join([*fields, ",".join(sub.channels) or "all", state]))
         return 0
 
     return asyncio.run(_with_pool(settings, show))
@@ -418,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_h = hook.add_parser("add", help="subscribe a URL; prints its signing secret once")
     add_h.add_argument("url")
     add_h.add_argument("--events", help="comma-separated event types (all by default)")
+    add_h.add_argument("--channels", help="comma-separated channel names (all by default)")
     add_h.set_defaults(func=cmd_webhook_add)
     hook.add_parser("list", help="list subscriptions").set_defaults(func=cmd_webhook_list)
     rm_h = hook.add_parser("remove", help="remove a subscription")

@@ -17,6 +17,7 @@ class Subscription:
     id: int
     url: str
     events: tuple[str, ...]
+    channels: tuple[str, ...]  # names; empty: every channel
     enabled: bool
     disabled_reason: str | None
     created_at: datetime
@@ -24,28 +25,56 @@ class Subscription:
 
 def _subscription(r: asyncpg.Record) -> Subscription:
     return Subscription(
-        r["id"], r["url"], tuple(r["events"]), r["enabled"], r["disabled_reason"], r["created_at"]
+        r["id"],
+        r["url"],
+        tuple(r["events"]),
+        tuple(r["channel_names"]),
+        r["enabled"],
+        r["disabled_reason"],
+        r["created_at"],
     )
+
+
+_SELECT = """SELECT w.*, array(SELECT c.name FROM channels c WHERE c.id = ANY(w.channels)
+                               ORDER BY c.name) AS channel_names
+             FROM webhook_subscriptions w"""
+
+
+class UnknownChannel(ValueError):
+    pass
 
 
 async def create(
-    conn: Conn | asyncpg.Pool, url: str, events: Sequence[str], secret: str
+    conn: Conn | asyncpg.Pool,
+    url: str,
+    events: Sequence[str],
+    secret: str,
+    channels: Sequence[str] = (),
 ) -> Subscription:
-    row = await conn.fetchrow(
-        "INSERT INTO webhook_subscriptions (url, events, secrets) VALUES ($1, $2, $3) RETURNING *",
+    """A subscription; `channels` are names (UnknownChannel for one that does not exist)."""
+    ids = list(
+        await conn.fetch(
+            "SELECT id, name FROM channels WHERE name = ANY($1::text[])", list(channels)
+        )
+    )
+    missing = sorted(set(channels) - {r["name"] for r in ids})
+    if missing:
+        raise UnknownChannel(f"no channel named {', '.join(missing)}")
+    made = await conn.fetchval(
+        "INSERT INTO webhook_subscriptions (url, events, secrets, channels)"
+        " VALUES ($1, $2, $3, $4) RETURNING id",
         url,
         list(events),
         [secret],
+        [r["id"] for r in ids],
     )
-    assert row is not None
-    return _subscription(row)
+    found = await get(conn, made)
+    assert found is not None
+    return found
 
 
 async def list_all(conn: Conn | asyncpg.Pool) -> list[Subscription]:
-    return [
-        _subscription(r)
-        for r in await conn.fetch("SELECT * FROM webhook_subscriptions ORDER BY id")
-    ]
+    return [_subscription(r) for r in await conn.fetch(f"{_SELECT} ORDER BY w.id")]
 
 
 async def remove(conn: Conn | asyncpg.Pool, subscription_id: int) -> bool:
@@ -251,5 +280,5 @@ async def rotate(conn: Conn | asyncpg.Pool, subscription_id: int, secret: str | 
 
 
 async def get(conn: Conn | asyncpg.Pool, subscription_id: int) -> Subscription | None:
-    row = await conn.fetchrow("SELECT * FROM webhook_subscriptions WHERE id = $1", subscription_id)
+    row = await conn.fetchrow(f"{_SELECT} WHERE w.id = $1", subscription_id)
     return _subscription(row) if row else None

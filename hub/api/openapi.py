@@ -473,6 +473,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                         "properties": {
                             "url": {"type": "string"},
                             "events": {"type": "array", "items": {"type": "string"}},
+                            "channels": {"type": "array", "items": {"type": "string"}},
                         },
                     },
                 ),
@@ -629,6 +630,7 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "id": i,
                 "url": s,
                 "events": {"type": "array", "items": s},
+                "channels": {"type": "array", "items": s},
                 "enabled": {"type": "boolean"},
                 "disabled_reason": ns,
                 "created_at": s,

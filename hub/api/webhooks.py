@@ -23,6 +23,7 @@ def subscription_json(sub: Subscription) -> dict[str, Any]:
         "id": sub.id,
         "url": sub.url,
         "events": list(sub.events),
+        "channels": list(sub.channels),
         "enabled": sub.enabled,
         "disabled_reason": sub.disabled_reason,
         "created_at": sub.created_at.isoformat(),
@@ -39,18 +40,23 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def create_webhook(request: web.Request) -> web.Response:
     hub = hub_of(request)
     body = await read_json_object(request, hub.settings.max_body_bytes)
-    url, events = body.get("url"), body.get("events", [])
+    url, events, only = body.get("url"), body.get("events", []), body.get("channels", [])
     if not isinstance(url, str):
         raise unprocessable("invalid_field", "url must be a string")
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
         raise unprocessable("invalid_field", "events must be a list of event types")
+    if not isinstance(only, list) or not all(isinstance(c, str) for c in only) or len(only) > 100:
+        raise unprocessable("invalid_field", "channels must be a list of channel names")
     try:
         events = check_events(events)
         url = await check_url(url, allow_private=hub.settings.webhook_allow_private)
     except Refused as exc:
         raise unprocessable("invalid_field", str(exc)) from None
     secret = new_secret()
-    sub = await webhooks.create(hub.pool, url, events, secret)
+    try:
+        sub = await webhooks.create(hub.pool, url, events, secret, only)
+    except webhooks.UnknownChannel as exc:
+        raise unprocessable("invalid_field", str(exc)) from None
     return web.json_response({**subscription_json(sub), "secret": secret}, status=201)
 
 

@@ -10,11 +10,17 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE enabled) THEN
         RETURN NULL;
     END IF;
+    -- An event's channel: its own word for it, else its dialog's; one without a channel
+    -- (a merge, an edit through the API) reaches every subscription that wants its type.
     INSERT INTO webhook_deliveries (subscription_id, event_id, lead_id)
     SELECT s.id, e.id, e.lead_id
       FROM new_events e
+      LEFT JOIN dialogs d ON d.id = e.dialog_id
       JOIN webhook_subscriptions s
         ON s.enabled AND (cardinality(s.events) = 0 OR e.type = ANY(s.events))
+       AND (cardinality(s.channels) = 0
+            OR COALESCE((e.data->>'channel_id')::bigint, d.channel_id) IS NULL
+            OR COALESCE((e.data->>'channel_id')::bigint, d.channel_id) = ANY(s.channels))
      WHERE e.type IN ('lead.created', 'lead.updated', 'lead.merged', 'lead.unmerged',
                       'interaction.created', 'interaction.delivery_updated',
                       'dialog.created', 'dialog.assigned', 'dialog.transferred',

@@ -19,7 +19,7 @@ from hub.context import Hub
 from hub.domain import Channel
 from hub.netguard import NetGuard
 from storage import channels, webhooks
-from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row, with_settings
+from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row, with_settings
 from tests.fakes.crm import Receiver
 from tests.fixtures.sockets import Socket
 from tests.fixtures.waiting import eventually
@@ -281,3 +281,24 @@ async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
     rows = await pool.fetch("SELECT status, attempt_log FROM webhook_deliveries ORDER BY id")
     assert rows[0]["status"] == "dead"
     assert "not a public address" in rows[0]["attempt_log"][0]["error"]
+
+
+async def test_a_subscription_follows_only_the_channels_it_names(
+    live: Client, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
+) -> None:
+    crm, url, secret = receiver
+    await add_form(pool, "other", rate_limit="0")
+    await webhooks.create(pool, url, [], secret, ["other"])
+    await _form(live, name="Site Lead", phone="+79160000013", message="on site")
+    reply = await live.post("/forms/other", json={"name": "Other Lead", "phone": "+79160000014"})
+    assert reply.status == 201
+    await eventually(lambda: _count(crm, 3))
+    await asyncio.sleep(0.5)
+    assert {e["type"] for e in crm.received} == {
+        "lead.created",
+        "dialog.created",
+        "interaction.created",
+    }
+    assert len(crm.received) == 3  # nothing of the site form's lead
+    made = await pool.fetchval("SELECT count(*) FROM webhook_deliveries")
+    assert made == 3

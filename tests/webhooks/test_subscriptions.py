@@ -69,6 +69,10 @@ async def test_urls_that_reach_inside_are_refused(
         "/api/v1/webhooks", json={"url": PUBLIC, "events": ["lead.exploded"]}, headers=auth
     )
     assert unknown.status == 422 and "lead.exploded" in (await unknown.json())["error"]["message"]
+    nowhere = await client.post(
+        "/api/v1/webhooks", json={"url": PUBLIC, "channels": ["nowhere"]}, headers=auth
+    )
+    assert nowhere.status == 422 and "nowhere" in (await nowhere.json())["error"]["message"]
     assert await count(pool, "webhook_subscriptions") == 0
     _, reader = await apikeys.create(pool, "reader", ["leads"])
     denied = await client.get("/api/v1/webhooks", headers={"Authorization": f"Bearer {reader}"})
