@@ -245,6 +245,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/webhooks", webhooks_api.list_webhooks)
     r.add_post("/api/v1/webhooks", webhooks_api.create_webhook)
     r.add_delete(r"/api/v1/webhooks/{id:[0-9]+}", webhooks_api.delete_webhook)
+    r.add_patch(r"/api/v1/webhooks/{id:[0-9]+}", webhooks_api.enable_webhook)
     r.add_get(r"/api/v1/webhooks/{id:[0-9]+}/deliveries", webhooks_api.webhook_deliveries)
     r.add_post(r"/api/v1/webhooks/{id:[0-9]+}/replay", webhooks_api.replay_webhook)
     r.add_get("/api/v1/unsorted", unsorted_api.list_unsorted)

@@ -341,6 +341,18 @@ def cmd_webhook_replay(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_with_pool(settings, replay))
 
 
+def cmd_webhook_enable(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import webhooks
+
+    async def enable(pool: asyncpg.Pool) -> int:
+        if not await webhooks.enable(pool, args.id):
+            raise UsageError(f"no webhook {args.id}")
+        print(f"webhook {args.id} enabled; its waiting deliveries go out")
+        return 0
+
+    return asyncio.run(_with_pool(settings, enable))
+
+
 def cmd_webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from storage import webhooks
     from webhooks.signing import new_secret
@@ -435,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay_h.add_argument("id", type=int)
     replay_h.add_argument("--event", type=int, action="append", help="an event id (repeatable)")
     replay_h.set_defaults(func=cmd_webhook_replay)
+    on_h = hook.add_parser("enable", help="turn a disabled subscription back on")
+    on_h.add_argument("id", type=int)
+    on_h.set_defaults(func=cmd_webhook_enable)
     rot_h = hook.add_parser("rotate-secret", help="add a new signing secret")
     rot_h.add_argument("id", type=int)
     rot_h.add_argument("--finish", action="store_true", help="drop every secret but the newest")

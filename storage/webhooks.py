@@ -196,6 +196,21 @@ async def disable(conn: Conn, subscription_id: int, reason: str) -> bool:
     return done is not None
 
 
+async def enable(conn: Conn | asyncpg.Pool, subscription_id: int) -> bool:
+    """Turn a subscription back on: its waiting deliveries go out (the silence clock starts
+    afresh). False when there is no such subscription."""
+    done = await conn.fetchval(
+        """UPDATE webhook_subscriptions
+           SET enabled = true, disabled_reason = NULL,
+               last_success_at = CASE WHEN enabled THEN last_success_at ELSE now() END
+           WHERE id = $1 RETURNING id""",
+        subscription_id,
+    )
+    if done is not None:
+        await conn.execute("SELECT pg_notify('hub_webhooks', '')")
+    return done is not None
+
+
 async def disable_if_silent(conn: Conn, subscription_id: int, silent_s: float) -> bool:
     """Disable a subscription whose receiver has answered no 2xx for `silent_s` seconds
     (since it was made, if never); True when this call did."""

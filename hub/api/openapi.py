@@ -480,6 +480,14 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             },
             "/api/v1/webhooks/{id}": {
                 "delete": _op("Remove a subscription", tag="webhooks", ok=204, params=[_path()]),
+                "patch": _op(
+                    'Turn a disabled subscription back on ({"enabled": true})',
+                    tag="webhooks",
+                    params=[_path()],
+                    schema=_ref("Webhook"),
+                    errors=(400, 401, 403, 404, 415, 422),
+                    body={"type": "object", "properties": {"enabled": {"const": True}}},
+                ),
             },
             "/api/v1/webhooks/{id}/deliveries": {
                 "get": _op(

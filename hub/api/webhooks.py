@@ -110,3 +110,16 @@ async def replay_webhook(request: web.Request) -> web.Response:
         ids.append(number)
     queued = await webhooks.replay(hub_of(request).pool, subscription_id, ids)
     return web.json_response({"queued": queued}, status=202)
+
+
+@scoped("webhooks")
+async def enable_webhook(request: web.Request) -> web.Response:
+    """Turn a disabled subscription back on (`{"enabled": true}`): what waited goes out."""
+    subscription_id = await _subscription(request)
+    body = await read_json_object(request, hub_of(request).settings.max_body_bytes)
+    if body != {"enabled": True}:
+        raise unprocessable("invalid_field", 'send {"enabled": true} (remove it to stop it)')
+    await webhooks.enable(hub_of(request).pool, subscription_id)
+    sub = await webhooks.get(hub_of(request).pool, subscription_id)
+    assert sub is not None
+    return web.json_response(subscription_json(sub))

@@ -136,6 +136,14 @@ async def test_410_disables_and_other_4xx_are_dead_at_once(
     await eventually(disabled)
     await _form(live, phone="+79160000003", message="three")  # nothing more is made for it
     assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 2
+    # Turned back on, it takes new events again.
+    on = await live.patch(f"/api/v1/webhooks/{sub.id}", json={"enabled": True}, headers=auth)
+    assert on.status == 200 and (await on.json())["enabled"] is True
+    bad = await live.patch(f"/api/v1/webhooks/{sub.id}", json={"enabled": False}, headers=auth)
+    assert bad.status == 422
+    await _form(live, phone="+79160000003", message="four")
+    await eventually(lambda: _count(crm, 2))
+    assert crm.received[-1]["type"] == "interaction.created"
 
 
 async def test_two_nodes_never_make_one_attempt_twice(

@@ -119,6 +119,9 @@ async def test_the_command_line(db_dsn: str, pool: asyncpg.Pool) -> None:
     assert secrets == [second.group(0), first.group(0)]  # both sign during the rotation
     await _hub(db_dsn, "webhook", "rotate-secret", sub_id, "--finish")
     assert await pool.fetchval("SELECT secrets FROM webhook_subscriptions") == [second.group(0)]
+    await pool.execute("UPDATE webhook_subscriptions SET enabled = false")
+    code, out, _ = await _hub(db_dsn, "webhook", "enable", sub_id)
+    assert code == 0 and await pool.fetchval("SELECT enabled FROM webhook_subscriptions")
     code, out, _ = await _hub(db_dsn, "webhook", "replay", sub_id)
     assert code == 0 and out.startswith("0 deliveries")
     assert (await _hub(db_dsn, "webhook", "remove", sub_id))[0] == 0
