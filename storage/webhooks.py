@@ -122,7 +122,29 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
                          'id', ev.id, 'type', ev.type, 'lead_id', ev.lead_id,
                          'dialog_id', ev.dialog_id, 'interaction_id', ev.interaction_id,
                          'operator_id', ev.operator_id, 'actor', ev.actor, 'data', ev.data,
-                         'occurred_at', ev.occurred_at) AS event""",
+                         'occurred_at', ev.occurred_at,
+                         -- What a CRM needs without asking back, as it stands now: the
+                         -- message (its text cut at 8,000 characters, under the Standard
+                         -- Webhooks size advice) and who the lead is.
+                         'interaction', (
+                             SELECT jsonb_build_object(
+                                 'id', i.id, 'kind', i.kind, 'direction', i.direction,
+                                 'channel', (SELECT c.name FROM channels c WHERE c.id = i.channel_id),
+                                 'text', left(i.text, 8000),
+                                 'text_truncated', length(i.text) > 8000,
+                                 'subject', i.subject, 'occurred_at', i.occurred_at,
+                                 'author', i.author, 'delivery_state', i.delivery_state)
+                             FROM interactions i WHERE i.id = ev.interaction_id),
+                         'lead', (
+                             SELECT jsonb_build_object(
+                                 'id', l.id, 'name', l.name, 'merged_into', l.merged_into,
+                                 'phones', array(SELECT p.phone FROM lead_phones p
+                                                 WHERE p.lead_id = l.id
+                                                 ORDER BY p.created_at, p.phone),
+                                 'emails', array(SELECT e.email FROM lead_emails e
+                                                 WHERE e.lead_id = l.id
+                                                 ORDER BY e.created_at, e.email))
+                             FROM leads l WHERE l.id = ev.lead_id)) AS event""",
         limit,
         lease_s,
     )

@@ -62,13 +62,17 @@ def retry_after(value: str | None) -> float | None:
 
 
 def body_of(event: dict[str, Any]) -> bytes:
-    """`{"type", "timestamp", "data"}`: the event's own data with the ids it concerns."""
+    """`{"type", "timestamp", "data"}`: the event's own data with the ids it concerns, the
+    lead (`id`, `name`, `phones`, `emails`) and, for an interaction's events, the message,
+    as they stand when the delivery is made."""
+    extra = {k: event[k] for k in ("lead", "interaction") if event.get(k) is not None}
     data = {
         "lead_id": event["lead_id"],
         "dialog_id": event["dialog_id"],
         "interaction_id": event["interaction_id"],
         "operator_id": event["operator_id"],
         "actor": event["actor"],
+        **extra,
         **(event["data"] or {}),
     }
     occurred = str(event["occurred_at"])

@@ -67,6 +67,11 @@ async def test_events_arrive_signed_and_in_order_per_lead(
         "interaction.created",
     ]
     assert crm.received[2]["data"]["kind"] == "form"
+    # The CRM reads the message and who wrote it without asking back.
+    assert crm.received[3]["data"]["interaction"]["text"] == "again"
+    assert crm.received[3]["data"]["interaction"]["channel"] == "site"
+    assert crm.received[0]["data"]["lead"]["phones"] == ["+79160000001"]
+    assert crm.received[0]["data"]["lead"]["name"] == "Ivan"
     lead_id = crm.received[0]["data"]["lead_id"]
     assert all(e["data"]["lead_id"] == lead_id for e in crm.received)
     ids = [int(i.removeprefix("evt_")) for i in crm.ids]
