@@ -61,8 +61,8 @@ async def _stats(receiver: str) -> dict[str, object]:
 
 
 async def _reset(receiver: str) -> None:
-    async with aiohttp.ClientSession() as session, session.post(f"{receiver}/reset"):
-        pass
+    async with aiohttp.ClientSession() as session, session.post(f"{receiver}/reset") as reply:
+        reply.raise_for_status()
 
 
 async def hub_rate(dsn: str, receiver: str, count: int) -> float:

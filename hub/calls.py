@@ -165,7 +165,6 @@ class CallService:
         self.nudge_supervisors: Callable[[], Awaitable[None]] | None = None
         self._directory: dict[str, int] = {}
         self._directory_read = float("-inf")
-        self._queues: list[QueueRow] = []
 
     def connect(
         self,
@@ -220,15 +219,14 @@ class CallService:
         operators = await self._operators(
             [*event.ringing, *([event.answered_by] if event.answered_by else [])]
         )
-        # The router's queues, for a group that rings (read now, for the same reason).
-        if event.group is not None and self.router is not None:
-            self._queues = await self.router.queues()
+        # The queue a ringing group stands for (read now, for the same reason).
+        group_queue = await self._group_queue(event.channel_id, event.group)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.lock_call(conn, event.channel_id, event.call_id, sorted(keys))
             if event.key in row.applied:
                 lead = LeadId(row.lead_id) if row.lead_id is not None else None
                 return CallResult("duplicate", row.id, row.status, lead, row.blocked)
-            change = await self._apply(conn, row, event, numbers, operators)
+            change = await self._apply(conn, row, event, numbers, operators, group_queue)
         await self._tell(change)
         lead = LeadId(change.lead_id) if change.lead_id is not None else None
         return CallResult("applied", row.id, change.status.value, lead, blocked=change.blocked)
@@ -240,6 +238,7 @@ class CallService:
         event: CallEvent,
         numbers: Numbers,
         operators: dict[str, int],
+        group_queue: QueueRow | None,
     ) -> CallChange:
         old = row.facts
         answering = operators.get(event.answered_by) if event.answered_by else None
@@ -289,8 +288,9 @@ class CallService:
         popped = list(row.popped)
         if event.phase == CallPhase.RINGING and inbound and not status.final:
             targets = [operators[n] for n in event.ringing if n in operators]
-            if not targets and event.group is not None:
-                targets = await self._queue_operators(conn, event.group, row.channel_id)
+            if not targets and group_queue is not None:
+                online = await routing_store.candidates(conn, group_queue.skills, [])
+                targets = [c.operator_id for c in online]
             change.pop = [t for t in dict.fromkeys(targets) if t not in popped]
             popped += change.pop
         change.row = replace(row, popped=tuple(popped))
@@ -444,16 +444,15 @@ class CallService:
             if offered is not None:
                 change.closed.append((dialog_id, offered))
 
-    async def _queue_operators(self, conn: Conn, group: str, channel_id: int) -> list[int]:
-        """The online operators of the queue a ringing group stands for: the hub queue of
-        that name, else the queue of the pbx channel (the default queue without any)."""
-        if self.router is None:
-            return []
-        channel = await conn.fetchval("SELECT name FROM channels WHERE id = $1", channel_id)
-        queues = self._queues
+    async def _group_queue(self, channel_id: int, group: str | None) -> QueueRow | None:
+        """The queue whose online operators a ringing group stands for: the hub queue of that
+        name, else the pbx channel's queue (the default queue without any)."""
+        if group is None or self.router is None:
+            return None
+        channel = await self.pool.fetchval("SELECT name FROM channels WHERE id = $1", channel_id)
+        queues = await self.router.queues()
         named = next((q for q in queues if group and q.name == group), None)
-        queue = named or self.router.queue_for(None, channel or "", queues)
-        return [c.operator_id for c in await routing_store.candidates(conn, queue.skills, [])]
+        return named or self.router.queue_for(None, channel or "", queues)
 
     async def _tell(self, change: CallChange) -> None:
         call = change.call

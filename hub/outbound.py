@@ -106,12 +106,6 @@ class OutboundService:
             if row is None:
                 raise DialogNotFound(dialog_id)
             descriptor = self.kinds.get(row["kind"])
-            if (
-                descriptor is not None
-                and not descriptor.capabilities.sends_text
-                and descriptor.capabilities.replies_via is None
-            ):
-                raise CannotSendText(row["kind"])
             state, error = self._deliverable(row["kind"], descriptor, row["peer"])
             channel_id, kind, peer = row["channel_id"], row["kind"], None
             via = descriptor.capabilities.replies_via if descriptor else None
@@ -198,14 +192,15 @@ class OutboundService:
     def _deliverable(
         self, kind: str, descriptor: ConnectorDescriptor | None, peer: str | None
     ) -> tuple[DeliveryState, str | None]:
-        """Whether a reply can be attempted at all, and why not."""
+        """Whether a reply can be attempted at all, and why not; `CannotSendText` (nothing is
+        stored) for a kind that carries no text and names no kind to answer for it."""
         if descriptor is None:
             return DeliveryState.UNDELIVERABLE, f"this hub does not serve {kind} channels"
         capabilities = descriptor.capabilities
         if not capabilities.sends_text:
             via = capabilities.replies_via
             if via is None:
-                return DeliveryState.UNDELIVERABLE, f"a {kind} channel cannot carry replies"
+                raise CannotSendText(kind)
             # The kind that answers (email for forms) brings its own delivery; until it is
             # served here, the reply is kept and marked so that the operator sees why.
             return (

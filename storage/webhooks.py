@@ -41,7 +41,7 @@ _SELECT = """SELECT w.*, array(SELECT c.name FROM channels c WHERE c.id = ANY(w.
 
 
 class UnknownChannel(ValueError):
-    pass
+    """A subscription naming a channel that does not exist."""
 
 
 async def create(
@@ -97,19 +97,27 @@ class Due:
     event: dict[str, Any]
 
 
+# The pending deliveries that may be attempted once due: an enabled subscription's, and the
+# earliest pending one of its lead (a lead's later event waits for its earlier one). One
+# definition for claiming and for the dispatcher's sleep, so they never disagree: a delivery
+# counted as due that cannot be claimed would wake the dispatcher again and again.
+_CLAIMABLE = """FROM webhook_deliveries d
+    JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.enabled
+    WHERE d.status = 'pending'
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries e
+          WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
+            AND e.status = 'pending' AND e.id < d.id)"""
+
+
 async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
     """Due deliveries, each the earliest pending one of its lead for its subscription (a
     lead's later event waits for its earlier one), leased to this node for one attempt."""
     rows = await conn.fetch(
-        """WITH due AS (
-               SELECT d.id FROM webhook_deliveries d
-               JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.enabled
-               WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+        f"""WITH due AS (
+               SELECT d.id {_CLAIMABLE}
+                 AND d.next_attempt_at <= now()
                  AND (d.leased_until IS NULL OR d.leased_until < now())
-                 AND NOT EXISTS (
-                     SELECT 1 FROM webhook_deliveries e
-                     WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
-                       AND e.status = 'pending' AND e.id < d.id)
                ORDER BY d.next_attempt_at, d.id
                LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
            UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
@@ -254,17 +262,10 @@ async def next_due_in(conn: Conn) -> float | None:
     dispatcher sleeps that long, so what it cannot claim (a disabled subscription's, a lead's
     later one) must not count, or it would wake at once, again and again."""
     value = await conn.fetchval(
-        """SELECT EXTRACT(EPOCH FROM min(GREATEST(d.next_attempt_at,
+        f"""SELECT EXTRACT(EPOCH FROM min(GREATEST(d.next_attempt_at,
                                                   COALESCE(d.leased_until, d.next_attempt_at)))
                               - now())::float8
-           FROM webhook_deliveries d
-           JOIN webhook_subscriptions s ON s.id = d.subscription_id AND s.enabled
-           WHERE d.status = 'pending'
-             -- One held back behind its lead's earlier delivery is due when that one is.
-             AND NOT EXISTS (
-                 SELECT 1 FROM webhook_deliveries e
-                 WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
-                   AND e.status = 'pending' AND e.id < d.id)"""
+           {_CLAIMABLE}"""
     )
     return max(0.0, float(value)) if value is not None else None
 

@@ -20,23 +20,14 @@ def form_fields(raw: bytes) -> dict[str, Any]:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "malformed_form", "the form body is not UTF-8 form data") from None
-    fields: dict[str, Any] = {}
+    lists: dict[str, list[str]] = {}
     for key, value in pairs:
-        name = key[:-2] if key.endswith("[]") else key
-        if key.endswith("[]") or name in fields:
-            current = fields.get(name)
-            fields[name] = [
-                *(
-                    current
-                    if isinstance(current, list)
-                    else [current]
-                    if current is not None
-                    else []
-                ),
-                value,
-            ]
-        else:
-            fields[name] = value
+        lists.setdefault(key.removesuffix("[]"), []).append(value)
+    bracketed = {key.removesuffix("[]") for key, _ in pairs if key.endswith("[]")}
+    fields: dict[str, Any] = {
+        name: values if len(values) > 1 or name in bracketed else values[0]
+        for name, values in lists.items()
+    }
     return fields
 
 

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from hub.api.access import restricted_to
 from hub.api.auth import scoped
-from hub.api.shapes import DEFAULT_LIMIT, MAX_LIMIT
+from hub.api.shapes import DEFAULT_LIMIT, MAX_LIMIT, page
 from hub.calls import rows_to_json
 from hub.context import hub_of
 from hub.domain import CallStatus
@@ -37,6 +37,4 @@ async def list_calls(request: web.Request) -> web.Response:
         lead_id=lead,
         operator_id=restricted_to(request),
     )
-    items = rows_to_json(rows)
-    next_cursor = str(items[-1]["id"]) if len(items) == limit else None
-    return web.json_response({"items": items, "next_cursor": next_cursor})
+    return web.json_response(page(rows_to_json(rows), limit))

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.api.access import ensure_lead_visible, restricted_to, visible_leads
 from hub.api.auth import principal_of, scoped
+from hub.api.dialogs import MAX_TEXT
 from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Identity, Lead, LeadId
@@ -296,9 +297,6 @@ async def lead_interactions(request: web.Request) -> web.Response:
             conn, lead.id, after_id=after_id, limit=limit, before_id=before_id
         )
     return web.json_response(page([interaction_json(i) for i in items], limit))
-
-
-MAX_TEXT = 4096  # Telegram's and VK's limit for one message
 
 
 @scoped("dialogs")

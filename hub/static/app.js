@@ -534,8 +534,9 @@ function CallPops({ calls }) {
     ${[...calls.values()].map((pop) => html`<${CallPop} key=${pop.call.id} pop=${pop} />`)}</section>`;
 }
 
-// A call's recording, fetched with the operator's token (an <audio> cannot send it).
-function Recording({ url }) {
+// A file of the hub's, fetched with the operator's token (an <img> or <audio> cannot send
+// it), as a blob URL released when the view goes; null until it is loaded.
+function useBlobUrl(url) {
   const [src, setSrc] = useState(null);
   useEffect(() => {
     let objectUrl = null;
@@ -546,6 +547,12 @@ function Recording({ url }) {
       .catch(() => {});
     return () => { live = false; if (objectUrl) URL.revokeObjectURL(objectUrl); };
   }, [url]);
+  return src;
+}
+
+// A call's recording, playable in place.
+function Recording({ url }) {
+  const src = useBlobUrl(url);
   return src ? html`<audio class="recording" controls preload="metadata" src=${src}></audio>` : html`<span class="empty">${t("loadingHistory")}</span>`;
 }
 
@@ -564,16 +571,7 @@ const SHOWN_INLINE = new Set(["image/png", "image/jpeg", "image/gif", "image/web
 const SHOWN_INLINE_MAX = 5 * 1024 * 1024;
 
 function Picture({ a }) {
-  const [src, setSrc] = useState(null);
-  useEffect(() => {
-    let url = null;
-    let live = true;
-    fetch(a.url, { headers: { Authorization: `Bearer ${store.get().token}` } })
-      .then((reply) => (reply.ok ? reply.blob() : null))
-      .then((blob) => { if (blob && live) { url = URL.createObjectURL(blob); setSrc(url); } })
-      .catch(() => {});
-    return () => { live = false; if (url) URL.revokeObjectURL(url); };
-  }, [a.url]);
+  const src = useBlobUrl(a.url);
   return html`<a href="#" class="picture" title=${a.name} onClick=${(e) => { e.preventDefault(); download(a); }}>
     ${src ? html`<img src=${src} alt=${a.name} />` : html`📎 ${a.name}`}</a>`;
 }

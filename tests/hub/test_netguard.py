@@ -3,14 +3,12 @@ configured hosts, checked when the socket connects and again after each redirect
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
@@ -18,6 +16,7 @@ from hub.netguard import NetGuard, Refused, is_public, trusted
 from storage import channels
 from tests.conftest import VK_GROUP
 from tests.fakes.vk import FakeVk, message_new
+from tests.fixtures.dns import LoopbackResolver
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
@@ -120,26 +119,8 @@ async def test_a_name_resolving_to_loopback_is_refused_at_connect_time(internal:
     """The address is judged after DNS: a public-looking name that resolves to 127.0.0.1
     (rebinding) does not get through."""
 
-    class Rebinding(AbstractResolver):
-        async def resolve(
-            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-        ) -> list[ResolveResult]:
-            return [
-                ResolveResult(
-                    hostname=host,
-                    host="127.0.0.1",
-                    port=port,
-                    family=socket.AF_INET,
-                    proto=0,
-                    flags=socket.AI_NUMERICHOST,
-                )
-            ]
-
-        async def close(self) -> None:
-            return None
-
     port = int(internal.base.rsplit(":", 1)[1])
-    guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=Rebinding())
+    guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=LoopbackResolver())
     try:
         with pytest.raises(Refused):
             async with guard.request("GET", f"http://media.example:{port}/x"):

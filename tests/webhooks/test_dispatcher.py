@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
@@ -19,9 +17,10 @@ from hub.context import Hub
 from hub.domain import Channel
 from hub.netguard import NetGuard
 from storage import channels, webhooks
-from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row, with_settings
+from tests.conftest import add_form, add_operator, one_row, with_settings
 from tests.fakes.crm import Receiver
-from tests.fixtures.sockets import Socket
+from tests.fixtures.dns import LoopbackResolver
+from tests.fixtures.sockets import signed_in
 from tests.fixtures.waiting import eventually
 from webhooks.dispatcher import Dispatcher
 from webhooks.signing import new_secret
@@ -198,12 +197,7 @@ async def test_a_receiver_silent_for_days_is_disabled_and_supervisors_told(
         sub.id,
     )
     await add_operator(pool, "sam", role="supervisor")
-    login = await live.post(
-        "/api/v1/auth/login", json={"login": "sam", "password": OPERATOR_PASSWORD}
-    )
-    token = (await login.json())["token"]
-    sam = Socket(await live.ws_connect(f"/ws/operator?token={token}"))
-    await sam.next("hello")
+    sam = await signed_in(live, "sam")
     await _form(live, name="Ivan", phone="+79160000010", message="anyone?")
     told = await sam.next("webhook.disabled", timeout=10)
     assert told["webhook_id"] == sub.id and "no successful delivery" in told["reason"]
@@ -253,28 +247,6 @@ async def test_what_cannot_be_claimed_does_not_keep_the_dispatcher_awake(
         await node.guard.close()
 
 
-class _ToLoopback(AbstractResolver):
-    """DNS that answers loopback for every name: a receiver's name changed after it was
-    accepted (rebinding)."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            ResolveResult(
-                hostname=host,
-                host="127.0.0.1",
-                port=port,
-                family=socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
     hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
 ) -> None:
@@ -285,7 +257,7 @@ async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
     async with TestClient(TestServer(build_app(hub, background=False))) as client:
         await _form(client, name="Ivan", phone="+79160000012", message="one")
     node = Dispatcher(pool, hub.dsn, allow_private=False)
-    node.guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=_ToLoopback())
+    node.guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=LoopbackResolver())
     try:
         await node.deliver_due()
     finally:

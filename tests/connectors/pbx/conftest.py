@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from hub.domain import Channel
 from storage import channels
-from tests.conftest import OPERATOR_PASSWORD, add_operator, one_row
-from tests.fixtures.sockets import Socket
+from tests.conftest import add_operator, one_row
+from tests.fixtures.sockets import Socket, signed_in
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
@@ -29,12 +29,7 @@ async def operator_online(
 ) -> tuple[int, Socket]:
     """An operator with an extension, signed in, online on a websocket."""
     operator_id = await add_operator(pool, login, extension=extension)
-    reply = await client.post(
-        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
-    )
-    token = (await reply.json())["token"]
-    socket = Socket(await client.ws_connect(f"/ws/operator?token={token}"))
-    await socket.next("hello")
+    socket = await signed_in(client, login)
     await socket.ws.send_str(json.dumps({"type": "presence", "status": "online"}))
     await socket.next("presence")
     return operator_id, socket
