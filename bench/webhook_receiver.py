@@ -16,13 +16,15 @@ from datetime import datetime
 from aiohttp import web
 
 received = 0
+last_at = 0.0  # when the last delivery arrived (time.time())
 latencies: list[float] = []
 
 
 async def hook(request: web.Request) -> web.Response:
-    global received
+    global received, last_at
     body = json.loads(await request.read())
     received += 1
+    last_at = time.time()
     stamp = body.get("timestamp")
     if isinstance(stamp, str):
         with contextlib.suppress(ValueError):  # the plain client's bodies carry no time
@@ -31,7 +33,12 @@ async def hook(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response({"received": received, "latencies": latencies})
+    """Counts only: it is asked many times a second while deliveries arrive."""
+    return web.json_response({"received": received, "last_at": last_at})
+
+
+async def latency_list(request: web.Request) -> web.Response:
+    return web.json_response({"latencies": latencies})
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -49,6 +56,7 @@ async def main(port: int) -> None:
     app = web.Application()
     app.router.add_post("/hooks", hook)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/latencies", latency_list)
     app.router.add_post("/reset", reset)
     app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)

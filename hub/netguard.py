@@ -88,26 +88,49 @@ class NetGuard:
         *,
         allow_private: bool = False,
         resolver: AbstractResolver | None = None,
+        cookies: bool = True,
     ) -> None:
         self.timeout = timeout
+        self.cookies = cookies
         self.allow_private = allow_private
         self.resolver = resolver
         self._guarded: aiohttp.ClientSession | None = None
         self._open: aiohttp.ClientSession | None = None
 
+    def _jar(self) -> aiohttp.abc.AbstractCookieJar:
+        """A session's cookies; none for a sender that never needs them (webhooks), which
+        saves looking them up on every request."""
+        return aiohttp.CookieJar() if self.cookies else aiohttp.DummyCookieJar()
+
     def session(self, url: URL, trusted_hosts: Collection[str] = ()) -> aiohttp.ClientSession:
         if self.allow_private or host_key(url) in trusted_hosts:
             if self._open is None or self._open.closed:
-                self._open = aiohttp.ClientSession(timeout=self.timeout)
+                self._open = aiohttp.ClientSession(timeout=self.timeout, cookie_jar=self._jar())
             return self._open
         if self._guarded is None or self._guarded.closed:
             self._guarded = aiohttp.ClientSession(
                 timeout=self.timeout,
+                cookie_jar=self._jar(),
                 connector=aiohttp.TCPConnector(
                     socket_factory=_public_socket, resolver=self.resolver
                 ),
             )
         return self._guarded
+
+    async def send(
+        self, method: str, url: URL, *, trusted_hosts: Collection[str] = (), **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        """One request to `url`, redirects not followed; the caller releases the response.
+        `Refused` for a URL that is not http(s) or reaches a private address."""
+        if url.scheme not in ("http", "https") or not url.host:
+            raise Refused("only http(s) URLs with a host are fetched")
+        session = self.session(url, trusted_hosts)
+        try:
+            return await session.request(method, url, allow_redirects=False, **kwargs)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, NotPublic):
+                raise Refused(f"{url.host} is not a public address") from None
+            raise
 
     @asynccontextmanager
     async def request(
@@ -116,7 +139,6 @@ class NetGuard:
         url: str,
         *,
         trusted_hosts: Collection[str] = (),
-        follow_redirects: bool = True,
         **kwargs: Any,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A response from `url`, following at most `MAX_REDIRECTS` redirects (each hop
@@ -124,18 +146,10 @@ class NetGuard:
         address."""
         target = URL(url)
         for _ in range(MAX_REDIRECTS + 1):
-            if target.scheme not in ("http", "https") or not target.host:
-                raise Refused("only http(s) URLs with a host are fetched")
-            session = self.session(target, trusted_hosts)
-            try:
-                response = await session.request(method, target, allow_redirects=False, **kwargs)
-            except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, NotPublic):
-                    raise Refused(f"{target.host} is not a public address") from None
-                raise
+            response = await self.send(method, target, trusted_hosts=trusted_hosts, **kwargs)
             async with response as reply:
                 location = reply.headers.get("Location")
-                if follow_redirects and reply.status in REDIRECTS and location:
+                if reply.status in REDIRECTS and location:
                     target = target.join(URL(location))
                     # As browsers and aiohttp do: a POST redirected by 301/302/303 is a GET.
                     if reply.status == 303 or (reply.status in (301, 302) and method == "POST"):

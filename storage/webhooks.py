@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -86,7 +85,8 @@ async def remove(conn: Conn | asyncpg.Pool, subscription_id: int) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Due:
-    """A delivery claimed for one attempt, with what the attempt needs."""
+    """A delivery claimed for one attempt, with what the attempt needs: its body is built
+    by the database, ready to sign and send."""
 
     id: int
     subscription_id: int
@@ -94,7 +94,8 @@ class Due:
     secrets: tuple[str, ...]
     attempts: int
     created_at: datetime
-    event: dict[str, Any]
+    event_id: int
+    body: bytes
 
 
 # The pending deliveries that may be attempted once due: an enabled subscription's, and the
@@ -109,53 +110,59 @@ _CLAIMABLE = """FROM webhook_deliveries d
           WHERE e.subscription_id = d.subscription_id AND e.lead_id = d.lead_id
             AND e.status = 'pending' AND e.id < d.id)"""
 
+# A delivery's body, `{"type", "timestamp", "data"}`: the event's own data with the ids it
+# concerns and, as they stand now, who the lead is and, for an interaction's events, the
+# message (its text cut at 8,000 characters, under the Standard Webhooks size advice), so a
+# CRM need not ask back.
+_BODY = """jsonb_build_object(
+    'type', w.event->'type', 'timestamp', w.event->'occurred_at',
+    'data', jsonb_build_object(
+                'lead_id', w.event->'lead_id', 'dialog_id', w.event->'dialog_id',
+                'interaction_id', w.event->'interaction_id',
+                'operator_id', w.event->'operator_id', 'actor', w.event->'actor')
+            || COALESCE((
+                SELECT jsonb_build_object('lead', jsonb_build_object(
+                    'id', l.id, 'name', l.name, 'merged_into', l.merged_into,
+                    'phones', array(SELECT p.phone FROM lead_phones p WHERE p.lead_id = l.id
+                                    ORDER BY p.created_at, p.phone),
+                    'emails', array(SELECT e.email FROM lead_emails e WHERE e.lead_id = l.id
+                                    ORDER BY e.created_at, e.email)))
+                FROM leads l WHERE l.id = (w.event->>'lead_id')::bigint), '{}')
+            || COALESCE((
+                SELECT jsonb_build_object('interaction', jsonb_build_object(
+                    'id', i.id, 'kind', i.kind, 'direction', i.direction,
+                    'channel', (SELECT c.name FROM channels c WHERE c.id = i.channel_id),
+                    'text', left(i.text, 8000), 'text_truncated', length(i.text) > 8000,
+                    'subject', i.subject, 'occurred_at', i.occurred_at, 'author', i.author,
+                    'delivery_state', i.delivery_state))
+                FROM interactions i WHERE i.id = (w.event->>'interaction_id')::bigint), '{}')
+            || (w.event->'data'))::text"""
+
 
 async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
     """Due deliveries, each the earliest pending one of its lead for its subscription (a
     lead's later event waits for its earlier one), leased to this node for one attempt."""
-    rows = await conn.fetch(
-        f"""WITH due AS (
-               SELECT d.id {_CLAIMABLE}
-                 AND d.next_attempt_at <= now()
-                 AND (d.leased_until IS NULL OR d.leased_until < now())
-               ORDER BY d.next_attempt_at, d.id
-               LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
-           UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
-           FROM due, webhook_subscriptions s, domain_events ev
-           WHERE w.id = due.id AND s.id = w.subscription_id AND s.enabled
-             AND ev.id = w.event_id
-           RETURNING w.id, w.subscription_id, s.url, s.secrets, w.attempts,
-                     COALESCE(w.replayed_at, w.created_at) AS created_at,
-                     jsonb_build_object(
-                         'id', ev.id, 'type', ev.type, 'lead_id', ev.lead_id,
-                         'dialog_id', ev.dialog_id, 'interaction_id', ev.interaction_id,
-                         'operator_id', ev.operator_id, 'actor', ev.actor, 'data', ev.data,
-                         'occurred_at', ev.occurred_at,
-                         -- What a CRM needs without asking back, as it stands now: the
-                         -- message (its text cut at 8,000 characters, under the Standard
-                         -- Webhooks size advice) and who the lead is.
-                         'interaction', (
-                             SELECT jsonb_build_object(
-                                 'id', i.id, 'kind', i.kind, 'direction', i.direction,
-                                 'channel', (SELECT c.name FROM channels c WHERE c.id = i.channel_id),
-                                 'text', left(i.text, 8000),
-                                 'text_truncated', length(i.text) > 8000,
-                                 'subject', i.subject, 'occurred_at', i.occurred_at,
-                                 'author', i.author, 'delivery_state', i.delivery_state)
-                             FROM interactions i WHERE i.id = ev.interaction_id),
-                         'lead', (
-                             SELECT jsonb_build_object(
-                                 'id', l.id, 'name', l.name, 'merged_into', l.merged_into,
-                                 'phones', array(SELECT p.phone FROM lead_phones p
-                                                 WHERE p.lead_id = l.id
-                                                 ORDER BY p.created_at, p.phone),
-                                 'emails', array(SELECT e.email FROM lead_emails e
-                                                 WHERE e.lead_id = l.id
-                                                 ORDER BY e.created_at, e.email))
-                             FROM leads l WHERE l.id = ev.lead_id)) AS event""",
-        limit,
-        lease_s,
-    )
+    async with conn.transaction():
+        # Whatever the statistics say (after a quiet week they say nothing is pending, and a
+        # CRM that was down for a day has a backlog), a claim walks the due index in order
+        # and stops at its limit, instead of sorting every pending delivery on each claim.
+        await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
+        rows = await conn.fetch(
+            f"""WITH due AS (
+                   SELECT d.id {_CLAIMABLE}
+                     AND d.next_attempt_at <= now()
+                     AND (d.leased_until IS NULL OR d.leased_until < now())
+                   ORDER BY d.next_attempt_at, d.id
+                   LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
+               UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
+               FROM due, webhook_subscriptions s
+               WHERE w.id = due.id AND s.id = w.subscription_id AND s.enabled
+               RETURNING w.id, w.subscription_id, s.url, s.secrets, w.attempts,
+                         COALESCE(w.replayed_at, w.created_at) AS created_at, w.event_id,
+                         {_BODY} AS body""",
+            limit,
+            lease_s,
+        )
     return [
         Due(
             r["id"],
@@ -164,7 +171,8 @@ async def claim(conn: Conn, limit: int, lease_s: float) -> list[Due]:
             tuple(r["secrets"]),
             r["attempts"],
             r["created_at"],
-            r["event"],
+            r["event_id"],
+            r["body"].encode(),
         )
         for r in rows
     ]
@@ -274,7 +282,7 @@ async def deliveries(
     conn: Conn | asyncpg.Pool, subscription_id: int, limit: int = 100
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT d.*, ev.type FROM webhook_deliveries d JOIN domain_events ev ON ev.id = d.event_id
+        """SELECT d.*, d.event->>'type' AS type FROM webhook_deliveries d
            WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2""",
         subscription_id,
         limit,

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import asyncpg
+from yarl import URL
 
 from hub.domain import Notice
 from hub.netguard import NetGuard, Refused
@@ -38,7 +39,8 @@ DEFAULT_SCHEDULE = (1.0, 5.0, 30.0, 120.0, 600.0, 3600.0, 10800.0, 21600.0)
 DEFAULT_BUDGET_S = 24 * 3600.0
 DEFAULT_DISABLE_AFTER_S = 3 * 24 * 3600.0
 ATTEMPT_TIMEOUT_S = 15.0
-BATCH = 128
+BATCH = 512  # attempts out at once, over all subscriptions
+RECORD_EVERY = 128  # outcomes recorded together while others are out
 PER_SUBSCRIPTION = 16  # attempts at once to one subscriber
 LEASE_S = 60.0
 IDLE_CHECK_S = 60.0
@@ -61,23 +63,16 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def body_of(event: dict[str, Any]) -> bytes:
-    """`{"type", "timestamp", "data"}`: the event's own data with the ids it concerns, the
-    lead (`id`, `name`, `phones`, `emails`) and, for an interaction's events, the message,
-    as they stand when the delivery is made."""
-    extra = {k: event[k] for k in ("lead", "interaction") if event.get(k) is not None}
-    data = {
-        "lead_id": event["lead_id"],
-        "dialog_id": event["dialog_id"],
-        "interaction_id": event["interaction_id"],
-        "operator_id": event["operator_id"],
-        "actor": event["actor"],
-        **extra,
-        **(event["data"] or {}),
-    }
-    occurred = str(event["occurred_at"])
-    body = {"type": event["type"], "timestamp": occurred, "data": data}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+@dataclass(slots=True, eq=False)
+class _Out:
+    """The attempts of one `deliver_due`: queued or out, per subscription, and landed."""
+
+    queues: dict[int, deque[store.Due]] = field(default_factory=dict)
+    workers: dict[int, int] = field(default_factory=dict)
+    tasks: set[asyncio.Future[None]] = field(default_factory=set)
+    landed: list[store.Attempt] = field(default_factory=list)
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+    flying: int = 0  # claimed and not yet landed
 
 
 class Dispatcher:
@@ -99,9 +94,11 @@ class Dispatcher:
         self.budget_s = budget_s
         self.disable_after_s = disable_after_s
         self.publish = publish
-        self.guard = NetGuard(aiohttp.ClientTimeout(total=timeout_s), allow_private=allow_private)
+        self.guard = NetGuard(
+            aiohttp.ClientTimeout(total=timeout_s), allow_private=allow_private, cookies=False
+        )
         self._wake = asyncio.Event()
-        self._limits: dict[int, asyncio.Semaphore] = {}
+        self._urls: dict[str, URL] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -112,28 +109,66 @@ class Dispatcher:
         return base * random.uniform(0.8, 1.2)
 
     async def deliver_due(self) -> int:
-        """Attempt everything due, batch after batch; how many attempts were made. The next
-        batch is claimed, and the last one's outcomes recorded, while a batch's requests
-        are out, so the receiver is never left waiting on the database. A lead's later
-        delivery stays behind its earlier one: it is not claimed while that one is pending."""
-        async with self.pool.acquire() as conn:
-            due = await store.claim(conn, BATCH, LEASE_S)
+        """Attempt everything due; how many attempts were made. Attempts stream: each
+        subscription's claimed deliveries are drained by up to `PER_SUBSCRIPTION` workers,
+        more are claimed once fewer than half a batch are out, and outcomes are recorded in
+        groups while the rest are out, so the receiver is never left waiting on the
+        database. A lead's later delivery stays behind its earlier one: it is not claimed
+        while that one is pending, and becomes claimable once that one's outcome is
+        recorded."""
+        out = _Out()
         total = 0
-        finished: list[store.Attempt] = []
-        while due:
-            out = asyncio.ensure_future(asyncio.gather(*(self._limited(d) for d in due)))
-            try:
-                if finished:
-                    await self._record(finished)
+        claimable = True
+        while True:
+            out.progress.clear()
+            if claimable and out.flying <= BATCH // 2:
+                wanted = BATCH - out.flying
                 async with self.pool.acquire() as conn:
-                    following = await store.claim(conn, BATCH, LEASE_S)
-            finally:
-                finished = list(await out)
-            total += len(due)
-            due = following
-        if finished:
-            await self._record(finished)
-        return total
+                    due = await store.claim(conn, wanted, LEASE_S)
+                claimable = len(due) == wanted
+                for one in due:
+                    self._queue(out, one)
+                total += len(due)
+            if out.landed and (len(out.landed) >= RECORD_EVERY or out.flying <= BATCH // 2):
+                made = out.landed.copy()
+                out.landed.clear()
+                await self._record(made)
+                claimable = True  # a recorded one may let its lead's next one go
+                continue
+            if not out.flying:
+                if not claimable:
+                    return total
+                continue
+            await out.progress.wait()
+
+    def _queue(self, out: _Out, due: store.Due) -> None:
+        """Queue one attempt, and start a worker for its subscription if it has fewer
+        than `PER_SUBSCRIPTION` (a worker per subscriber, not a task per attempt)."""
+        waiting = out.queues.setdefault(due.subscription_id, deque())
+        waiting.append(due)
+        out.flying += 1
+        if out.workers.get(due.subscription_id, 0) < PER_SUBSCRIPTION:
+            out.workers[due.subscription_id] = out.workers.get(due.subscription_id, 0) + 1
+            worker = asyncio.ensure_future(self._drain(out, due.subscription_id, waiting))
+            out.tasks.add(worker)
+            worker.add_done_callback(out.tasks.discard)
+
+    async def _drain(self, out: _Out, subscription_id: int, waiting: deque[store.Due]) -> None:
+        try:
+            while waiting:
+                due = waiting.popleft()
+                try:
+                    out.landed.append(await self.attempt(due))
+                except Exception:
+                    # Unrecorded, its lease runs out and it is attempted again.
+                    log.exception("webhook attempt failed unexpectedly")
+                finally:
+                    out.flying -= 1
+                    # The claiming loop is woken when it has something to do, not per attempt.
+                    if out.flying <= BATCH // 2 or len(out.landed) >= RECORD_EVERY:
+                        out.progress.set()
+        finally:
+            out.workers[subscription_id] -= 1
 
     async def _record(self, made: Sequence[store.Attempt]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -166,26 +201,24 @@ class Dispatcher:
                 disabled.append((subscription_id, silent))
         return disabled
 
-    async def _limited(self, due: store.Due) -> store.Attempt:
-        limit = self._limits.setdefault(due.subscription_id, asyncio.Semaphore(PER_SUBSCRIPTION))
-        async with limit:
-            return await self.attempt(due)
-
     async def attempt(self, due: store.Due) -> store.Attempt:
-        body = body_of(due.event)
+        url = self._urls.get(due.url)
+        if url is None:
+            url = self._urls[due.url] = URL(due.url)
         now = int(time.time())
-        sent = signed_headers(due.secrets, f"evt_{due.event['id']}", now, body)
+        sent = signed_headers(due.secrets, f"evt_{due.event_id}", now, due.body)
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
         wait_hint: float | None = None
         try:
-            async with self.guard.request(
-                "POST", due.url, data=body, headers=sent, follow_redirects=False
-            ) as reply:
+            reply = await self.guard.send("POST", url, data=due.body, headers=sent)
+            try:
                 status = reply.status
                 wait_hint = retry_after(reply.headers.get("Retry-After"))
                 await reply.read()
+            finally:
+                reply.release()
         except Refused as exc:
             error = f"refused: {exc}"
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -1,6 +1,7 @@
 -- Every new domain event a CRM may follow gets one delivery row per enabled subscription
 -- that wants its type, in the transaction that records it: a statement-level trigger, so a
 -- first contact's three events cost one INSERT ... SELECT, and none when nobody subscribes.
+-- The delivery keeps the event's record (the log has no b-tree to look it up by id).
 -- Nodes are told by NOTIFY (delivered at commit), so their dispatchers sleep until then.
 CREATE OR REPLACE FUNCTION hub_webhook_outbox() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -12,8 +13,12 @@ BEGIN
     END IF;
     -- An event's channel: its own word for it, else its dialog's; one without a channel
     -- (a merge, an edit through the API) reaches every subscription that wants its type.
-    INSERT INTO webhook_deliveries (subscription_id, event_id, lead_id)
-    SELECT s.id, e.id, e.lead_id
+    INSERT INTO webhook_deliveries (subscription_id, event_id, lead_id, event)
+    SELECT s.id, e.id, e.lead_id,
+           jsonb_build_object('id', e.id, 'type', e.type, 'lead_id', e.lead_id,
+                              'dialog_id', e.dialog_id, 'interaction_id', e.interaction_id,
+                              'operator_id', e.operator_id, 'actor', e.actor, 'data', e.data,
+                              'occurred_at', e.occurred_at)
       FROM new_events e
       LEFT JOIN dialogs d ON d.id = e.dialog_id
       JOIN webhook_subscriptions s
