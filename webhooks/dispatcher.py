@@ -12,6 +12,7 @@ once. The loop sleeps until a NOTIFY says a delivery was made, or the next retry
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -41,7 +42,9 @@ DEFAULT_DISABLE_AFTER_S = 3 * 24 * 3600.0
 ATTEMPT_TIMEOUT_S = 15.0
 BATCH = 512  # attempts out at once, over all subscriptions
 RECORD_EVERY = 128  # outcomes recorded together while others are out
+RECORD_AFTER_S = 1.0  # and none waits longer to be recorded
 PER_SUBSCRIPTION = 16  # attempts at once to one subscriber
+QUEUED_PER_SUBSCRIPTION = 8 * PER_SUBSCRIPTION  # claimed for one subscriber at once
 LEASE_S = 60.0
 IDLE_CHECK_S = 60.0
 RETRIED = {408, 429}
@@ -67,12 +70,20 @@ def retry_after(value: str | None) -> float | None:
 class _Out:
     """The attempts of one `deliver_due`: queued or out, per subscription, and landed."""
 
-    queues: dict[int, deque[store.Due]] = field(default_factory=dict)
+    queues: dict[int, deque[tuple[float, store.Due]]] = field(default_factory=dict)
     workers: dict[int, int] = field(default_factory=dict)
     tasks: set[asyncio.Future[None]] = field(default_factory=set)
     landed: list[store.Attempt] = field(default_factory=list)
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     flying: int = 0  # claimed and not yet landed
+    claimed: int = 0  # claimed in all (the attempts made or left for their lease)
+    landed_since: float = 0.0  # when the first of `landed` landed
+
+    room_opened: bool = True  # a queue drained to half: claim for it
+
+    def rooms(self) -> dict[int, int]:
+        """How many more each known subscription's queue takes."""
+        return {s: QUEUED_PER_SUBSCRIPTION - len(q) for s, q in self.queues.items()}
 
 
 class Dispatcher:
@@ -87,8 +98,14 @@ class Dispatcher:
         timeout_s: float = ATTEMPT_TIMEOUT_S,
         disable_after_s: float = DEFAULT_DISABLE_AFTER_S,
         publish: Callable[[Notice], Awaitable[None]] | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.pool = pool
+        self.lease_s = lease_s
+        # A claimed delivery still waiting for its subscriber's turn this long is left to be
+        # claimed again: started later, its attempt could outlast the lease, and another
+        # node could then claim and send it too.
+        self.stale_after_s = max(0.5, lease_s - timeout_s - min(5.0, lease_s / 4))
         self.dsn = dsn
         self.schedule = tuple(schedule) or DEFAULT_SCHEDULE
         self.budget_s = budget_s
@@ -109,43 +126,66 @@ class Dispatcher:
         return base * random.uniform(0.8, 1.2)
 
     async def deliver_due(self) -> int:
-        """Attempt everything due; how many attempts were made. Attempts stream: each
+        """Attempt everything due; how many were claimed. Attempts stream: each
         subscription's claimed deliveries are drained by up to `PER_SUBSCRIPTION` workers,
-        more are claimed once fewer than half a batch are out, and outcomes are recorded in
+        more are claimed for it once its queue is half empty, and outcomes are recorded in
         groups while the rest are out, so the receiver is never left waiting on the
         database. A lead's later delivery stays behind its earlier one: it is not claimed
         while that one is pending, and becomes claimable once that one's outcome is
         recorded."""
         out = _Out()
-        total = 0
         claimable = True
-        while True:
-            out.progress.clear()
-            if claimable and out.flying <= BATCH // 2:
-                wanted = BATCH - out.flying
-                async with self.pool.acquire() as conn:
-                    due = await store.claim(conn, wanted, LEASE_S)
-                claimable = len(due) == wanted
-                for one in due:
-                    self._queue(out, one)
-                total += len(due)
-            if out.landed and (len(out.landed) >= RECORD_EVERY or out.flying <= BATCH // 2):
-                made = out.landed.copy()
-                out.landed.clear()
-                await self._record(made)
-                claimable = True  # a recorded one may let its lead's next one go
-                continue
-            if not out.flying:
-                if not claimable:
-                    return total
-                continue
-            await out.progress.wait()
+        try:
+            while True:
+                out.progress.clear()
+                if claimable and out.room_opened and out.flying < BATCH:
+                    claimable = await self._claim(out)
+                waited = out.landed and time.monotonic() - out.landed_since >= RECORD_AFTER_S
+                if out.landed and (len(out.landed) >= RECORD_EVERY or not out.flying or waited):
+                    made = out.landed.copy()
+                    out.landed.clear()
+                    await self._record(made)
+                    # A recorded one may let its lead's next one go.
+                    claimable = out.room_opened = True
+                    continue
+                if not out.flying:
+                    if not claimable:
+                        return out.claimed
+                    out.room_opened = True  # every queue is empty
+                    continue
+                # Outcomes of a slow subscriber are recorded within RECORD_AFTER_S, well inside
+                # their lease, even when too few land to fill a group.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RECORD_AFTER_S):
+                        await out.progress.wait()
+        finally:
+            # Stopped (the node shuts down): what is still out is left to its lease.
+            for worker in list(out.tasks):
+                worker.cancel()
+            await asyncio.gather(*out.tasks, return_exceptions=True)
 
-    def _queue(self, out: _Out, due: store.Due) -> None:
-        """Queue one attempt, and start a worker for its subscription if it has fewer
-        than `PER_SUBSCRIPTION` (a worker per subscriber, not a task per attempt)."""
+    async def _claim(self, out: _Out) -> bool:
+        """Claim what the queues have room for; True if more may be claimable now (some
+        room was filled, so its subscriber may have more)."""
+        out.room_opened = False
+        rooms, wanted = out.rooms(), BATCH - out.flying
+        async with self.pool.acquire() as conn:
+            due = await store.claim(conn, wanted, self.lease_s, QUEUED_PER_SUBSCRIPTION, rooms)
+        claimed_at = time.monotonic()
+        taken: dict[int, int] = {}
+        for one in due:
+            self._queue(out, claimed_at, one)
+            taken[one.subscription_id] = taken.get(one.subscription_id, 0) + 1
+        out.claimed += len(due)
+        return len(due) == wanted or any(
+            n == rooms.get(s, QUEUED_PER_SUBSCRIPTION) for s, n in taken.items()
+        )
+
+    def _queue(self, out: _Out, claimed_at: float, due: store.Due) -> None:
+        """Queue one attempt, and start a worker for its subscription if it has fewer than
+        `PER_SUBSCRIPTION` (a worker per subscriber, not a task per attempt)."""
         waiting = out.queues.setdefault(due.subscription_id, deque())
-        waiting.append(due)
+        waiting.append((claimed_at, due))
         out.flying += 1
         if out.workers.get(due.subscription_id, 0) < PER_SUBSCRIPTION:
             out.workers[due.subscription_id] = out.workers.get(due.subscription_id, 0) + 1
@@ -153,19 +193,29 @@ class Dispatcher:
             out.tasks.add(worker)
             worker.add_done_callback(out.tasks.discard)
 
-    async def _drain(self, out: _Out, subscription_id: int, waiting: deque[store.Due]) -> None:
+    async def _drain(
+        self, out: _Out, subscription_id: int, waiting: deque[tuple[float, store.Due]]
+    ) -> None:
         try:
             while waiting:
-                due = waiting.popleft()
+                claimed_at, due = waiting.popleft()
+                if len(waiting) <= QUEUED_PER_SUBSCRIPTION // 2 and not out.room_opened:
+                    out.room_opened = True
+                    out.progress.set()
                 try:
-                    out.landed.append(await self.attempt(due))
+                    if time.monotonic() - claimed_at > self.stale_after_s:
+                        continue  # left for its lease to run out; claimed again then
+                    attempt = await self.attempt(due)
+                    if not out.landed:
+                        out.landed_since = time.monotonic()
+                    out.landed.append(attempt)
                 except Exception:
                     # Unrecorded, its lease runs out and it is attempted again.
                     log.exception("webhook attempt failed unexpectedly")
                 finally:
                     out.flying -= 1
                     # The claiming loop is woken when it has something to do, not per attempt.
-                    if out.flying <= BATCH // 2 or len(out.landed) >= RECORD_EVERY:
+                    if not out.flying or len(out.landed) >= RECORD_EVERY:
                         out.progress.set()
         finally:
             out.workers[subscription_id] -= 1

@@ -11,11 +11,12 @@ UPDATE webhook_deliveries d SET event = jsonb_build_object(
 DELETE FROM webhook_deliveries WHERE event IS NULL;
 ALTER TABLE webhook_deliveries ALTER COLUMN event SET NOT NULL;
 
--- The dispatcher claims the due deliveries in (next_attempt_at, id) order: with the index
--- on next_attempt_at alone, a burst of events (one transaction, one timestamp) made every
--- claim sort all pending deliveries; in this order a claim reads only the rows it takes.
+-- The dispatcher claims each subscription's due deliveries in (next_attempt_at, id) order,
+-- up to the room its queue has: with the index on next_attempt_at alone, a burst of events
+-- (one transaction, one timestamp) made every claim sort all pending deliveries; in this
+-- order a claim reads only the rows it takes.
 DROP INDEX webhook_deliveries_due;
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id)
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (subscription_id, next_attempt_at, id)
     WHERE status = 'pending';
 
 -- A claim only sets `leased_until`, which no index holds: with room left on its page the

@@ -19,6 +19,7 @@ class Receiver:
         self.received: list[dict[str, Any]] = []
         self.ids: list[str] = []
         self.times: list[float] = []
+        self.delay = 0.0  # seconds before each answer: a slow CRM
         self.app = web.Application()
         self.app.router.add_post("/hooks", self.hook)
 
@@ -26,6 +27,8 @@ class Receiver:
         body = await request.text()
         event = self.verifier.verify(body, dict(request.headers))  # raises if not signed right
         self.times.append(asyncio.get_running_loop().time())
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.answers:
             status, headers = self.answers.pop(0)
             if status >= 300:

@@ -171,6 +171,65 @@ async def test_two_nodes_never_make_one_attempt_twice(
     assert attempts == 12
 
 
+async def test_a_slow_subscriber_backlog_never_outlives_its_lease(
+    pool: asyncpg.Pool, receiver: tuple[Receiver, str, str]
+) -> None:
+    """A node claims more than its subscriber can take within a lease: what waits too long
+    is left for the lease to run out and claimed again, never sent by two nodes."""
+    crm, url, secret = receiver
+    crm.delay = 0.6  # 16 at a time: the fourth 16 would end after the 2 s lease
+    await webhooks.create(pool, url, ["lead.created"], secret)
+    await pool.execute(
+        """INSERT INTO domain_events (type, lead_id, lead_seq, actor)
+           SELECT 'lead.created', 900000 + n, 1, 'customer' FROM generate_series(1, 64) AS n"""
+    )
+    nodes = [Dispatcher(pool, "", allow_private=True, timeout_s=1.0, lease_s=2.0) for _ in range(2)]
+
+    async def keep_delivering(node: Dispatcher) -> None:
+        while len(set(crm.ids)) < 64:
+            await node.deliver_due()
+            await asyncio.sleep(0.1)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(keep_delivering(n) for n in nodes)), 30)
+    finally:
+        for node in nodes:
+            await node.guard.close()
+    assert len(crm.ids) == len(set(crm.ids)) == 64
+    assert await pool.fetchval("SELECT sum(attempts) FROM webhook_deliveries") == 64
+
+
+async def test_a_slow_subscriber_does_not_hold_back_the_others(
+    pool: asyncpg.Pool, receiver: tuple[Receiver, str, str]
+) -> None:
+    """One CRM answers slowly with a long backlog: another one following the same events
+    gets them all meanwhile (each subscriber's queue has a room of its own)."""
+    slow, slow_url, slow_secret = receiver
+    slow.delay = 0.5
+    fast_secret = new_secret()
+    fast = Receiver(fast_secret)
+    server = TestServer(fast.app)
+    await server.start_server()
+    await webhooks.create(pool, slow_url, ["lead.created"], slow_secret)
+    await webhooks.create(pool, str(server.make_url("/hooks")), ["lead.created"], fast_secret)
+    await pool.execute(
+        """INSERT INTO domain_events (type, lead_id, lead_seq, actor)
+           SELECT 'lead.created', 800000 + n, 1, 'customer' FROM generate_series(1, 1000) AS n"""
+    )
+    node = Dispatcher(pool, "", allow_private=True)
+    running = asyncio.ensure_future(node.deliver_due())
+    try:
+        await eventually(lambda: _count(fast, 1000), timeout=30)
+        # 16 every half second: a few dozen so far. Had the slow one's backlog filled the
+        # node's claims, the fast one would have waited for it to drain.
+        assert len(slow.ids) < 100
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await node.guard.close()
+        await server.close()
+
+
 async def test_deliveries_wait_out_a_restart(
     hub: Hub, pool: asyncpg.Pool, form: Channel, receiver: tuple[Receiver, str, str]
 ) -> None:
