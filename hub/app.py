@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from hub.api import calls as calls_api
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
+from hub.api import search as search_api
 from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
 from hub.api import webhooks as webhooks_api
@@ -225,6 +226,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/", console_index)
     r.add_get("/console/{filename:.+}", console_file)
     r.add_get("/favicon.ico", favicon)
+    r.add_get("/api/v1/search", search_api.search)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_post("/api/v1/leads", leads_api.upsert_lead)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)

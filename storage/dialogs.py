@@ -97,9 +97,11 @@ async def search(
     status: str | None = None,
     operator_id: int | None = None,
     lead_id: int | None = None,
+    channel: str | None = None,
     after_id: int = 0,
     limit: int = 50,
 ) -> list[Dialog]:
+    """Dialogs matching every given filter (`channel` by name), oldest first."""
     rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id
@@ -107,6 +109,7 @@ async def search(
           AND ($2::text IS NULL OR d.status = $2)
           AND ($3::bigint IS NULL OR d.operator_id = $3)
           AND ($4::bigint IS NULL OR d.lead_id = $4)
+          AND ($6::text IS NULL OR c.name = $6)
         ORDER BY d.id LIMIT $5
         """,
         after_id,
@@ -114,6 +117,7 @@ async def search(
         operator_id,
         lead_id,
         limit,
+        channel,
     )
     return [_dialog(r) for r in rows]
 

@@ -66,7 +66,9 @@ def call_from_json(value: dict[str, Any] | None) -> CallInfo | None:
 
 
 _SELECT = """
-    SELECT i.*, c.name AS channel_name,
+    SELECT i.id, i.lead_id, i.dialog_id, i.channel_id, i.kind, i.direction, i.text, i.subject,
+           i.occurred_at, i.external_id, i.call, i.extra, i.delivery_state, i.delivery_error,
+           i.author, i.edited_at, c.name AS channel_name,
            COALESCE((SELECT jsonb_agg(jsonb_build_object(
                         'id', a.id, 'name', a.name, 'content_type', a.content_type,
                         'size', a.size, 'state', a.state, 'note', a.note) ORDER BY a.id)

@@ -33,6 +33,7 @@ async def list_dialogs(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_query", "status must be queued, offered, assigned or closed")
     raw_operator = request.query.get("operator") or None
     raw_lead = request.query.get("lead_id") or None
+    channel = request.query.get("channel") or None
     operator = whole_number(raw_operator, "operator") if raw_operator else None
     lead = whole_number(raw_lead, "lead_id") if raw_lead else None
     only = restricted_to(request)
@@ -42,6 +43,7 @@ async def list_dialogs(request: web.Request) -> web.Response:
             status=status,
             operator_id=only if only is not None else operator,
             lead_id=lead,
+            channel=channel,
             after_id=after_id,
             limit=limit,
         )

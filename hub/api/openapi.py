@@ -262,6 +262,46 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     errors=(401, 403),
                 )
             },
+            "/api/v1/search": {
+                "get": _op(
+                    "Search leads by name, phone (any format, or some of its digits) or email"
+                    " (or part of one), and messages by their words (each word also as the"
+                    " beginning of a longer one), newest first; operators find their own"
+                    " dialogs' leads only",
+                    tag="leads",
+                    schema={
+                        "type": "object",
+                        "properties": {
+                            "query": {"type": "string"},
+                            "kind": {"enum": ["text", "phone", "email"]},
+                            "leads": {"type": "array", "items": _ref("Lead")},
+                            "messages": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "lead_id": {"type": "integer"},
+                                        "lead_name": {"type": ["string", "null"]},
+                                        "dialog_id": {"type": "integer"},
+                                        "channel": {"type": "string"},
+                                        "kind": {"type": "string"},
+                                        "direction": {"enum": ["in", "out"]},
+                                        "subject": {"type": ["string", "null"]},
+                                        "snippet": {"type": "string"},
+                                        "occurred_at": {"type": "string", "format": "date-time"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    params=[
+                        _q("q", "a name, phone, email, or words of a message (≤ 200 characters)"),
+                        _q("limit", "at most this many leads and messages (1–50, 20)", "integer"),
+                    ],
+                    errors=(400, 401, 403, 422),
+                )
+            },
             "/api/v1/leads": {
                 "post": _op(
                     "Create or update a lead by a CRM's own id (201 made, 200 updated)",
@@ -396,6 +436,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                         _q("status", "queued|offered|assigned|closed"),
                         _q("operator", "operator id", "integer"),
                         _q("lead_id", "lead id", "integer"),
+                        _q("channel", "channel name"),
                         *_PAGING,
                     ],
                 )

@@ -287,6 +287,50 @@ function openCallLead(pop) {
   store.set({ selectedId: null, lead: pop.lead, messages: [...pop.recent].reverse(), olderCursor: null, duplicates: [], view: "lead" });
 }
 
+// -- search -------------------------------------------------------------------------------
+
+let searchTimer = null;
+let searchTicket = 0;
+
+// Asked as the operator types (a pause of a quarter second), at two characters or more.
+function searchFor(q) {
+  clearTimeout(searchTimer);
+  const query = q.trim();
+  if (query.length < 2) { store.set({ search: query ? { q: query, results: null } : null }); return; }
+  store.set({ search: { q: query, results: store.get().search?.results || null, busy: true } });
+  searchTimer = setTimeout(async () => {
+    const ticket = ++searchTicket;
+    try {
+      const results = await api(`/api/v1/search?q=${encodeURIComponent(query)}`);
+      if (ticket === searchTicket) store.set({ search: { q: query, results } });
+    } catch (error) { toast(error.message); }
+  }, 250);
+}
+
+function clearSearch() {
+  clearTimeout(searchTimer);
+  searchTicket++;
+  store.set({ search: null });
+  const box = document.querySelector(".search input");
+  if (box) box.value = "";
+}
+
+// A found lead: its open dialog if the operator has one, else its history to read.
+async function openLead(leadId) {
+  const own = [...store.get().dialogs.values()].find((d) => d.lead_id === leadId);
+  if (own) { openDialog(own.id); return; }
+  const ticket = ++opening;
+  try {
+    const [history, lead, duplicates] = await Promise.all([
+      api(`/api/v1/leads/${leadId}/interactions?order=desc&limit=${PAGE}`),
+      api(`/api/v1/leads/${leadId}`),
+      api(`/api/v1/leads/${leadId}/duplicates`),
+    ]);
+    if (ticket !== opening) return;
+    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, view: "lead" });
+  } catch (error) { toast(error.message); }
+}
+
 let opening = 0;
 
 async function openDialog(id, { keepView = false } = {}) {
@@ -388,7 +432,7 @@ async function download(attachment) {
 }
 
 function sortedDialogs(state) {
-  const items = [...state.dialogs.values()];
+  const items = [...state.dialogs.values()].filter((d) => !state.channelFilter || d.channel === state.channelFilter);
   const time = (value) => (value ? Date.parse(value) : 0);
   if (state.sort === "waiting") {
     return items.sort((a, b) => (time(a.waiting_since) || Infinity) - (time(b.waiting_since) || Infinity) || b.id - a.id);
@@ -476,15 +520,63 @@ function Offers({ offers }) {
     ${[...offers.values()].map((offer) => html`<${OfferCard} key=${offer.dialog.id} offer=${offer} now=${now} />`)}</section>`;
 }
 
+function SearchBox({ search }) {
+  return html`<form class="search" role="search" onSubmit=${(e) => { e.preventDefault(); searchFor(e.target.q.value); }}>
+    <input type="search" name="q" aria-label=${t("search")} placeholder=${t("searchPlaceholder")} maxlength="200"
+      autocomplete="off" value=${search?.q || ""} onInput=${(e) => searchFor(e.target.value)}
+      onKeyDown=${(e) => { if (e.key === "Escape") { clearSearch(); e.target.blur(); } }} />
+    ${search ? html`<button type="button" class="search-clear" aria-label=${t("searchClear")} title=${t("searchClear")} onClick=${clearSearch}>×</button>` : null}
+  </form>`;
+}
+
+// The words searched for, marked in a found message: split as text, never parsed as HTML.
+function Marked({ text, query }) {
+  const words = query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) || [];
+  if (!words.length) return text;
+  const pattern = new RegExp(`(${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})`, "giu");
+  return text.split(pattern).map((part, i) => (i % 2 ? html`<mark key=${i}>${part}</mark>` : part));
+}
+
+function SearchResults({ search }) {
+  const { results } = search;
+  if (!results) return html`<p class="empty" role="status">${search.q.length < 2 ? t("searchShort") : t("loadingHistory")}</p>`;
+  const when = (value) => new Date(value).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  return html`<section class="search-results" aria-label=${t("searchResults")}>
+    <h2>${t("searchLeads")}</h2>
+    ${results.leads.length ? html`<ul class="found-leads">${results.leads.map((lead) => html`<li key=${lead.id}>
+      <button class="found-lead" data-lead=${lead.id} onClick=${() => openLead(lead.id)}>
+        <span class="dialog-name">${lead.name || lead.phones[0] || lead.emails[0] || `#${lead.id}`}</span>
+        <span class="dialog-last">${[...lead.phones, ...lead.emails].join(" · ")}</span>
+      </button></li>`)}</ul>` : html`<p class="empty">${t("searchNothing")}</p>`}
+    ${results.kind === "phone" ? null : html`<h2>${t("searchMessages")}</h2>
+    ${results.messages.length ? html`<ul class="found-messages">${results.messages.map((m) => html`<li key=${m.id}>
+      <button class="found-message" data-lead=${m.lead_id} onClick=${() => openLead(m.lead_id)}>
+        <span class="found-head"><span class="dialog-name">${m.lead_name || `#${m.lead_id}`}</span>
+          <time datetime=${m.occurred_at}>${when(m.occurred_at)}</time></span>
+        <${Kind} kind=${m.kind} />
+        <span class="found-text">${m.subject ? html`<strong>${m.subject} </strong>` : null}<${Marked} text=${m.snippet} query=${results.query} /></span>
+      </button></li>`)}</ul>` : html`<p class="empty">${t("searchNothing")}</p>`}`}
+  </section>`;
+}
+
 function DialogList({ state }) {
   const now = useNow(30000);
   const items = sortedDialogs(state);
   const changeSort = (event) => { localStorage.setItem("hub.sort", event.target.value); store.set({ sort: event.target.value }); };
+  const changeChannel = (event) => { localStorage.setItem("hub.channel", event.target.value); store.set({ channelFilter: event.target.value }); };
+  const channels = [...new Set([...state.dialogs.values()].map((d) => d.channel))].sort();
+  if (state.channelFilter && !channels.includes(state.channelFilter)) channels.push(state.channelFilter);
   return html`<nav class="dialogs" aria-label=${t("myDialogs")}>
     <h2>${t("myDialogs")}</h2>
-    <label class="sort">${t("sortBy")} <select value=${state.sort} onChange=${changeSort}>
-      <option value="activity">${t("sortActivity")}</option><option value="waiting">${t("sortWaiting")}</option>
-    </select></label>
+    <div class="list-controls">
+      <label class="sort">${t("sortBy")} <select value=${state.sort} onChange=${changeSort}>
+        <option value="activity">${t("sortActivity")}</option><option value="waiting">${t("sortWaiting")}</option>
+      </select></label>
+      <label class="sort">${t("channel")} <select class="channel-filter" value=${state.channelFilter} onChange=${changeChannel}>
+        <option value="">${t("allChannels")}</option>
+        ${channels.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
+      </select></label>
+    </div>
     ${items.length ? html`<ul class="dialog-items">${items.map((d) => html`<li key=${d.id}>
       <button class=${`dialog-item${state.selectedId === d.id ? " selected" : ""}`} data-dialog=${d.id}
         aria-current=${state.selectedId === d.id ? "true" : undefined} onClick=${() => openDialog(d.id)}>
@@ -754,7 +846,7 @@ function ViewSwitch({ state }) {
 
 function Help() {
   const rows = [["?", "shortcut_help"], ["a", "shortcut_accept"], ["j", "shortcut_next"], ["k", "shortcut_prev"],
-    ["r", "shortcut_reply"], ["Ctrl+Enter", "shortcut_send"], ["Esc", "shortcut_escape"]];
+    ["r", "shortcut_reply"], ["/", "shortcut_search"], ["Ctrl+Enter", "shortcut_send"], ["Esc", "shortcut_escape"]];
   return html`<div class="help" role="dialog" aria-modal="true" aria-label=${t("help")}>
     <div class="help-box"><h2>${t("help")}</h2>
       <dl>${rows.map(([key, label]) => html`<div key=${key}><dt><kbd>${key}</kbd></dt><dd>${t(label)}</dd></div>`)}</dl>
@@ -770,7 +862,8 @@ function Console({ state }) {
     <${CallPops} calls=${state.calls} />
     <${ViewSwitch} state=${state} />
     <div class=${`layout view-${state.view}${supervisor ? " with-supervisor" : ""}`}>
-      <aside class="left"><${Offers} offers=${state.offers} /><${DialogList} state=${state} /></aside>
+      <aside class="left"><${SearchBox} search=${state.search} /><${Offers} offers=${state.offers} />
+        ${state.search ? html`<${SearchResults} search=${state.search} />` : html`<${DialogList} state=${state} />`}</aside>
       <${Conversation} state=${state} />
       <${LeadCard} state=${state} />
       <${Supervisor} state=${state} />
@@ -806,6 +899,11 @@ function onKey(event) {
   else if (event.key === "j" && items.length) openDialog(items[Math.min(items.length - 1, index + 1)].id);
   else if (event.key === "k" && items.length) openDialog(items[Math.max(0, index - 1)].id);
   else if (event.key === "r") { event.preventDefault(); document.querySelector(".composer textarea")?.focus(); }
+  else if (event.key === "/") {
+    // On a phone the box is on the list's view: shown first, then focused.
+    store.set({ view: "list" });
+    requestAnimationFrame(() => document.querySelector(".search input")?.focus());
+  }
   else return;
   event.preventDefault();
 }

@@ -47,6 +47,10 @@ export const LABELS = {
     error_files_not_supported: "This channel takes text only", error_file_too_large: "The file is too large",
     error_too_many_files: "Too many files at once", error_no_queue: "No such queue",
     error_internal: "Something went wrong in the hub", error_disconnected: "Not connected; try again in a moment",
+    search: "Search", searchPlaceholder: "Search: name, phone, email, words…", searchClear: "Clear the search",
+    searchResults: "Search results", searchLeads: "Leads", searchMessages: "Messages",
+    searchNothing: "Nothing found", searchShort: "Type at least two characters",
+    shortcut_search: "Search leads and messages", channel: "Channel", allChannels: "all",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -96,6 +100,10 @@ export const LABELS = {
     error_files_not_supported: "Этот канал принимает только текст", error_file_too_large: "Файл слишком большой",
     error_too_many_files: "Слишком много файлов сразу", error_no_queue: "Нет такой очереди",
     error_internal: "В хабе что-то пошло не так", error_disconnected: "Нет связи; попробуйте через минуту",
+    search: "Поиск", searchPlaceholder: "Поиск: имя, телефон, email, слова…", searchClear: "Очистить поиск",
+    searchResults: "Результаты поиска", searchLeads: "Клиенты", searchMessages: "Сообщения",
+    searchNothing: "Ничего не найдено", searchShort: "Введите хотя бы два символа",
+    shortcut_search: "Поиск клиентов и сообщений", channel: "Канал", allChannels: "все",
   },
 };
 

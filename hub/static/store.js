@@ -37,6 +37,8 @@ export const store = createStore({
   connected: false,
   view: "list",             // phone size: list | conversation | lead
   sort: localStorage.getItem("hub.sort") || "activity",
+  channelFilter: localStorage.getItem("hub.channel") || "",
+  search: null,
   help: false,
 });
 

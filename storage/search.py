@@ -1,0 +1,146 @@
+"""Search over leads (name, phone, email) and message text, for the console's search box
+and CRMs: what the query looks like decides where it is looked for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.database import Conn
+
+# Found through the index when fewer messages than this match; more, and the newest rows
+# are read until enough match (a common word is in many of them).
+RARE = 5000
+
+# What an operator may see: leads with a dialog they hold or are offered (hub/api/access.py).
+_VISIBLE = """($2::bigint IS NULL OR EXISTS (
+    SELECT 1 FROM dialogs v WHERE v.lead_id = {lead}
+      AND (v.operator_id = $2 OR $2 = ANY(v.offered_to))))"""
+
+WORDS = re.compile(r"\w+", re.UNICODE)
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern matching it anywhere (its own % and _ taken literally)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def prefix_query(text: str) -> str | None:
+    """A tsquery for `text`: every word, each also as the beginning of a longer one."""
+    words = WORDS.findall(text.lower())
+    if not words:
+        return None
+    return " & ".join("'" + w.replace("'", "''") + "':*" for w in words[:8])
+
+
+async def lead_ids_by_name(conn: Conn, text: str, visible_to: int | None, limit: int) -> list[int]:
+    rows = await conn.fetch(
+        f"""SELECT l.id FROM leads l
+            WHERE lower(l.name) LIKE $1 AND l.merged_into IS NULL
+              AND {_VISIBLE.format(lead="l.id")}
+            ORDER BY l.id DESC LIMIT $3""",
+        _like(text.lower()),
+        visible_to,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def lead_ids_by_phone(
+    conn: Conn, e164: str | None, digits: str, visible_to: int | None, limit: int
+) -> list[int]:
+    """The number itself first, then numbers containing the digits."""
+    rows = await conn.fetch(
+        f"""SELECT p.lead_id AS id, bool_or(p.phone = $4) AS exact
+            FROM lead_phones p JOIN leads l ON l.id = p.lead_id AND l.merged_into IS NULL
+            WHERE (p.phone = $4 OR p.phone LIKE $1)
+              AND {_VISIBLE.format(lead="p.lead_id")}
+            GROUP BY p.lead_id
+            ORDER BY exact DESC, p.lead_id DESC LIMIT $3""",
+        _like(digits),
+        visible_to,
+        limit,
+        e164,
+    )
+    return [r["id"] for r in rows]
+
+
+async def lead_ids_by_email(conn: Conn, text: str, visible_to: int | None, limit: int) -> list[int]:
+    rows = await conn.fetch(
+        f"""SELECT e.lead_id AS id, bool_or(e.email = $4) AS exact
+            FROM lead_emails e JOIN leads l ON l.id = e.lead_id AND l.merged_into IS NULL
+            WHERE e.email LIKE $1 AND {_VISIBLE.format(lead="e.lead_id")}
+            GROUP BY e.lead_id
+            ORDER BY exact DESC, e.lead_id DESC LIMIT $3""",
+        _like(text.lower()),
+        visible_to,
+        limit,
+        text.lower(),
+    )
+    return [r["id"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A message whose words match, newest first."""
+
+    id: int
+    lead_id: int
+    lead_name: str | None
+    dialog_id: int
+    channel: str
+    kind: str
+    direction: str
+    subject: str | None
+    text: str | None
+    occurred_at: datetime
+
+
+async def messages(conn: Conn, text: str, visible_to: int | None, limit: int) -> list[Found]:
+    """The newest messages whose words match. A rare query is answered from the index (its
+    matches, at most `RARE`, sorted); a common one by reading rows newest first and testing
+    the stored words of each: all rows for full access, an operator's own leads' otherwise."""
+    query = prefix_query(text)
+    if query is None:
+        return []
+    async with conn.transaction():
+        # Plans chosen here, not by estimates (a prefix's share of messages is a guess).
+        await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        matches = await conn.fetch(
+            "SELECT id FROM interactions WHERE search @@ to_tsquery('simple', $1) LIMIT $2",
+            query,
+            RARE,
+        )
+        if len(matches) < RARE:
+            where = "i.id = ANY($4::bigint[])"
+            extra: list[object] = [[r["id"] for r in matches]]
+        elif visible_to is None:
+            where, extra = "TRUE", []
+            await conn.execute(
+                "SET LOCAL enable_indexscan = on; SET LOCAL enable_bitmapscan = off;"
+                " SET LOCAL enable_sort = off"
+            )
+        else:
+            where, extra = "TRUE", []
+            await conn.execute("SET LOCAL enable_indexscan = on")
+        rows = await conn.fetch(
+            f"""SELECT i.id, COALESCE(l.merged_into, l.id) AS lead_id, l.name AS lead_name,
+                       i.dialog_id, c.name AS channel, i.kind, i.direction, i.subject,
+                       left(i.text, 2000) AS text, i.occurred_at
+                FROM interactions i
+                JOIN leads l ON l.id = i.lead_id
+                JOIN channels c ON c.id = i.channel_id
+                WHERE {where}
+                  AND i.search @@ to_tsquery('simple', $1)
+                  AND ($2::bigint IS NULL OR i.lead_id IN (
+                      SELECT v.lead_id FROM dialogs v
+                      WHERE v.operator_id = $2 OR $2 = ANY(v.offered_to)))
+                ORDER BY i.id DESC LIMIT $3""",
+            query,
+            visible_to,
+            limit,
+            *extra,
+        )
+    return [Found(**dict(r)) for r in rows]

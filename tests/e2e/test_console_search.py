@@ -1,0 +1,64 @@
+"""Search in the console, in headless Chromium: "/" opens the box, a name or words of a
+message find the lead and the message as the operator types, the customer's words stay text,
+a result opens the lead's history. Screenshots at 1440×900 and 390×844."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.console import XSS, login_as
+from tests.e2e.test_console_calls import _accessible
+from tests.e2e.test_console_day import DESKTOP, PHONE, _customer, _shot
+
+
+async def _search(page: Page, text: str) -> None:
+    await page.locator("body").press("/")
+    box = page.locator(".search input")
+    await expect(box).to_be_focused()
+    await box.fill(text)
+
+
+async def test_a_supervisor_finds_a_lead_and_a_message_and_opens_the_history(
+    browser: Browser, site: tuple[str, Any]
+) -> None:
+    base, _ = site
+    await _customer(base, 1, f"Where is my order? {XSS}", 5550101, name="Ivan")
+    await _customer(base, 2, "What is the price of the green sofa?", 5550102, name="Olga")
+    for size in (DESKTOP, PHONE):
+        page = await browser.new_page(viewport=size)
+        await login_as(page, base, "sam")
+        await _search(page, "green so")
+        found = page.locator(".found-message")
+        await expect(found).to_have_count(1)
+        await expect(found.locator(".dialog-name")).to_have_text("Olga")
+        await expect(found.locator(".found-text")).to_contain_text("price of the green sofa")
+        await expect(found.locator("mark")).to_have_text(["green", "so"])
+        await _shot(page, "operator-search")
+        await _accessible(page)
+        await found.click()
+        await expect(page.locator(".lead-card input[name=name]")).to_have_value("Olga")
+        await _search(page, "order")
+        await expect(page.locator(".found-message .found-text")).to_contain_text(XSS)
+        assert await page.locator(".search-results img").count() == 0  # text, never HTML
+        await _search(page, "ivan")
+        await expect(page.locator(".found-lead .dialog-name")).to_have_text("Ivan")
+        await _search(page, "nothing like this")
+        await expect(page.locator(".search-results .empty").first).to_be_visible()
+        await page.locator(".search input").press("Escape")
+        await expect(page.locator(".search-results")).to_have_count(0)
+        await page.close()
+
+
+async def test_an_operator_finds_only_their_own_customers(
+    browser: Browser, site: tuple[str, Any]
+) -> None:
+    base, _ = site
+    await _customer(base, 3, "a private question about invoices", 5550103, name="Boris")
+    page = await browser.new_page(viewport=DESKTOP)
+    await login_as(page, base, "anna")  # not offered, not holding Boris's dialog
+    await _search(page, "invoices")
+    await expect(page.locator(".search-results")).to_be_visible()
+    await expect(page.locator(".found-message")).to_have_count(0)
+    await expect(page.locator(".found-lead")).to_have_count(0)
