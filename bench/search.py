@@ -200,7 +200,7 @@ def queries(kind: str, n: int, leads: int, words: list[str]) -> list[str]:
     return [" ".join(rng.choice(picks)() for _ in range(rng.randint(1, 2))) for _ in range(n)]
 
 
-async def measure(base: str, key: str, asked: list[str]) -> list[float]:
+async def measure(base: str, key: str, asked: list[str]) -> list[tuple[float, str]]:
     took = []
     headers = {"Authorization": f"Bearer {key}"}
     async with aiohttp.ClientSession(base_url=base, headers=headers) as session:
@@ -213,7 +213,7 @@ async def measure(base: str, key: str, asked: list[str]) -> list[float]:
                 await reply.read()
                 if reply.status != 200:
                     raise RuntimeError(f"{q!r}: {reply.status} {await reply.text()}")
-            took.append((time.perf_counter() - started) * 1000)
+            took.append(((time.perf_counter() - started) * 1000, q))
     return sorted(took)
 
 
@@ -261,8 +261,8 @@ def main() -> None:
             stop(hub)
         bench.close()
 
-    def pct(values: list[float], p: float) -> float:
-        return values[min(len(values) - 1, int(p * len(values)))]
+    def pct(values: list[tuple[float, str]], p: float) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))][0]
 
     print(f"search, event loop: {loop_name()}, {os.cpu_count()} cores")
     print(
@@ -270,9 +270,10 @@ def main() -> None:
         f" {args.queries} queries of each kind, one at a time:"
     )
     for kind, took in results.items():
+        slowest = ", ".join(f"{q!r} {ms:.0f} ms" for ms, q in took[-2:])
         print(
             f"    {kind:6} p50 {pct(took, 0.5):6.1f} ms   p99 {pct(took, 0.99):6.1f} ms"
-            f"   mean {statistics.mean(took):6.1f} ms"
+            f"   mean {statistics.mean(ms for ms, _ in took):6.1f} ms   slowest: {slowest}"
         )
     print("  target: well under 100 ms")
 

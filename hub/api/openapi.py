@@ -265,8 +265,8 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             "/api/v1/search": {
                 "get": _op(
                     "Search leads by name, phone (any format, or some of its digits) or email"
-                    " (or part of one), and messages by their words (each word also as the"
-                    " beginning of a longer one), newest first; operators find their own"
+                    " (or part of one), and messages by their words (the last word also as"
+                    " the beginning of a longer one), newest first; operators find their own"
                     " dialogs' leads only",
                     tag="leads",
                     schema={
