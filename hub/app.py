@@ -240,6 +240,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/dialogs", dialogs_api.list_dialogs)
     r.add_get(r"/api/v1/dialogs/{id:[0-9]+}", dialogs_api.get_dialog)
     r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/messages", dialogs_api.send_message)
+    r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/notes", dialogs_api.add_note)
     r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/transfer", dialogs_api.transfer_dialog)
     r.add_post(r"/api/v1/dialogs/{id:[0-9]+}/close", dialogs_api.close_dialog)
     r.add_get(r"/api/v1/attachments/{id:[0-9]+}", dialogs_api.get_attachment)

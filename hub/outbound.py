@@ -49,6 +49,7 @@ LEASE_SECONDS = 60.0
 SEND_TIMEOUT = 45.0
 # With nothing pending, a look now and then for replies another node stored and left behind.
 IDLE_CHECK_S = 60.0
+NOTE = "note"  # the kind of an internal note
 
 
 class DialogNotFound(HubError):
@@ -84,6 +85,31 @@ class OutboundService:
         self.max_attempts = MAX_ATTEMPTS
         self.base_delay = 1.0
         self._wake = asyncio.Event()
+
+    async def note(self, dialog_id: int, text: str, author: str) -> InteractionId:
+        """An internal note in the dialog: kept with its conversation for colleagues and
+        CRMs (`interaction.created`, kind `note`), never sent to the customer, and neither
+        an answer nor a first response."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT id, lead_id, channel_id FROM dialogs WHERE id = $1", dialog_id
+            )
+            if row is None:
+                raise DialogNotFound(dialog_id)
+            interaction_id = await outbound.insert(
+                conn,
+                dialog_id=row["id"],
+                lead_id=row["lead_id"],
+                channel_id=row["channel_id"],
+                kind=NOTE,
+                text=text,
+                author=author,
+                state=None,
+                error=None,
+                external_id=f"note:{secrets.token_hex(8)}",
+            )
+        await interaction_changed(self.pool, self.publish, interaction_id)
+        return interaction_id
 
     async def send(
         self,

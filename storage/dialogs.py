@@ -53,7 +53,8 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
     read), `last_text` (the customer's latest message: an operator's own reply is not the
     customer's words), `last_at` (the latest activity either way) and `waiting_since` (the
     customer's first message after our latest reply or answered call: null when answered;
-    a missed call waits, a call ringing or answered does not)."""
+    a missed call waits, a call ringing or answered does not; an internal note is no
+    answer)."""
     rows = await conn.fetch(
         """SELECT d.id, d.created_at,
                   (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
@@ -69,7 +70,8 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
                        AND i.id > COALESCE((SELECT max(o.id) FROM interactions o
                                             WHERE o.dialog_id = d.id
                                               AND ((o.direction = 'out'
-                                                    AND o.author IS DISTINCT FROM 'auto-reply')
+                                                    AND o.author IS DISTINCT FROM 'auto-reply'
+                                                    AND o.kind <> 'note')
                                                    OR o.call->>'status'
                                                       IN ('in_progress', 'answered'))), 0)
                   ) AS waiting_since

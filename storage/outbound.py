@@ -39,14 +39,14 @@ async def insert(
     kind: str,
     text: str | None,
     author: str,
-    state: str,
+    state: str | None,
     error: str | None,
     external_id: str,
     attachments: Sequence[Attachment] = (),
     peer: str | None = None,
 ) -> InteractionId:
     """A reply; `peer` when it goes to another address than the dialog's (a form's lead
-    answered by email)."""
+    answered by email). An internal note (kind `note`) has no delivery state: never sent."""
     interaction_id: int = await conn.fetchval(
         """INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text,
                                      occurred_at, external_id, author, delivery_state,

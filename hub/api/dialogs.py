@@ -197,6 +197,26 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 @scoped("dialogs")
+async def add_note(request: web.Request) -> web.Response:
+    """An internal note in a dialog the caller may see (an operator: one they hold or are
+    offered; a supervisor or API key: any): colleagues and CRMs see it, the customer never."""
+    hub = hub_of(request)
+    dialog_id = path_id(request)
+    await ensure_dialog_visible(request, dialog_id)
+    body = await read_json_object(request, hub.settings.max_body_bytes)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise unprocessable("empty_message", "a note needs text")
+    if len(text) > MAX_TEXT:
+        raise unprocessable("text_too_long", f"a note holds at most {MAX_TEXT} characters")
+    note_id = await hub.outbound.note(dialog_id, text.strip(), principal_of(request).author)
+    async with hub.pool.acquire() as conn:
+        stored = await interactions.get(conn, note_id)
+    assert stored is not None
+    return web.json_response(interaction_json(stored), status=201)
+
+
+@scoped("dialogs")
 async def transfer_dialog(request: web.Request) -> web.Response:
     """Give the dialog to an operator (`{"operator_id"}`: at once, if they are online with
     room) or to a queue (`{"queue"}`: offered by its rules), as a CRM assigning work."""

@@ -449,6 +449,21 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     schema=_ref("Dialog"),
                 )
             },
+            "/api/v1/dialogs/{id}/notes": {
+                "post": _op(
+                    "Add an internal note: colleagues and CRMs see it (kind note), the customer"
+                    " never",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema=_ref("Interaction"),
+                    errors=(400, 401, 403, 404, 415, 422),
+                    body={
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string", "maxLength": 4096}},
+                    },
+                ),
+            },
             "/api/v1/dialogs/{id}/transfer": {
                 "post": _op(
                     "Give the dialog to an operator (at once) or to a queue (offered)",

@@ -216,7 +216,7 @@ function onInteraction(item) {
   let { messages } = state;
   if (open && !messages.some((m) => m.id === item.id)) messages = [...messages, item].sort((a, b) => a.id - b.id);
   const selected = state.selectedId === item.dialog_id;
-  const human = item.direction === "out" && item.author !== "auto-reply";
+  const human = item.direction === "out" && item.author !== "auto-reply" && item.kind !== "note";
   // When it reached the hub (as the server counts activity and waiting), not the provider's
   // own timestamp of the message.
   const now = new Date().toISOString();
@@ -380,6 +380,18 @@ async function sendReply(dialogId, box, files) {
   }
   box.value = "";
   saveDraft(operator.id, dialogId, "");
+}
+
+// An internal note: kept in the conversation for colleagues, never sent to the customer.
+async function addNote(dialogId, box) {
+  const text = box.value.trim();
+  if (!text) return;
+  try {
+    const note = await api(`/api/v1/dialogs/${dialogId}/notes`, { method: "POST", json: { text } });
+    onInteraction(note);
+  } catch (error) { toast(error.message); return; }
+  box.value = "";
+  saveDraft(store.get().operator.id, dialogId, "");
 }
 
 async function saveLead(event) {
@@ -572,7 +584,7 @@ function DialogList({ state }) {
       <label class="sort">${t("sortBy")} <select value=${state.sort} onChange=${changeSort}>
         <option value="activity">${t("sortActivity")}</option><option value="waiting">${t("sortWaiting")}</option>
       </select></label>
-      <label class="sort">${t("channel")} <select class="channel-filter" value=${state.channelFilter} onChange=${changeChannel}>
+      <label class="list-filter">${t("channel")} <select class="channel-filter" value=${state.channelFilter} onChange=${changeChannel}>
         <option value="">${t("allChannels")}</option>
         ${channels.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
       </select></label>
@@ -680,7 +692,8 @@ function Message({ m }) {
     ? html`<span class=${m.delivery_state === "failed" ? "failed" : ""}>${t(`delivery_${m.delivery_state}`)}${m.delivery_error ? `: ${m.delivery_error}` : ""}</span>`
     : null;
   const fields = Object.entries(m.fields || {});
-  return html`<div class=${`message ${m.direction}`} data-id=${m.id}>
+  return html`<div class=${`message ${m.direction}${m.kind === "note" ? " note" : ""}`} data-id=${m.id}>
+    ${m.kind === "note" ? html`<div class="note-label">✎ ${t("noteLabel")}</div>` : null}
     ${m.subject ? html`<div class="subject">${m.subject}</div>` : null}
     ${m.call ? html`<${CallSummary} call=${m.call} />` : html`<div class="text">${m.text || ""}</div>`}${files}
     ${fields.length ? html`<dl class="fields">${fields.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd></div>`)}</dl>` : null}
@@ -743,7 +756,10 @@ function Composer({ state, dialogId }) {
   return html`<div class="composer">
     <textarea key=${`draft-${dialogId}`} ref=${box} placeholder=${t("reply")} aria-label=${t("reply")}
       defaultValue=${loadDraft(operatorId, dialogId)} onInput=${(e) => saveDraft(operatorId, dialogId, e.target.value)} onKeyDown=${onKey}></textarea>
-    <button class="primary send" onClick=${() => sendReply(dialogId, box.current, files.current)}>${t("send")}</button>
+    <div class="send-buttons">
+      <button class="primary send" onClick=${() => sendReply(dialogId, box.current, files.current)}>${t("send")}</button>
+      <button class="add-note" title=${t("addNoteHint")} onClick=${() => addNote(dialogId, box.current)}>${t("addNote")}</button>
+    </div>
     <div class="tools">
       <select class="canned" aria-label=${t("canned")} onChange=${fill}>
         <option value="">${t("canned")}</option>${canned.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}

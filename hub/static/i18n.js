@@ -51,6 +51,8 @@ export const LABELS = {
     searchResults: "Search results", searchLeads: "Leads", searchMessages: "Messages",
     searchNothing: "Nothing found", searchShort: "Type at least two characters",
     shortcut_search: "Search leads and messages", channel: "Channel", allChannels: "all",
+    addNote: "Note", addNoteHint: "Keep it as an internal note: colleagues see it, the customer never",
+    noteLabel: "Internal note",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -104,6 +106,8 @@ export const LABELS = {
     searchResults: "Результаты поиска", searchLeads: "Клиенты", searchMessages: "Сообщения",
     searchNothing: "Ничего не найдено", searchShort: "Введите хотя бы два символа",
     shortcut_search: "Поиск клиентов и сообщений", channel: "Канал", allChannels: "все",
+    addNote: "Заметка", addNoteHint: "Сохранить как внутреннюю заметку: её видят коллеги, но не клиент",
+    noteLabel: "Внутренняя заметка",
   },
 };
 

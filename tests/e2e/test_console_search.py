@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import asyncpg
 from playwright.async_api import Browser, Page, expect
 
+from tests.conftest import add_form
 from tests.e2e.console import XSS, login_as
 from tests.e2e.test_console_calls import _accessible
-from tests.e2e.test_console_day import DESKTOP, PHONE, _customer, _shot
+from tests.e2e.test_console_day import DESKTOP, PHONE, _accept, _customer, _online, _shot
 
 
 async def _search(page: Page, text: str) -> None:
@@ -62,3 +65,32 @@ async def test_an_operator_finds_only_their_own_customers(
     await expect(page.locator(".search-results")).to_be_visible()
     await expect(page.locator(".found-message")).to_have_count(0)
     await expect(page.locator(".found-lead")).to_have_count(0)
+
+
+async def test_the_dialog_list_narrows_to_one_channel(
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool
+) -> None:
+    base, _ = site
+    await add_form(pool, "site", rate_limit="0")
+    page = await browser.new_page(viewport=DESKTOP)
+    await login_as(page, base, "anna")
+    await _online(page)
+    await _customer(base, 4, "hello", 5550104, name="Ivan")
+    await _accept(page)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}/forms/site", json={"name": "Olga", "phone": "+79035550104"}) as r,
+    ):
+        assert r.status == 201
+    await _accept(page)
+    items = page.locator(".dialog-item .dialog-name")
+    await expect(items).to_have_count(2)
+    await page.select_option("select.channel-filter", "tg")
+    await expect(items).to_have_text(["Ivan"])
+    await page.reload()  # the choice is remembered
+    await expect(page.locator("select.channel-filter")).to_have_value("tg")
+    await expect(items).to_have_text(["Ivan"])
+    await page.select_option("select.channel-filter", "site")
+    await expect(items).to_have_text(["Olga"])
+    await page.select_option("select.channel-filter", "")
+    await expect(items).to_have_count(2)
