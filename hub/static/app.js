@@ -231,6 +231,11 @@ function onInteraction(item) {
   }));
   store.set({ messages, dialogs });
   if (selected) send({ type: "read", dialog_id: item.dialog_id });
+  // A customer's new message in one's own dialog while the tab is hidden: a tone and, once
+  // allowed, a desktop notification (the tab title counts the unread meanwhile).
+  if (item.direction === "in" && document.hidden && state.dialogs.has(item.dialog_id)) {
+    chime(state.dialogs.get(item.dialog_id), item);
+  }
   // A shared contact or a form may have taught the lead a phone or an email.
   if (open && item.direction === "in") refreshLead(state.lead.id);
 }
@@ -253,6 +258,22 @@ function notify(frame) {
   } catch (error) { /* no sound device */ }
   if ("Notification" in window && Notification.permission === "granted") {
     new Notification(t("newOffer"), { body: frame.lead?.name || frame.dialog.channel });
+  }
+}
+
+// A new message: a short low tone, unlike a new dialog's; the notification names the customer.
+function chime(dialog, item) {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 520;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.15);
+  } catch (error) { /* no sound device */ }
+  if ("Notification" in window && Notification.permission === "granted") {
+    const note = new Notification(leadName(dialog), { body: (item.text || "").slice(0, 140), tag: `dialog-${dialog.id}` });
+    note.onclick = () => { window.focus(); openDialog(dialog.id); };
   }
 }
 
@@ -893,7 +914,8 @@ function App() {
   // Subscribed at once after the first render (a layout effect; a plain effect waits for a
   // paint, which a background tab may delay), then caught up with whatever changed before.
   useLayoutEffect(() => { const stop = store.subscribe(setState); setState(store.get()); return stop; }, []);
-  document.title = t("title");
+  const unread = state.dialogs ? [...state.dialogs.values()].reduce((n, d) => n + (d.unread || 0), 0) : 0;
+  document.title = unread ? `(${unread}) ${t("title")}` : t("title");
   document.documentElement.lang = lang();
   if (!state.token) return html`<${Login} />`;
   if (!state.operator) return html`<p class="loading" role="status">…</p>`;

@@ -37,3 +37,23 @@ async def test_a_note_stays_in_the_conversation_and_is_never_sent(
         await _accessible(page)
         assert telegram.calls_of("sendMessage") == []
         await page.close()
+
+
+async def test_the_tab_title_counts_unread_messages(
+    browser: Browser, site: tuple[str, Any]
+) -> None:
+    base, _ = site
+    page = await browser.new_page(viewport=DESKTOP)
+    await login_as(page, base, "anna")
+    await _online(page)
+    await _customer(base, 11, "first", 5550211, "Ivan")
+    await _accept(page)
+    await _customer(base, 12, "second", 5550212, "Olga")
+    await _accept(page)
+    await page.locator(".dialog-item", has_text="Olga").click()
+    await expect(page).to_have_title("Contact hub")
+    await _customer(base, 13, "Ivan again", 5550211, "Ivan")
+    await _customer(base, 14, "and again", 5550211, "Ivan")
+    await expect(page).to_have_title("(2) Contact hub")
+    await page.locator(".dialog-item", has_text="Ivan").click()
+    await expect(page).to_have_title("Contact hub")
