@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from hub.api import calls as calls_api
+from hub.api import canned as canned_api
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
 from hub.api import search as search_api
@@ -227,6 +228,10 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/console/{filename:.+}", console_file)
     r.add_get("/favicon.ico", favicon)
     r.add_get("/api/v1/search", search_api.search)
+    r.add_get("/api/v1/canned-responses", canned_api.list_canned)
+    r.add_post("/api/v1/canned-responses", canned_api.create_canned)
+    r.add_patch(r"/api/v1/canned-responses/{id:[0-9]+}", canned_api.update_canned)
+    r.add_delete(r"/api/v1/canned-responses/{id:[0-9]+}", canned_api.delete_canned)
     r.add_get("/api/v1/leads", leads_api.list_leads)
     r.add_post("/api/v1/leads", leads_api.upsert_lead)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}", leads_api.get_lead)

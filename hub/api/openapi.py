@@ -66,6 +66,23 @@ def _path(name: str = "id") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+_CANNED_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "language": {"type": "string", "pattern": "^[a-z]{2}$"},
+        "title": {"type": "string", "minLength": 1, "maxLength": 100},
+        "text": {"type": "string", "minLength": 1, "maxLength": 4096},
+    },
+}
+_CANNED: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        **_CANNED_BODY["properties"],
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 _PAGING = [
     _q("limit", "page size, 1-200", "integer"),
     _q("cursor", "next_cursor of the previous page"),
@@ -532,6 +549,40 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                             "channels": {"type": "array", "items": {"type": "string"}},
                         },
                     },
+                ),
+            },
+            "/api/v1/canned-responses": {
+                "get": _op(
+                    "Canned responses ({name} and {operator} are filled in by the console)",
+                    tag="dialogs",
+                    params=[_q("language", "two-letter code, e.g. ru")],
+                    schema={"type": "object", "properties": {"items": {"type": "array"}}},
+                    errors=(400, 401, 403),
+                ),
+                "post": _op(
+                    "Add a canned response (admins; a title once per language: 409 again)",
+                    tag="dialogs",
+                    ok=201,
+                    schema=_CANNED,
+                    errors=(400, 401, 403, 409, 415, 422),
+                    body={**_CANNED_BODY, "required": ["language", "title", "text"]},
+                ),
+            },
+            "/api/v1/canned-responses/{id}": {
+                "patch": _op(
+                    "Change a canned response (admins)",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema=_CANNED,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                    body=_CANNED_BODY,
+                ),
+                "delete": _op(
+                    "Remove a canned response (admins)",
+                    tag="dialogs",
+                    ok=204,
+                    params=[_path()],
+                    errors=(401, 403, 404),
                 ),
             },
             "/api/v1/webhooks/{id}": {

@@ -3,7 +3,7 @@
 // is typing, selecting or scrolling is never rebuilt. Customer text is always a text node:
 // templates never inject markup.
 import { html, render, useEffect, useLayoutEffect, useRef, useState } from "./vendor/preact-htm-3.1.1.module.js";
-import { CANNED, customerLang, errorText, lang, setLang, t } from "./i18n.js";
+import { customerLang, errorText, lang, setLang, t } from "./i18n.js";
 import { loadDraft, saveDraft, store } from "./store.js";
 
 const PAGE = 50;
@@ -126,6 +126,7 @@ function onFrame(frame) {
       const selectedId = dialogs.has(state.selectedId) ? state.selectedId : null;
       store.set({ operator: frame.operator, presence: frame.presence, queues: frame.queues || [], dialogs, offers, selectedId });
       api("/api/v1/operators").then((body) => store.set({ operators: body.items })).catch(() => {});
+      api("/api/v1/canned-responses").then((body) => store.set({ canned: body.items })).catch(() => {});
       // A reconnect resyncs the open conversation from the database.
       if (selectedId) openDialog(selectedId, { keepView: true });
       else if (state.selectedId) store.set({ messages: [], lead: null, duplicates: [] });
@@ -758,32 +759,53 @@ function Messages({ state }) {
 function Composer({ state, dialogId }) {
   const box = useRef(null);
   const files = useRef(null);
+  const [picking, setPicking] = useState(null);  // what follows "/" at the start of the reply
   const operatorId = state.operator.id;
   const inbound = state.messages.filter((m) => m.direction === "in").map((m) => m.text).reverse();
-  const canned = CANNED[customerLang(inbound)];
-  const fill = (event) => {
-    const template = event.target.value;
-    event.target.value = "";
-    if (!template) return;
+  const language = customerLang(inbound);
+  const canned = (state.canned || []).filter((c) => c.language === language);
+  const use = (template) => {
     const text = template.replaceAll("{name}", state.lead?.name || "").replaceAll("{operator}", state.operator?.name || "");
     box.current.value = text;
     saveDraft(operatorId, dialogId, text);
+    setPicking(null);
     box.current.focus();
   };
+  const fill = (event) => {
+    const template = event.target.value;
+    event.target.value = "";
+    if (template) use(template);
+  };
+  const matches = picking === null ? [] : (state.canned || [])
+    .filter((c) => `${c.title} ${c.text}`.toLowerCase().includes(picking))
+    .sort((a, b) => (a.language === language ? 0 : 1) - (b.language === language ? 0 : 1))
+    .slice(0, 8);
+  const onInput = (event) => {
+    const value = event.target.value;
+    saveDraft(operatorId, dialogId, value);
+    setPicking(value.startsWith("/") && !value.includes("\n") ? value.slice(1).toLowerCase() : null);
+  };
   const onKey = (event) => {
+    if (picking !== null && matches.length && event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault(); use(matches[0].text); return;
+    }
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sendReply(dialogId, box.current, files.current); }
-    if (event.key === "Escape") box.current.blur();
+    if (event.key === "Escape") { if (picking !== null) setPicking(null); else box.current.blur(); }
   };
   return html`<div class="composer">
     <textarea key=${`draft-${dialogId}`} ref=${box} placeholder=${t("reply")} aria-label=${t("reply")}
-      defaultValue=${loadDraft(operatorId, dialogId)} onInput=${(e) => saveDraft(operatorId, dialogId, e.target.value)} onKeyDown=${onKey}></textarea>
+      defaultValue=${loadDraft(operatorId, dialogId)} onInput=${onInput} onKeyDown=${onKey}></textarea>
     <div class="send-buttons">
       <button class="primary send" onClick=${() => sendReply(dialogId, box.current, files.current)}>${t("send")}</button>
       <button class="add-note" title=${t("addNoteHint")} onClick=${() => addNote(dialogId, box.current)}>${t("addNote")}</button>
     </div>
+    ${picking !== null ? html`<ul class="canned-picker" aria-label=${t("canned")}>
+      ${matches.length ? matches.map((c) => html`<li key=${c.id}><button type="button" class="canned-choice" onClick=${() => use(c.text)}>
+        <strong>${c.title}</strong> <span>${c.text}</span></button></li>`) : html`<li class="empty">${t("searchNothing")}</li>`}
+    </ul>` : null}
     <div class="tools">
       <select class="canned" aria-label=${t("canned")} onChange=${fill}>
-        <option value="">${t("canned")}</option>${canned.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
+        <option value="">${t("canned")}</option>${canned.map((c) => html`<option key=${c.id} value=${c.text}>${c.title}</option>`)}
       </select>
       <input ref=${files} type="file" multiple aria-label=${t("attach")} />
     </div>

@@ -111,13 +111,6 @@ export const LABELS = {
   },
 };
 
-export const CANNED = {
-  en: ["Hello, {name}! How can I help you?", "One moment please, I am checking.",
-       "Thank you for contacting us, {name}. — {operator}"],
-  ru: ["Здравствуйте, {name}! Чем могу помочь?", "Минуту, пожалуйста, уточняю.",
-       "Спасибо за обращение, {name}. — {operator}"],
-};
-
 let current = (localStorage.getItem("hub.lang") || navigator.language || "en").startsWith("ru") ? "ru" : "en";
 
 export function lang() { return current; }

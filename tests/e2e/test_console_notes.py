@@ -57,3 +57,25 @@ async def test_the_tab_title_counts_unread_messages(
     await expect(page).to_have_title("(2) Contact hub")
     await page.locator(".dialog-item", has_text="Ivan").click()
     await expect(page).to_have_title("Contact hub")
+
+
+async def test_a_slash_in_the_reply_box_picks_a_canned_response(
+    browser: Browser, site: tuple[str, Any]
+) -> None:
+    base, _ = site
+    page = await browser.new_page(viewport=PHONE)
+    await login_as(page, base, "anna")
+    await _online(page)
+    await _customer(base, 21, "Hello there", 5550221, "Ivan")
+    await _accept(page)
+    await page.locator(".views .view-conversation").click()
+    await expect(page.locator(".lead-card input[name=name]")).to_have_value("Ivan")
+    box = page.locator(".composer textarea")
+    await box.fill("/thank")
+    choices = page.locator(".canned-picker .canned-choice")
+    await expect(choices).to_have_count(1)
+    await expect(choices.locator("strong")).to_have_text("Thanks")
+    await _shot(page, "operator-canned-picker")
+    await box.press("Enter")
+    await expect(box).to_have_value("Thank you for contacting us, Ivan. — Anna")
+    await expect(page.locator(".canned-picker")).to_have_count(0)

@@ -1,0 +1,104 @@
+"""Canned responses: every console reads them (`GET`), admins keep them (an admin
+operator's session, or an API key with the `dialogs` scope)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from hub.api.auth import principal_of, scoped
+from hub.api.shapes import path_id
+from hub.context import hub_of
+from hub.errors import ApiError, not_found, unprocessable
+from hub.httputil import read_json_object, refuse_unusable_text
+from storage import canned
+
+LANGUAGE = re.compile(r"^[a-z]{2}$")
+MAX_TITLE, MAX_TEXT = 100, 4096
+
+
+def canned_json(item: canned.Canned) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "language": item.language,
+        "title": item.title,
+        "text": item.text,
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+def _ensure_admin(request: web.Request) -> None:
+    principal = principal_of(request)
+    if principal.kind == "operator" and principal.role != "admin":
+        raise ApiError(403, "forbidden", "canned responses are kept by admins")
+
+
+def _fields(body: dict[str, Any], *, partial: bool) -> dict[str, str]:
+    refuse_unusable_text(body)
+    found: dict[str, str] = {}
+    for name, limit in (("language", 2), ("title", MAX_TITLE), ("text", MAX_TEXT)):
+        value = body.get(name)
+        if value is None:
+            if not partial:
+                raise unprocessable("missing_field", f"{name} is required")
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise unprocessable("invalid_field", f"{name} must be non-empty text")
+        value = value.strip()
+        if len(value) > limit:
+            raise unprocessable("invalid_field", f"{name} holds at most {limit} characters")
+        found[name] = value
+    if "language" in found:
+        found["language"] = found["language"].lower()
+        if not LANGUAGE.match(found["language"]):
+            raise unprocessable("invalid_field", "language must be a two-letter code, e.g. en")
+    if partial and not found:
+        raise unprocessable("missing_field", "give language, title or text")
+    return found
+
+
+@scoped("dialogs")
+async def list_canned(request: web.Request) -> web.Response:
+    language = request.query.get("language") or None
+    if language is not None and not LANGUAGE.match(language):
+        raise ApiError(400, "bad_query", "language must be a two-letter code, e.g. en")
+    items = await canned.list_all(hub_of(request).pool, language)
+    return web.json_response({"items": [canned_json(i) for i in items]})
+
+
+@scoped("dialogs")
+async def create_canned(request: web.Request) -> web.Response:
+    _ensure_admin(request)
+    hub = hub_of(request)
+    fields = _fields(await read_json_object(request, hub.settings.max_body_bytes), partial=False)
+    try:
+        made = await canned.create(hub.pool, fields["language"], fields["title"], fields["text"])
+    except canned.DuplicateTitle as exc:
+        raise ApiError(409, "duplicate_title", str(exc)) from None
+    return web.json_response(canned_json(made), status=201)
+
+
+@scoped("dialogs")
+async def update_canned(request: web.Request) -> web.Response:
+    _ensure_admin(request)
+    hub = hub_of(request)
+    canned_id = path_id(request)
+    fields = _fields(await read_json_object(request, hub.settings.max_body_bytes), partial=True)
+    try:
+        changed = await canned.update(hub.pool, canned_id, **fields)
+    except canned.DuplicateTitle as exc:
+        raise ApiError(409, "duplicate_title", str(exc)) from None
+    if changed is None:
+        raise not_found(f"canned response {canned_id} not found")
+    return web.json_response(canned_json(changed))
+
+
+@scoped("dialogs")
+async def delete_canned(request: web.Request) -> web.Response:
+    _ensure_admin(request)
+    canned_id = path_id(request)
+    if not await canned.remove(hub_of(request).pool, canned_id):
+        raise not_found(f"canned response {canned_id} not found")
+    return web.Response(status=204)
