@@ -173,6 +173,15 @@ async def add_operator(
     return op.id
 
 
+async def operator_token(client: TestClient[Any, Any], login: str) -> dict[str, str]:
+    """The headers of an operator signed in through the API (`add_operator`'s password)."""
+    reply = await client.post(
+        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
+    )
+    assert reply.status == 200, await reply.text()
+    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
+
+
 async def one_row(db: asyncpg.Pool | asyncpg.Connection, sql: str, *args: Any) -> asyncpg.Record:
     """The one row a query must find."""
     row = await db.fetchrow(sql, *args)

@@ -7,18 +7,10 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import OPERATOR_PASSWORD, add_operator, count
+from tests.conftest import add_operator, count, operator_token
 
 Client = TestClient[Any, Any]
 URL = "/api/v1/canned-responses"
-
-
-async def _token(client: Client, login: str) -> dict[str, str]:
-    reply = await client.post(
-        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
-    )
-    assert reply.status == 200, await reply.text()
-    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
 
 
 async def test_admins_keep_canned_responses_every_operator_reads_them(
@@ -26,7 +18,7 @@ async def test_admins_keep_canned_responses_every_operator_reads_them(
 ) -> None:
     await add_operator(pool, "anna")
     await add_operator(pool, "root", role="admin")
-    as_anna, as_root = await _token(client, "anna"), await _token(client, "root")
+    as_anna, as_root = await operator_token(client, "anna"), await operator_token(client, "root")
 
     seeded = await (await client.get(URL, params={"language": "ru"}, headers=as_anna)).json()
     assert {i["language"] for i in seeded["items"]} == {"ru"} and len(seeded["items"]) == 3

@@ -10,19 +10,11 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from storage import channels, dialogs
-from tests.conftest import OPERATOR_PASSWORD, add_operator, count, one_row
+from tests.conftest import add_operator, count, one_row, operator_token
 from tests.fakes.telegram import FakeTelegram, text_update
 
 Client = TestClient[Any, Any]
 SECRET = "notes-secret"
-
-
-async def _token(client: Client, login: str) -> dict[str, str]:
-    reply = await client.post(
-        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
-    )
-    assert reply.status == 200, await reply.text()
-    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
 
 
 async def test_a_note_is_kept_for_colleagues_and_crms_and_never_sent(
@@ -51,7 +43,7 @@ async def test_a_note_is_kept_for_colleagues_and_crms_and_never_sent(
     await pool.execute(
         "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1", dialog_id, anna
     )
-    as_anna = await _token(client, "anna")
+    as_anna = await operator_token(client, "anna")
 
     made = await client.post(
         f"/api/v1/dialogs/{dialog_id}/notes",
@@ -85,7 +77,7 @@ async def test_a_note_is_kept_for_colleagues_and_crms_and_never_sent(
     assert by_crm.status == 201 and (await by_crm.json())["author"].startswith("api:")
 
     before = await count(pool, "interactions")
-    as_boris = await _token(client, "boris")
+    as_boris = await operator_token(client, "boris")
     assert (
         await client.post(
             f"/api/v1/dialogs/{dialog_id}/notes", json={"text": "x"}, headers=as_boris

@@ -12,17 +12,9 @@ from aiohttp.test_utils import TestClient
 from hub.api.search import kind_of, snippet
 from hub.domain import Channel
 from storage import search as search_store
-from tests.conftest import OPERATOR_PASSWORD, add_operator
+from tests.conftest import add_operator, operator_token
 
 Client = TestClient[Any, Any]
-
-
-async def _token(client: Client, login: str) -> dict[str, str]:
-    reply = await client.post(
-        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
-    )
-    assert reply.status == 200, await reply.text()
-    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
 
 
 async def _lead(client: Client, pool: asyncpg.Pool, operator_id: int | None, **fields: str) -> int:
@@ -114,14 +106,14 @@ async def test_an_operator_finds_only_their_own_customers(
         email="theirs@example.com",
         message="invoice again",
     )
-    as_anna = await _token(client, "anna")
+    as_anna = await operator_token(client, "anna")
     assert _lead_ids(await _search(client, as_anna, "ivan")) == [mine]
     assert _lead_ids(await _search(client, as_anna, "+79120000002")) == []
     assert _lead_ids(await _search(client, as_anna, "theirs@example.com")) == []
     invoices = await _search(client, as_anna, "invoice")
     assert [m["lead_id"] for m in invoices["messages"]] == [mine]
 
-    as_sveta = await _token(client, "sveta")
+    as_sveta = await operator_token(client, "sveta")
     assert sorted(_lead_ids(await _search(client, as_sveta, "ivan"))) == sorted([mine, theirs])
     everything = await _search(client, as_sveta, "invoice")
     assert [m["lead_id"] for m in everything["messages"]] == [theirs, mine]

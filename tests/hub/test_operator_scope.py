@@ -9,17 +9,9 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from hub.domain import Channel
-from tests.conftest import OPERATOR_PASSWORD, add_operator
+from tests.conftest import add_operator, operator_token
 
 Client = TestClient[Any, Any]
-
-
-async def _token(client: Client, login: str) -> dict[str, str]:
-    reply = await client.post(
-        "/api/v1/auth/login", json={"login": login, "password": OPERATOR_PASSWORD}
-    )
-    assert reply.status == 200, await reply.text()
-    return {"Authorization": f"Bearer {(await reply.json())['token']}"}
 
 
 async def _lead_held_by(client: Client, pool: asyncpg.Pool, operator_id: int, **fields: str) -> int:
@@ -45,13 +37,13 @@ async def test_an_operator_neither_sees_nor_merges_another_operators_lead(
     theirs = await _lead_held_by(
         client, pool, boris, name="Ivan Petrov", phone="+79990000002", message="private"
     )
-    as_anna = await _token(client, "anna")
+    as_anna = await operator_token(client, "anna")
     renamed = await client.patch(
         f"/api/v1/leads/{mine}", json={"name": "Ivan Petrov"}, headers=as_anna
     )
     assert renamed.status == 200, await renamed.text()
 
-    as_sveta = await _token(client, "sveta")
+    as_sveta = await operator_token(client, "sveta")
     supervisor_view = await client.get(f"/api/v1/leads/{mine}/duplicates", headers=as_sveta)
     assert [i["lead"]["id"] for i in (await supervisor_view.json())["items"]] == [theirs]
 
@@ -96,7 +88,7 @@ async def test_an_attachment_of_another_operators_lead_looks_like_no_attachment(
            VALUES ($1, 'contract.pdf', 'application/pdf', 4, 'x/y') RETURNING id""",
         interaction,
     )
-    as_anna = await _token(client, "anna")
+    as_anna = await operator_token(client, "anna")
     hidden = await client.get(f"/api/v1/attachments/{attachment}", headers=as_anna)
     absent = await client.get(f"/api/v1/attachments/{attachment + 1000}", headers=as_anna)
     assert hidden.status == absent.status == 404
