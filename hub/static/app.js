@@ -443,6 +443,13 @@ async function patchLead(changes) {
   } catch (error) { toast(error.message); }
 }
 
+// The form keeps what the operator typed across live updates; a name chosen here is put in.
+async function applyName(name) {
+  await patchLead({ name });
+  const input = document.querySelector(".lead-card input[name=name]");
+  if (input && store.get().lead?.name === name) input.value = name;
+}
+
 // A phone seen in an email signature: the operator decides whether it is the customer's.
 const acceptPhone = (phone) => patchLead({ phones: [...phoneLines(store.get().lead), phone] });
 const dismissPhone = (phone) => patchLead({ phone_suggestions: store.get().lead.phone_suggestions.filter((p) => p !== phone) });
@@ -702,6 +709,16 @@ function Picture({ a }) {
     ${src ? html`<img src=${src} alt=${a.name} />` : html`📎 ${a.name}`}</a>`;
 }
 
+// A long message (a pasted contract, a forwarded thread) shows its beginning until opened.
+const LONG_TEXT = 1200;
+function LongText({ text }) {
+  const [open, setOpen] = useState(false);
+  const long = text.length > LONG_TEXT || text.split("\n").length > 20;
+  if (!long) return html`<div class="text">${text}</div>`;
+  return html`<div class=${`text long${open ? " open" : ""}`}>${text}</div>
+    <button class="more" aria-expanded=${open ? "true" : "false"} onClick=${() => setOpen(!open)}>${open ? t("showLess") : t("showMore")}</button>`;
+}
+
 function Message({ m }) {
   // A call's recording plays in its summary; other files are listed.
   const shown = m.call ? (m.attachments || []).filter((a) => !a.content_type.startsWith("audio/")) : (m.attachments || []);
@@ -717,11 +734,12 @@ function Message({ m }) {
   return html`<div class=${`message ${m.direction}${m.kind === "note" ? " note" : ""}`} data-id=${m.id}>
     ${m.kind === "note" ? html`<div class="note-label">✎ ${t("noteLabel")}</div>` : null}
     ${m.subject ? html`<div class="subject">${m.subject}</div>` : null}
-    ${m.call ? html`<${CallSummary} call=${m.call} />` : html`<div class="text">${m.text || ""}</div>`}${files}
+    ${m.call ? html`<${CallSummary} call=${m.call} />` : html`<${LongText} text=${m.text || ""} />`}${files}
     ${fields.length ? html`<dl class="fields">${fields.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${typeof v === "string" ? v : JSON.stringify(v)}</dd></div>`)}</dl>` : null}
     <div class="meta"><${Kind} kind=${m.kind} name=${m.channel} />
       <span>${new Date(m.occurred_at).toLocaleString(lang())}</span>
-      ${m.author ? html`<span class="author">${m.author}</span>` : null}${delivery}</div>
+      ${m.author ? html`<span class="author">${m.author}</span>` : null}${delivery}
+      ${m.edited_at ? html`<span class="edited" title=${new Date(m.edited_at).toLocaleString(lang())}>${t("edited")}</span>` : null}</div>
   </div>`;
 }
 
@@ -752,7 +770,15 @@ function Messages({ state }) {
   };
   return html`<div class="messages" ref=${list} onScroll=${onScroll} tabindex="0" aria-label=${t("viewConversation")}>
     ${state.olderCursor ? html`<p class="history-note">${state.loadingOlder ? t("olderLoading") : ""}</p>` : html`<p class="history-note">${count ? t("noMore") : ""}</p>`}
-    ${state.messages.map((m) => html`<${Message} key=${m.id} m=${m} />`)}
+    ${state.messages.map((m, i) => {
+      const previous = state.messages[i - 1];
+      // Each dialog of the lead (a care cycle, another channel) begins under a divider.
+      const divider = previous && previous.dialog_id !== m.dialog_id
+        ? html`<div key=${`d-${m.id}`} class="divider" role="separator" aria-label=${t("newDialog")}>
+            <span>${t("newDialog")} · ${m.channel} · ${new Date(m.occurred_at).toLocaleDateString(lang())}</span></div>`
+        : null;
+      return [divider, html`<${Message} key=${m.id} m=${m} />`];
+    })}
   </div>`;
 }
 
@@ -857,6 +883,8 @@ function LeadCalls({ messages }) {
 function LeadCard({ state }) {
   const lead = state.lead;
   if (!lead) return html`<aside class="right" aria-label=${t("lead")}></aside>`;
+  // What the customer calls themselves on other channels, one click from being the name.
+  const names = (lead.name_suggestions || []).filter((n) => n && n !== lead.name);
   return html`<aside class="right lead-card" aria-label=${t("lead")}>
     <h2>${t("lead")}</h2>
     <form key=${`lead-${lead.id}`} onSubmit=${saveLead}>
@@ -865,6 +893,12 @@ function LeadCard({ state }) {
       <label>${t("emails")}<textarea name="emails" defaultValue=${lead.emails.join("\n")}></textarea></label>
       <button type="submit">${t("save")}</button>
     </form>
+    ${names.length ? html`<section class="suggestions name-suggestions" aria-label=${t("suggestedNames")}>
+      <h3>${t("suggestedNames")}</h3>
+      ${names.map((name) => html`<div class="suggestion" key=${name}>
+        <span>${name}</span>
+        <button onClick=${() => applyName(name)}>${t("useName")}</button></div>`)}
+    </section>` : null}
     ${lead.phone_suggestions?.length ? html`<section class="suggestions" aria-label=${t("suggestedPhones")}>
       <h3>${t("suggestedPhones")}</h3>
       ${lead.phone_suggestions.map((phone) => html`<div class="suggestion" key=${phone} data-phone=${phone}>

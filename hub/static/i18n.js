@@ -52,7 +52,8 @@ export const LABELS = {
     searchNothing: "Nothing found", searchShort: "Type at least two characters",
     shortcut_search: "Search leads and messages", channel: "Channel", allChannels: "all",
     addNote: "Note", addNoteHint: "Keep it as an internal note: colleagues see it, the customer never",
-    noteLabel: "Internal note",
+    noteLabel: "Internal note", edited: "edited", showMore: "Show all", showLess: "Show less",
+    newDialog: "New conversation", suggestedNames: "Names from the channels", useName: "Use",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -107,7 +108,8 @@ export const LABELS = {
     searchNothing: "Ничего не найдено", searchShort: "Введите хотя бы два символа",
     shortcut_search: "Поиск клиентов и сообщений", channel: "Канал", allChannels: "все",
     addNote: "Заметка", addNoteHint: "Сохранить как внутреннюю заметку: её видят коллеги, но не клиент",
-    noteLabel: "Внутренняя заметка",
+    noteLabel: "Внутренняя заметка", edited: "изменено", showMore: "Показать целиком", showLess: "Свернуть",
+    newDialog: "Новое обращение", suggestedNames: "Имена из каналов", useName: "Взять",
   },
 };
 
