@@ -349,7 +349,7 @@ async function openLead(leadId) {
       api(`/api/v1/leads/${leadId}/duplicates`),
     ]);
     if (ticket !== opening) return;
-    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, view: "lead" });
+    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, view: "conversation" });
   } catch (error) { toast(error.message); }
 }
 
@@ -838,8 +838,39 @@ function Composer({ state, dialogId }) {
   </div>`;
 }
 
+// A lead opened from search or a call without a dialog of one's own: its whole history to
+// read, and a first message on a channel it wrote on (the API picks its latest dialog there).
+function LeadHistory({ state }) {
+  const box = useRef(null);
+  const channel = useRef(null);
+  const lead = state.lead;
+  const channels = [...new Set(state.messages.filter((m) => m.direction === "in" && m.kind !== "call").map((m) => m.channel))];
+  const write = async () => {
+    const text = box.current.value.trim();
+    if (!text) return;
+    const json = channel.current?.value ? { text, channel: channel.current.value } : { text };
+    try {
+      onInteraction(await api(`/api/v1/leads/${lead.id}/messages`, { method: "POST", json }));
+      box.current.value = "";
+    } catch (error) { toast(error.message); }
+  };
+  return html`<section class="conversation lead-history" aria-label=${t("viewConversation")}>
+    <div class="conv-head"><strong>${lead.name || `#${lead.id}`}</strong> <span class="empty">${t("historyOnly")}</span></div>
+    <${Messages} state=${state} />
+    ${channels.length ? html`<div class="composer write-first">
+      <textarea ref=${box} placeholder=${t("writeFirst")} aria-label=${t("writeFirst")}
+        onKeyDown=${(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); write(); } }}></textarea>
+      <div class="send-buttons"><button class="primary send" onClick=${write}>${t("send")}</button></div>
+      <div class="tools"><label class="list-filter">${t("channel")} <select ref=${channel} class="write-channel">
+        ${channels.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
+      </select></label></div>
+    </div>` : null}
+  </section>`;
+}
+
 function Conversation({ state }) {
   const dialog = state.dialogs.get(state.selectedId);
+  if (!dialog && state.lead) return html`<${LeadHistory} state=${state} />`;
   if (!dialog) return html`<section class="conversation" aria-label=${t("viewConversation")}><p class="empty pick">${t("pick")}</p></section>`;
   const targets = state.operators.filter((o) => o.id !== state.operator.id && o.presence !== "offline");
   const transfer = (event) => {

@@ -54,6 +54,8 @@ export const LABELS = {
     addNote: "Note", addNoteHint: "Keep it as an internal note: colleagues see it, the customer never",
     noteLabel: "Internal note", edited: "edited", showMore: "Show all", showLess: "Show less",
     newDialog: "New conversation", suggestedNames: "Names from the channels", useName: "Use",
+    historyOnly: "history: no dialog of yours", writeFirst: "Write to the customer first… (Ctrl+Enter sends)",
+    error_no_conversation: "The customer has not written on that channel: there is no address to write to",
   },
   ru: {
     title: "Контакт-хаб", login: "Логин", password: "Пароль", signIn: "Войти",
@@ -110,6 +112,8 @@ export const LABELS = {
     addNote: "Заметка", addNoteHint: "Сохранить как внутреннюю заметку: её видят коллеги, но не клиент",
     noteLabel: "Внутренняя заметка", edited: "изменено", showMore: "Показать целиком", showLess: "Свернуть",
     newDialog: "Новое обращение", suggestedNames: "Имена из каналов", useName: "Взять",
+    historyOnly: "история: это не ваш диалог", writeFirst: "Написать клиенту первым… (Ctrl+Enter — отправить)",
+    error_no_conversation: "Клиент не писал в этот канал: некуда отправить",
   },
 };
 

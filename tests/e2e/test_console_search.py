@@ -14,6 +14,12 @@ from tests.conftest import add_form
 from tests.e2e.console import XSS, login_as
 from tests.e2e.test_console_calls import _accessible
 from tests.e2e.test_console_day import DESKTOP, PHONE, _accept, _customer, _online, _shot
+from tests.fakes.telegram import FakeTelegram
+from tests.fixtures.waiting import eventually
+
+
+async def _sent(telegram: FakeTelegram, text: str) -> bool:
+    return any(c.params.get("text") == text for c in telegram.calls_of("sendMessage"))
 
 
 async def _search(page: Page, text: str) -> None:
@@ -26,7 +32,7 @@ async def _search(page: Page, text: str) -> None:
 async def test_a_supervisor_finds_a_lead_and_a_message_and_opens_the_history(
     browser: Browser, site: tuple[str, Any]
 ) -> None:
-    base, _ = site
+    base, telegram = site
     await _customer(base, 1, f"Where is my order? {XSS}", 5550101, name="Ivan")
     await _customer(base, 2, "What is the price of the green sofa?", 5550102, name="Olga")
     for size in (DESKTOP, PHONE):
@@ -42,6 +48,18 @@ async def test_a_supervisor_finds_a_lead_and_a_message_and_opens_the_history(
         await _accessible(page)
         await found.click()
         await expect(page.locator(".lead-card input[name=name]")).to_have_value("Olga")
+        if size is DESKTOP:  # her history to read, and a first message on her channel
+            history = page.locator(".lead-history")
+            await expect(history.locator(".message.in .text")).to_have_text(
+                "What is the price of the green sofa?"
+            )
+            await history.locator("textarea").fill("It is in stock, 300 EUR")
+            await history.locator("button.send").click()
+            await expect(history.locator(".message.out .text")).to_have_text(
+                "It is in stock, 300 EUR"
+            )
+            await eventually(lambda: _sent(telegram, "It is in stock, 300 EUR"))
+            await _shot(page, "operator-lead-history")
         await _search(page, "order")
         await expect(page.locator(".found-message .found-text")).to_contain_text(XSS)
         assert await page.locator(".search-results img").count() == 0  # text, never HTML
