@@ -182,6 +182,23 @@ async def operator_token(client: TestClient[Any, Any], login: str) -> dict[str, 
     return {"Authorization": f"Bearer {(await reply.json())['token']}"}
 
 
+async def form_lead(
+    client: TestClient[Any, Any], pool: asyncpg.Pool, held_by: int | None, **fields: str
+) -> int:
+    """A lead made by a site-form submission; its dialog held by `held_by` when given."""
+    reply = await client.post("/forms/site", json=fields)
+    assert reply.status == 201, await reply.text()
+    body = await reply.json()
+    if held_by is not None:
+        await pool.execute(
+            "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1",
+            body["dialog_id"],
+            held_by,
+        )
+    lead_id: int = body["lead_id"]
+    return lead_id
+
+
 async def one_row(db: asyncpg.Pool | asyncpg.Connection, sql: str, *args: Any) -> asyncpg.Record:
     """The one row a query must find."""
     row = await db.fetchrow(sql, *args)

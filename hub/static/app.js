@@ -248,48 +248,39 @@ async function refreshLead(leadId) {
   } catch (error) { /* the next open reloads it */ }
 }
 
-function notify(frame) {
+// Tones told apart by ear: a new dialog, a new message, a ringing phone (two).
+function tones(frequency, length, starts = [0]) {
   try {
     const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    tone.frequency.value = 880;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.25);
+    for (const at of starts) {
+      const tone = audio.createOscillator();
+      tone.frequency.value = frequency;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + at);
+      tone.stop(audio.currentTime + at + length);
+    }
   } catch (error) { /* no sound device */ }
+}
+
+function notify(frame) {
+  tones(880, 0.25);
   if ("Notification" in window && Notification.permission === "granted") {
     new Notification(t("newOffer"), { body: frame.lead?.name || frame.dialog.channel });
   }
 }
 
-// A new message: a short low tone, unlike a new dialog's; the notification names the customer.
+// A new message: a short low tone; the notification names the customer and opens the dialog.
 function chime(dialog, item) {
-  try {
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    tone.frequency.value = 520;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.15);
-  } catch (error) { /* no sound device */ }
+  tones(520, 0.15);
   if ("Notification" in window && Notification.permission === "granted") {
     const note = new Notification(leadName(dialog), { body: (item.text || "").slice(0, 140), tag: `dialog-${dialog.id}` });
     note.onclick = () => { window.focus(); openDialog(dialog.id); };
   }
 }
 
-// A ringing phone: two short tones, unlike the single tone of a new dialog.
+// A ringing phone: two short tones.
 function ring() {
-  try {
-    const audio = new AudioContext();
-    for (const at of [0, 0.35]) {
-      const tone = audio.createOscillator();
-      tone.frequency.value = 660;
-      tone.connect(audio.destination);
-      tone.start(audio.currentTime + at);
-      tone.stop(audio.currentTime + at + 0.2);
-    }
-  } catch (error) { /* no sound device */ }
+  tones(660, 0.2, [0, 0.35]);
 }
 
 // -- actions ------------------------------------------------------------------------------

@@ -12,23 +12,9 @@ from aiohttp.test_utils import TestClient
 from hub.api.search import kind_of, snippet
 from hub.domain import Channel
 from storage import search as search_store
-from tests.conftest import add_operator, operator_token
+from tests.conftest import add_operator, form_lead, operator_token
 
 Client = TestClient[Any, Any]
-
-
-async def _lead(client: Client, pool: asyncpg.Pool, operator_id: int | None, **fields: str) -> int:
-    reply = await client.post("/forms/site", json=fields)
-    assert reply.status == 201, await reply.text()
-    body = await reply.json()
-    if operator_id is not None:
-        await pool.execute(
-            "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1",
-            body["dialog_id"],
-            operator_id,
-        )
-    lead_id: int = body["lead_id"]
-    return lead_id
 
 
 async def _search(client: Client, headers: dict[str, str], q: str) -> dict[str, Any]:
@@ -45,7 +31,7 @@ def _lead_ids(found: dict[str, Any]) -> list[int]:
 async def test_each_kind_of_query_finds_its_lead(
     client: Client, pool: asyncpg.Pool, auth: dict[str, str], form: Channel
 ) -> None:
-    ivan = await _lead(
+    ivan = await form_lead(
         client,
         pool,
         None,
@@ -54,7 +40,7 @@ async def test_each_kind_of_query_finds_its_lead(
         email="Ivan.Petrov@Example.com",
         message="Нужна доставка кухонного гарнитура в пятницу",
     )
-    olga = await _lead(
+    olga = await form_lead(
         client, pool, None, name="Olga", phone="+79035550000", message="Price of the sofa?"
     )
 
@@ -94,10 +80,10 @@ async def test_an_operator_finds_only_their_own_customers(
     anna = await add_operator(pool, "anna")
     boris = await add_operator(pool, "boris")
     await add_operator(pool, "sveta", role="supervisor")
-    mine = await _lead(
+    mine = await form_lead(
         client, pool, anna, name="Ivan Mine", phone="+79120000001", message="invoice please"
     )
-    theirs = await _lead(
+    theirs = await form_lead(
         client,
         pool,
         boris,
@@ -148,7 +134,7 @@ def test_what_a_query_looks_like_decides_where_it_is_looked_for() -> None:
 async def test_the_dialog_list_filters_by_channel(
     client: Client, pool: asyncpg.Pool, auth: dict[str, str], form: Channel
 ) -> None:
-    await _lead(client, pool, None, name="Ivan", phone="+79160000077", message="hi")
+    await form_lead(client, pool, None, name="Ivan", phone="+79160000077", message="hi")
     on_site = await client.get("/api/v1/dialogs", params={"channel": "site"}, headers=auth)
     assert [d["channel"] for d in (await on_site.json())["items"]] == ["site"]
     elsewhere = await client.get("/api/v1/dialogs", params={"channel": "tg"}, headers=auth)

@@ -9,22 +9,9 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from hub.domain import Channel
-from tests.conftest import add_operator, operator_token
+from tests.conftest import add_operator, form_lead, operator_token
 
 Client = TestClient[Any, Any]
-
-
-async def _lead_held_by(client: Client, pool: asyncpg.Pool, operator_id: int, **fields: str) -> int:
-    reply = await client.post("/forms/site", json=fields)
-    assert reply.status == 201, await reply.text()
-    body = await reply.json()
-    await pool.execute(
-        "UPDATE dialogs SET status = 'assigned', operator_id = $2 WHERE id = $1",
-        body["dialog_id"],
-        operator_id,
-    )
-    lead_id: int = body["lead_id"]
-    return lead_id
 
 
 async def test_an_operator_neither_sees_nor_merges_another_operators_lead(
@@ -33,8 +20,8 @@ async def test_an_operator_neither_sees_nor_merges_another_operators_lead(
     anna = await add_operator(pool, "anna")
     boris = await add_operator(pool, "boris")
     await add_operator(pool, "sveta", role="supervisor")
-    mine = await _lead_held_by(client, pool, anna, name="Ivan", phone="+79120000001")
-    theirs = await _lead_held_by(
+    mine = await form_lead(client, pool, anna, name="Ivan", phone="+79120000001")
+    theirs = await form_lead(
         client, pool, boris, name="Ivan Petrov", phone="+79990000002", message="private"
     )
     as_anna = await operator_token(client, "anna")
@@ -80,8 +67,8 @@ async def test_an_attachment_of_another_operators_lead_looks_like_no_attachment(
 ) -> None:
     anna = await add_operator(pool, "anna")
     boris = await add_operator(pool, "boris")
-    await _lead_held_by(client, pool, anna, name="Anna's customer", phone="+79120000001")
-    theirs = await _lead_held_by(client, pool, boris, name="Boris's", phone="+79990000002")
+    await form_lead(client, pool, anna, name="Anna's customer", phone="+79120000001")
+    theirs = await form_lead(client, pool, boris, name="Boris's", phone="+79990000002")
     interaction = await pool.fetchval("SELECT id FROM interactions WHERE lead_id = $1", theirs)
     attachment = await pool.fetchval(
         """INSERT INTO attachments (interaction_id, name, content_type, size, storage_path)
