@@ -241,6 +241,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_post(r"/api/v1/leads/{id:[0-9]+}/unmerge", leads_api.unmerge_lead)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}/duplicates", leads_api.lead_duplicates)
     r.add_get(r"/api/v1/leads/{id:[0-9]+}/interactions", leads_api.lead_interactions)
+    r.add_get(r"/api/v1/leads/{id:[0-9]+}/timeline", leads_api.lead_timeline)
     r.add_post(r"/api/v1/leads/{id:[0-9]+}/messages", leads_api.send_to_lead)
     r.add_get("/api/v1/dialogs", dialogs_api.list_dialogs)
     r.add_get(r"/api/v1/dialogs/{id:[0-9]+}", dialogs_api.get_dialog)

@@ -81,3 +81,26 @@ async def of_lead(conn: Conn | asyncpg.Pool, lead_id: int) -> list[StoredEvent]:
         f"SELECT {_COLUMNS} FROM domain_events WHERE lead_id = $1 ORDER BY lead_seq", lead_id
     )
     return [_event(r) for r in rows]
+
+
+async def hand_overs(
+    conn: Conn | asyncpg.Pool, lead_id: int, limit: int = 200
+) -> list[asyncpg.Record]:
+    """The lead's dialogs changing hands (offered, accepted or assigned, transferred,
+    queued, closed, reopened), oldest first: the newest `limit`, with queue names."""
+    return list(
+        reversed(
+            await conn.fetch(
+                """SELECT e.id, e.type, e.dialog_id, e.operator_id, e.actor, e.data,
+                          e.occurred_at,
+                          (SELECT q.name FROM queues q
+                           WHERE q.id = COALESCE((e.data->>'to_queue_id')::bigint,
+                                                 (e.data->>'queue_id')::bigint)) AS queue
+                   FROM domain_events e
+                   WHERE e.lead_id = $1 AND e.type LIKE 'dialog.%'
+                   ORDER BY e.lead_seq DESC LIMIT $2""",
+                lead_id,
+                limit,
+            )
+        )
+    )

@@ -280,6 +280,29 @@ async def lead_duplicates(request: web.Request) -> web.Response:
 
 
 @scoped("leads")
+async def lead_timeline(request: web.Request) -> web.Response:
+    """How the lead's dialogs changed hands, from the domain-event log, oldest first."""
+    hub = hub_of(request)
+    lead = await _lead_or_404(request, path_id(request))
+    async with hub.pool.acquire() as conn:
+        rows = await events.hand_overs(conn, lead.id)
+    items = [
+        {
+            "id": r["id"],
+            "type": r["type"],
+            "dialog_id": r["dialog_id"],
+            "operator_id": r["operator_id"],
+            "actor": r["actor"],
+            "data": r["data"],
+            "queue": r["queue"],
+            "occurred_at": r["occurred_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    return web.json_response({"items": items})
+
+
+@scoped("leads")
 async def lead_interactions(request: web.Request) -> web.Response:
     hub = hub_of(request)
     lead = await _lead_or_404(request, path_id(request))

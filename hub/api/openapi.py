@@ -420,6 +420,15 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     schema={"type": "object"},
                 )
             },
+            "/api/v1/leads/{id}/timeline": {
+                "get": _op(
+                    "How the lead's dialogs changed hands (offered, assigned, transferred,"
+                    " queued, closed, reopened), oldest first, from the domain-event log",
+                    tag="leads",
+                    params=lead_path,
+                    schema={"type": "object", "properties": {"items": {"type": "array"}}},
+                ),
+            },
             "/api/v1/leads/{id}/duplicates": {
                 "get": _op(
                     "Likely duplicates: same phone or email, similar name",

@@ -334,13 +334,14 @@ async function openLead(leadId) {
   if (own) { openDialog(own.id); return; }
   const ticket = ++opening;
   try {
-    const [history, lead, duplicates] = await Promise.all([
+    const [history, lead, duplicates, timeline] = await Promise.all([
       api(`/api/v1/leads/${leadId}/interactions?order=desc&limit=${PAGE}`),
       api(`/api/v1/leads/${leadId}`),
       api(`/api/v1/leads/${leadId}/duplicates`),
+      api(`/api/v1/leads/${leadId}/timeline`),
     ]);
     if (ticket !== opening) return;
-    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, view: "conversation" });
+    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, timeline: timeline.items, view: "conversation" });
   } catch (error) { toast(error.message); }
 }
 
@@ -354,13 +355,14 @@ async function openDialog(id, { keepView = false } = {}) {
   store.set(keepView ? { selectedId: id, dialogs } : { selectedId: id, dialogs, view: "conversation" });
   send({ type: "read", dialog_id: id });
   try {
-    const [history, lead, duplicates] = await Promise.all([
+    const [history, lead, duplicates, timeline] = await Promise.all([
       api(`/api/v1/leads/${dialog.lead_id}/interactions?order=desc&limit=${PAGE}`),
       api(`/api/v1/leads/${dialog.lead_id}`),
       api(`/api/v1/leads/${dialog.lead_id}/duplicates`),
+      api(`/api/v1/leads/${dialog.lead_id}/timeline`),
     ]);
     if (ticket !== opening) return;  // another dialog was opened meanwhile
-    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, duplicates: duplicates.items });
+    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, duplicates: duplicates.items, timeline: timeline.items });
   } catch (error) { toast(error.message); }
 }
 
@@ -734,6 +736,32 @@ function Message({ m }) {
   </div>`;
 }
 
+// Who had the dialog when: the log's hand-overs among the messages, from the oldest message
+// shown on (older ones come with older messages).
+function withHandOvers(state) {
+  const since = state.olderCursor && state.messages.length ? Date.parse(state.messages[0].occurred_at) : -Infinity;
+  const shown = (state.timeline || [])
+    .filter((e) => Date.parse(e.occurred_at) >= since && !(e.type === "dialog.queued" && e.data.reason !== "offer_expired"))
+    .map((e) => ({ ...e, handOver: true }));
+  const time = (x) => Date.parse(x.handOver ? x.occurred_at : (x.created_at || x.occurred_at));
+  return [...state.messages, ...shown].sort((a, b) => time(a) - time(b));
+}
+
+function handOverText(e, state) {
+  const name = (id) => state.operators.find((o) => o.id === id)?.name || (id === state.operator.id ? state.operator.name : `#${id}`);
+  const actor = e.actor.startsWith("operator:") ? name(Number(e.actor.slice(9))) : e.actor.startsWith("api:") ? e.actor.slice(4) : null;
+  switch (e.type) {
+    case "dialog.created": return t("ho_created");
+    case "dialog.offered": return `${t("ho_offered")} ${(e.data.operators || []).map(name).join(", ")}`;
+    case "dialog.assigned": return e.data.via === "accept" ? `${name(e.operator_id)} ${t("ho_accepted")}` : `${t("ho_assigned")} ${name(e.operator_id)}`;
+    case "dialog.transferred": return `${t("ho_transferred")} ${e.data.to_operator_id ? name(e.data.to_operator_id) : `${t("queueLabel")} ${e.queue || "default"}`}${actor ? ` (${actor})` : ""}`;
+    case "dialog.queued": return t("ho_expired");
+    case "dialog.closed": return `${t("ho_closed")}${actor ? ` (${actor})` : ""}`;
+    case "dialog.reopened": return t("ho_reopened");
+    default: return e.type;
+  }
+}
+
 function Messages({ state }) {
   const list = useRef(null);
   const stick = useRef(true);      // the operator is at the bottom: follow new messages
@@ -761,8 +789,9 @@ function Messages({ state }) {
   };
   return html`<div class="messages" ref=${list} onScroll=${onScroll} tabindex="0" aria-label=${t("viewConversation")}>
     ${state.olderCursor ? html`<p class="history-note">${state.loadingOlder ? t("olderLoading") : ""}</p>` : html`<p class="history-note">${count ? t("noMore") : ""}</p>`}
-    ${state.messages.map((m, i) => {
-      const previous = state.messages[i - 1];
+    ${withHandOvers(state).map((m, i, all) => {
+      if (m.handOver) return html`<p key=${`e-${m.id}`} class="hand-over">${handOverText(m, state)} · <time datetime=${m.occurred_at}>${new Date(m.occurred_at).toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit" })}</time></p>`;
+      const previous = all.slice(0, i).reverse().find((x) => !x.handOver);
       // Each dialog of the lead (a care cycle, another channel) begins under a divider.
       const divider = previous && previous.dialog_id !== m.dialog_id
         ? html`<div key=${`d-${m.id}`} class="divider" role="separator" aria-label=${t("newDialog")}>

@@ -54,3 +54,18 @@ async def test_history_reads_well_over_several_dialogs(
             await expect(card.locator(".name-suggestions")).to_have_count(0)
             assert await pool.fetchval("SELECT name FROM leads") == "Ivan Petrov"
         await page.close()
+
+
+async def test_the_conversation_shows_who_had_the_dialog_when(
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool
+) -> None:
+    base, _ = site
+    page = await browser.new_page(viewport=DESKTOP)
+    await login_as(page, base, "anna")
+    await _online(page)
+    await _customer(base, 31, "Who will answer me?", 5550331, "Ivan")
+    await _accept(page)
+    lines = page.locator(".messages .hand-over")
+    await expect(lines.filter(has_text="Offered to Anna")).to_have_count(1)
+    await expect(lines.filter(has_text="Anna accepted")).to_have_count(1)
+    await _shot(page, "operator-hand-overs")
