@@ -121,57 +121,40 @@ async def _estimate(conn: Conn, query: str) -> float:
 
 async def messages(conn: Conn, text: str, visible_to: int | None, limit: int) -> list[Found]:
     """The newest messages whose words match. A rare query (as the words' statistics say,
-    and as it turns out) is answered from the index: its matches, at most `RARE`, sorted
-    here. A common one by reading rows newest first and testing the stored words of each:
-    all rows for full access, an operator's own leads' otherwise."""
+    and as it turns out) is answered from the index: its matches, at most `RARE`, then
+    sorted. A common one by reading rows newest first and testing the stored words of each.
+    Either way an operator gets their own leads' only."""
     query = prefix_query(text)
     if query is None:
         return []
     async with conn.transaction():
+        matches: list[int] | None = None
         if await _estimate(conn, query) < RARE:
             # Only the index: reading rows in order would test each of them.
             await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-            matches = await conn.fetch(
-                "SELECT id, lead_id FROM interactions"
-                " WHERE search @@ to_tsquery('simple', $1) LIMIT $2",
+            found = await conn.fetch(
+                "SELECT id FROM interactions WHERE search @@ to_tsquery('simple', $1) LIMIT $2",
                 query,
                 RARE,
             )
-            if len(matches) < RARE:
-                visible = (
-                    None
-                    if visible_to is None
-                    else {
-                        r["lead_id"]
-                        for r in await conn.fetch(
-                            "SELECT DISTINCT lead_id FROM dialogs"
-                            " WHERE operator_id = $1 OR $1 = ANY(offered_to)",
-                            visible_to,
-                        )
-                    }
-                )
-                ids = sorted(
-                    (r["id"] for r in matches if visible is None or r["lead_id"] in visible),
-                    reverse=True,
-                )[:limit]
-                await conn.execute("SET LOCAL enable_indexscan = on")
-                rows = await conn.fetch(
-                    f"{_DETAILS} WHERE i.id = ANY($1::bigint[]) ORDER BY i.id DESC", ids
-                )
-                return [Found(**dict(r)) for r in rows]
+            if len(found) < RARE:
+                matches = [r["id"] for r in found]
             await conn.execute("RESET enable_seqscan; RESET enable_indexscan")
-        # Common: newest rows first, each tested (cheap: its words are stored).
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        if visible_to is None:
-            await conn.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+        if matches is None:
+            # Common: newest rows first, each tested (cheap: its words are stored).
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            if visible_to is None:
+                await conn.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
         rows = await conn.fetch(
             f"""{_DETAILS}
-                WHERE i.search @@ to_tsquery('simple', $1)
-                  AND ($2::bigint IS NULL OR i.lead_id IN (
-                      SELECT v.lead_id FROM dialogs v
-                      WHERE v.operator_id = $2 OR $2 = ANY(v.offered_to)))
+                WHERE {
+                "i.search @@ to_tsquery('simple', $1)"
+                if matches is None
+                else "i.id = ANY($1::bigint[])"
+            }
+                  AND {_VISIBLE.format(lead="i.lead_id")}
                 ORDER BY i.id DESC LIMIT $3""",
-            query,
+            query if matches is None else matches,
             visible_to,
             limit,
         )

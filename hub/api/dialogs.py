@@ -190,10 +190,7 @@ async def send_message(request: web.Request) -> web.Response:
     interaction_id = await hub.outbound.send(
         dialog_id, text, files, principal.author, first_response=principal.kind == "operator"
     )
-    async with hub.pool.acquire() as conn:
-        stored = await interactions.get(conn, interaction_id)
-    assert stored is not None
-    return web.json_response(interaction_json(stored), status=201)
+    return await created_interaction(request, interaction_id)
 
 
 @scoped("dialogs")
@@ -210,8 +207,13 @@ async def add_note(request: web.Request) -> web.Response:
     if len(text) > MAX_TEXT:
         raise unprocessable("text_too_long", f"a note holds at most {MAX_TEXT} characters")
     note_id = await hub.outbound.note(dialog_id, text.strip(), principal_of(request).author)
-    async with hub.pool.acquire() as conn:
-        stored = await interactions.get(conn, note_id)
+    return await created_interaction(request, note_id)
+
+
+async def created_interaction(request: web.Request, interaction_id: int) -> web.Response:
+    """201 with the interaction just stored, as the API shows it."""
+    async with hub_of(request).pool.acquire() as conn:
+        stored = await interactions.get(conn, interaction_id)
     assert stored is not None
     return web.json_response(interaction_json(stored), status=201)
 

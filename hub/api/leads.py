@@ -11,7 +11,7 @@ from aiohttp import web
 
 from hub.api.access import ensure_lead_visible, restricted_to, visible_leads
 from hub.api.auth import principal_of, scoped
-from hub.api.dialogs import MAX_TEXT
+from hub.api.dialogs import MAX_TEXT, created_interaction
 from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Identity, Lead, LeadId
@@ -368,10 +368,7 @@ async def send_to_lead(request: web.Request) -> web.Response:
     interaction_id = await hub.outbound.send(
         dialog_id, text.strip(), [], principal.author, first_response=principal.kind == "operator"
     )
-    async with hub.pool.acquire() as conn:
-        stored = await interactions.get(conn, interaction_id)
-    assert stored is not None
-    return web.json_response(interaction_json(stored), status=201)
+    return await created_interaction(request, interaction_id)
 
 
 _SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")

@@ -310,7 +310,7 @@ function searchFor(q) {
   clearTimeout(searchTimer);
   const query = q.trim();
   if (query.length < 2) { store.set({ search: query ? { q: query, results: null } : null }); return; }
-  store.set({ search: { q: query, results: store.get().search?.results || null, busy: true } });
+  store.set({ search: { q: query, results: store.get().search?.results || null } });
   searchTimer = setTimeout(async () => {
     const ticket = ++searchTicket;
     try {
@@ -324,8 +324,6 @@ function clearSearch() {
   clearTimeout(searchTimer);
   searchTicket++;
   store.set({ search: null });
-  const box = document.querySelector(".search input");
-  if (box) box.value = "";
 }
 
 // A found lead: its open dialog if the operator has one, else its history to read.

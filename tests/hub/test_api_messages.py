@@ -7,8 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from storage import channels
-from tests.conftest import add_operator, count
+from tests.conftest import add_operator, add_telegram, count
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.waiting import eventually
 
@@ -24,13 +23,7 @@ async def test_a_crm_writes_to_a_lead_on_its_last_channel_or_the_one_named(
     form: Any,
 ) -> None:
     telegram, base = fake_telegram
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "telegram",
-            "tg",
-            {"token": telegram.token, "secret_token": SECRET, "api_base": base},
-        )
+    await add_telegram(pool, telegram, base, SECRET)
     update = text_update(1, "Hello", user_id=5551234)
     posted = await client.post(
         "/connectors/telegram/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}

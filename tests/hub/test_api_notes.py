@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from storage import channels, dialogs
-from tests.conftest import add_operator, count, one_row, operator_token
+from storage import dialogs
+from tests.conftest import add_operator, add_telegram, count, one_row, operator_token
 from tests.fakes.telegram import FakeTelegram, text_update
 
 Client = TestClient[Any, Any]
@@ -24,13 +24,7 @@ async def test_a_note_is_kept_for_colleagues_and_crms_and_never_sent(
     fake_telegram: tuple[FakeTelegram, str],
 ) -> None:
     telegram, base = fake_telegram
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "telegram",
-            "tg",
-            {"token": telegram.token, "secret_token": SECRET, "api_base": base},
-        )
+    await add_telegram(pool, telegram, base, SECRET)
     posted = await client.post(
         "/connectors/telegram/tg",
         json=text_update(1, "Where is my order?", user_id=5557001),
