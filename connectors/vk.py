@@ -314,6 +314,19 @@ class VkConnector:
             return DeliveryResult.failed(f"{exc.code}: {exc.message}")
         return DeliveryResult.sent(str(response))
 
+    async def typing(self, channel: Channel, peer: str) -> None:
+        """ "Typing…" in the customer's chat with the community (VK shows it about 10 s)."""
+        try:
+            await self.call(
+                channel,
+                "messages.setActivity",
+                peer_id=peer,
+                type="typing",
+                group_id=channel.setting("group_id"),
+            )
+        except VkError as exc:
+            raise NotReady(f"VK refused messages.setActivity: {exc.code}") from exc
+
     async def download(
         self, channel: Channel, remote_ref: str, limit: int
     ) -> tuple[bytes, str | None]:
@@ -421,7 +434,11 @@ DESCRIPTOR = ConnectorDescriptor(
     kind=KIND,
     title="VK",
     settings=VkSettings,
-    capabilities=Capabilities(interaction_kind=KIND, needs_runner=_polling),
+    capabilities=Capabilities(
+        interaction_kind=KIND,
+        needs_runner=_polling,
+        shows_typing=True,  # messages.setActivity
+    ),
     factory=VkConnector,
     routes=(
         InboundRoute(

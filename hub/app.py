@@ -193,6 +193,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
     await asyncio.wait(tasks)
     await hub.bus.close()
     await hub.outage.close()
+    await hub.outbound.typing_relay.close()
     for connector in hub.connectors.values():
         await connector.close()
 

@@ -178,6 +178,9 @@ class Dialog:
     closed_at: datetime | None
     timings: dict[str, datetime | None] = field(default_factory=dict)
     channel_kind: str = ""
+    # The note written with the latest hand-over for its receiver, and who wrote it.
+    handover_comment: str | None = None
+    handover_by: OperatorId | None = None
 
 
 @dataclass(frozen=True, slots=True)

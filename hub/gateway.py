@@ -17,9 +17,10 @@ import asyncpg
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hub.api.shapes import dialog_json, interaction_json, lead_json, operator_json
+from hub.desk import Desk
 from hub.domain import Notice, Operator
 from hub.errors import HubError
-from hub.httputil import is_id
+from hub.httputil import handover_comment, is_id
 from hub.notify import Publish
 from hub.outbound import OutboundService
 from hub.socket_outbox import SocketOutbox
@@ -36,7 +37,19 @@ log = logging.getLogger(__name__)
 
 PRESENCE = {"online", "away", "offline"}
 Frame = dict[str, Any]
-FrameType = Literal["presence", "accept", "decline", "send", "transfer", "close", "read", "ping"]
+FrameType = Literal[
+    "presence",
+    "accept",
+    "decline",
+    "send",
+    "transfer",
+    "take_over",
+    "close",
+    "read",
+    "watch",
+    "typing",
+    "ping",
+]
 FrameHandler = Callable[[web.WebSocketResponse, Operator, Frame], Awaitable[None]]
 MAX_TEXT = 4096
 # The console shows its login form on this close code (a revoked or expired token).
@@ -65,7 +78,12 @@ class OperatorGateway:
         self.router = router
         self.outbound = outbound
         self.sockets: dict[int, set[web.WebSocketResponse]] = {}
-        self.supervisors: set[web.WebSocketResponse] = set()
+        # Supervisors' sockets, each with the time zone its "today" is counted in.
+        self.supervisors: dict[web.WebSocketResponse, str] = {}
+        # Sockets monitoring a dialog they do not hold (a supervisor's desk): socket ->
+        # (its operator, the dialog).
+        self._watching: dict[web.WebSocketResponse, tuple[int, int]] = {}
+        self.desk = Desk(pool, router, self.dialog_summaries)
         self._leaving: set[asyncio.Task[None]] = set()
         self._leaving_sockets: set[asyncio.Task[bool]] = set()
         self._state_dirty = asyncio.Event()
@@ -133,27 +151,18 @@ class OperatorGateway:
             "queues": sorted(q.name for q in await self.router.queues()),
         }
 
-    async def supervisor_state(self) -> dict[str, Any]:
-        """Every queue with its waiting count and oldest wait, and every operator's presence
-        and load. A waiting dialog counts in the queue the router would offer it from."""
-        queues = await self.router.queues()
-        totals: dict[str, list[float]] = {q.name: [0, 0.0] for q in queues} or {"default": [0, 0.0]}
-        for group in await routing_store.waiting_groups(self.pool):
-            name = self.router.queue_for(group["queue_id"], group["channel"], queues).name
-            entry = totals.setdefault(name, [0, 0.0])
-            entry[0] += group["waiting"]
-            entry[1] = max(entry[1], (group["at"] - group["oldest"]).total_seconds())
-        people = await operators.roster(self.pool)
-        return {
-            "type": "supervisor.state",
-            "queues": [
-                {"name": name, "waiting": int(count), "oldest_wait_s": round(oldest, 1)}
-                for name, (count, oldest) in sorted(totals.items())
-            ],
-            "operators": [
-                {k: p[k] for k in ("id", "name", "max_dialogs", "presence", "load")} for p in people
-            ],
+    async def push_desk(self) -> None:
+        """The desk to every supervisor's socket on this node, in each one's time zone."""
+        if not self.supervisors:
+            return
+        frames = await self.desk.state(self.supervisors.values())
+        texts = {
+            zone: json.dumps(frame, ensure_ascii=False, default=str)
+            for zone, frame in frames.items()
         }
+        for ws, zone in list(self.supervisors.items()):
+            if zone in texts:  # else it connected meanwhile, with its own first push
+                self._send(ws, texts[zone])
 
     # -- delivery of notices -------------------------------------------------------------
 
@@ -192,6 +201,10 @@ class OperatorGateway:
     async def on_notice(self, notice: Notice) -> None:
         if notice.kind == "state":
             self._state_dirty.set()
+            if notice.dialog_id is not None:
+                self._tell_watchers(
+                    notice.dialog_id, {"type": "dialog.changed", "dialog_id": notice.dialog_id}
+                )
             return
         if notice.kind == "session_ended":
             self.end_sessions({int(notice.data["token_id"])})
@@ -208,7 +221,10 @@ class OperatorGateway:
                 self._presence_flush = loop.call_later(PRESENCE_FOLD_S, self._flush_presence)
             return
         local = [o for o in notice.operators if o in self.sockets]
-        if not local:
+        watched = notice.kind in ("interaction", "interaction.updated") and any(
+            d == notice.dialog_id for _, d in self._watching.values()
+        )
+        if not local and not watched:
             return
         if notice.kind == "offered" and notice.dialog_id is not None:
             summary = await self.dialog_summary(notice.dialog_id)
@@ -241,10 +257,27 @@ class OperatorGateway:
             if item is None:
                 return
             frame = {"type": notice.kind, "interaction": interaction_json(item)}
+            if notice.dialog_id is not None:
+                self._tell_watchers(notice.dialog_id, frame, skip=set(local))
         else:
             return
         for operator_id in local:
             await self.send_to(operator_id, frame)
+
+    def _tell_watchers(
+        self, dialog_id: int, frame: dict[str, Any], skip: set[int] | None = None
+    ) -> None:
+        """A frame for the sockets monitoring the dialog (but not for operators who hear of
+        it as its holders)."""
+        sockets = [
+            ws
+            for ws, (operator_id, watched) in self._watching.items()
+            if watched == dialog_id and not (skip and operator_id in skip)
+        ]
+        if sockets:
+            text = json.dumps(frame, ensure_ascii=False, default=str)
+            for ws in sockets:
+                self._send(ws, text)
 
     def _flush_presence(self) -> None:
         """The window's presence changes: `operator.presence` for one, else one
@@ -282,10 +315,7 @@ class OperatorGateway:
                             )
                         )
                     last_touch = loop.time()
-                if self.supervisors:
-                    text = json.dumps(await self.supervisor_state(), default=str)
-                    for ws in list(self.supervisors):
-                        self._send(ws, text)
+                await self.push_desk()
             except DATABASE_UNAVAILABLE as exc:  # a closed socket's ConnectionError too
                 report_unavailable(log, "operator gateway refresh", exc)
             self._state_dirty.clear()
@@ -323,13 +353,14 @@ class OperatorGateway:
         await operators.touch_presence(self.pool, [operator.id])
         self.sockets.setdefault(operator.id, set()).add(ws)
         supervisor = operator.role in ("supervisor", "admin")
-        if supervisor:
-            self.supervisors.add(ws)
         try:
             hello = json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
             self._outboxes[ws].start(hello)  # ahead of any change heard meanwhile
             if supervisor:
-                self._send(ws, json.dumps(await self.supervisor_state(), default=str))
+                zone = await self._zone(request.query.get("tz", ""))
+                self.supervisors[ws] = zone
+                first = (await self.desk.state([zone]))[zone]
+                self._send(ws, json.dumps(first, ensure_ascii=False, default=str))
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
                     continue
@@ -342,13 +373,25 @@ class OperatorGateway:
                 await outbox.close()
             sockets = self.sockets.get(operator.id, set())
             sockets.discard(ws)
-            self.supervisors.discard(ws)
+            self.supervisors.pop(ws, None)
+            self._watching.pop(ws, None)
             if not sockets:
                 self.sockets.pop(operator.id, None)
                 task = asyncio.create_task(self._left(operator))
                 self._leaving.add(task)
                 task.add_done_callback(self._leaving.discard)
         return ws
+
+    async def _zone(self, name: str) -> str:
+        """The console's time zone if the database knows it (its "today" is read there),
+        else UTC."""
+        if not name or len(name) > 64:
+            return "UTC"
+        try:
+            await self.pool.fetchval("SELECT now() AT TIME ZONE $1", name)
+        except asyncpg.PostgresError:
+            return "UTC"
+        return name
 
     async def _left(self, operator: Operator) -> None:
         """The operator's last tab closed: after a grace period (a reload, a network blip)
@@ -468,12 +511,36 @@ class OperatorGateway:
         dialog_id = await self._held(operator, frame, "transfer")
         target, queue = frame.get("operator_id"), frame.get("queue")
         actor = f"operator:{operator.id}"
+        handover = (handover_comment(frame.get("comment")), operator.id)
         if is_id(target):
-            await self.router.transfer_to_operator(dialog_id, target, actor=actor)
+            await self.router.transfer_to_operator(dialog_id, target, actor, handover)
         elif isinstance(queue, str) and 0 < len(queue) <= 100 and usable(queue):
-            await self.router.transfer_to_queue(dialog_id, queue, actor=actor)
+            await self.router.transfer_to_queue(dialog_id, queue, actor, handover)
         else:
             raise HubError("invalid_field", "name an operator_id or a queue")
+
+    async def _on_take_over(
+        self, ws: web.WebSocketResponse, operator: Operator, frame: Frame
+    ) -> None:
+        """A supervisor takes a dialog from the desk, from whoever held or was offered it."""
+        if operator.role not in ("supervisor", "admin"):
+            raise HubError("forbidden", "only supervisors take dialogs over")
+        await self.router.take_over(self._dialog_id(frame), operator.id)
+
+    async def _on_watch(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        """A supervisor monitoring a dialog (`dialog_id`; null to stop) hears its new
+        messages and changes of hands as they happen, holding it or not."""
+        if frame.get("dialog_id") is None:
+            self._watching.pop(ws, None)
+            return
+        if operator.role not in ("supervisor", "admin"):
+            raise HubError("forbidden", "only supervisors monitor dialogs")
+        self._watching[ws] = (operator.id, self._dialog_id(frame))
+
+    async def _on_typing(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
+        """The operator is writing a reply: the customer sees it where the channel can show
+        it (at most once in a few seconds per dialog, whatever the console sends)."""
+        self.outbound.typing(await self._held(operator, frame, "type in"))
 
     async def _on_close(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
         await self.router.close(await self._held(operator, frame, "close"), operator.id)

@@ -92,3 +92,21 @@ def client_address(request: web.Request, trust_forwarded: bool) -> str:
         if first:
             return first
     return request.remote or "unknown"
+
+
+MAX_HANDOVER_COMMENT = 1000
+
+
+def handover_comment(value: object) -> str | None:
+    """A transfer's note for its receiver, from a request or a frame: absent or blank is
+    none; anything but text, or text PostgreSQL cannot keep, is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or unusable_in(value):
+        raise ApiError(422, "invalid_field", "comment must be text")
+    text = value.strip()
+    if len(text) > MAX_HANDOVER_COMMENT:
+        raise ApiError(
+            422, "text_too_long", f"a comment holds at most {MAX_HANDOVER_COMMENT} characters"
+        )
+    return text or None

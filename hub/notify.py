@@ -1,7 +1,7 @@
 """Telling operators that an interaction is new or changed: every operator holding an open
 dialog of the interaction's lead, since the console shows a lead's conversation across all
 its channels (a form message from the customer anna is chatting with on Telegram appears in
-anna's open conversation)."""
+anna's open conversation), and whoever monitors its dialog from the supervisors' desk."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ async def tell_holders(
     kind: str = "interaction",
 ) -> None:
     """The notice of a new or changed interaction, to the operators already known to hold
-    a dialog of its lead (the ingest names them itself)."""
-    if holders:
-        await publish(Notice(kind, dialog_id, tuple(holders), {"interaction_id": interaction_id}))
+    a dialog of its lead (the ingest names them itself). It goes out with no holder too: a
+    supervisor on any node may be monitoring the dialog."""
+    await publish(Notice(kind, dialog_id, tuple(holders), {"interaction_id": interaction_id}))
 
 
 async def lead_changed(

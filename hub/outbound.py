@@ -38,6 +38,7 @@ from hub.ports.connector import (
     remember_channel_secrets,
 )
 from hub.redact import clean
+from hub.typing_relay import TypingRelay
 from hub.wakeup import sleep_until_woken
 from storage import channels, outbound
 from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
@@ -85,6 +86,12 @@ class OutboundService:
         self.max_attempts = MAX_ATTEMPTS
         self.base_delay = 1.0
         self._wake = asyncio.Event()
+        self.typing_relay = TypingRelay(pool, connectors, kinds)
+
+    def typing(self, dialog_id: int) -> bool:
+        """The operator is writing in the dialog: shown to the customer where the channel
+        can (rate-limited; whether a request to the provider is made)."""
+        return self.typing_relay.typing(dialog_id)
 
     async def note(self, dialog_id: int, text: str, author: str) -> InteractionId:
         """An internal note in the dialog: kept with its conversation for colleagues and

@@ -30,6 +30,7 @@ from storage import routing as store
 from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
 from storage.events import set_actor
 from storage.queues import QueueRow
+from storage.routing import Handover
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,11 @@ class Router:
         self.wake()  # capacity was freed
 
     async def transfer_to_operator(
-        self, dialog_id: int, operator_id: int, actor: str | None = None
+        self,
+        dialog_id: int,
+        operator_id: int,
+        actor: str | None = None,
+        handover: Handover = None,
     ) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if actor is not None:
@@ -305,20 +310,41 @@ class Router:
                 raise RoutingError("operator_unavailable", "that operator is not online")
             if load >= max_dialogs:
                 raise RoutingError("operator_full", "that operator has no room for another dialog")
-            row = await store.assign_directly(conn, dialog_id, operator_id)
+            row = await store.assign_directly(conn, dialog_id, operator_id, handover)
             if row is None:
                 raise RoutingError("not_open", "the dialog is closed")
+        await self._handed(dialog_id, operator_id, row, "transferred")
+
+    async def take_over(self, dialog_id: int, supervisor_id: int) -> None:
+        """A supervisor takes the dialog themselves, whoever holds it or is offered it and
+        however many dialogs they hold already: the desk's decision, not the router's."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await set_actor(conn, f"operator:{supervisor_id}")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _operator_lock(supervisor_id))
+            row = await store.assign_directly(conn, dialog_id, supervisor_id, (None, supervisor_id))
+            if row is None:
+                raise RoutingError("not_open", "the dialog is closed")
+        await self._handed(dialog_id, supervisor_id, row, "taken_over")
+
+    async def _handed(
+        self, dialog_id: int, operator_id: int, row: asyncpg.Record, reason: str
+    ) -> None:
+        """Tell who lost the dialog and who got it; its old holder's capacity is free."""
         losing = tuple(
             o for o in [row["previous"], *row["offered_to"]] if o is not None and o != operator_id
         )
         if losing:
-            await self.publish(Notice("unassigned", dialog_id, losing, {"reason": "transferred"}))
+            await self.publish(Notice("unassigned", dialog_id, losing, {"reason": reason}))
         await self.publish(Notice("assigned", dialog_id, (operator_id,), {"transferred": True}))
         await self.publish(Notice("state", dialog_id))
         self.wake()
 
     async def transfer_to_queue(
-        self, dialog_id: int, queue_name: str, actor: str | None = None
+        self,
+        dialog_id: int,
+        queue_name: str,
+        actor: str | None = None,
+        handover: Handover = None,
     ) -> None:
         self.forget_queues()
         queue = next((q for q in await self.queues() if q.name == queue_name), None)
@@ -327,7 +353,7 @@ class Router:
         async with self.pool.acquire() as conn, conn.transaction():
             if actor is not None:
                 await set_actor(conn, actor)
-            row = await store.requeue(conn, dialog_id, queue.id if queue else None)
+            row = await store.requeue(conn, dialog_id, queue.id if queue else None, handover)
         if row is None:
             raise RoutingError("not_open", "the dialog is closed")
         losing = tuple(o for o in [row["previous"], *row["offered_to"]] if o is not None)

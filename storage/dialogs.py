@@ -28,6 +28,8 @@ def _dialog(row: asyncpg.Record) -> Dialog:
             "assigned_at": row["assigned_at"],
             "first_response_at": row["first_response_at"],
         },
+        handover_comment=row["handover_comment"],
+        handover_by=OperatorId(row["handover_by"]) if row["handover_by"] is not None else None,
     )
 
 

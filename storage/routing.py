@@ -30,6 +30,9 @@ class Candidate:
         return self.load < self.max_dialogs
 
 
+# A hand-over's note for the receiver and the operator who wrote it (None: none given).
+Handover = tuple[str | None, int | None] | None
+
 # An operator counts as online only while a hub node keeps refreshing their presence.
 ONLINE = f"p.status = 'online' AND {FRESH}"
 
@@ -202,7 +205,8 @@ async def withdraw_offers_of(conn: Conn, operator_id: int) -> list[asyncpg.Recor
 async def close(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'closed', closed_at = now(), updated_at = now(),
-                  offered_to = '{}', offer_expires_at = NULL
+                  offered_to = '{}', offer_expires_at = NULL,
+                  handover_comment = NULL, handover_by = NULL
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status <> 'closed'
            RETURNING d.id, old.operator_id, old.offered_to""",
@@ -210,33 +214,43 @@ async def close(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
     )
 
 
-async def assign_directly(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:
+async def assign_directly(
+    conn: Conn, dialog_id: int, operator_id: int, handover: Handover = None
+) -> asyncpg.Record | None:
     """A transfer to a named operator: theirs at once, from whoever held it."""
+    comment, by = handover or (None, None)
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
                   last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
-                  transferred_from = NULL,
+                  transferred_from = NULL, handover_comment = $3, handover_by = $4,
                   updated_at = now()
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status <> 'closed'
            RETURNING d.id, old.operator_id AS previous, old.offered_to""",
         dialog_id,
         operator_id,
+        comment,
+        by,
     )
 
 
-async def requeue(conn: Conn, dialog_id: int, queue_id: int | None) -> asyncpg.Record | None:
+async def requeue(
+    conn: Conn, dialog_id: int, queue_id: int | None, handover: Handover = None
+) -> asyncpg.Record | None:
     """A transfer to a queue: waiting again, offered afresh by that queue's rules."""
+    comment, by = handover or (None, None)
     return await conn.fetchrow(
         """UPDATE dialogs d SET status = 'queued', operator_id = NULL, queue_id = $2,
                   queued_at = now(), offered_to = '{}', declined_by = '{}', routable = true,
-                  transferred_from = old.operator_id,
+                  transferred_from = old.operator_id, handover_comment = $3, handover_by = $4,
                   offer_expires_at = NULL, assigned_at = NULL, updated_at = now()
            FROM (SELECT id, operator_id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
            WHERE d.id = old.id AND d.status <> 'closed'
            RETURNING d.id, old.operator_id AS previous, old.offered_to""",
         dialog_id,
         queue_id,
+        comment,
+        by,
     )
 
 

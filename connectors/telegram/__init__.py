@@ -60,6 +60,7 @@ DESCRIPTOR = ConnectorDescriptor(
     capabilities=Capabilities(
         interaction_kind=KIND,
         sends_files=True,
+        shows_typing=True,  # sendChatAction
         # The runner sets the webhook, or polls getUpdates.
         needs_runner=always,
     ),

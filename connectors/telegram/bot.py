@@ -335,6 +335,14 @@ class TelegramConnector:
         except (AiogramError, ClientError) as exc:  # an answer that was not the Bot API's
             return DeliveryResult.retry(f"{type(exc).__name__}: {exc}"[:300])
 
+    async def typing(self, channel: Channel, peer: str) -> None:
+        """ "Typing…" in the customer's chat (Telegram shows it 5 s, or until our message)."""
+        chat_id: int | str = int(peer) if peer.lstrip("-").isdigit() else peer
+        try:
+            await self.bot(channel).send_chat_action(chat_id=chat_id, action="typing")
+        except (AiogramError, ClientError) as exc:
+            raise NotReady(f"sendChatAction failed: {type(exc).__name__}") from exc
+
     async def download(
         self, channel: Channel, remote_ref: str, limit: int
     ) -> tuple[bytes, str | None]:

@@ -14,6 +14,7 @@ from hub.context import hub_of
 from hub.domain import Attachment, DialogStatus
 from hub.errors import ApiError, HubError, not_found, unprocessable
 from hub.httputil import (
+    handover_comment,
     is_id,
     media_type,
     read_json_object,
@@ -221,7 +222,8 @@ async def created_interaction(request: web.Request, interaction_id: int) -> web.
 @scoped("dialogs")
 async def transfer_dialog(request: web.Request) -> web.Response:
     """Give the dialog to an operator (`{"operator_id"}`: at once, if they are online with
-    room) or to a queue (`{"queue"}`: offered by its rules), as a CRM assigning work."""
+    room) or to a queue (`{"queue"}`: offered by its rules), as a CRM assigning work; an
+    optional `comment` goes with it to the receiver."""
     hub = hub_of(request)
     dialog_id = path_id(request)
     await ensure_dialog_visible(request, dialog_id, holding=True)
@@ -229,15 +231,16 @@ async def transfer_dialog(request: web.Request) -> web.Response:
     operator_id, queue = body.get("operator_id"), body.get("queue")
     if (operator_id is None) == (queue is None):
         raise unprocessable("invalid_field", "give operator_id or queue, one of them")
-    actor = principal_of(request).actor
+    principal = principal_of(request)
+    handover = (handover_comment(body.get("comment")), principal.operator_id)
     if operator_id is not None:
         if not is_id(operator_id):
             raise unprocessable("invalid_field", "operator_id must be an operator's id")
-        await hub.router.transfer_to_operator(dialog_id, operator_id, actor)
+        await hub.router.transfer_to_operator(dialog_id, operator_id, principal.actor, handover)
     else:
         if not isinstance(queue, str):
             raise unprocessable("invalid_field", "queue must be a queue's name")
-        await hub.router.transfer_to_queue(dialog_id, queue, actor)
+        await hub.router.transfer_to_queue(dialog_id, queue, principal.actor, handover)
     return await _dialog_answer(request, dialog_id)
 
 

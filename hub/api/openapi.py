@@ -502,6 +502,12 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                         "properties": {
                             "operator_id": {"type": "integer"},
                             "queue": {"type": "string"},
+                            "comment": {
+                                "type": "string",
+                                "maxLength": 1000,
+                                "description": "a note for the receiver, shown with the offer"
+                                " and in the dialog's timeline",
+                            },
                         },
                     },
                 ),
@@ -833,6 +839,16 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "operator_id": {"type": ["integer", "null"]},
                 "created_at": s,
                 "closed_at": ns,
+                "handover": {
+                    "type": ["object", "null"],
+                    "description": "the latest hand-over: the note written for the receiver"
+                    " (a transfer's comment) and the operator who handed it over (a supervisor"
+                    " taking it over leaves no comment); null before any",
+                    "properties": {
+                        "comment": {"type": ["string", "null"]},
+                        "by_operator_id": {"type": ["integer", "null"]},
+                    },
+                },
             },
         },
         "FormResult": {

@@ -96,6 +96,11 @@ def dialog_json(dialog: Dialog) -> dict[str, Any]:
         "operator_id": dialog.operator_id,
         "created_at": dialog.created_at.isoformat(),
         "closed_at": dialog.closed_at.isoformat() if dialog.closed_at else None,
+        "handover": (
+            {"comment": dialog.handover_comment, "by_operator_id": dialog.handover_by}
+            if dialog.handover_comment or dialog.handover_by
+            else None
+        ),
     }
 
 

@@ -80,6 +80,13 @@ class Connector(Protocol):
         ...
 
 
+class ShowsTyping(Protocol):
+    async def typing(self, channel: Channel, peer: str) -> None:
+        """Show the customer that an operator is writing to them; raises only
+        `ConnectorError`s. Its kind declares `Capabilities.shows_typing`."""
+        ...
+
+
 # The connector is the kind's own class; the route's handler knows which.
 RouteHandler = Callable[[Any, web.Request, Channel], Awaitable[web.StreamResponse]]
 
@@ -129,6 +136,9 @@ class Capabilities:
     # A kind that cannot carry replies itself names the kind that answers its dialogs
     # (a site form is answered by email).
     replies_via: str | None = None
+    # The customer can be shown that a reply is being written (the connector then has
+    # `ShowsTyping.typing`).
+    shows_typing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,20 +94,28 @@ BEGIN
             v_before := 'dialog.transferred';
             v_before_data := jsonb_build_object('from_operator_id', OLD.operator_id,
                                                 'to_operator_id', NEW.operator_id,
-                                                'to_queue_id', NULL);
+                                                'to_queue_id', NULL,
+                                                'comment', NEW.handover_comment);
         END IF;
         v_type := 'dialog.assigned';
         v_operator := NEW.operator_id;
         v_data := jsonb_build_object(
             'via', CASE WHEN OLD.status = 'offered' AND NEW.operator_id = ANY(OLD.offered_to)
                         THEN 'accept' ELSE 'transfer' END);
+        -- A waiting dialog given to someone directly carries its hand-over note here (a
+        -- held one carries it in the `dialog.transferred` just before).
+        IF v_data->>'via' = 'transfer' AND OLD.status <> 'assigned'
+           AND NEW.handover_comment IS NOT NULL THEN
+            v_data := v_data || jsonb_build_object('comment', NEW.handover_comment);
+        END IF;
     ELSIF NEW.status = 'queued' THEN
         IF NEW.queued_at IS DISTINCT FROM OLD.queued_at THEN
             v_reason := 'transferred';
             v_before := 'dialog.transferred';
             v_before_data := jsonb_build_object('from_operator_id', OLD.operator_id,
                                                 'to_operator_id', NULL,
-                                                'to_queue_id', NEW.queue_id);
+                                                'to_queue_id', NEW.queue_id,
+                                                'comment', NEW.handover_comment);
         ELSIF OLD.offer_expires_at IS NOT NULL AND OLD.offer_expires_at <= now() THEN
             v_reason := 'offer_expired';
         ELSIF cardinality(NEW.declined_by) > cardinality(OLD.declined_by) THEN

@@ -197,6 +197,16 @@ class FakeTelegram:
     async def _m_answerCallbackQuery(self, params: dict[str, Any], files: Any) -> Any:
         return True
 
+    async def _m_sendChatAction(self, params: dict[str, Any], files: Any) -> Any:
+        actions = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
+                   "upload_voice", "upload_document", "choose_sticker", "find_location",
+                   "record_video_note", "upload_video_note"}  # fmt: skip
+        if params.get("action") not in actions:
+            return self._error(400, "Bad Request: wrong parameter action in request")
+        if not params.get("chat_id"):
+            return self._error(400, "Bad Request: chat not found")
+        return True
+
     async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)

@@ -70,7 +70,21 @@ class FakeVk:
             )
         if name == "messages.send":
             return self._send(params)
+        if name == "messages.setActivity":
+            return self._set_activity(params)
         return self._error(3, "Unknown method passed", params)
+
+    def _set_activity(self, params: dict[str, str]) -> web.Response:
+        """A community token must name its own group; `type` is typing or audiomessage."""
+        if (
+            params.get("type") not in ("typing", "audiomessage")
+            or not params.get("peer_id")
+            or params.get("group_id") != str(self.group_id)
+        ):
+            return self._error(
+                100, "One of the parameters specified was missing or invalid", params
+            )
+        return web.json_response({"response": 1})
 
     def _send(self, params: dict[str, str]) -> web.Response:
         key = (params["peer_id"], params["random_id"])

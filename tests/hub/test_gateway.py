@@ -225,7 +225,7 @@ async def test_supervisor_sees_queues_and_load_live(
     await boss.next("hello")
     state = await boss.next("supervisor.state")
     assert {o["name"] for o in state["operators"]} == {"Sam", "Anna"}
-    assert state["queues"] == [{"name": "default", "waiting": 0, "oldest_wait_s": 0.0}]
+    assert state["queues"] == [{"name": "default", "waiting": 0, "held": 0, "oldest_wait_s": 0.0}]
     await client.post("/forms/site", json={"phone": "+79160000033"})  # nobody online: it waits
     async with asyncio.timeout(10):
         while (await boss.next("supervisor.state"))["queues"][0]["waiting"] != 1:
