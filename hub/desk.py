@@ -57,6 +57,7 @@ class Desk:
                 continue
             summary["queue"] = self.router.queue_for(r["queue_id"], r["channel"], queues).name
             summary["queued_at"] = r["queued_at"].isoformat() if r["queued_at"] else None
+            summary["offered_to"] = list(r["offered_to"])
             listed.append(summary)
         people = [
             {k: p[k] for k in ("id", "name", "role", "max_dialogs", "presence", "load")}

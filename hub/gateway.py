@@ -28,7 +28,7 @@ from hub.text import usable
 from hub.wakeup import sleep_until_woken
 from routing.router import Router
 from storage import calls as calls_store
-from storage import dialogs, interactions, leads, operators
+from storage import channels, dialogs, interactions, leads, operators
 from storage import routing as routing_store
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
 from storage.database import DATABASE_UNAVAILABLE, report_unavailable
@@ -132,6 +132,7 @@ class OperatorGateway:
             own = await routing_store.open_dialogs_of(conn, operator.id)
             offers = await routing_store.offers_to(conn, operator.id)
             presence = await operators.presence(conn, operator.id)
+            every_channel = await channels.list_all(conn)
         summaries = await self.dialog_summaries(own + [o["id"] for o in offers])
         offered = [
             {
@@ -149,7 +150,15 @@ class OperatorGateway:
             "dialogs": [summaries[d] for d in own if d in summaries],
             "offers": offered,
             "queues": sorted(q.name for q in await self.router.queues()),
+            # Where the console can write to a lead first (to one of its email addresses).
+            "write_first": [
+                c.name for c in every_channel if c.enabled and self._writes_first(c.kind)
+            ],
         }
+
+    def _writes_first(self, kind: str) -> bool:
+        descriptor = self.outbound.kinds.get(kind)
+        return descriptor is not None and descriptor.capabilities.writes_first is not None
 
     async def push_desk(self) -> None:
         """The desk to every supervisor's socket on this node, in each one's time zone."""

@@ -27,6 +27,7 @@ from hub.domain import (
     DeliveryState,
     DialogId,
     InteractionId,
+    Notice,
     OutboundMessage,
 )
 from hub.errors import HubError
@@ -40,8 +41,9 @@ from hub.ports.connector import (
 from hub.redact import clean
 from hub.typing_relay import TypingRelay
 from hub.wakeup import sleep_until_woken
-from storage import channels, outbound
+from storage import channels, dialogs, outbound
 from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
+from storage.events import set_actor
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,27 @@ class OutboundService:
         """The operator is writing in the dialog: shown to the customer where the channel
         can (rate-limited; whether a request to the provider is made)."""
         return self.typing_relay.typing(dialog_id)
+
+    async def write_first(
+        self,
+        lead_id: int,
+        channel: Channel,
+        address: str,
+        subject: str | None,
+        operator_id: int | None,
+    ) -> DialogId:
+        """A new dialog on a channel the customer never wrote on, to one of the lead's
+        addresses (a kind with `writes_first`): the writing operator's at once (their console
+        hears of it), or, written by a CRM, closed until the customer answers."""
+        peer = json.dumps({"to": address, "subject": subject, "first": True}, ensure_ascii=False)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if operator_id is not None:
+                await set_actor(conn, f"operator:{operator_id}")
+            dialog_id = await dialogs.start(conn, lead_id, channel.id, peer, operator_id)
+        if operator_id is not None and self.publish is not None:
+            await self.publish(Notice("assigned", dialog_id, (operator_id,)))
+            await self.publish(Notice("state", dialog_id))
+        return DialogId(dialog_id)
 
     async def note(self, dialog_id: int, text: str, author: str) -> InteractionId:
         """An internal note in the dialog: kept with its conversation for colleagues and

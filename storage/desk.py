@@ -31,9 +31,11 @@ async def open_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
 
 async def open_dialogs(conn: Conn | asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
     """The open dialogs, those not yet held first, each kind oldest first, at most `limit`;
-    each with its queue, channel name, when it was queued, and how many there are in all."""
+    each with its queue, channel name, when it was queued, whom it is offered to, and how
+    many there are in all."""
     return await conn.fetch(
-        f"""SELECT d.id, d.queue_id, c.name AS channel, d.queued_at, count(*) OVER () AS total
+        f"""SELECT d.id, d.queue_id, c.name AS channel, d.queued_at, d.offered_to,
+                   count(*) OVER () AS total
             FROM dialogs d JOIN channels c ON c.id = d.channel_id
             WHERE {_OPEN}
             ORDER BY d.status = 'assigned', d.queued_at, d.id

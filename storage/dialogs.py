@@ -8,6 +8,7 @@ import asyncpg
 
 from hub.domain import ChannelId, Dialog, DialogId, DialogStatus, LeadId, OperatorId
 from storage.database import Conn
+from storage.events import NewEvent, append
 
 _COLUMNS = "d.*, c.name AS channel_name, c.kind AS channel_kind"
 
@@ -141,3 +142,37 @@ async def mark_read(conn: Conn | asyncpg.Pool, dialog_id: int, operator_id: int)
         dialog_id,
         operator_id,
     )
+
+
+async def start(
+    conn: Conn, lead_id: int, channel_id: int, peer: str, operator_id: int | None
+) -> int:
+    """A dialog the business starts, writing first where the customer never wrote: held by
+    the operator who writes, or closed at once when a CRM writes (a record; the customer's
+    answer reopens it, threaded by the message it answers). Its own thread, never another's."""
+    dialog_id: int = await conn.fetchval(
+        """INSERT INTO dialogs (lead_id, channel_id, peer, thread_key, status, operator_id,
+                                last_operator_id, assigned_at, closed_at)
+           VALUES ($1, $2, $3, 'out:' || gen_random_uuid(),
+                   CASE WHEN $4::bigint IS NULL THEN 'closed' ELSE 'assigned' END, $4, $4,
+                   CASE WHEN $4::bigint IS NOT NULL THEN now() END,
+                   CASE WHEN $4::bigint IS NULL THEN now() END)
+           RETURNING id""",
+        lead_id,
+        channel_id,
+        peer,
+        operator_id,
+    )
+    await append(
+        conn,
+        [
+            NewEvent(
+                "dialog.created",
+                lead_id=lead_id,
+                dialog_id=dialog_id,
+                operator_id=operator_id,
+                data={"channel_id": channel_id, "via": "outbound"},
+            )
+        ],
+    )
+    return dialog_id

@@ -77,7 +77,9 @@ DESCRIPTOR = ConnectorDescriptor(
     kind=KIND,
     title="Email",
     settings=EmailSettings,
-    capabilities=Capabilities(interaction_kind=KIND, sends_files=True, needs_runner=always),
+    capabilities=Capabilities(
+        interaction_kind=KIND, sends_files=True, needs_runner=always, writes_first="email"
+    ),
     factory=_make,
     routes=(),
 )

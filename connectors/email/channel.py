@@ -270,6 +270,7 @@ class EmailConnector:
             references=tuple(str(r) for r in thread.get("references") or ()),
             files=tuple(files),
             automatic=message.author == "auto-reply",
+            first=bool(thread.get("first")),
         )
         settings = _smtp_settings(channel)
         try:

@@ -59,6 +59,8 @@ class Reply:
     references: Sequence[str] = ()
     files: Sequence[MailFileOut] = field(default_factory=tuple)
     automatic: bool = False
+    # The business's first letter where the customer never wrote: its own subject, no `Re:`.
+    first: bool = False
 
 
 def single_line(value: str) -> str:
@@ -123,7 +125,10 @@ def build(reply: Reply, settings: SmtpSettings) -> EmailMessage:
     mail = EmailMessage(policy=REPLY_POLICY)
     mail["From"] = formataddr((single_line(settings.from_name), single_line(settings.from_address)))
     mail["To"] = single_line(reply.to)
-    mail["Subject"] = reply_subject(reply.subject)
+    mail["Subject"] = (
+        single_line(reply.subject or "") if reply.first and not reply.in_reply_to
+        else reply_subject(reply.subject)
+    )  # fmt: skip
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = message_id(reply.interaction_id, settings.from_address)
     if reply.in_reply_to:

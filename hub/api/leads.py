@@ -20,8 +20,9 @@ from hub.httputil import MAX_ID, is_id, read_json_object, whole_number
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.notify import lead_changed
 from hub.pipeline import lock_key, take_locks
+from hub.text import usable
 from hub.vcard import lead_vcard
-from storage import events, interactions, leads, merges
+from storage import channels, events, interactions, leads, merges
 from storage.events import NewEvent, set_actor
 
 PATCHABLE = {"name", "phones", "emails", "phone_suggestions", "blocked"}
@@ -326,7 +327,9 @@ async def lead_interactions(request: web.Request) -> web.Response:
 async def send_to_lead(request: web.Request) -> web.Response:
     """Write to a lead, as a CRM does: on the channel named, else on the channel the lead
     last wrote on; the message goes into the lead's latest conversation there (open, else
-    the last closed one, whose address the hub knows)."""
+    the last closed one, whose address the hub knows). On a channel that can write first
+    (email) where the lead never wrote, a new conversation to one of the lead's addresses
+    (`to`, else the first) with an optional `subject`."""
     hub = hub_of(request)
     lead_id = path_id(request)
     await ensure_lead_visible(request, lead_id)
@@ -359,16 +362,51 @@ async def send_to_lead(request: web.Request) -> web.Response:
             lead_id,
             channel,
         )
+    principal = principal_of(request)
+    if dialog_id is None and channel is not None:
+        dialog_id = await _write_first(request, lead, channel, body)
     if dialog_id is None:
         where = f"on {channel}" if channel else "on any channel"
         raise ApiError(
             409, "no_conversation", f"the lead has not written {where}: no address to write to"
         )
-    principal = principal_of(request)
     interaction_id = await hub.outbound.send(
         dialog_id, text.strip(), [], principal.author, first_response=principal.kind == "operator"
     )
     return await created_interaction(request, interaction_id)
+
+
+async def _write_first(
+    request: web.Request, lead: Lead, channel_name: str, body: Mapping[str, Any]
+) -> int | None:
+    """A new dialog on `channel_name` to one of the lead's addresses, if the channel's kind
+    can write first; None (no conversation) when it cannot."""
+    hub = hub_of(request)
+    async with hub.pool.acquire() as conn:
+        channel = await channels.get_by_name(conn, channel_name)
+    descriptor = hub.kinds.get(channel.kind) if channel else None
+    if channel is None or descriptor is None or descriptor.capabilities.writes_first != "email":
+        return None
+    to, subject = body.get("to"), body.get("subject")
+    if to is not None and (not isinstance(to, str) or to.strip().lower() not in lead.emails):
+        raise unprocessable("invalid_field", "to must be one of the lead's email addresses")
+    if subject is not None and (
+        not isinstance(subject, str) or len(subject) > 200 or not usable(subject)
+    ):
+        raise unprocessable("invalid_field", "subject must be text of at most 200 characters")
+    address = (
+        to.strip().lower() if isinstance(to, str) else (lead.emails[0] if lead.emails else None)
+    )
+    if address is None:
+        raise ApiError(409, "no_conversation", "the lead has no email address to write to")
+    principal = principal_of(request)
+    return await hub.outbound.write_first(
+        lead.id,
+        channel,
+        address,
+        subject.strip() or None if subject else None,
+        principal.operator_id,
+    )
 
 
 _SYSTEM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")

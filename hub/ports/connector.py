@@ -139,6 +139,10 @@ class Capabilities:
     # The customer can be shown that a reply is being written (the connector then has
     # `ShowsTyping.typing`).
     shows_typing: bool = False
+    # The lead's contact the kind can write to unprompted, where the customer never wrote
+    # ("email": one of the lead's addresses, the peer `{"to", "subject", "first": true}`); None for
+    # kinds that can only answer (a bot cannot write first to someone who never wrote).
+    writes_first: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,11 @@ function send(frame) {
   else toast(errorText("disconnected"));
 }
 
+// A frame that is worth nothing late (typing): dropped when disconnected, no toast.
+function sendQuietly(frame) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+}
+
 function toast(text) {
   const box = document.getElementById("toast");
   box.textContent = text;
@@ -91,7 +96,9 @@ async function resume() {
 function connect() {
   const { token } = store.get();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/operator?token=${encodeURIComponent(token)}`);
+  // The desk's "missed today" counts from midnight where the supervisor is.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/operator?token=${encodeURIComponent(token)}&tz=${encodeURIComponent(zone)}`);
   socket = ws;
   ws.onopen = () => { retry = 0; store.set({ connected: true }); };
   ws.onmessage = (message) => onFrame(JSON.parse(message.data));
@@ -124,7 +131,7 @@ function onFrame(frame) {
       const offers = new Map(frame.offers.map((o) => [o.dialog.id, { ...o, deadline: Date.now() + o.expires_in_s * 1000 }]));
       const dialogs = new Map(frame.dialogs.map((d) => [d.id, d]));
       const selectedId = dialogs.has(state.selectedId) ? state.selectedId : null;
-      store.set({ operator: frame.operator, presence: frame.presence, queues: frame.queues || [], dialogs, offers, selectedId });
+      store.set({ operator: frame.operator, presence: frame.presence, queues: frame.queues || [], writeFirst: frame.write_first || [], dialogs, offers, selectedId });
       api("/api/v1/operators").then((body) => store.set({ operators: body.items })).catch(() => {});
       api("/api/v1/canned-responses").then((body) => store.set({ canned: body.items })).catch(() => {});
       // A reconnect resyncs the open conversation from the database.
@@ -161,7 +168,15 @@ function onFrame(frame) {
       const dialogs = new Map(state.dialogs);
       dialogs.set(frame.dialog.id, frame.dialog);
       store.set({ offers, dialogs });
-      if (!state.selectedId) openDialog(frame.dialog.id);
+      if (takingOver === frame.dialog.id) {
+        // Taken over from the desk: the supervisor answers it in the console now.
+        takingOver = null;
+        closeMonitor();
+        store.set({ page: "console" });
+        openDialog(frame.dialog.id);
+      } else if (!state.selectedId) openDialog(frame.dialog.id);
+      const note = frame.dialog.handover?.comment;
+      if (frame.transferred && note) toast(`${t("transferredToYou")}: ${note}`);
       break;
     }
     case "dialog.unassigned":
@@ -205,7 +220,8 @@ function onFrame(frame) {
       if (frame.type === "call.ended") setTimeout(() => dismissCall(frame.call.id), 60000);
       break;
     }
-    case "supervisor.state": store.set({ supervisor: frame }); break;
+    case "supervisor.state": store.set({ supervisor: { ...frame, receivedAt: Date.now() } }); break;
+    case "dialog.changed": if (state.monitorId === frame.dialog_id) refreshTimeline(); break;
     case "error": toast(errorText(frame.code, frame.message)); break;
     default: break;
   }
@@ -298,6 +314,65 @@ function openCallLead(pop) {
     || [...state.dialogs.values()].find((d) => d.lead_id === pop.lead.id);
   if (own) { openDialog(own.id); return; }
   store.set({ selectedId: null, lead: pop.lead, messages: [...pop.recent].reverse(), olderCursor: null, duplicates: [], view: "lead" });
+}
+
+// -- the supervisors' desk -------------------------------------------------------------------
+
+let takingOver = null;
+
+function showPage(page) {
+  sessionStorage.setItem("hub.page", page);
+  if (page !== "desk") closeMonitor();
+  store.set({ page });
+}
+
+// A dialog from the desk, read-only: its lead's whole conversation with the hand-overs, and
+// its news live while it is open (the socket watches it).
+async function openMonitor(id) {
+  const dialog = store.get().supervisor?.dialogs.find((d) => d.id === id);
+  if (!dialog) return;
+  const ticket = ++opening;
+  store.set({ monitorId: id, selectedId: null, messages: [], lead: null, timeline: [], olderCursor: null });
+  send({ type: "watch", dialog_id: id });
+  try {
+    const [history, lead, timeline] = await Promise.all([
+      api(`/api/v1/leads/${dialog.lead_id}/interactions?order=desc&limit=${PAGE}`),
+      api(`/api/v1/leads/${dialog.lead_id}`),
+      api(`/api/v1/leads/${dialog.lead_id}/timeline`),
+    ]);
+    if (ticket !== opening) return;
+    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, timeline: timeline.items });
+  } catch (error) { toast(error.message); }
+}
+
+function closeMonitor() {
+  if (store.get().monitorId === null) return;
+  sendQuietly({ type: "watch", dialog_id: null });
+  store.set({ monitorId: null, messages: [], lead: null, timeline: [], olderCursor: null });
+}
+
+function takeOver(id) {
+  takingOver = id;
+  send({ type: "take_over", dialog_id: id });
+}
+
+async function refreshTimeline() {
+  const { lead } = store.get();
+  if (!lead) return;
+  try {
+    const timeline = await api(`/api/v1/leads/${lead.id}/timeline`);
+    if (store.get().lead?.id === lead.id) store.set({ timeline: timeline.items });
+  } catch (error) { /* the next open reloads it */ }
+}
+
+// A transfer (the operator's) or a reassignment (the desk's), with the note for the receiver.
+function handOver(dialogId, target, comment) {
+  const frame = { type: "transfer", dialog_id: dialogId };
+  if (comment.trim()) frame.comment = comment.trim();
+  if (target.startsWith("op:")) send({ ...frame, operator_id: Number(target.slice(3)) });
+  else if (target.startsWith("q:")) send({ ...frame, queue: target.slice(2) });
+  else return false;
+  return true;
 }
 
 // -- search -------------------------------------------------------------------------------
@@ -482,6 +557,18 @@ function since(value, now) {
   return `${Math.floor(seconds / 3600)} ${t("hours")} ${Math.floor((seconds % 3600) / 60)} ${t("minutes")}`;
 }
 
+// A wait as a clock (4:05, 1:02:03): a supervisor reads seconds.
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const two = (n) => String(n).padStart(2, "0");
+  return s < 3600 ? `${Math.floor(s / 60)}:${two(s % 60)}` : `${Math.floor(s / 3600)}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
+}
+
+function operatorName(state, id) {
+  if (id === state.operator.id) return state.operator.name;
+  return state.supervisor?.operators.find((o) => o.id === id)?.name || state.operators.find((o) => o.id === id)?.name || `#${id}`;
+}
+
 function useNow(every = 1000) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => { const timer = setInterval(() => setNow(Date.now()), every); return () => clearInterval(timer); }, [every]);
@@ -521,6 +608,8 @@ function Header({ state }) {
     <select aria-label=${t("language")} value=${lang()} onChange=${changeLang}>
       <option value="en">English</option><option value="ru">Русский</option>
     </select>
+    ${["supervisor", "admin"].includes(state.operator.role) ? html`<button class="page-switch" aria-pressed=${state.page === "desk" ? "true" : "false"}
+      onClick=${() => showPage(state.page === "desk" ? "console" : "desk")}>${state.page === "desk" ? t("console") : t("desk")}</button>` : null}
     <button title=${t("notifications")} onClick=${() => { if ("Notification" in window) Notification.requestPermission(); }}>${t("notifications")}</button>
     <button class="help-button" aria-label=${t("help")} title=${t("help")} onClick=${() => store.set({ help: !store.get().help })}>?</button>
     <button onClick=${signOut}>${t("signOut")}</button>
@@ -535,6 +624,7 @@ function OfferCard({ offer, now }) {
     <div class="offer-head"><strong>${offer.lead?.name || dialog.lead?.name || "—"}</strong> <${Kind} kind=${dialog.channel_kind} name=${dialog.channel} /></div>
     ${dialog.callback ? html`<div class="callback-task">☎ ${t("callBack")} ${dialog.callback.phone}</div>` : null}
     <div class="preview">${dialog.last_text || ""}</div>
+    <${HandoverNote} dialog=${dialog} />
     <div class="offer-meta"><span class="waited">${t("waited")} ${since(waited, now)}</span>
       <span class="countdown">${t("expiresIn")} ${left} ${t("seconds")}</span></div>
     <div class="actions">
@@ -542,6 +632,15 @@ function OfferCard({ offer, now }) {
       <button class="decline" onClick=${() => send({ type: "decline", dialog_id: dialog.id })}>${t("decline")}</button>
     </div>
   </article>`;
+}
+
+// The note the last hand-over left for its receiver: with the offer, and atop the dialog.
+function HandoverNote({ dialog }) {
+  const note = dialog.handover?.comment;
+  if (!note) return null;
+  const from = dialog.handover.by_operator_id;
+  const state = store.get();
+  return html`<div class="handover-note"><strong>${t("handoverFrom")} ${from ? operatorName(state, from) : "CRM"}:</strong> ${note}</div>`;
 }
 
 // Only the offers re-render each second (their countdown), nothing else on the page.
@@ -739,20 +838,27 @@ function Message({ m }) {
 function withHandOvers(state) {
   const since = state.olderCursor && state.messages.length ? Date.parse(state.messages[0].occurred_at) : -Infinity;
   const shown = (state.timeline || [])
-    .filter((e) => Date.parse(e.occurred_at) >= since && !(e.type === "dialog.queued" && e.data.reason !== "offer_expired"))
+    .filter((e, i, all) => Date.parse(e.occurred_at) >= since && !(e.type === "dialog.queued" && e.data.reason !== "offer_expired")
+      // A transfer's assignment says again what the transfer line said.
+      && !(e.type === "dialog.assigned" && e.data.via === "transfer" && all[i - 1]?.type === "dialog.transferred"
+        && all[i - 1].data.to_operator_id === e.operator_id))
     .map((e) => ({ ...e, handOver: true }));
   const time = (x) => Date.parse(x.handOver ? x.occurred_at : (x.created_at || x.occurred_at));
   return [...state.messages, ...shown].sort((a, b) => time(a) - time(b));
 }
 
 function handOverText(e, state) {
-  const name = (id) => state.operators.find((o) => o.id === id)?.name || (id === state.operator.id ? state.operator.name : `#${id}`);
+  const name = (id) => operatorName(state, id);
   const actor = e.actor.startsWith("operator:") ? name(Number(e.actor.slice(9))) : e.actor.startsWith("api:") ? e.actor.slice(4) : null;
   switch (e.type) {
     case "dialog.created": return t("ho_created");
     case "dialog.offered": return `${t("ho_offered")} ${(e.data.operators || []).map(name).join(", ")}`;
-    case "dialog.assigned": return e.data.via === "accept" ? `${name(e.operator_id)} ${t("ho_accepted")}` : `${t("ho_assigned")} ${name(e.operator_id)}`;
-    case "dialog.transferred": return `${t("ho_transferred")} ${e.data.to_operator_id ? name(e.data.to_operator_id) : `${t("queueLabel")} ${e.queue || "default"}`}${actor ? ` (${actor})` : ""}`;
+    case "dialog.assigned": return e.data.via === "accept" ? `${name(e.operator_id)} ${t("ho_accepted")}` : `${t("ho_assigned")} ${name(e.operator_id)}${e.data.comment ? `: “${e.data.comment}”` : ""}`;
+    case "dialog.transferred": {
+      const comment = e.data.comment ? `: “${e.data.comment}”` : "";
+      if (e.data.to_operator_id && e.actor === `operator:${e.data.to_operator_id}`) return `${name(e.data.to_operator_id)} ${t("ho_took_over")}`;
+      return `${t("ho_transferred")} ${e.data.to_operator_id ? name(e.data.to_operator_id) : `${t("queueLabel")} ${e.queue || "default"}`}${actor ? ` (${actor})` : ""}${comment}`;
+    }
     case "dialog.queued": return t("ho_expired");
     case "dialog.closed": return `${t("ho_closed")}${actor ? ` (${actor})` : ""}`;
     case "dialog.reopened": return t("ho_reopened");
@@ -775,8 +881,8 @@ function Messages({ state }) {
     } else if (stick.current) {
       node.scrollTop = node.scrollHeight;
     }
-  }, [count, first, state.selectedId]);
-  useEffect(() => { stick.current = true; }, [state.selectedId]);
+  }, [count, first, state.selectedId, state.monitorId]);
+  useEffect(() => { stick.current = true; }, [state.selectedId, state.monitorId]);
   const onScroll = () => {
     const node = list.current;
     stick.current = node.scrollHeight - node.scrollTop - node.clientHeight < 40;
@@ -824,9 +930,15 @@ function Composer({ state, dialogId }) {
     .filter((c) => `${c.title} ${c.text}`.toLowerCase().includes(picking))
     .sort((a, b) => (a.language === language ? 0 : 1) - (b.language === language ? 0 : 1))
     .slice(0, 8);
+  const typed = useRef(0);
   const onInput = (event) => {
     const value = event.target.value;
     saveDraft(operatorId, dialogId, value);
+    // The customer sees "typing…" where their messenger shows it (the hub limits it too).
+    if (value.trim() && !value.startsWith("/") && Date.now() - typed.current > 3000) {
+      typed.current = Date.now();
+      sendQuietly({ type: "typing", dialog_id: dialogId });
+    }
     setPicking(value.startsWith("/") && !value.includes("\n") ? value.slice(1).toLowerCase() : null);
   };
   const onKey = (event) => {
@@ -857,16 +969,23 @@ function Composer({ state, dialogId }) {
 }
 
 // A lead opened from search or a call without a dialog of one's own: its whole history to
-// read, and a first message on a channel it wrote on (the API picks its latest dialog there).
+// read, and a first message on a channel it wrote on (the API picks its latest dialog there)
+// or, to a lead with an email address, on an email channel (a new letter, with a subject).
 function LeadHistory({ state }) {
   const box = useRef(null);
   const channel = useRef(null);
   const lead = state.lead;
-  const channels = [...new Set(state.messages.filter((m) => m.direction === "in" && m.kind !== "call").map((m) => m.channel))];
+  const subject = useRef(null);
+  const wrote = new Set(state.messages.filter((m) => m.direction === "in" && m.kind !== "call").map((m) => m.channel));
+  const channels = [...new Set([...wrote, ...(lead.emails.length ? state.writeFirst || [] : [])])];
+  const [picked, setPicked] = useState(null);
+  const chosen = picked && channels.includes(picked) ? picked : channels[0];
+  const firstLetter = chosen && !wrote.has(chosen);
   const write = async () => {
     const text = box.current.value.trim();
     if (!text) return;
-    const json = channel.current?.value ? { text, channel: channel.current.value } : { text };
+    const json = chosen ? { text, channel: chosen } : { text };
+    if (firstLetter && subject.current?.value.trim()) json.subject = subject.current.value.trim();
     try {
       onInteraction(await api(`/api/v1/leads/${lead.id}/messages`, { method: "POST", json }));
       box.current.value = "";
@@ -879,35 +998,48 @@ function LeadHistory({ state }) {
       <textarea ref=${box} placeholder=${t("writeFirst")} aria-label=${t("writeFirst")}
         onKeyDown=${(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); write(); } }}></textarea>
       <div class="send-buttons"><button class="primary send" onClick=${write}>${t("send")}</button></div>
-      <div class="tools"><label class="list-filter">${t("channel")} <select ref=${channel} class="write-channel">
-        ${channels.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
-      </select></label></div>
+      <div class="tools"><label class="list-filter">${t("channel")} <select ref=${channel} class="write-channel"
+          value=${chosen} onChange=${(e) => setPicked(e.target.value)}>
+        ${channels.map((c) => html`<option key=${c} value=${c}>${c}${wrote.has(c) ? "" : ` (${t("newLetter")})`}</option>`)}
+      </select></label>
+      ${firstLetter ? html`<input ref=${subject} class="write-subject" maxlength="200" placeholder=${t("subject")} aria-label=${t("subject")} />
+        <span class="empty">${t("to")} ${lead.emails[0]}</span>` : null}</div>
     </div>` : null}
   </section>`;
+}
+
+// Whom to hand a dialog to (an operator not offline, or a queue) and a note for them: the
+// operator's transfer and the desk's reassignment.
+function HandOver({ state, dialogId, exclude, label = "transfer", placeholder = "transferTo" }) {
+  const target = useRef(null);
+  const comment = useRef(null);
+  const targets = state.operators.filter((o) => o.id !== exclude && o.presence !== "offline");
+  const go = () => {
+    if (handOver(dialogId, target.current.value, comment.current.value)) { comment.current.value = ""; target.current.value = ""; }
+  };
+  return html`<span class="hand-over-controls">
+    <select class="transfer-target" ref=${target} aria-label=${t(placeholder)}>
+      <option value="">${t(placeholder)}</option>
+      ${targets.map((o) => html`<option key=${`op${o.id}`} value=${`op:${o.id}`}>${o.name} (${t(o.presence)})</option>`)}
+      ${state.queues.map((q) => html`<option key=${`q${q}`} value=${`q:${q}`}>${t("queueLabel")}: ${q}</option>`)}
+    </select>
+    <input class="handover-comment" ref=${comment} maxlength="1000" placeholder=${t("handoverComment")} aria-label=${t("handoverComment")}
+      onKeyDown=${(e) => { if (e.key === "Enter") { e.preventDefault(); go(); } }} />
+    <button class=${label} onClick=${go}>${t(label)}</button>
+  </span>`;
 }
 
 function Conversation({ state }) {
   const dialog = state.dialogs.get(state.selectedId);
   if (!dialog && state.lead) return html`<${LeadHistory} state=${state} />`;
   if (!dialog) return html`<section class="conversation" aria-label=${t("viewConversation")}><p class="empty pick">${t("pick")}</p></section>`;
-  const targets = state.operators.filter((o) => o.id !== state.operator.id && o.presence !== "offline");
-  const transfer = (event) => {
-    const select = event.target.closest(".conv-head").querySelector(".transfer-target");
-    const value = select.value;
-    if (value.startsWith("op:")) send({ type: "transfer", dialog_id: dialog.id, operator_id: Number(value.slice(3)) });
-    else if (value.startsWith("q:")) send({ type: "transfer", dialog_id: dialog.id, queue: value.slice(2) });
-  };
   return html`<section class="conversation" aria-label=${t("viewConversation")}>
     <div class="conv-head">
       <strong>${state.lead?.name || leadName(dialog)}</strong> <${Kind} kind=${dialog.channel_kind} name=${dialog.channel} />
-      <select class="transfer-target" key=${`transfer-${dialog.id}`} aria-label=${t("transferTo")}>
-        <option value="">${t("transferTo")}</option>
-        ${targets.map((o) => html`<option key=${`op${o.id}`} value=${`op:${o.id}`}>${o.name} (${t(o.presence)})</option>`)}
-        ${state.queues.map((q) => html`<option key=${`q${q}`} value=${`q:${q}`}>${t("queueLabel")}: ${q}</option>`)}
-      </select>
-      <button class="transfer" onClick=${transfer}>${t("transfer")}</button>
+      <${HandOver} key=${`transfer-${dialog.id}`} state=${state} dialogId=${dialog.id} exclude=${state.operator.id} />
       <button class="danger close" onClick=${() => send({ type: "close", dialog_id: dialog.id })}>${t("close")}</button>
     </div>
+    <${HandoverNote} dialog=${dialog} />
     <${Messages} state=${state} />
     ${dialog.channel_kind === "pbx"
       ? html`<p class="phone-only">☎ ${t("phoneOnly")} ${state.lead?.phones?.[0] || ""}</p>`
@@ -966,20 +1098,138 @@ function LeadCard({ state }) {
   </aside>`;
 }
 
-function Supervisor({ state }) {
-  const s = state.supervisor;
-  if (!s || !["supervisor", "admin"].includes(state.operator.role)) return null;
-  return html`<section class="supervisor" aria-label=${t("supervisor")}><h2>${t("supervisor")}</h2>
-    <table class="queues"><thead><tr><th scope="col">${t("queue")}</th><th scope="col">${t("waiting")}</th><th scope="col">${t("oldestWait")}</th></tr></thead>
-      <tbody>${s.queues.map((q) => html`<tr key=${q.name} data-queue=${q.name}><td>${q.name}</td><td class="waiting">${q.waiting}</td><td>${Math.round(q.oldest_wait_s)} ${t("seconds")}</td></tr>`)}</tbody></table>
-    <table class="operators"><thead><tr><th scope="col">${t("operators")}</th><th scope="col">${t("presence")}</th><th scope="col">${t("load")}</th></tr></thead>
-      <tbody>${s.operators.map((o) => html`<tr key=${o.id} data-operator=${o.id}><td>${o.name}</td><td>${t(o.presence)}</td><td class="load">${o.load}/${o.max_dialogs}</td></tr>`)}</tbody></table>
+// -- the desk -----------------------------------------------------------------------------
+
+function deskStatus(state, d) {
+  if (d.status === "assigned") return `${t("status_assigned")} ${operatorName(state, d.operator_id)}`;
+  if (d.status === "offered") return `${t("status_offered")} ${(d.offered_to || []).map((id) => operatorName(state, id)).join(", ")}`.trim();
+  return t(`status_${d.status}`);
+}
+
+// How long the customer has waited: in the queue until someone holds it, then for an answer.
+function deskWait(d, now) {
+  const since = d.status === "assigned" ? d.waiting_since : (d.queued_at || d.created_at);
+  return since ? (now - Date.parse(since)) / 1000 : null;
+}
+
+function DeskSummary({ desk, now }) {
+  const s = desk.summary;
+  const longest = s.waiting ? s.longest_wait_s + (now - desk.receivedAt) / 1000 : 0;
+  const cards = [
+    ["waiting", t("waitingNow"), s.waiting, s.waiting ? "alert" : ""],
+    ["longest", t("longestWait"), s.waiting ? clock(longest) : "—", longest > 300 ? "alert" : ""],
+    ["online", t("onlineNow"), s.online, "", s.away ? `${s.away} ${t("awayCount")}` : ""],
+    ["load", t("loadNow"), s.load, s.load >= s.capacity && s.waiting ? "alert" : "", `${t("capacityOnline")} ${s.capacity}`],
+    ["missed", t("missedToday"), s.missed_today, s.missed_today ? "alert" : ""],
+  ];
+  return html`<section class="desk-summary" aria-label=${t("deskSummary")}>
+    ${cards.map(([key, label, value, tone, note]) => html`<div key=${key} class=${`card card-${key} ${tone}`}>
+      <div class="card-label">${label}</div><div class="card-value">${value}</div>${note ? html`<div class="card-note">${note}</div>` : null}</div>`)}
   </section>`;
+}
+
+function DeskQueues({ desk, now, filter }) {
+  const pick = (name) => store.set({ deskFilter: { queue: name } });
+  return html`<section class="desk-queues" aria-label=${t("queues")}><h2>${t("queues")}</h2>
+    <table class="queues"><thead><tr><th scope="col">${t("queue")}</th><th scope="col">${t("waiting")}</th>
+      <th scope="col">${t("longestWait")}</th><th scope="col">${t("held")}</th></tr></thead>
+      <tbody>${desk.queues.map((q) => html`<tr key=${q.name} data-queue=${q.name} class=${filter?.queue === q.name ? "selected" : ""}>
+        <td><button class="link" onClick=${() => pick(q.name)}>${q.name}</button></td>
+        <td class="waiting">${q.waiting}</td>
+        <td>${q.waiting ? clock(q.oldest_wait_s + (now - desk.receivedAt) / 1000) : "—"}</td>
+        <td class="held">${q.held}</td></tr>`)}</tbody></table>
+  </section>`;
+}
+
+function DeskOperators({ state, desk, now, filter }) {
+  const pick = (id) => store.set({ deskFilter: { operator: id } });
+  const longest = (id) => Math.max(-1, ...desk.dialogs.filter((d) => d.operator_id === id && d.status === "assigned").map((d) => deskWait(d, now) ?? -1));
+  return html`<section class="desk-operators" aria-label=${t("operators")}><h2>${t("operators")}</h2>
+    <table class="operators"><thead><tr><th scope="col">${t("operators")}</th><th scope="col">${t("presence")}</th>
+      <th scope="col">${t("load")}</th><th scope="col">${t("longestCustomerWait")}</th></tr></thead>
+      <tbody>${desk.operators.map((o) => {
+        const wait = longest(o.id);
+        return html`<tr key=${o.id} data-operator=${o.id} class=${filter?.operator === o.id ? "selected" : ""}>
+          <td><button class="link" onClick=${() => pick(o.id)}>${o.name}</button></td>
+          <td><span class=${`presence-dot presence-${o.presence}`} aria-hidden="true"></span> ${t(o.presence)}</td>
+          <td class="load">${o.load}/${o.max_dialogs}</td>
+          <td class=${wait > 300 ? "late" : ""}>${wait >= 0 ? clock(wait) : "—"}</td></tr>`;
+      })}</tbody></table>
+  </section>`;
+}
+
+function DeskDialogs({ state, desk, now, filter }) {
+  const shown = desk.dialogs.filter((d) => (!filter ? true : filter.queue !== undefined ? d.queue === filter.queue : d.operator_id === filter.operator));
+  const chip = filter ? (filter.queue !== undefined ? `${t("queue")}: ${filter.queue}` : `${t("operators")}: ${operatorName(state, filter.operator)}`) : null;
+  return html`<section class="desk-dialogs" aria-label=${t("deskDialogs")}>
+    <div class="desk-dialogs-head"><h2>${t("deskDialogs")}</h2>
+      ${chip ? html`<button class="filter-chip" title=${t("filterClear")} onClick=${() => store.set({ deskFilter: null })}>${chip} ×</button>` : null}
+      ${desk.dialogs_total > desk.dialogs.length ? html`<span class="empty">${desk.dialogs.length} ${t("shownOf")} ${desk.dialogs_total}</span>` : null}</div>
+    ${shown.length ? html`<table class="desk-list"><thead><tr><th scope="col">${t("customer")}</th><th scope="col">${t("channel")}</th>
+      <th scope="col">${t("queue")}</th><th scope="col">${t("status")}</th><th scope="col">${t("waitFor")}</th></tr></thead>
+      <tbody>${shown.map((d) => {
+        const wait = deskWait(d, now);
+        return html`<tr key=${d.id} data-dialog=${d.id} class=${`status-${d.status}${state.monitorId === d.id ? " selected" : ""}`}>
+          <td><button class="link open-monitor" onClick=${() => openMonitor(d.id)}>${leadName(d)}</button>
+            ${d.last_text ? html`<div class="dialog-last">${d.last_text}</div>` : null}</td>
+          <td><${Kind} kind=${d.channel_kind} name=${d.channel} /></td>
+          <td>${d.queue}</td>
+          <td class="desk-status">${deskStatus(state, d)}</td>
+          <td class=${`wait${wait !== null && wait > 300 ? " late" : ""}`}>${wait !== null ? clock(wait) : "—"}</td></tr>`;
+      })}</tbody></table>` : html`<p class="empty">${t("deskNone")}</p>`}
+  </section>`;
+}
+
+// A dialog watched from the desk: read-only for the customer; a note for the operator, a
+// take-over, a reassignment with a comment, or closing it, each in the timeline.
+function Monitor({ state }) {
+  const id = state.monitorId;
+  const box = useRef(null);
+  const dialog = state.supervisor?.dialogs.find((d) => d.id === id);
+  const name = state.lead?.name || (dialog ? leadName(dialog) : `#${id}`);
+  return html`<section class="monitor conversation" aria-label=${t("monitor")}>
+    <div class="conv-head">
+      <button class="back" onClick=${closeMonitor} aria-label=${t("back")} title=${t("back")}>←</button>
+      <strong>${name}</strong>
+      ${dialog ? html`<${Kind} kind=${dialog.channel_kind} name=${dialog.channel} />` : null}
+      <span class="monitor-status">${dialog ? deskStatus(state, dialog) : t("status_closed")}</span>
+    </div>
+    <div class="monitor-actions">
+      <span class="empty monitor-hint">${t("monitor")}: ${t("monitorHint")}</span>
+      ${dialog ? html`<button class="primary take-over" onClick=${() => takeOver(id)}>${t("takeOver")}</button>
+        <button class="danger close" onClick=${() => send({ type: "close", dialog_id: id })}>${t("close")}</button>
+        <${HandOver} key=${`reassign-${id}`} state=${state} dialogId=${id} exclude=${null} label="reassign" placeholder="reassignTo" />` : null}
+    </div>
+    ${dialog ? html`<${HandoverNote} dialog=${dialog} />` : null}
+    <${Messages} state=${state} />
+    ${dialog ? html`<div class="composer note-composer">
+      <textarea ref=${box} placeholder=${t("notePlaceholder")} aria-label=${t("notePlaceholder")}
+        onKeyDown=${(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); addNote(id, box.current); } }}></textarea>
+      <div class="send-buttons"><button class="add-note primary" onClick=${() => addNote(id, box.current)}>${t("addNote")}</button></div>
+    </div>` : null}
+  </section>`;
+}
+
+function Desk({ state }) {
+  const now = useNow(1000);
+  const desk = state.supervisor;
+  if (!desk) return html`<p class="loading" role="status">…</p>`;
+  const filter = state.deskFilter;
+  return html`<div class=${`desk${state.monitorId ? " monitoring" : ""}`}>
+    <main class="desk-main" aria-label=${t("desk")}>
+      <${DeskSummary} desk=${desk} now=${now} />
+      <div class="desk-tables">
+        <${DeskQueues} desk=${desk} now=${now} filter=${filter} />
+        <${DeskOperators} state=${state} desk=${desk} now=${now} filter=${filter} />
+      </div>
+      <${DeskDialogs} state=${state} desk=${desk} now=${now} filter=${filter} />
+    </main>
+    ${state.monitorId ? html`<${Monitor} state=${state} />` : null}
+  </div>`;
 }
 
 function ViewSwitch({ state }) {
   const views = [["list", "viewList"], ["conversation", "viewConversation"], ["lead", "viewLead"]];
-  if (["supervisor", "admin"].includes(state.operator.role)) views.push(["team", "supervisor"]);
   return html`<nav class="views" aria-label=${t("views")}>
     ${views.map(([view, label]) => html`<button key=${view} class=${`view-${view}${state.view === view ? " active" : ""}`}
       aria-pressed=${state.view === view ? "true" : "false"} onClick=${() => store.set({ view })}>${t(label)}</button>`)}
@@ -997,19 +1247,18 @@ function Help() {
 }
 
 function Console({ state }) {
-  const supervisor = state.supervisor && ["supervisor", "admin"].includes(state.operator.role);
+  const desk = state.page === "desk" && ["supervisor", "admin"].includes(state.operator.role);
   return html`<div class="shell">
     <${Header} state=${state} />
     ${state.connected ? null : html`<div class="banner" role="status">${t("disconnected")}</div>`}
     <${CallPops} calls=${state.calls} />
-    <${ViewSwitch} state=${state} />
-    <div class=${`layout view-${state.view}${supervisor ? " with-supervisor" : ""}`}>
+    ${desk ? html`<${Desk} state=${state} />` : html`<${ViewSwitch} state=${state} />
+    <div class=${`layout view-${state.view}`}>
       <aside class="left"><${SearchBox} search=${state.search} /><${Offers} offers=${state.offers} />
         ${state.search ? html`<${SearchResults} search=${state.search} />` : html`<${DialogList} state=${state} />`}</aside>
       <${Conversation} state=${state} />
       <${LeadCard} state=${state} />
-      <${Supervisor} state=${state} />
-    </div>
+    </div>`}
     ${state.help ? html`<${Help} />` : null}
   </div>`;
 }
@@ -1035,6 +1284,14 @@ function onKey(event) {
   if (event.key === "Escape" && state.help) { store.set({ help: false }); return; }
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName);
   if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (state.page === "desk" && ["supervisor", "admin"].includes(state.operator.role)) {
+    // The desk has no dialogs of one's own to move between: help, and leaving a monitor.
+    if (event.key === "?") store.set({ help: !state.help });
+    else if (event.key === "Escape" && state.monitorId !== null) closeMonitor();
+    else return;
+    event.preventDefault();
+    return;
+  }
   const items = sortedDialogs(state);
   const index = items.findIndex((d) => d.id === state.selectedId);
   if (event.key === "?") store.set({ help: !state.help });

@@ -33,7 +33,10 @@ export const store = createStore({
   duplicates: [],
   queues: [],
   operators: [],            // colleagues with live presence (transfer targets)
-  supervisor: null,
+  supervisor: null,         // the desk's latest frame (supervisors), with when it came
+  page: sessionStorage.getItem("hub.page") || "console",  // console | desk (supervisors)
+  monitorId: null,          // the dialog watched from the desk
+  deskFilter: null,         // {queue} or {operator}: the desk's dialogs of one
   connected: false,
   view: "list",             // phone size: list | conversation | lead
   sort: localStorage.getItem("hub.sort") || "activity",

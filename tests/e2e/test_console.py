@@ -29,6 +29,7 @@ async def test_operator_answers_a_telegram_customer(
     supervisor = await browser.new_page()
     await login_as(operator, base, "anna")
     await login_as(supervisor, base, "sam")
+    await supervisor.locator("header .page-switch").click()  # the desk
     await operator.select_option("select.presence", "online")
     await expect(supervisor.locator("table.operators tr", has_text="Anna")).to_contain_text(
         "Online"

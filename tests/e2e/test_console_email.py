@@ -9,6 +9,7 @@ import base64
 import struct
 import zlib
 from email import message_from_bytes, policy
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -136,3 +137,66 @@ async def test_an_email_conversation_in_the_console(
 
 async def _sent(capture: SmtpCapture) -> bool:
     return len(capture.received) == 1
+
+
+async def test_a_first_letter_to_a_customer_who_never_wrote_by_email(
+    browser: Browser,
+    site: tuple[str, Any],
+    pool: asyncpg.Pool,
+    dovecot: Dovecot,
+    smtp_sink: tuple[SmtpCapture, int],
+) -> None:
+    """A Telegram customer whose email the lead card learned: found by search, their
+    history offers the email channel as a new letter with a subject of its own; the letter
+    opens a dialog of the writer's, whose next reply threads under it."""
+    from tests.e2e.test_console_day import _customer
+
+    base, telegram = site
+    capture, smtp_port = smtp_sink
+    writer, folder = await mailbox_writer(dovecot)
+    await close(writer)  # the channel's own folder; nothing is written to it here
+    await email_channel(pool, dovecot, smtp_port, folder, poll_interval="3600")
+    for n, (size, name) in enumerate(((DESKTOP, "Ivan"), (PHONE, "Olga"))):
+        await _customer(base, n + 1, "Send me the invoice, please", 5550601 + n, name)
+        address = f"{name.lower()}@example.com"
+        page = await browser.new_page(viewport=size)
+        await login_as(page, base, "sam")
+        await page.locator(".search input").fill(name.lower())
+        await page.locator(".found-lead").first.click()
+        if size is PHONE:
+            await page.locator(".views .view-lead").click()
+        await page.locator(".lead-card textarea[name=emails]").fill(address)
+        await page.locator(".lead-card button[type=submit]").click()
+        await expect(page.locator("#toast")).to_have_text("Saved")
+        if size is PHONE:
+            await page.locator(".views .view-conversation").click()
+        history = page.locator(".lead-history")
+        await expect(history.locator(".write-channel option")).to_have_text(
+            ["tg", "mail (new letter)"]
+        )
+        await history.locator(".write-channel").select_option("mail")
+        await history.locator(".write-subject").fill(f"Invoice {n}")
+        await expect(history.locator(".tools")).to_contain_text(f"to {address}")
+        await history.locator("textarea").fill("The invoice is attached to the order page.")
+        await expect(page.locator("#toast")).to_be_hidden(timeout=6000)
+        await _shot(page, "operator-write-first-email")
+        await history.locator("button.send").click()
+        await eventually(partial(_count, capture, 2 * n + 1), timeout=15)
+        letter = message_from_bytes(capture.contents[-1], policy=policy.default)
+        assert letter["To"] == address and letter["Subject"] == f"Invoice {n}"
+        # The letter's dialog is the writer's now: the next reply is in the same thread.
+        if size is PHONE:
+            await page.locator(".views .view-list").click()
+        await page.locator(".search-clear").click()
+        await expect(page.locator(".dialog-item")).to_have_count(n + 1)
+        await page.locator(".dialog-item", has_text=name).click()
+        await page.locator(".composer textarea").fill("Did it arrive?")
+        await page.locator(".composer button.send").click()
+        await eventually(partial(_count, capture, 2 * n + 2), timeout=15)
+        assert message_from_bytes(capture.contents[-1], policy=policy.default)["To"] == address
+        await page.close()
+    assert telegram.calls_of("sendMessage") == []
+
+
+async def _count(capture: SmtpCapture, n: int) -> bool:
+    return len(capture.received) == n

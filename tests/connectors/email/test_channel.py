@@ -358,3 +358,111 @@ async def _last_uid(pool: asyncpg.Pool, channel_id: int, uid: int) -> bool:
 
 async def _stored(pool: asyncpg.Pool, n: int) -> bool:
     return bool(await pool.fetchval("SELECT count(*) >= $1 FROM interactions", n))
+
+
+async def test_writing_first_by_email_to_a_lead_who_never_wrote_there(
+    client: Client,
+    pool: asyncpg.Pool,
+    dovecot: Dovecot,
+    smtp_sink: tuple[SmtpCapture, int],
+    auth: dict[str, str],
+) -> None:
+    """Leads a CRM knows (from a call, a form with a phone) with an email address: a
+    supervisor's first letter opens a dialog of their own; a CRM's first letter leaves a
+    closed dialog that the customer's answer reopens, threaded. Where no first letter can
+    go, nothing is stored."""
+    from tests.conftest import add_operator, operator_token
+
+    capture, smtp_port = smtp_sink
+    writer, folder = await mailbox_writer(dovecot)
+    await email_channel(pool, dovecot, smtp_port, folder, poll_interval="3600")
+    async with pool.acquire() as conn:
+        await channels.create(conn, "form", "site", {"rate_limit": "0"})
+    sam = await add_operator(pool, "sam", role="supervisor")
+    as_sam = await operator_token(client, "sam")
+    ids = []
+    for n, (name, email) in enumerate((("Ivan", "Ivan@Example.com"), ("Olga", "olga@example.com"))):
+        made = await client.post(
+            "/api/v1/leads",
+            json={"name": name, "emails": [email], "external_ids": {"crm": str(n)}},
+            headers=auth,
+        )
+        ids.append((await made.json())["id"])
+    ivan, olga = ids
+    phone_only = (
+        await (
+            await client.post(
+                "/api/v1/leads",
+                json={"phones": ["+79120000031"], "external_ids": {"crm": "9"}},
+                headers=auth,
+            )
+        ).json()
+    )["id"]
+    try:
+        for lead, body, status, code in (
+            (
+                olga,
+                {"text": "x", "channel": "mail", "to": "ivan@example.com"},
+                422,
+                "invalid_field",
+            ),
+            (olga, {"text": "x", "channel": "mail", "subject": 5}, 422, "invalid_field"),
+            (olga, {"text": "x", "channel": "site"}, 409, "no_conversation"),  # a form cannot
+            (phone_only, {"text": "x", "channel": "mail"}, 409, "no_conversation"),
+        ):
+            refused = await client.post(f"/api/v1/leads/{lead}/messages", json=body, headers=as_sam)
+            assert refused.status == status and (await refused.json())["error"]["code"] == code
+        assert await pool.fetchval("SELECT count(*) FROM dialogs") == 0
+
+        first = await client.post(
+            f"/api/v1/leads/{olga}/messages",
+            json={"text": "Ваш заказ готов", "channel": "mail", "subject": "Заказ 7781"},
+            headers=as_sam,
+        )
+        assert first.status == 201, await first.text()
+        sent = await first.json()
+        assert (sent["kind"], sent["delivery_state"], sent["author"]) == ("email", "sent", "sam")
+        dialog = await one_row(
+            pool, "SELECT status, operator_id FROM dialogs WHERE id = $1", sent["dialog_id"]
+        )
+        assert (dialog["status"], dialog["operator_id"]) == ("assigned", sam)
+        mail = message_from_bytes(capture.contents[-1], policy=policy.default)
+        assert mail["To"] == "olga@example.com" and mail["Subject"] == "Заказ 7781"
+        assert mail["In-Reply-To"] is None
+        created = await one_row(
+            pool,
+            "SELECT actor, data FROM domain_events WHERE type = 'dialog.created'"
+            " AND dialog_id = $1",
+            sent["dialog_id"],
+        )
+        assert created["data"]["via"] == "outbound" and created["actor"] == f"operator:{sam}"
+
+        # A CRM's first letter: on record, closed until the customer answers.
+        by_crm = await client.post(
+            f"/api/v1/leads/{ivan}/messages",
+            json={"text": "Счёт во вложении", "channel": "mail", "to": "ivan@example.com"},
+            headers=auth,
+        )
+        assert by_crm.status == 201, await by_crm.text()
+        crm_dialog = (await by_crm.json())["dialog_id"]
+        assert await pool.fetchval("SELECT status FROM dialogs WHERE id = $1", crm_dialog) == (
+            "closed"
+        )
+        crm_id = str(message_from_bytes(capture.contents[-1], policy=policy.default)["Message-ID"])
+        await writer.append(
+            _mail("<a1@example.com>", "Спасибо, получил", "Re: Счёт", In_Reply_To=crm_id),
+            mailbox=folder,
+        )
+        answer = await eventually(
+            lambda: pool.fetchrow(
+                "SELECT dialog_id, lead_id FROM interactions WHERE direction = 'in'"
+            ),
+            timeout=15,
+        )
+        assert answer is not None and answer["dialog_id"] == crm_dialog
+        assert answer["lead_id"] == ivan
+        assert await pool.fetchval("SELECT status FROM dialogs WHERE id = $1", crm_dialog) != (
+            "closed"
+        )
+    finally:
+        await close(writer)
