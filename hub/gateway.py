@@ -61,6 +61,8 @@ SESSION_CHECK_S = 30.0
 # brings back hundreds of operators at once, and one frame per change to every console
 # would be their count squared.
 PRESENCE_FOLD_S = 0.1
+# The supervisors' desk is pushed on changes, at most this often.
+DESK_EVERY_S = 0.5
 
 
 class OperatorGateway:
@@ -314,6 +316,8 @@ class OperatorGateway:
         last_touch = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            self._state_dirty.clear()  # before the push: a change during it brings another
+            started = loop.time()
             try:
                 if loop.time() - last_touch > SESSION_CHECK_S and self.sockets:
                     await operators.touch_presence(self.pool, list(self.sockets))
@@ -327,9 +331,10 @@ class OperatorGateway:
                 await self.push_desk()
             except DATABASE_UNAVAILABLE as exc:  # a closed socket's ConnectionError too
                 report_unavailable(log, "operator gateway refresh", exc)
-            self._state_dirty.clear()
             if await sleep_until_woken(self._state_dirty, 2.0):
-                await asyncio.sleep(0.05)  # gather a burst of changes into one push
+                # A burst of changes is one push, and a busy hub pushes the desk (hundreds of
+                # dialogs) at most every DESK_EVERY_S.
+                await asyncio.sleep(max(0.05, DESK_EVERY_S - (loop.time() - started)))
 
     async def shutdown(self, app: web.Application) -> None:
         """Close operators' sockets when the node stops, so the shutdown does not wait on

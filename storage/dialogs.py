@@ -105,19 +105,22 @@ async def search(
     channel: str | None = None,
     after_id: int = 0,
     limit: int = 50,
+    before_id: int | None = None,
 ) -> list[Dialog]:
-    """Dialogs matching every given filter (`channel` by name), oldest first."""
+    """Dialogs matching every given filter (`channel` by name), oldest first; newest first
+    below `before_id` when it is given."""
+    newest = before_id is not None
     rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id
-        WHERE d.id > $1
+        WHERE {"d.id < $1" if newest else "d.id > $1"}
           AND ($2::text IS NULL OR d.status = $2)
           AND ($3::bigint IS NULL OR d.operator_id = $3)
           AND ($4::bigint IS NULL OR d.lead_id = $4)
           AND ($6::text IS NULL OR c.name = $6)
-        ORDER BY d.id LIMIT $5
+        ORDER BY d.id {"DESC" if newest else ""} LIMIT $5
         """,
-        after_id,
+        before_id if newest else after_id,
         status,
         operator_id,
         lead_id,

@@ -140,6 +140,23 @@ async def add_telegram(
         )
 
 
+async def add_vk(pool: asyncpg.Pool, vk: FakeVk, name: str = "club") -> Channel:
+    """A VK community channel (Callback API, secret `s3cr3t`) on the fake VK API."""
+    async with pool.acquire() as conn:
+        return await channels.create(
+            conn,
+            "vk",
+            name,
+            {
+                "token": vk.token,
+                "group_id": str(VK_GROUP),
+                "confirmation": "c0nf",
+                "secret": "s3cr3t",
+                "api_base": vk.base,
+            },
+        )
+
+
 OPERATOR_PASSWORD = "correct horse battery"
 _PASSWORD_HASH: list[str] = []
 

@@ -9,7 +9,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from hub.api.access import ensure_dialog_visible, ensure_lead_visible, restricted_to
 from hub.api.auth import principal_of, scoped
-from hub.api.shapes import dialog_json, interaction_json, page, paging, path_id
+from hub.api.shapes import (
+    dialog_json,
+    interaction_json,
+    lead_json,
+    newest_first,
+    page,
+    paging,
+    path_id,
+)
 from hub.context import hub_of
 from hub.domain import Attachment, DialogStatus
 from hub.errors import ApiError, HubError, not_found, unprocessable
@@ -22,7 +30,7 @@ from hub.httputil import (
     whole_number,
 )
 from hub.ports import TooLarge
-from storage import channels, dialogs, interactions
+from storage import channels, dialogs, interactions, leads
 
 
 @scoped("dialogs")
@@ -37,6 +45,7 @@ async def list_dialogs(request: web.Request) -> web.Response:
     channel = request.query.get("channel") or None
     operator = whole_number(raw_operator, "operator") if raw_operator else None
     lead = whole_number(raw_lead, "lead_id") if raw_lead else None
+    before_id = newest_first(request)  # an operator's recently closed dialogs, newest first
     only = restricted_to(request)
     async with hub.pool.acquire() as conn:
         found = await dialogs.search(
@@ -47,8 +56,16 @@ async def list_dialogs(request: web.Request) -> web.Response:
             channel=channel,
             after_id=after_id,
             limit=limit,
+            before_id=before_id,
         )
-    return web.json_response(page([dialog_json(d) for d in found], limit))
+        people = await leads.get_many(conn, list({d.lead_id for d in found}))
+    items = []
+    for d in found:
+        body = dialog_json(d)
+        person = people.get(d.lead_id)
+        body["lead"] = lead_json(person) if person else None
+        items.append(body)
+    return web.json_response(page(items, limit))
 
 
 @scoped("dialogs")

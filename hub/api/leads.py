@@ -12,11 +12,11 @@ from aiohttp import web
 from hub.api.access import ensure_lead_visible, restricted_to, visible_leads
 from hub.api.auth import principal_of, scoped
 from hub.api.dialogs import MAX_TEXT, created_interaction
-from hub.api.shapes import interaction_json, lead_json, page, paging, path_id
+from hub.api.shapes import interaction_json, lead_json, newest_first, page, paging, path_id
 from hub.context import hub_of
 from hub.domain import Identity, Lead, LeadId
 from hub.errors import ApiError, not_found, unprocessable
-from hub.httputil import MAX_ID, is_id, read_json_object, whole_number
+from hub.httputil import is_id, read_json_object
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.notify import lead_changed
 from hub.pipeline import lock_key, take_locks
@@ -308,14 +308,7 @@ async def lead_interactions(request: web.Request) -> web.Response:
     hub = hub_of(request)
     lead = await _lead_or_404(request, path_id(request))
     after_id, limit = paging(request)
-    order = request.query.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise ApiError(400, "bad_query", "order is asc (oldest first) or desc (newest first)")
-    before_id: int | None = None
-    if order == "desc":
-        # Newest first: `before` (or `cursor`) is the last id of the previous page.
-        raw = request.query.get("before") or request.query.get("cursor") or ""
-        before_id = whole_number(raw, "before") if raw else MAX_ID
+    before_id = newest_first(request)
     async with hub.pool.acquire() as conn:
         items = await interactions.of_lead(
             conn, lead.id, after_id=after_id, limit=limit, before_id=before_id

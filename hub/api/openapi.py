@@ -463,6 +463,10 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                         _q("operator", "operator id", "integer"),
                         _q("lead_id", "lead id", "integer"),
                         _q("channel", "channel name"),
+                        _q("order", "asc (oldest first, the default) or desc (newest first)"),
+                        _q(
+                            "before", "with order=desc: the last id of the previous page", "integer"
+                        ),
                         *_PAGING,
                     ],
                 )
@@ -839,6 +843,10 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "operator_id": {"type": ["integer", "null"]},
                 "created_at": s,
                 "closed_at": ns,
+                "lead": {
+                    "type": ["object", "null"],
+                    "description": "the dialog's lead, in lists (GET /api/v1/dialogs)",
+                },
                 "handover": {
                     "type": ["object", "null"],
                     "description": "the latest hand-over: the note written for the receiver"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from hub.domain import Dialog, Interaction, Lead, Operator
 from hub.errors import ApiError
-from hub.httputil import whole_number
+from hub.httputil import MAX_ID, whole_number
 from storage.interactions import call_to_json
 
 DEFAULT_LIMIT = 50
@@ -136,6 +136,18 @@ def paging(request: web.Request) -> tuple[int, int]:
     )
     cursor = whole_number(request.query.get("cursor", "0") or "0", "cursor")
     return cursor, limit
+
+
+def newest_first(request: web.Request) -> int | None:
+    """`?order=desc`: the id to page below (`before`, or `cursor`, is the last id of the
+    previous page); None for `asc`, the default (oldest first, paged by `cursor`)."""
+    order = request.query.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "bad_query", "order is asc (oldest first) or desc (newest first)")
+    if order == "asc":
+        return None
+    raw = request.query.get("before") or request.query.get("cursor") or ""
+    return whole_number(raw, "before") if raw else MAX_ID
 
 
 def page(items: Sequence[dict[str, Any]], limit: int) -> dict[str, Any]:

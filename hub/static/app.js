@@ -186,6 +186,7 @@ function onFrame(frame) {
       const dialogs = new Map(state.dialogs);
       dialogs.delete(frame.dialog_id);
       const closing = state.selectedId === frame.dialog_id;
+      if (frame.type === "dialog.closed" && state.statusFilter === "closed") loadClosed();
       store.set(closing ? { offers, dialogs, selectedId: null, messages: [], lead: null, duplicates: [], view: "list" } : { offers, dialogs });
       break;
     }
@@ -538,8 +539,17 @@ async function download(attachment) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10000);
 }
 
+// The operator's recently closed dialogs, newest first (the list's "closed" filter).
+async function loadClosed() {
+  try {
+    const body = await api("/api/v1/dialogs?status=closed&order=desc&limit=50");
+    store.set({ closedDialogs: body.items });
+  } catch (error) { toast(error.message); }
+}
+
 function sortedDialogs(state) {
-  const items = [...state.dialogs.values()].filter((d) => !state.channelFilter || d.channel === state.channelFilter);
+  const items = [...state.dialogs.values()].filter((d) => (!state.channelFilter || d.channel === state.channelFilter)
+    && (state.statusFilter !== "waiting" || d.waiting_since));
   const time = (value) => (value ? Date.parse(value) : 0);
   if (state.sort === "waiting") {
     return items.sort((a, b) => (time(a.waiting_since) || Infinity) - (time(b.waiting_since) || Infinity) || b.id - a.id);
@@ -695,6 +705,10 @@ function DialogList({ state }) {
   const items = sortedDialogs(state);
   const changeSort = (event) => { localStorage.setItem("hub.sort", event.target.value); store.set({ sort: event.target.value }); };
   const changeChannel = (event) => { localStorage.setItem("hub.channel", event.target.value); store.set({ channelFilter: event.target.value }); };
+  const changeStatus = (event) => { localStorage.setItem("hub.status", event.target.value); store.set({ statusFilter: event.target.value, closedDialogs: null }); };
+  const closed = state.statusFilter === "closed";
+  useEffect(() => { if (closed) loadClosed(); }, [closed]);
+  const closedItems = (state.closedDialogs || []).filter((d) => !state.channelFilter || d.channel === state.channelFilter);
   const channels = [...new Set([...state.dialogs.values()].map((d) => d.channel))].sort();
   if (state.channelFilter && !channels.includes(state.channelFilter)) channels.push(state.channelFilter);
   return html`<nav class="dialogs" aria-label=${t("myDialogs")}>
@@ -707,8 +721,18 @@ function DialogList({ state }) {
         <option value="">${t("allChannels")}</option>
         ${channels.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}
       </select></label>
+      <label class="list-filter">${t("status")} <select class="status-filter" value=${state.statusFilter} onChange=${changeStatus}>
+        <option value="open">${t("statusOpen")}</option><option value="waiting">${t("statusWaiting")}</option>
+        <option value="closed">${t("statusClosed")}</option>
+      </select></label>
     </div>
-    ${items.length ? html`<ul class="dialog-items">${items.map((d) => html`<li key=${d.id}>
+    ${closed ? (state.closedDialogs === null ? html`<p class="empty" role="status">${t("loadingHistory")}</p>`
+      : closedItems.length ? html`<ul class="dialog-items closed-items">${closedItems.map((d) => html`<li key=${d.id}>
+        <button class="dialog-item" data-dialog=${d.id} onClick=${() => openLead(d.lead_id)}>
+          <span class="dialog-main"><span class="dialog-name">${leadName(d)}</span><${Kind} kind=${d.channel_kind} /></span>
+          <span class="dialog-side"><time datetime=${d.closed_at}>${new Date(d.closed_at).toLocaleString(lang(), { dateStyle: "short", timeStyle: "short" })}</time></span>
+        </button></li>`)}</ul>` : html`<p class="empty">${t("noDialogs")}</p>`)
+    : items.length ? html`<ul class="dialog-items">${items.map((d) => html`<li key=${d.id}>
       <button class=${`dialog-item${state.selectedId === d.id ? " selected" : ""}`} data-dialog=${d.id}
         aria-current=${state.selectedId === d.id ? "true" : undefined} onClick=${() => openDialog(d.id)}>
         <span class="dialog-main"><span class="dialog-name">${leadName(d)}</span>
@@ -792,6 +816,7 @@ function CallSummary({ call }) {
 // other files are links. Raster types only, and not huge ones.
 const SHOWN_INLINE = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 const SHOWN_INLINE_MAX = 5 * 1024 * 1024;
+const PLAYED_INLINE_MAX = 20 * 1024 * 1024;
 
 function Picture({ a }) {
   const src = useBlobUrl(a.url);
@@ -809,13 +834,32 @@ function LongText({ text }) {
     <button class="more" aria-expanded=${open ? "true" : "false"} onClick=${() => setOpen(!open)}>${open ? t("showLess") : t("showMore")}</button>`;
 }
 
+function fileSize(bytes) {
+  if (!bytes && bytes !== 0) return "";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// A file that is neither shown nor played: a card with its name, type and size.
+function FileCard({ a }) {
+  const type = (a.content_type || "").split("/").pop().split(";")[0].toUpperCase();
+  return html`<a href="#" class="file-card" onClick=${(e) => { e.preventDefault(); download(a); }}>
+    <span class="file-icon" aria-hidden="true">📎</span>
+    <span class="file-name">${a.name}</span>
+    <span class="file-meta">${[type, fileSize(a.size)].filter(Boolean).join(" · ")}</span></a>`;
+}
+
 function Message({ m }) {
-  // A call's recording plays in its summary; other files are listed.
+  // A call's recording plays in its summary; a voice message plays in place; pictures are
+  // shown; other files are cards.
   const shown = m.call ? (m.attachments || []).filter((a) => !a.content_type.startsWith("audio/")) : (m.attachments || []);
   const files = shown.map((a, index) => (a.url
     ? (SHOWN_INLINE.has(a.content_type) && a.size <= SHOWN_INLINE_MAX
       ? html`<div key=${index}><${Picture} a=${a} /></div>`
-      : html`<div key=${index}><a href="#" onClick=${(e) => { e.preventDefault(); download(a); }}>📎 ${a.name}</a></div>`)
+      : a.content_type.startsWith("audio/") && a.size <= PLAYED_INLINE_MAX
+        ? html`<div key=${index} class="voice"><${Recording} url=${a.url} /><${FileCard} a=${a} /></div>`
+        : html`<div key=${index}><${FileCard} a=${a} /></div>`)
     : html`<div key=${index} class="empty">📎 ${a.name}: ${a.note || a.state}</div>`));
   const delivery = m.delivery_state
     ? html`<span class=${m.delivery_state === "failed" ? "failed" : ""}>${t(`delivery_${m.delivery_state}`)}${m.delivery_error ? `: ${m.delivery_error}` : ""}</span>`
@@ -894,6 +938,11 @@ function Messages({ state }) {
   return html`<div class="messages" ref=${list} onScroll=${onScroll} tabindex="0" aria-label=${t("viewConversation")}>
     ${state.olderCursor ? html`<p class="history-note">${state.loadingOlder ? t("olderLoading") : ""}</p>` : html`<p class="history-note">${count ? t("noMore") : ""}</p>`}
     ${withHandOvers(state).map((m, i, all) => {
+      // A care cycle begins again: a divider, like a new dialog's.
+      if (m.handOver && m.type === "dialog.reopened") {
+        return html`<div key=${`e-${m.id}`} class="divider reopened" role="separator" aria-label=${t("ho_reopened")}>
+          <span>${t("ho_reopened")} · ${new Date(m.occurred_at).toLocaleString(lang(), { dateStyle: "short", timeStyle: "short" })}</span></div>`;
+      }
       if (m.handOver) return html`<p key=${`e-${m.id}`} class="hand-over">${handOverText(m, state)} · <time datetime=${m.occurred_at}>${new Date(m.occurred_at).toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit" })}</time></p>`;
       const previous = all.slice(0, i).reverse().find((x) => !x.handOver);
       // Each dialog of the lead (a care cycle, another channel) begins under a divider.

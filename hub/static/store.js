@@ -41,6 +41,8 @@ export const store = createStore({
   view: "list",             // phone size: list | conversation | lead
   sort: localStorage.getItem("hub.sort") || "activity",
   channelFilter: localStorage.getItem("hub.channel") || "",
+  statusFilter: localStorage.getItem("hub.status") || "open",  // open | waiting | closed
+  closedDialogs: null,      // the operator's recently closed dialogs, when that list is shown
   search: null,
   help: false,
 });

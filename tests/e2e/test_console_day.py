@@ -239,6 +239,38 @@ async def test_live_state_reaches_the_open_conversation(
     await expect(page.locator(".message.in a.picture[title^=photo] img")).to_be_visible(
         timeout=15000
     )
+    # A voice message plays in place; a document is a card with its type and size.
+    telegram.add_file("AwAC-voice", "voice/file_2.oga", b"OggS voice")
+    telegram.add_file("BQAC-doc", "documents/file_3.pdf", b"%PDF-1.4 " + b"x" * 2048)
+    for n, media in enumerate(
+        (
+            {
+                "voice": {
+                    "file_id": "AwAC-voice",
+                    "file_unique_id": "AgADv",
+                    "duration": 3,
+                    "mime_type": "audio/ogg",
+                    "file_size": 10,
+                }
+            },
+            {
+                "document": {
+                    "file_id": "BQAC-doc",
+                    "file_unique_id": "AgADd",
+                    "file_name": "invoice.pdf",
+                    "mime_type": "application/pdf",
+                    "file_size": 2057,
+                }
+            },
+        )
+    ):
+        update = text_update(10 + n, "", user_id=5550001)
+        del update["message"]["text"]
+        update["message"].update(media)
+        await post_update(base, update)
+    await expect(page.locator(".message.in .voice audio.recording")).to_have_count(1, timeout=15000)
+    card = page.locator(".message.in .file-card", has_text="invoice.pdf")
+    await expect(card.locator(".file-meta")).to_have_text("PDF · 2 KB", timeout=15000)
 
     contact = text_update(3, "", user_id=5550001)
     del contact["message"]["text"]

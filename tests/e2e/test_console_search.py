@@ -112,3 +112,49 @@ async def test_the_dialog_list_narrows_to_one_channel(
     await expect(items).to_have_text(["Olga"])
     await page.select_option("select.channel-filter", "")
     await expect(items).to_have_count(2)
+
+
+async def test_the_dialog_list_narrows_by_status(browser: Browser, site: tuple[str, Any]) -> None:
+    """Open, awaiting a reply, or closed recently (newest first, opened as history)."""
+    base, _ = site
+    for n, size in enumerate((DESKTOP, PHONE)):
+        page = await browser.new_page(viewport=size)
+        await login_as(page, base, "anna")
+        await _online(page)
+        first, second = f"Ivan{n}", f"Olga{n}"
+        await _customer(base, 30 + 2 * n, "hello", 5550130 + 2 * n, name=first)
+        await _accept(page)
+        if size is PHONE:  # the first accepted opens at once; offers are on the list
+            await page.locator(".views .view-list").click()
+        await _customer(base, 31 + 2 * n, "hi there", 5550131 + 2 * n, name=second)
+        await _accept(page)
+        items = page.locator(".dialog-item .dialog-name")
+        await expect(items).to_have_count(2 + n)  # the last round's answered one stays open
+        # Answer Ivan: only Olga awaits a reply.
+        await page.locator(".dialog-item", has_text=first).click()
+        await page.locator(".composer textarea").fill("Hello!")
+        await page.locator(".composer button.send").click()
+        await expect(page.locator(".message.out")).to_have_count(1)
+        if size is PHONE:
+            await page.locator(".views .view-list").click()
+        await page.select_option("select.status-filter", "waiting")
+        await expect(items).to_have_text([second])
+        # Close Olga's: she is among the recently closed, and opens as her history.
+        await page.locator(".dialog-item", has_text=second).click()
+        await page.locator(".conv-head button.close").click()
+        if size is PHONE:
+            await page.locator(".views .view-list").click()
+        await page.select_option("select.status-filter", "closed")
+        closed = page.locator(".closed-items .dialog-name")
+        await expect(closed.first).to_have_text(second)
+        await _shot(page, "operator-closed-dialogs")
+        await page.reload()  # remembered
+        await expect(page.locator("select.status-filter")).to_have_value("closed")
+        await page.locator(".closed-items .dialog-item", has_text=second).click()
+        await expect(page.locator(".lead-history .message.in .text")).to_have_text(["hi there"])
+        if size is PHONE:
+            await page.locator(".views .view-list").click()
+        await page.select_option("select.status-filter", "open")
+        await expect(items.filter(has_text=first)).to_have_count(1)
+        await expect(items.filter(has_text=second)).to_have_count(0)
+        await page.close()

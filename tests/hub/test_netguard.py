@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from hub.netguard import NetGuard, Refused, is_public, trusted
-from storage import channels
-from tests.conftest import VK_GROUP
+from tests.conftest import VK_GROUP, add_vk
 from tests.fakes.vk import FakeVk, message_new
 from tests.fixtures.dns import LoopbackResolver
 from tests.fixtures.waiting import eventually
@@ -90,19 +89,7 @@ def _doc(url: str) -> list[dict[str, Any]]:
 async def test_vk_media_on_an_internal_address_is_refused(
     client: Client, pool: asyncpg.Pool, fake_vk: FakeVk, internal: Any, via_redirect: bool
 ) -> None:
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "vk",
-            "club",
-            {
-                "token": fake_vk.token,
-                "group_id": str(VK_GROUP),
-                "confirmation": "c0nf",
-                "secret": "s3cr3t",
-                "api_base": fake_vk.base,
-            },
-        )
+    await add_vk(pool, fake_vk)
     url = f"{internal.base}/latest/meta-data/"
     if via_redirect:  # the channel's own (trusted) host sends the fetcher elsewhere
         url = str(URL(f"{fake_vk.base}/moved").with_query(to=url))

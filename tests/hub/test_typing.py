@@ -11,8 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub import typing_relay
-from storage import channels
-from tests.conftest import VK_GROUP, add_operator, add_telegram
+from tests.conftest import VK_GROUP, add_operator, add_telegram, add_vk
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fakes.vk import FakeVk, message_new
 from tests.fixtures.sockets import signed_in
@@ -75,19 +74,7 @@ async def test_typing_is_shown_in_telegram_once_in_a_while(
 
 
 async def test_typing_is_shown_in_vk(client: Client, pool: asyncpg.Pool, fake_vk: FakeVk) -> None:
-    async with pool.acquire() as conn:
-        await channels.create(
-            conn,
-            "vk",
-            "club",
-            {
-                "token": fake_vk.token,
-                "group_id": str(VK_GROUP),
-                "confirmation": "c0nf",
-                "secret": "s3cr3t",
-                "api_base": fake_vk.base,
-            },
-        )
+    await add_vk(pool, fake_vk)
     event = message_new(VK_GROUP, "e-typing", "hello", from_id=7730001)
     assert await (await client.post("/connectors/vk/club", json=event)).text() == "ok"
     dialog_id = await _held_by_anna(pool)
