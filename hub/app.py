@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from hub.api import apikeys_admin, operators_admin
 from hub.api import calls as calls_api
 from hub.api import canned as canned_api
 from hub.api import dialogs as dialogs_api
@@ -224,6 +225,13 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_post("/api/v1/auth/logout", sessions_api.logout)
     r.add_get("/api/v1/me", sessions_api.me)
     r.add_get("/api/v1/operators", sessions_api.list_operators)
+    r.add_post("/api/v1/operators", operators_admin.create_operator)
+    r.add_get("/api/v1/apikeys", apikeys_admin.list_keys)
+    r.add_post("/api/v1/apikeys", apikeys_admin.create_key)
+    r.add_delete(r"/api/v1/apikeys/{id:[0-9]+}", apikeys_admin.revoke_key)
+    r.add_get(r"/api/v1/operators/{id:[0-9]+}", operators_admin.get_operator)
+    r.add_patch(r"/api/v1/operators/{id:[0-9]+}", operators_admin.update_operator)
+    r.add_delete(r"/api/v1/operators/{id:[0-9]+}", operators_admin.disable_operator)
     r.add_get("/ws/operator", hub.gateway.handle)
     r.add_get("/", console_index)
     r.add_get("/console/{filename:.+}", console_file)

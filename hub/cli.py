@@ -20,7 +20,9 @@ from argon2 import PasswordHasher
 from connectors import registry
 from hub import redact
 from hub.api.auth import SCOPES, validate_scopes
+from hub.cli_admin import add_apikey_commands, add_operator_commands
 from hub.config import ConfigError, Settings, load_settings
+from hub.errors import HubError
 from hub.ports.connector import ConnectorDescriptor
 from hub.ports.settings import SettingsInvalid
 from hub.runtime import database
@@ -397,12 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_op.add_argument("--extension")
     add_op.add_argument("--password-stdin", action="store_true")
     add_op.set_defaults(func=cmd_operator_add)
+    add_operator_commands(operator)
 
     apikey = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     create = apikey.add_parser("create", help="create an API key and print it once")
     create.add_argument("name")
     create.add_argument("--scopes", help=f"comma-separated; default {','.join(SCOPES)}")
     create.set_defaults(func=cmd_apikey_create)
+    add_apikey_commands(apikey)
 
     channel = sub.add_parser("channel", help="channels").add_subparsers(
         dest="action", required=True
@@ -492,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args, settings)
     except UsageError as exc:
         print(f"hub: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:  # an admin command's refusal, worded as the API words it
+        print(f"hub: {exc.message}", file=sys.stderr)
         return 2
     except SchemaTooNew as exc:
         print(f"hub: {exc}", file=sys.stderr)

@@ -215,6 +215,7 @@ class Operator:
     max_dialogs: int
     extension: str | None
     created_at: datetime
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,3 +57,28 @@ async def verify(conn: Conn | asyncpg.Pool, key: str) -> ApiKey | None:
         hash_key(key),
     )
     return ApiKey(row["id"], row["name"], tuple(row["scopes"])) if row else None
+
+
+async def list_all(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
+    """Every key, revoked ones too, newest first: never its hash."""
+    return await conn.fetch(
+        """SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
+           FROM api_keys ORDER BY id DESC"""
+    )
+
+
+async def get(conn: Conn | asyncpg.Pool, key_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at
+           FROM api_keys WHERE id = $1""",
+        key_id,
+    )
+
+
+async def revoke(conn: Conn | asyncpg.Pool, key_id: int) -> bool:
+    """Revoke a key: refused from its next request on. False when unknown or revoked."""
+    value = await conn.fetchval(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+        key_id,
+    )
+    return value is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -27,6 +28,7 @@ def _operator(row: asyncpg.Record) -> Operator:
         max_dialogs=row["max_dialogs"],
         extension=row["extension"],
         created_at=row["created_at"],
+        disabled_at=row["disabled_at"],
     )
 
 
@@ -62,7 +64,10 @@ async def get(conn: Conn | asyncpg.Pool, operator_id: int) -> Operator | None:
 
 
 async def by_login(conn: Conn | asyncpg.Pool, login: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM operators WHERE login = $1", login)
+    """The operator who may sign in with this login (a disabled one may not)."""
+    return await conn.fetchrow(
+        "SELECT * FROM operators WHERE login = $1 AND disabled_at IS NULL", login
+    )
 
 
 async def list_all(conn: Conn | asyncpg.Pool) -> list[Operator]:
@@ -188,7 +193,8 @@ async def mark_offline_unless_seen(
 
 
 async def roster(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
-    """Every operator with their presence and how many dialogs they hold."""
+    """Every operator at work (not disabled) with their presence and how many dialogs they
+    hold."""
     return await conn.fetch(
         """SELECT o.id, o.login, o.name, o.role, o.max_dialogs,
                   CASE WHEN p.updated_at > now() - interval '90 seconds' THEN p.status
@@ -196,5 +202,53 @@ async def roster(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
                   (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id
                      AND d.status = 'assigned') AS load
            FROM operators o LEFT JOIN operator_presence p ON p.operator_id = o.id
+           WHERE o.disabled_at IS NULL
            ORDER BY o.name, o.id"""
     )
+
+
+# What an admin may change of an operator, and the column each is kept in.
+EDITABLE = ("name", "role", "skills", "max_dialogs", "extension")
+
+
+async def update(conn: Conn, operator_id: int, changes: dict[str, Any]) -> Operator | None:
+    """Change the named fields (of `EDITABLE`, and `password_hash`); the operator after."""
+    columns = [c for c in changes if c in (*EDITABLE, "password_hash")]
+    if not columns:
+        return await get(conn, operator_id)
+    assignments = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE operators SET {assignments} WHERE id = $1 RETURNING *",
+        operator_id,
+        *[list(changes[c]) if c == "skills" else changes[c] for c in columns],
+    )
+    return _operator(row) if row else None
+
+
+async def set_disabled(conn: Conn, operator_id: int, disabled: bool) -> list[int]:
+    """Disable (or enable again) an operator; disabling ends their sessions: the ids of the
+    tokens it revoked, so their sockets can be closed."""
+    await conn.execute(
+        "UPDATE operators SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END"
+        " WHERE id = $1",
+        operator_id,
+        disabled,
+    )
+    if not disabled:
+        return []
+    await conn.execute(
+        "UPDATE operator_presence SET status = 'offline', updated_at = now()"
+        " WHERE operator_id = $1",
+        operator_id,
+    )
+    return await end_sessions(conn, operator_id)
+
+
+async def end_sessions(conn: Conn, operator_id: int) -> list[int]:
+    """Revoke every live token of the operator; their ids."""
+    rows = await conn.fetch(
+        """UPDATE operator_tokens SET revoked_at = now()
+           WHERE operator_id = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING id""",
+        operator_id,
+    )
+    return [r["id"] for r in rows]

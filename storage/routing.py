@@ -288,3 +288,16 @@ async def next_offer_expiry(conn: Conn) -> float | None:
         " FROM dialogs WHERE status = 'offered'"
     )
     return max(0.0, float(value)) if value is not None else None
+
+
+async def release_held(conn: Conn, operator_id: int) -> list[int]:
+    """An operator disabled: the dialogs they held wait in their queues again, first in line
+    (queued when they first were), and are not offered back to them."""
+    rows = await conn.fetch(
+        """UPDATE dialogs SET status = 'queued', operator_id = NULL, offered_to = '{}',
+                  offer_expires_at = NULL, assigned_at = NULL, transferred_from = $1,
+                  queued_at = queued_at - interval '1 microsecond', updated_at = now()
+           WHERE operator_id = $1 AND status = 'assigned' RETURNING id""",
+        operator_id,
+    )
+    return [r["id"] for r in rows]

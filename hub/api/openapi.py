@@ -20,6 +20,21 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_OPERATOR_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "login": {"type": "string", "maxLength": 64},
+        "name": {"type": "string", "maxLength": 100},
+        "role": {"enum": ["operator", "supervisor", "admin"]},
+        "skills": {"type": "array", "items": {"type": "string"}},
+        "max_dialogs": {"type": "integer", "minimum": 1, "maximum": 100},
+        "extension": {"type": ["string", "null"]},
+        "password": {"type": "string", "minLength": 8, "writeOnly": True},
+        "disabled": {"type": "boolean"},
+    },
+}
+
+
 def _op(
     summary: str,
     *,
@@ -273,11 +288,79 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             },
             "/api/v1/operators": {
                 "get": _op(
-                    "Operators with presence and load",
+                    "Operators at work with presence and load; for admins every field they"
+                    " edit, and disabled operators with ?include_disabled=true",
                     tag="operators",
                     schema={"type": "object"},
+                    params=[_q("include_disabled", "true: disabled operators too (admins)")],
                     errors=(401, 403),
-                )
+                ),
+                "post": _op(
+                    "Add an operator (admin)",
+                    tag="admin",
+                    ok=201,
+                    schema=_ref("Operator"),
+                    body=_OPERATOR_BODY | {"required": ["login", "name", "password"]},
+                    errors=(400, 401, 403, 409, 415, 422),
+                ),
+            },
+            "/api/v1/operators/{id}": {
+                "get": _op(
+                    "One operator (admin)", tag="admin", params=[_path()], schema=_ref("Operator")
+                ),
+                "patch": _op(
+                    "Change an operator (admin): name, role, skills, capacity, extension; a new"
+                    " password ends their sessions; disabled true ends them, refuses their"
+                    " login and puts the dialogs they held back in their queues",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("Operator"),
+                    body=_OPERATOR_BODY,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                ),
+                "delete": _op(
+                    "Remove an operator: they are disabled, their history kept (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("Operator"),
+                    errors=(401, 403, 404, 409),
+                ),
+            },
+            "/api/v1/apikeys": {
+                "get": _op(
+                    "API keys with their scopes and last use, revoked ones too; never a key"
+                    " (admin)",
+                    tag="admin",
+                    schema={
+                        "type": "object",
+                        "properties": {"items": {"type": "array", "items": _ref("ApiKey")}},
+                    },
+                ),
+                "post": _op(
+                    "Make an API key: the answer's `key` is shown this once (admin). scopes"
+                    " default to every scope but admin",
+                    tag="admin",
+                    ok=201,
+                    schema=_ref("ApiKey"),
+                    body={
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "maxLength": 100},
+                            "scopes": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    errors=(400, 401, 403, 415, 422),
+                ),
+            },
+            "/api/v1/apikeys/{id}": {
+                "delete": _op(
+                    "Revoke an API key: refused from its next request on (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("ApiKey"),
+                    errors=(401, 403, 404),
+                ),
             },
             "/api/v1/search": {
                 "get": _op(
@@ -857,6 +940,34 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                         "by_operator_id": {"type": ["integer", "null"]},
                     },
                 },
+            },
+        },
+        "Operator": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "login": s,
+                "name": s,
+                "role": {"enum": ["operator", "supervisor", "admin"]},
+                "skills": {"type": "array", "items": s},
+                "max_dialogs": i,
+                "extension": {"type": ["string", "null"]},
+                "disabled": {"type": "boolean"},
+                "created_at": s,
+            },
+        },
+        "ApiKey": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "name": s,
+                "prefix": s,
+                "scopes": {"type": "array", "items": s},
+                "created_at": s,
+                "last_used_at": ns,
+                "revoked": {"type": "boolean"},
+                "revoked_at": ns,
+                "key": {"type": "string", "description": "in the creation's answer only"},
             },
         },
         "FormResult": {

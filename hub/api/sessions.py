@@ -9,7 +9,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.api.auth import principal_of, scoped
+from hub.api.auth import authenticate, principal_of, scoped
 from hub.api.shapes import operator_json
 from hub.context import hub_of
 from hub.domain import Notice
@@ -91,8 +91,30 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(operator_json(operator))
 
 
-@scoped("dialogs")
 async def list_operators(request: web.Request) -> web.Response:
-    """Operators with their presence: transfer targets for operators, load for supervisors."""
-    rows = await operators.roster(hub_of(request).pool)
+    """Operators with their presence: transfer targets for operators, load for supervisors;
+    for admins (`?include_disabled=true`) every operator with everything an admin edits."""
+    principal = await authenticate(request)
+    pool = hub_of(request).pool
+    if principal.may("admin", write=False):
+        everyone = request.query.get("include_disabled") == "true"
+        live = {r["id"]: r for r in await operators.roster(pool)}
+        items = []
+        for operator in await operators.list_all(pool):
+            if operator.disabled_at is not None and not everyone:
+                continue
+            row = live.get(operator.id)
+            presence = (
+                {"presence": row["presence"], "load": row["load"]}
+                if row
+                else {
+                    "presence": "offline",
+                    "load": 0,
+                }
+            )
+            items.append({**operator_json(operator), **presence})
+        return web.json_response({"items": items})
+    if not principal.may("dialogs", write=False):
+        raise ApiError(403, "forbidden", "this credential lacks the scope dialogs or admin")
+    rows = await operators.roster(pool)
     return web.json_response({"items": [dict(r) for r in rows]})

@@ -113,6 +113,8 @@ def operator_json(operator: Operator) -> dict[str, object]:
         "skills": list(operator.skills),
         "max_dialogs": operator.max_dialogs,
         "extension": operator.extension,
+        "disabled": operator.disabled_at is not None,
+        "created_at": operator.created_at.isoformat(),
     }
 
 

@@ -845,7 +845,7 @@ function fileSize(bytes) {
 function FileCard({ a }) {
   const type = (a.content_type || "").split("/").pop().split(";")[0].toUpperCase();
   return html`<a href="#" class="file-card" onClick=${(e) => { e.preventDefault(); download(a); }}>
-    <span class="file-icon" aria-hidden="true">📎</span>
+    <span class="file-icon" aria-hidden="true">${type.slice(0, 4) || "FILE"}</span>
     <span class="file-name">${a.name}</span>
     <span class="file-meta">${[type, fileSize(a.size)].filter(Boolean).join(" · ")}</span></a>`;
 }

@@ -338,3 +338,58 @@ def test_an_error_without_uvloop_carries_no_import_context(
         assert exc.__context__ is None and exc.__cause__ is None
     else:
         raise AssertionError("the failure was swallowed")
+
+
+async def test_operator_edit_password_disable_and_keys_from_the_cli(
+    db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    code, _, err = await hub(
+        db_dsn, "operator", "add", "olga", "--name", "Olga", "--password-stdin",
+        stdin="first password\n",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = await hub(
+        db_dsn, "operator", "edit", "olga", "--role", "supervisor", "--skills", "ru,sales",
+        "--max-dialogs", "7", "--extension", "105",
+    )  # fmt: skip
+    assert code == 0, err
+    row = await one_row(pool, "SELECT * FROM operators WHERE login = 'olga'")
+    assert (row["role"], row["skills"], row["max_dialogs"], row["extension"]) == (
+        "supervisor",
+        ["ru", "sales"],
+        7,
+        "105",
+    )
+    bad = await hub(db_dsn, "operator", "edit", "olga", "--max-dialogs", "0")
+    assert bad[0] == 2 and "max_dialogs" in bad[2]
+    assert (await hub(db_dsn, "operator", "edit", "nobody", "--name", "X"))[0] == 2
+    code, _, err = await hub(
+        db_dsn, "operator", "password", "olga", "--password-stdin", stdin="second password\n"
+    )
+    assert code == 0, err
+    new_hash = await pool.fetchval("SELECT password_hash FROM operators WHERE login = 'olga'")
+    assert PasswordHasher().verify(new_hash, "second password")
+    code, out, err = await hub(db_dsn, "operator", "disable", "olga")
+    assert code == 0 and "disabled" in out, err
+    code, out, _ = await hub(db_dsn, "operator", "list")
+    assert "olga\tOlga\tsupervisor\tdisabled" in out
+    assert (await hub(db_dsn, "operator", "enable", "olga"))[0] == 0
+    assert await pool.fetchval("SELECT disabled_at FROM operators WHERE login = 'olga'") is None
+
+    code, key, _ = await hub(db_dsn, "apikey", "create", "crm")
+    key_id = await pool.fetchval("SELECT id FROM api_keys WHERE name = 'crm'")
+    code, out, _ = await hub(db_dsn, "apikey", "list")
+    assert f"{key_id}\tcrm\t{key.strip()[:10]}…" in out and "live" in out
+    assert key.strip() not in out
+    assert (await hub(db_dsn, "apikey", "revoke", str(key_id)))[0] == 0
+    assert await apikeys.verify(pool, key.strip()) is None
+    assert "revoked" in (await hub(db_dsn, "apikey", "list"))[1]
+    assert (await hub(db_dsn, "apikey", "revoke", "999"))[0] == 2
+    actors = await pool.fetch("SELECT type FROM domain_events WHERE actor = 'cli' ORDER BY id")
+    assert [r["type"] for r in actors] == [
+        "operator.updated",
+        "operator.password_reset",
+        "operator.disabled",
+        "operator.enabled",
+        "apikey.revoked",
+    ]

@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from hub import gateway as gateway_module
@@ -16,7 +15,7 @@ from hub.context import Hub
 from hub.domain import Channel, Operator
 from storage import operators
 from tests.conftest import OPERATOR_PASSWORD, add_form, add_operator, one_row
-from tests.fixtures.sockets import Socket
+from tests.fixtures.sockets import Socket, closed_with
 
 Client = TestClient[Any, Any]
 PASSWORD = OPERATOR_PASSWORD
@@ -244,13 +243,6 @@ async def test_login_attempts_are_limited(client: Client, pool: asyncpg.Pool) ->
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
 
 
-async def _closed_with(socket: Socket, timeout: float = 5.0) -> int | None:
-    async with asyncio.timeout(timeout):
-        while (await socket.ws.receive()).type not in (WSMsgType.CLOSE, WSMsgType.CLOSED):
-            continue
-    return socket.ws.close_code
-
-
 async def test_a_socket_ends_when_its_token_is_revoked_or_expires(
     client: Client, pool: asyncpg.Pool, hub: Hub
 ) -> None:
@@ -263,7 +255,7 @@ async def test_a_socket_ends_when_its_token_is_revoked_or_expires(
     await other.next("hello")
     out = await client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert out.status == 200
-    assert await _closed_with(socket) == 4401
+    assert await closed_with(socket) == 4401
     # Another session of the same operator is not touched.
     await other.send(type="ping")
     await other.next("pong")
@@ -271,13 +263,13 @@ async def test_a_socket_ends_when_its_token_is_revoked_or_expires(
     await pool.execute("UPDATE operator_tokens SET expires_at = now() + interval '1 second'")
     expiring = await _connect(client, other_tab)
     await expiring.next("hello")
-    assert await _closed_with(expiring) == 4401
+    assert await closed_with(expiring) == 4401
     # A token that ended without a notice reaching this node (revoked elsewhere, a notice
     # lost) is found by the gateway's periodic look.
     await other.send(type="ping")
     await other.next("pong")
     await hub.gateway.check_sessions()
-    assert await _closed_with(other) == 4401
+    assert await closed_with(other) == 4401
 
 
 async def test_previews_show_the_customers_latest_message_and_waiting_time(

@@ -1,0 +1,225 @@
+"""Admin work over the REST API: operators (create, edit, reset a password, disable) and
+API keys (make, list, revoke), by an admin's token or an API key with the `admin` scope;
+every change in the domain-event log with who made it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import jsonschema
+from aiohttp.test_utils import TestClient
+
+from hub.domain import Channel
+from storage import apikeys
+from tests.conftest import OPERATOR_PASSWORD, add_operator, form_lead, operator_token
+from tests.fixtures.sockets import closed_with, connected, signed_in
+from tests.storage.test_domain_events import SCHEMA
+
+Client = TestClient[Any, Any]
+
+
+async def _events(pool: asyncpg.Pool, prefix: str) -> list[tuple[str, str]]:
+    """The admin events of a kind, each valid by the published schema."""
+    rows = await pool.fetch(
+        "SELECT * FROM domain_events WHERE type LIKE $1 || '%' ORDER BY id", prefix
+    )
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    for row in rows:
+        validator.validate({**dict(row), "occurred_at": row["occurred_at"].isoformat()})
+    return [(r["type"], r["actor"]) for r in rows]
+
+
+async def test_only_admins_do_admin_work(
+    client: Client, pool: asyncpg.Pool, auth: dict[str, str]
+) -> None:
+    await add_operator(pool, "anna")
+    await add_operator(pool, "sam", role="supervisor")
+    await add_operator(pool, "root", role="admin")
+    body = {"login": "new", "name": "New", "password": "long enough"}
+    for headers in (
+        await operator_token(client, "anna"),
+        await operator_token(client, "sam"),
+        auth,  # an API key with every scope but admin
+    ):
+        for method, path, json in (
+            ("POST", "/api/v1/operators", body),
+            ("GET", "/api/v1/operators/1", None),
+            ("PATCH", "/api/v1/operators/1", {"name": "x"}),
+            ("DELETE", "/api/v1/operators/1", None),
+            ("GET", "/api/v1/apikeys", None),
+            ("POST", "/api/v1/apikeys", {"name": "x"}),
+            ("DELETE", "/api/v1/apikeys/1", None),
+        ):
+            reply = await client.request(method, path, json=json, headers=headers)
+            assert reply.status == 403, (method, path, await reply.text())
+    assert await pool.fetchval("SELECT count(*) FROM operators") == 3
+    # An API key given the admin scope by name does admin work; `admin:read` only reads.
+    _, admin_key = await apikeys.create(pool, "provisioning", ["admin"])
+    _, reader = await apikeys.create(pool, "audit", ["admin:read"])
+    made = await client.post(
+        "/api/v1/operators", json=body, headers={"Authorization": f"Bearer {admin_key}"}
+    )
+    assert made.status == 201, await made.text()
+    listed = await client.get("/api/v1/apikeys", headers={"Authorization": f"Bearer {reader}"})
+    assert listed.status == 200
+    refused = await client.post(
+        "/api/v1/apikeys", json={"name": "x"}, headers={"Authorization": f"Bearer {reader}"}
+    )
+    assert refused.status == 403
+    assert await _events(pool, "operator.created") == [("operator.created", "api:provisioning")]
+
+
+async def test_an_admin_manages_operators(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    root = await add_operator(pool, "root", role="admin")
+    as_root = await operator_token(client, "root")
+    for body, code in (
+        ({"login": "olga", "name": "Olga"}, "invalid_field"),  # no password
+        ({"login": "olga", "name": "Olga", "password": "short"}, "invalid_field"),
+        (
+            {"login": "olga", "name": "Olga", "password": "long enough", "role": "boss"},
+            "invalid_field",
+        ),
+        ({"login": "o l", "name": "Olga", "password": "long enough"}, "invalid_field"),
+        (
+            {"login": "olga", "name": "Olga", "password": "long enough", "salary": 1},
+            "invalid_field",
+        ),
+        ({"login": "root", "name": "Again", "password": "long enough"}, "conflict"),
+    ):
+        reply = await client.post("/api/v1/operators", json=body, headers=as_root)
+        assert reply.status in (409, 422) and (await reply.json())["error"]["code"] == code, body
+    made = await client.post(
+        "/api/v1/operators",
+        json={
+            "login": "olga",
+            "name": "Olga",
+            "password": OPERATOR_PASSWORD,
+            "skills": ["ru", "sales"],
+            "max_dialogs": 3,
+            "extension": "104",
+        },
+        headers=as_root,
+    )
+    assert made.status == 201, await made.text()
+    olga = await made.json()
+    assert (olga["role"], olga["skills"], olga["max_dialogs"], olga["extension"]) == (
+        "operator",
+        ["ru", "sales"],
+        3,
+        "104",
+    )
+    assert "password" not in olga and "password_hash" not in olga and olga["disabled"] is False
+
+    edited = await client.patch(
+        f"/api/v1/operators/{olga['id']}",
+        json={"name": "Olga K", "role": "supervisor", "skills": ["ru"], "max_dialogs": 8},
+        headers=as_root,
+    )
+    assert edited.status == 200, await edited.text()
+    assert (await edited.json())["name"] == "Olga K"
+    socket = await signed_in(client, "olga")  # signed in with the password given
+    lead = await form_lead(client, pool, olga["id"], name="Ivan", phone="+79160000901")
+
+    # A new password ends the sessions of the old one.
+    reset = await client.patch(
+        f"/api/v1/operators/{olga['id']}", json={"password": "a new password"}, headers=as_root
+    )
+    assert reset.status == 200
+    assert await closed_with(socket) == 4401
+    assert (
+        await client.post(
+            "/api/v1/auth/login", json={"login": "olga", "password": OPERATOR_PASSWORD}
+        )
+    ).status == 401
+    login = await client.post(
+        "/api/v1/auth/login", json={"login": "olga", "password": "a new password"}
+    )
+    assert login.status == 200
+    token = (await login.json())["token"]
+    socket = await connected(client, token)
+
+    # Disabled: the socket closes at once, the token and the login are refused, the dialog
+    # she held waits in the queue again; enabled again, she signs in.
+    gone = await client.delete(f"/api/v1/operators/{olga['id']}", headers=as_root)
+    assert gone.status == 200 and (await gone.json())["disabled"] is True
+    assert await closed_with(socket) == 4401
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status == 401
+    again = await client.post(
+        "/api/v1/auth/login", json={"login": "olga", "password": "a new password"}
+    )
+    assert again.status == 401
+    dialog = await pool.fetchrow("SELECT status, operator_id FROM dialogs WHERE lead_id = $1", lead)
+    assert dialog is not None and dialog["status"] in ("queued", "offered")
+    assert dialog["operator_id"] is None
+    roster = await (
+        await client.get("/api/v1/operators", headers=await operator_token(client, "root"))
+    ).json()
+    assert olga["id"] not in [o["id"] for o in roster["items"]]
+    everyone = await (
+        await client.get("/api/v1/operators?include_disabled=true", headers=as_root)
+    ).json()
+    assert [o["disabled"] for o in everyone["items"] if o["id"] == olga["id"]] == [True]
+    back = await client.patch(
+        f"/api/v1/operators/{olga['id']}", json={"disabled": False}, headers=as_root
+    )
+    assert back.status == 200 and (await back.json())["disabled"] is False
+    assert (
+        await client.post(
+            "/api/v1/auth/login", json={"login": "olga", "password": "a new password"}
+        )
+    ).status == 200
+
+    # An admin cannot lock themselves out.
+    lockouts: list[dict[str, object]] = [{"disabled": True}, {"role": "operator"}]
+    for lockout in lockouts:
+        refused = await client.patch(f"/api/v1/operators/{root}", json=lockout, headers=as_root)
+        assert refused.status == 409
+    assert (await client.get("/api/v1/operators/999", headers=as_root)).status == 404
+    assert await _events(pool, "operator.") == [
+        ("operator.created", f"operator:{root}"),
+        ("operator.updated", f"operator:{root}"),
+        ("operator.password_reset", f"operator:{root}"),
+        ("operator.disabled", f"operator:{root}"),
+        ("operator.enabled", f"operator:{root}"),
+    ]
+    # The password is in no event.
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM domain_events WHERE data::text LIKE '%new password%'"
+    )
+
+
+async def test_an_admin_makes_lists_and_revokes_api_keys(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    root = await add_operator(pool, "root", role="admin")
+    as_root = await operator_token(client, "root")
+    for body in ({}, {"name": "x", "scopes": ["everything"]}, {"name": "x", "scopes": []}):
+        reply = await client.post("/api/v1/apikeys", json=body, headers=as_root)
+        assert reply.status == 422, body
+    made = await client.post("/api/v1/apikeys", json={"name": "crm"}, headers=as_root)
+    assert made.status == 201
+    record = await made.json()
+    key = record.pop("key")
+    assert key.startswith("hub_") and record["prefix"] == key[:10]
+    assert "admin" not in record["scopes"] and "leads" in record["scopes"]
+    crm = {"Authorization": f"Bearer {key}"}
+    assert (await client.get("/api/v1/leads", headers=crm)).status == 200
+    listed = await (await client.get("/api/v1/apikeys", headers=as_root)).json()
+    assert [k["name"] for k in listed["items"]] == ["crm"]
+    assert key not in str(listed) and listed["items"][0]["last_used_at"] is not None
+    assert "key_hash" not in listed["items"][0]
+
+    revoked = await client.delete(f"/api/v1/apikeys/{record['id']}", headers=as_root)
+    assert revoked.status == 200 and (await revoked.json())["revoked"] is True
+    assert (await client.get("/api/v1/leads", headers=crm)).status == 401
+    # Revoking twice changes nothing more; an unknown key is a 404.
+    assert (await client.delete(f"/api/v1/apikeys/{record['id']}", headers=as_root)).status == 200
+    assert (await client.delete("/api/v1/apikeys/999", headers=as_root)).status == 404
+    assert await _events(pool, "apikey.") == [
+        ("apikey.created", f"operator:{root}"),
+        ("apikey.revoked", f"operator:{root}"),
+    ]
