@@ -19,8 +19,9 @@ from argon2 import PasswordHasher
 
 from connectors import registry
 from hub import redact
+from hub.admin import queues as admin_queues
 from hub.api.auth import SCOPES, validate_scopes
-from hub.cli_admin import add_apikey_commands, add_operator_commands
+from hub.cli_admin import add_apikey_commands, add_operator_commands, add_queue_commands
 from hub.config import ConfigError, Settings, load_settings
 from hub.errors import HubError
 from hub.ports.connector import ConnectorDescriptor
@@ -221,37 +222,19 @@ def cmd_leads_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_queue_add(args: argparse.Namespace, settings: Settings) -> int:
-    from routing.hours import InvalidHours, parse_hours
-
-    if args.offer_timeout < 1:
-        raise UsageError("--offer-timeout takes a number of seconds, at least 1")
-    try:
-        if args.hours:
-            parse_hours(args.hours, args.timezone)
-        else:
-            parse_hours("mon 00:00-01:00", args.timezone)  # the zone alone must exist too
-    except InvalidHours as exc:
-        raise UsageError(str(exc)) from None
+    values = {
+        "name": args.name,
+        "strategy": args.strategy,
+        "offer_timeout_s": args.offer_timeout,
+        "channels": _csv(args.channels),
+        "skills": _csv(args.skills),
+        "hours": args.hours,
+        "timezone": args.timezone,
+        "auto_reply": args.auto_reply,
+    }
 
     async def add(pool: asyncpg.Pool) -> int:
-        known = {c.name for c in await channels.list_all(pool)}
-        unknown = [c for c in _csv(args.channels) if c not in known]
-        if unknown:
-            raise UsageError(f"no channel named {', '.join(unknown)}")
-        try:
-            queue = await queue_store.create(
-                pool,
-                name=args.name,
-                strategy=args.strategy,
-                offer_timeout_s=args.offer_timeout,
-                channels=_csv(args.channels),
-                skills=_csv(args.skills),
-                hours=args.hours,
-                timezone=args.timezone,
-                auto_reply=args.auto_reply,
-            )
-        except asyncpg.UniqueViolationError:
-            raise UsageError(f"a queue named {args.name!r} exists") from None
+        queue = await admin_queues.create(pool, values, "cli")
         print(f"queue {queue.id} {queue.name}")
         return 0
 
@@ -434,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_q.add_argument("--auto-reply")
     add_q.set_defaults(func=cmd_queue_add)
     queue.add_parser("list", help="list queues").set_defaults(func=cmd_queue_list)
+    add_queue_commands(queue)
 
     hook = sub.add_parser("webhook", help="webhooks to CRMs").add_subparsers(
         dest="action", required=True

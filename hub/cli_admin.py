@@ -16,10 +16,12 @@ import asyncpg
 
 from hub.admin import apikeys as admin_keys
 from hub.admin import operators as admin_operators
+from hub.admin import queues as admin_queues
 from hub.config import Settings
 from hub.errors import ApiError
 from hub.runtime import database
 from storage import apikeys, operators
+from storage import queues as queue_store
 
 ACTOR = "cli"
 
@@ -171,3 +173,71 @@ def add_apikey_commands(apikey: Any) -> None:
     revoke = apikey.add_parser("revoke", help="revoke an API key at once")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(func=cmd_apikey_revoke)
+
+
+async def _queue_id(pool: asyncpg.Pool, name: str) -> int:
+    for queue in await queue_store.list_all(pool):
+        if queue.name == name:
+            return queue.id
+    raise ApiError(404, "not_found", f"no queue {name!r}")
+
+
+def cmd_queue_edit(args: argparse.Namespace, settings: Settings) -> int:
+    values: dict[str, Any] = {}
+    for option, field in (
+        ("rename", "name"),
+        ("strategy", "strategy"),
+        ("offer_timeout", "offer_timeout_s"),
+        ("hours", "hours"),
+        ("timezone", "timezone"),
+        ("auto_reply", "auto_reply"),
+    ):
+        if getattr(args, option) is not None:
+            values[field] = getattr(args, option)
+    for option in ("channels", "skills"):
+        if getattr(args, option) is not None:
+            values[option] = [v.strip() for v in getattr(args, option).split(",") if v.strip()]
+    if args.always_open:
+        values["hours"] = None
+    if args.no_auto_reply:
+        values["auto_reply"] = None
+    if not values:
+        raise ApiError(422, "invalid_field", "nothing to change")
+
+    async def change(pool: asyncpg.Pool) -> int:
+        queue = await admin_queues.update(pool, await _queue_id(pool, args.name), values, ACTOR)
+        print(f"queue {queue.id} {queue.name}")
+        return 0
+
+    return _run(settings, change)
+
+
+def cmd_queue_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async def remove(pool: asyncpg.Pool) -> int:
+        await admin_queues.remove(pool, await _queue_id(pool, args.name), ACTOR)
+        print(f"queue {args.name} removed; its dialogs go to their channel's queue or the default")
+        return 0
+
+    return _run(settings, remove)
+
+
+def add_queue_commands(queue: Any) -> None:
+    """`hub queue edit|remove`."""
+    edit = queue.add_parser("edit", help="change a queue (only what is given)")
+    edit.add_argument("name")
+    edit.add_argument("--rename")
+    edit.add_argument("--strategy", choices=list(admin_queues.STRATEGIES))
+    edit.add_argument("--offer-timeout", type=int)
+    edit.add_argument("--channels", help="comma-separated; replaces the channels")
+    edit.add_argument("--skills", help="comma-separated; replaces the skills")
+    edit.add_argument(
+        "--hours", help="e.g. 'mon-fri 09:00-13:00; mon-fri 14:00-18:00; closed 2026-12-31'"
+    )
+    edit.add_argument("--always-open", action="store_true", help="remove the hours")
+    edit.add_argument("--timezone")
+    edit.add_argument("--auto-reply")
+    edit.add_argument("--no-auto-reply", action="store_true")
+    edit.set_defaults(func=cmd_queue_edit)
+    remove = queue.add_parser("remove", help="remove a queue")
+    remove.add_argument("name")
+    remove.set_defaults(func=cmd_queue_remove)

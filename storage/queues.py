@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -22,6 +23,7 @@ class QueueRow:
     timezone: str
     auto_reply: str | None
     last_operator_id: int | None
+    disabled: bool = False
 
 
 def _queue(row: asyncpg.Record) -> QueueRow:
@@ -36,6 +38,7 @@ def _queue(row: asyncpg.Record) -> QueueRow:
         timezone=row["timezone"],
         auto_reply=row["auto_reply"],
         last_operator_id=row["last_operator_id"],
+        disabled=row["disabled_at"] is not None,
     )
 
 
@@ -68,8 +71,54 @@ async def create(
     return _queue(row)
 
 
-async def list_all(conn: Conn | asyncpg.Pool) -> list[QueueRow]:
-    return [_queue(r) for r in await conn.fetch("SELECT * FROM queues ORDER BY id")]
+async def list_all(conn: Conn | asyncpg.Pool, *, removed: bool = False) -> list[QueueRow]:
+    """The queues in use (the router's); with `removed`, the disabled ones too."""
+    rows = await conn.fetch(
+        "SELECT * FROM queues WHERE $1 OR disabled_at IS NULL ORDER BY id", removed
+    )
+    return [_queue(r) for r in rows]
+
+
+async def get(conn: Conn | asyncpg.Pool, queue_id: int) -> QueueRow | None:
+    row = await conn.fetchrow("SELECT * FROM queues WHERE id = $1", queue_id)
+    return _queue(row) if row else None
+
+
+EDITABLE = (
+    "name",
+    "strategy",
+    "offer_timeout_s",
+    "channels",
+    "skills",
+    "hours",
+    "timezone",
+    "auto_reply",
+)
+
+
+async def update(conn: Conn, queue_id: int, changes: dict[str, Any]) -> QueueRow | None:
+    columns = [c for c in changes if c in EDITABLE]
+    if not columns:
+        return await get(conn, queue_id)
+    assignments = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE queues SET {assignments} WHERE id = $1 AND disabled_at IS NULL RETURNING *",
+        queue_id,
+        *[list(changes[c]) if c in ("channels", "skills") else changes[c] for c in columns],
+    )
+    return _queue(row) if row else None
+
+
+async def remove(conn: Conn, queue_id: int) -> bool:
+    """Delete a queue no dialog was routed through, else disable it; True if it was in use."""
+    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM dialogs WHERE queue_id = $1)", queue_id):
+        status = await conn.execute(
+            "UPDATE queues SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL",
+            queue_id,
+        )
+    else:
+        status = await conn.execute("DELETE FROM queues WHERE id = $1", queue_id)
+    return status.split()[-1] != "0"
 
 
 async def remember_choice(conn: Conn, queue_id: int, operator_id: int) -> None:

@@ -35,6 +35,25 @@ _OPERATOR_BODY: dict[str, Any] = {
 }
 
 
+_QUEUE_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 64},
+        "strategy": {"enum": ["least_busy", "round_robin", "sticky", "all"]},
+        "offer_timeout_s": {"type": "integer", "minimum": 1, "maximum": 3600},
+        "channels": {"type": "array", "items": {"type": "string"}},
+        "skills": {"type": "array", "items": {"type": "string"}},
+        "hours": {
+            "type": ["string", "null"],
+            "description": "e.g. 'mon-fri 09:00-13:00; mon-fri 14:00-18:00; closed"
+            " 2026-12-31..2027-01-08'; null: always open",
+        },
+        "timezone": {"type": "string"},
+        "auto_reply": {"type": ["string", "null"], "maxLength": 1000},
+    },
+}
+
+
 def _op(
     summary: str,
     *,
@@ -324,6 +343,38 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     params=[_path()],
                     schema=_ref("Operator"),
                     errors=(401, 403, 404, 409),
+                ),
+            },
+            "/api/v1/queues": {
+                "get": _op("Routing queues (admin)", tag="admin", schema={"type": "object"}),
+                "post": _op(
+                    "Add a routing queue (admin)",
+                    tag="admin",
+                    ok=201,
+                    schema=_ref("Queue"),
+                    body=_QUEUE_BODY | {"required": ["name"]},
+                    errors=(400, 401, 403, 409, 415, 422),
+                ),
+            },
+            "/api/v1/queues/{id}": {
+                "get": _op(
+                    "One routing queue (admin)", tag="admin", params=[_path()], schema=_ref("Queue")
+                ),
+                "patch": _op(
+                    "Change a routing queue (admin); the router reads it again at once",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("Queue"),
+                    body=_QUEUE_BODY,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                ),
+                "delete": _op(
+                    "Remove a routing queue (a queue dialogs went through is disabled, kept for"
+                    " the record); its dialogs go to their channel's queue, else the default (admin)",
+                    tag="admin",
+                    ok=204,
+                    params=[_path()],
+                    errors=(401, 403, 404),
                 ),
             },
             "/api/v1/apikeys": {
@@ -954,6 +1005,21 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "extension": {"type": ["string", "null"]},
                 "disabled": {"type": "boolean"},
                 "created_at": s,
+            },
+        },
+        "Queue": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "name": s,
+                "strategy": s,
+                "offer_timeout_s": i,
+                "channels": {"type": "array", "items": s},
+                "skills": {"type": "array", "items": s},
+                "hours": ns,
+                "timezone": s,
+                "auto_reply": ns,
+                "disabled": {"type": "boolean"},
             },
         },
         "ApiKey": {

@@ -4,6 +4,7 @@ every change in the domain-event log with who made it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from hub.domain import Channel
 from storage import apikeys
 from tests.conftest import OPERATOR_PASSWORD, add_operator, form_lead, operator_token
 from tests.fixtures.sockets import closed_with, connected, signed_in
+from tests.fixtures.waiting import eventually
 from tests.storage.test_domain_events import SCHEMA
 
 Client = TestClient[Any, Any]
@@ -223,3 +225,72 @@ async def test_an_admin_makes_lists_and_revokes_api_keys(
         ("apikey.created", f"operator:{root}"),
         ("apikey.revoked", f"operator:{root}"),
     ]
+
+
+async def test_an_admin_manages_queues_and_the_router_follows(
+    client: Client, pool: asyncpg.Pool, form: Channel
+) -> None:
+    await add_operator(pool, "root", role="admin")
+    anna = await add_operator(pool, "anna", skills=("vip",), online=True)
+    as_root = await operator_token(client, "root")
+    for body in (
+        {"name": "bad name"},
+        {"name": "q", "strategy": "random"},
+        {"name": "q", "channels": ["nowhere"]},
+        {"name": "q", "hours": "someday"},
+        {"name": "q", "hours": "mon-fri 09:00-18:00", "timezone": "Mars/Olympus"},
+        {"name": "q", "offer_timeout_s": 0},
+        {"name": "q", "color": "red"},
+    ):
+        reply = await client.post("/api/v1/queues", json=body, headers=as_root)
+        assert reply.status == 422, body
+    made = await client.post(
+        "/api/v1/queues",
+        json={"name": "vip", "channels": ["site"], "skills": ["gold"], "offer_timeout_s": 20},
+        headers=as_root,
+    )
+    assert made.status == 201, await made.text()
+    vip = await made.json()
+    assert (
+        await client.post("/api/v1/queues", json={"name": "vip"}, headers=as_root)
+    ).status == 409
+    # Nobody has the skill: a site dialog waits.
+    lead = await form_lead(client, pool, None, name="Ivan", phone="+79160000951")
+    await asyncio.sleep(0.3)
+    assert await pool.fetchval("SELECT status FROM dialogs WHERE lead_id = $1", lead) == "queued"
+    # The queue asks for Anna's skill now, with a lunch break and holidays: it is offered.
+    changed = await client.patch(
+        f"/api/v1/queues/{vip['id']}",
+        json={"skills": ["vip"], "hours": "mon-sun 00:00-24:00; closed 2000-01-01"},
+        headers=as_root,
+    )
+    assert changed.status == 200, await changed.text()
+    assert (await changed.json())["skills"] == ["vip"]
+    offered = await eventually(
+        lambda: pool.fetchval(
+            "SELECT offered_to FROM dialogs WHERE lead_id = $1 AND status = 'offered'", lead
+        )
+    )
+    assert offered == [anna]
+    # Removed: dialogs went through it, so it is disabled and its name free again.
+    assert (await client.delete(f"/api/v1/queues/{vip['id']}", headers=as_root)).status == 204
+    assert (await client.get(f"/api/v1/queues/{vip['id']}", headers=as_root)).status == 404
+    listed = await (await client.get("/api/v1/queues", headers=as_root)).json()
+    assert listed["items"] == []
+    assert await pool.fetchval("SELECT disabled_at IS NOT NULL FROM queues") is True
+    again = await client.post("/api/v1/queues", json={"name": "vip"}, headers=as_root)
+    assert again.status == 201
+    # A queue nothing went through is deleted outright.
+    assert (
+        await client.delete(f"/api/v1/queues/{(await again.json())['id']}", headers=as_root)
+    ).status == 204
+    assert await pool.fetchval("SELECT count(*) FROM queues") == 1
+    assert [t for t, _ in await _events(pool, "queue.")] == [
+        "queue.created",
+        "queue.updated",
+        "queue.removed",
+        "queue.created",
+        "queue.removed",
+    ]
+    sam_headers = await operator_token(client, "anna")
+    assert (await client.get("/api/v1/queues", headers=sam_headers)).status == 403

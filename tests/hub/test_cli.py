@@ -393,3 +393,31 @@ async def test_operator_edit_password_disable_and_keys_from_the_cli(
         "operator.enabled",
         "apikey.revoked",
     ]
+
+
+async def test_queue_edit_and_remove_from_the_cli(db_dsn: str, pool: asyncpg.Pool) -> None:
+    await hub(db_dsn, "channel", "add", "form", "site")
+    assert (await hub(db_dsn, "queue", "add", "sales", "--channels", "site"))[0] == 0
+    code, _, err = await hub(
+        db_dsn, "queue", "edit", "sales", "--strategy", "sticky", "--skills", "ru",
+        "--hours", "mon-fri 09:00-13:00; mon-fri 14:00-18:00; closed 2026-12-31",
+        "--timezone", "Europe/Moscow", "--auto-reply", "Back after lunch",
+    )  # fmt: skip
+    assert code == 0, err
+    row = await one_row(pool, "SELECT * FROM queues WHERE name = 'sales'")
+    assert (row["strategy"], row["skills"], row["timezone"], row["auto_reply"]) == (
+        "sticky",
+        ["ru"],
+        "Europe/Moscow",
+        "Back after lunch",
+    )
+    assert "closed 2026-12-31" in row["hours"]
+    code, _, err = await hub(db_dsn, "queue", "edit", "sales", "--hours", "mon 25:00-26:00")
+    assert code == 2 and "hours" in err
+    code, _, _ = await hub(db_dsn, "queue", "edit", "sales", "--always-open", "--no-auto-reply")
+    assert code == 0
+    row = await one_row(pool, "SELECT hours, auto_reply FROM queues WHERE name = 'sales'")
+    assert (row["hours"], row["auto_reply"]) == (None, None)
+    assert (await hub(db_dsn, "queue", "remove", "sales"))[0] == 0
+    assert await pool.fetchval("SELECT count(*) FROM queues") == 0
+    assert (await hub(db_dsn, "queue", "remove", "sales"))[0] == 2

@@ -234,6 +234,34 @@ def test_business_hours() -> None:
     assert not hours.is_open(datetime(2026, 11, 29, 8, 0, tzinfo=UTC))  # Sunday
     night = parse_hours("fri 22:00-02:00")
     assert night.is_open(datetime(2026, 11, 28, 1, 0, tzinfo=UTC))  # Saturday 01:00 UTC
-    for bad in ("", "someday 9-18", "mon 25:00-26:00"):
+    for bad in (
+        "",
+        "someday 9-18",
+        "mon 25:00-26:00",
+        "closed 2026-12-31",  # holidays alone open nothing
+        "mon 09:00-18:00; closed 2026-02-30",
+        "mon 09:00-18:00; closed 2027-01-08..2026-12-31",
+    ):
         with pytest.raises(InvalidHours):
             parse_hours(bad)
+
+
+def test_business_hours_with_a_lunch_break_and_holidays() -> None:
+    """Two windows a day, and dated holidays in the queue's own zone."""
+    hours = parse_hours(
+        "mon-fri 09:00-13:00; mon-fri 14:00-18:00; closed 2026-12-31..2027-01-02;"
+        " closed 2027-01-07",
+        "Europe/Moscow",
+    )
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    assert hours.is_open(monday + timedelta(hours=7))  # 10:00 in Moscow
+    assert not hours.is_open(monday + timedelta(hours=10, minutes=30))  # 13:30: lunch
+    assert hours.is_open(monday + timedelta(hours=11, minutes=30))  # 14:30
+    thursday_dec_31 = datetime(2026, 12, 31, 8, 0, tzinfo=UTC)  # 11:00 in Moscow
+    assert not hours.is_open(thursday_dec_31)
+    assert not hours.is_open(datetime(2027, 1, 7, 8, 0, tzinfo=UTC))
+    assert hours.is_open(datetime(2027, 1, 6, 8, 0, tzinfo=UTC))  # a Wednesday at work
+    # The holiday is Moscow's day: 22:00 UTC on the 30th is already the 31st there.
+    assert not parse_hours("mon-sun 00:00-24:00; closed 2026-12-31", "Europe/Moscow").is_open(
+        datetime(2026, 12, 30, 22, 0, tzinfo=UTC)
+    )

@@ -35,6 +35,9 @@ ADMIN_EVENTS = {
     "operator.password_reset",
     "operator.disabled",
     "operator.enabled",
+    "queue.created",
+    "queue.updated",
+    "queue.removed",
 }
 
 
