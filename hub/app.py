@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from hub.api import apikeys_admin, operators_admin, queues_admin
+from hub.api import apikeys_admin, channels_admin, operators_admin, queues_admin
 from hub.api import calls as calls_api
 from hub.api import canned as canned_api
 from hub.api import dialogs as dialogs_api
@@ -226,6 +226,12 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/api/v1/me", sessions_api.me)
     r.add_get("/api/v1/operators", sessions_api.list_operators)
     r.add_post("/api/v1/operators", operators_admin.create_operator)
+    r.add_get("/api/v1/channel-kinds", channels_admin.list_kinds)
+    r.add_get("/api/v1/channels", channels_admin.list_channels)
+    r.add_post("/api/v1/channels", channels_admin.create_channel)
+    r.add_get(r"/api/v1/channels/{id:[0-9]+}", channels_admin.get_channel)
+    r.add_patch(r"/api/v1/channels/{id:[0-9]+}", channels_admin.update_channel)
+    r.add_delete(r"/api/v1/channels/{id:[0-9]+}", channels_admin.remove_channel)
     r.add_get("/api/v1/queues", queues_admin.list_queues)
     r.add_post("/api/v1/queues", queues_admin.create_queue)
     r.add_get(r"/api/v1/queues/{id:[0-9]+}", queues_admin.get_queue)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from hub.ports.connector import (
     ChannelConfigError,
     Connector,
     ConnectorDescriptor,
+    ConnectorError,
     NotReady,
     remember_channel_secrets,
 )
@@ -57,6 +60,8 @@ class ChannelRunner:
         self.running: dict[ChannelId, _Running] = {}
         self._retry_at: dict[ChannelId, tuple[float, dict[str, str]]] = {}
         self._failures: dict[ChannelId, int] = {}
+        # Which node runs a channel, as admins see it (`hub channel list`, the admin page).
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
 
     def is_running(self, channel_id: int) -> bool:
         entry = self.running.get(ChannelId(channel_id))
@@ -93,9 +98,14 @@ class ChannelRunner:
                 current = wanted.get(channel_id)
                 if current is None or current.settings != entry.channel.settings:
                     await self._stop(conn, channel_id)
+                    if current is None:  # disabled or removed; a changed one restarts below
+                        await channels.set_status(self.pool, channel_id, "stopped", self.node)
                 elif entry.task.done():
-                    self._note_end(entry)
+                    error = self._note_end(entry)
                     await self._stop(conn, channel_id)
+                    await channels.set_status(self.pool, channel_id, "failed", self.node, error)
+            if self.running:
+                await channels.seen_running(self.pool, list(self.running), self.node)
             now = time.monotonic()
             for channel_id, channel in wanted.items():
                 if channel_id in self.running:
@@ -109,10 +119,12 @@ class ChannelRunner:
                         self.connectors[channel.kind].run(channel), name=f"channel-{channel.name}"
                     )
                     self.running[channel_id] = _Running(channel, task, key)
+                    await channels.set_status(self.pool, channel_id, "running", self.node)
                     log.info("running channel %s (%s) on this node", channel.name, channel.kind)
             await asyncio.sleep(self.interval)
 
-    def _note_end(self, entry: _Running) -> None:
+    def _note_end(self, entry: _Running) -> str:
+        """Log why the channel's work ended and when it is tried again; that, for admins."""
         channel = entry.channel
         exc = entry.task.exception() if not entry.task.cancelled() else None
         failures = self._failures.get(channel.id, 0) + 1
@@ -130,6 +142,9 @@ class ChannelRunner:
             delay = 30.0
             log.error("channel %s stopped unexpectedly", channel.name, exc_info=exc)
         self._retry_at[channel.id] = (time.monotonic() + delay, channel.settings)
+        why = exc.note if isinstance(exc, ConnectorError) else "stopped unexpectedly"
+        when = "until its settings change" if delay == float("inf") else f"retried in {delay:.0f} s"
+        return f"{why} ({when})"
 
     async def _stop(self, conn: asyncpg.Connection | None, channel_id: ChannelId) -> None:
         entry = self.running.pop(channel_id)

@@ -19,9 +19,15 @@ from argon2 import PasswordHasher
 
 from connectors import registry
 from hub import redact
+from hub.admin import channels as admin_channels
 from hub.admin import queues as admin_queues
 from hub.api.auth import SCOPES, validate_scopes
-from hub.cli_admin import add_apikey_commands, add_operator_commands, add_queue_commands
+from hub.cli_admin import (
+    add_apikey_commands,
+    add_channel_commands,
+    add_operator_commands,
+    add_queue_commands,
+)
 from hub.config import ConfigError, Settings, load_settings
 from hub.errors import HubError
 from hub.ports.connector import ConnectorDescriptor
@@ -185,14 +191,25 @@ def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Each channel with its state: running on which node, failed and why, listening."""
     kinds = registry.descriptors()
 
     async def show(pool: asyncpg.Pool) -> int:
+        states = await channels.statuses(pool)
         for channel in await channels.list_all(pool):
-            state = "enabled" if channel.enabled else "disabled"
             kind = kinds.get(channel.kind)
-            path = (kind.inbound_path(channel.name) if kind else None) or "-"
-            print(f"{channel.kind}\t{channel.name}\t{state}\t{path}")
+            shown = admin_channels.channel_json(channel, kind, states.get(channel.id))
+            status = shown["status"]
+            line = [
+                channel.kind,
+                channel.name,
+                "enabled" if channel.enabled else "disabled",
+                shown["inbound_path"] or "-",
+                status["state"] + (f" on {status['node']}" if status.get("node") else ""),
+            ]
+            if status.get("error"):
+                line.append(status["error"])
+            print("\t".join(line))
         return 0
 
     return asyncio.run(_with_pool(settings, show))
@@ -400,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ch.add_argument("--set", action="append", metavar="KEY=VALUE")
     add_ch.set_defaults(func=cmd_channel_add)
     channel.add_parser("list", help="list channels").set_defaults(func=cmd_channel_list)
+    add_channel_commands(channel)
 
     queue = sub.add_parser("queue", help="routing queues").add_subparsers(
         dest="action", required=True

@@ -14,13 +14,15 @@ from typing import Any
 
 import asyncpg
 
+from connectors import registry
 from hub.admin import apikeys as admin_keys
+from hub.admin import channels as admin_channels
 from hub.admin import operators as admin_operators
 from hub.admin import queues as admin_queues
 from hub.config import Settings
 from hub.errors import ApiError
 from hub.runtime import database
-from storage import apikeys, operators
+from storage import apikeys, channels, operators
 from storage import queues as queue_store
 
 ACTOR = "cli"
@@ -241,3 +243,88 @@ def add_queue_commands(queue: Any) -> None:
     remove = queue.add_parser("remove", help="remove a queue")
     remove.add_argument("name")
     remove.set_defaults(func=cmd_queue_remove)
+
+
+async def _channel_id(pool: asyncpg.Pool, name: str) -> int:
+    channel = await channels.get_by_name(pool, name)
+    if channel is None:
+        raise ApiError(404, "not_found", f"no channel {name!r}")
+    return channel.id
+
+
+def _pairs(pairs: list[str] | None) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ApiError(422, "invalid_field", f"--set takes key=value, got {pair!r}")
+        values[key.strip()] = value
+    return values
+
+
+def _channel_change(args: argparse.Namespace, settings: Settings, body: dict[str, Any]) -> int:
+    async def change(pool: asyncpg.Pool) -> int:
+        channel = await admin_channels.update(
+            pool, registry.descriptors(), await _channel_id(pool, args.name), body, ACTOR
+        )
+        state = "enabled" if channel.enabled else "disabled"
+        print(f"channel {channel.id} {channel.name} ({channel.kind}, {state})")
+        return 0
+
+    return _run(settings, change)
+
+
+def cmd_channel_edit(args: argparse.Namespace, settings: Settings) -> int:
+    values = _pairs(args.set)
+    for key in args.unset or []:
+        values[key] = None
+    body: dict[str, Any] = {}
+    if values:
+        body["settings"] = values
+    if args.rename:
+        body["name"] = args.rename
+    if not body:
+        raise ApiError(422, "invalid_field", "nothing to change")
+    return _channel_change(args, settings, body)
+
+
+def cmd_channel_disable(args: argparse.Namespace, settings: Settings) -> int:
+    return _channel_change(args, settings, {"enabled": False})
+
+
+def cmd_channel_enable(args: argparse.Namespace, settings: Settings) -> int:
+    return _channel_change(args, settings, {"enabled": True})
+
+
+def cmd_channel_remove(args: argparse.Namespace, settings: Settings) -> int:
+    async def remove(pool: asyncpg.Pool) -> int:
+        deleted = await admin_channels.remove(pool, await _channel_id(pool, args.name), ACTOR)
+        print(
+            f"channel {args.name} "
+            + ("deleted" if deleted else "disabled: its dialogs keep naming it")
+        )
+        return 0
+
+    return _run(settings, remove)
+
+
+def add_channel_commands(channel: Any) -> None:
+    """`hub channel edit|disable|enable|remove`."""
+    edit = channel.add_parser(
+        "edit",
+        help="change a channel's settings (given ones replace, the rest are kept)",
+        description="A running channel restarts with its new settings within seconds.",
+    )
+    edit.add_argument("name")
+    edit.add_argument("--set", action="append", metavar="KEY=VALUE")
+    edit.add_argument("--unset", action="append", metavar="KEY")
+    edit.add_argument("--rename")
+    edit.set_defaults(func=cmd_channel_edit)
+    for name, func, text in (
+        ("disable", cmd_channel_disable, "stop a channel (its provider requests are refused)"),
+        ("enable", cmd_channel_enable, "start a disabled channel again"),
+        ("remove", cmd_channel_remove, "delete a channel; one with history is disabled"),
+    ):
+        command = channel.add_parser(name, help=text)
+        command.add_argument("name")
+        command.set_defaults(func=func)

@@ -96,3 +96,79 @@ async def is_unsubscribed(conn: Conn | asyncpg.Pool, channel_id: int, external_i
         external_id,
     )
     return bool(value)
+
+
+async def set_status(
+    conn: Conn | asyncpg.Pool, channel_id: int, state: str, node: str, error: str | None = None
+) -> None:
+    """What the node running the channel says of it now (`since` moves on a change)."""
+    await conn.execute(
+        """INSERT INTO channel_status (channel_id, state, node, error) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (channel_id) DO UPDATE SET
+               since = CASE WHEN channel_status.state IS DISTINCT FROM EXCLUDED.state
+                              OR channel_status.node IS DISTINCT FROM EXCLUDED.node
+                            THEN now() ELSE channel_status.since END,
+               state = EXCLUDED.state, node = EXCLUDED.node, error = EXCLUDED.error,
+               seen_at = now()""",
+        channel_id,
+        state,
+        node,
+        error,
+    )
+
+
+async def seen_running(conn: Conn | asyncpg.Pool, channel_ids: list[int], node: str) -> None:
+    """The node still runs these channels (one statement a round, whatever their number)."""
+    await conn.execute(
+        """UPDATE channel_status SET seen_at = now()
+           WHERE channel_id = ANY($1::bigint[]) AND node = $2 AND state = 'running'""",
+        channel_ids,
+        node,
+    )
+
+
+async def statuses(conn: Conn | asyncpg.Pool) -> dict[int, dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT channel_id, state, node, error, since, seen_at,
+                  seen_at < now() - interval '1 minute' AS stale
+           FROM channel_status"""
+    )
+    return {r["channel_id"]: dict(r) for r in rows}
+
+
+async def update(
+    conn: Conn, channel_id: int, *, name: str | None, settings: dict[str, str] | None
+) -> Channel | None:
+    row = await conn.fetchrow(
+        """UPDATE channels SET name = COALESCE($2, name), settings = COALESCE($3, settings)
+           WHERE id = $1 RETURNING *""",
+        channel_id,
+        name,
+        settings,
+    )
+    return _channel(row) if row else None
+
+
+async def set_enabled(conn: Conn, channel_id: int, enabled: bool) -> Channel | None:
+    row = await conn.fetchrow(
+        "UPDATE channels SET enabled = $2 WHERE id = $1 RETURNING *", channel_id, enabled
+    )
+    return _channel(row) if row else None
+
+
+async def remove(conn: Conn, channel_id: int) -> bool:
+    """Delete a channel nothing refers to; else disable it (its history names it). True
+    when it was deleted."""
+    used = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM dialogs WHERE channel_id = $1)
+               OR EXISTS (SELECT 1 FROM unsorted WHERE channel_id = $1)
+               OR EXISTS (SELECT 1 FROM calls WHERE channel_id = $1)""",
+        channel_id,
+    )
+    if used:
+        await conn.execute("UPDATE channels SET enabled = false WHERE id = $1", channel_id)
+        return False
+    await conn.execute("DELETE FROM channel_state WHERE channel_id = $1", channel_id)
+    await conn.execute("DELETE FROM channel_subscribers WHERE channel_id = $1", channel_id)
+    await conn.execute("DELETE FROM channels WHERE id = $1", channel_id)
+    return True

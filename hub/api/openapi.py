@@ -35,6 +35,16 @@ _OPERATOR_BODY: dict[str, Any] = {
 }
 
 
+_CHANNEL_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string"},
+        "name": {"type": "string", "maxLength": 63},
+        "settings": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+        "enabled": {"type": "boolean"},
+    },
+}
+
 _QUEUE_BODY: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -343,6 +353,56 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     params=[_path()],
                     schema=_ref("Operator"),
                     errors=(401, 403, 404, 409),
+                ),
+            },
+            "/api/v1/channel-kinds": {
+                "get": _op(
+                    "Each channel kind with the settings it takes (required, secret, choices,"
+                    " generated, help): what admin forms are built from (admin)",
+                    tag="admin",
+                    schema={"type": "object"},
+                ),
+            },
+            "/api/v1/channels": {
+                "get": _op(
+                    "Channels with their state (running on which node, failed with the"
+                    " provider's refusal, listening, disabled); secrets as set or not, never"
+                    " their values (admin)",
+                    tag="admin",
+                    schema={"type": "object"},
+                ),
+                "post": _op(
+                    "Add a channel; `paste` lists generated values to paste at the provider,"
+                    " shown this once (admin)",
+                    tag="admin",
+                    ok=201,
+                    schema=_ref("AdminChannel"),
+                    body=_CHANNEL_BODY | {"required": ["kind", "name"]},
+                    errors=(400, 401, 403, 409, 415, 422),
+                ),
+            },
+            "/api/v1/channels/{id}": {
+                "get": _op(
+                    "One channel (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("AdminChannel"),
+                ),
+                "patch": _op(
+                    "Rename, change settings (null removes one; a secret left out is kept), or"
+                    " enable/disable; the channel restarts with new settings (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("AdminChannel"),
+                    body=_CHANNEL_BODY,
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                ),
+                "delete": _op(
+                    "Remove a channel: deleted when nothing refers to it, else disabled (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema={"type": "object", "properties": {"deleted": {"type": "boolean"}}},
+                    errors=(401, 403, 404),
                 ),
             },
             "/api/v1/queues": {
@@ -1004,6 +1064,21 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                 "max_dialogs": i,
                 "extension": {"type": ["string", "null"]},
                 "disabled": {"type": "boolean"},
+                "created_at": s,
+            },
+        },
+        "AdminChannel": {
+            "type": "object",
+            "properties": {
+                "id": i,
+                "kind": s,
+                "name": s,
+                "enabled": {"type": "boolean"},
+                "settings": {"type": "object", "description": "the settings that are not secret"},
+                "secrets": {"type": "object", "description": "each secret setting: set or not"},
+                "inbound_path": ns,
+                "inbound_url": ns,
+                "status": {"type": "object"},
                 "created_at": s,
             },
         },

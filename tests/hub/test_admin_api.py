@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from hub.domain import Channel
 from storage import apikeys
 from tests.conftest import OPERATOR_PASSWORD, add_operator, form_lead, operator_token
+from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.sockets import closed_with, connected, signed_in
 from tests.fixtures.waiting import eventually
 from tests.storage.test_domain_events import SCHEMA
@@ -294,3 +295,100 @@ async def test_an_admin_manages_queues_and_the_router_follows(
     ]
     sam_headers = await operator_token(client, "anna")
     assert (await client.get("/api/v1/queues", headers=sam_headers)).status == 403
+
+
+async def test_an_admin_wires_a_channel_and_sees_it_run(
+    client: Client, pool: asyncpg.Pool, fake_telegram: tuple[FakeTelegram, str]
+) -> None:
+    """A Telegram bot added with a wrong token says so beside the channel; the right token
+    makes it run without a restart; secrets are never shown back; removal keeps history."""
+    telegram, base = fake_telegram
+    await add_operator(pool, "root", role="admin")
+    as_root = await operator_token(client, "root")
+    kinds = await (await client.get("/api/v1/channel-kinds", headers=as_root)).json()
+    telegram_kind = next(k for k in kinds["items"] if k["kind"] == "telegram")
+    token_field = next(f for f in telegram_kind["settings"] if f["name"] == "token")
+    assert token_field["required"] and token_field["secret"]
+    for body, code in (
+        ({"kind": "fax", "name": "x"}, "invalid_field"),
+        ({"kind": "telegram", "name": "bad name"}, "invalid_field"),
+        ({"kind": "telegram", "name": "tg"}, "invalid_settings"),  # no token
+        ({"kind": "telegram", "name": "tg", "settings": {"token": "nonsense"}}, "invalid_settings"),
+        ({"kind": "telegram", "name": "tg", "settings": {"color": "red"}}, "invalid_settings"),
+    ):
+        reply = await client.post("/api/v1/channels", json=body, headers=as_root)
+        assert reply.status == 422 and (await reply.json())["error"]["code"] == code, body
+    wrong = "123456:WRONG-token_abc"
+    made = await client.post(
+        "/api/v1/channels",
+        json={
+            "kind": "telegram",
+            "name": "tg",
+            "settings": {"token": wrong, "mode": "polling", "api_base": base, "poll_timeout": "1"},
+        },
+        headers=as_root,
+    )
+    assert made.status == 201, await made.text()
+    channel = await made.json()
+    assert channel["secrets"] == {"secret_token": True, "token": True}
+    assert wrong not in str(channel) and "token" not in channel["settings"]
+    failed = await eventually(lambda: _status(client, as_root, channel["id"], "failed"))
+    assert "provider_auth_failed" in failed["error"]
+
+    changed = await client.patch(
+        f"/api/v1/channels/{channel['id']}",
+        json={"settings": {"token": telegram.token}},
+        headers=as_root,
+    )
+    assert changed.status == 200, await changed.text()
+    running = await eventually(lambda: _status(client, as_root, channel["id"], "running"))
+    assert running["node"]
+    # The generated webhook secret was kept though not given again.
+    stored = await pool.fetchval("SELECT settings FROM channels WHERE id = $1", channel["id"])
+    assert stored["token"] == telegram.token and stored["secret_token"]
+    await client.post(
+        "/connectors/telegram/tg",
+        json=text_update(1, "hello", user_id=5558001),
+        headers={"X-Telegram-Bot-Api-Secret-Token": stored["secret_token"]},
+    )
+    telegram.push_update(text_update(2, "polled", user_id=5558001))
+    # Both arrived: through the webhook route and through the poller the new token runs.
+    await eventually(lambda: pool.fetchval("SELECT count(*) = 2 FROM interactions"))
+
+    disabled = await client.patch(
+        f"/api/v1/channels/{channel['id']}", json={"enabled": False}, headers=as_root
+    )
+    assert (await disabled.json())["status"] == {"state": "disabled"}
+    gone = await client.delete(f"/api/v1/channels/{channel['id']}", headers=as_root)
+    assert (await gone.json())["deleted"] is False  # its dialog names it
+    assert await pool.fetchval("SELECT count(*) FROM channels") == 1
+    unused = await client.post(
+        "/api/v1/channels", json={"kind": "form", "name": "site"}, headers=as_root
+    )
+    site = await unused.json()
+    assert site["status"] == {"state": "listening"} and site["inbound_path"] == "/forms/site"
+    assert (await (await client.delete(f"/api/v1/channels/{site['id']}", headers=as_root)).json())[
+        "deleted"
+    ]
+    assert (await client.get(f"/api/v1/channels/{site['id']}", headers=as_root)).status == 404
+    assert [t for t, _ in await _events(pool, "channel.")] == [
+        "channel.created",
+        "channel.updated",
+        "channel.disabled",
+        "channel.disabled",
+        "channel.created",
+        "channel.removed",
+    ]
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM domain_events WHERE data::text LIKE '%' || $1 || '%'",
+        telegram.token,
+    )
+
+
+async def _status(
+    client: Client, headers: dict[str, str], channel_id: int, state: str
+) -> dict[str, Any]:
+    """The channel's status once it is `state` (empty until then)."""
+    reply = await client.get(f"/api/v1/channels/{channel_id}", headers=headers)
+    status: dict[str, Any] = (await reply.json())["status"]
+    return status if status["state"] == state else {}

@@ -50,7 +50,7 @@ async def test_channel_add_and_list(db_dsn: str, pool: asyncpg.Pool) -> None:
         "rate_limit": "10",
     }
     code, out, _ = await hub(db_dsn, "channel", "list")
-    assert out.strip().split("\t") == ["form", "site", "enabled", "/forms/site"]
+    assert out.strip().split("\t") == ["form", "site", "enabled", "/forms/site", "listening"]
     for args, message in [
         (("channel", "add", "form", "site"), "exists"),
         (("channel", "add", "form", "other", "--set", "colour=red"), "unknown form setting"),
@@ -421,3 +421,34 @@ async def test_queue_edit_and_remove_from_the_cli(db_dsn: str, pool: asyncpg.Poo
     assert (await hub(db_dsn, "queue", "remove", "sales"))[0] == 0
     assert await pool.fetchval("SELECT count(*) FROM queues") == 0
     assert (await hub(db_dsn, "queue", "remove", "sales"))[0] == 2
+
+
+async def test_channel_edit_disable_enable_and_remove_from_the_cli(
+    db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    code, _, err = await hub(
+        db_dsn, "channel", "add", "telegram", "bot", "--set", "token=123456:OLD-token_abc",
+        "--set", "mode=polling",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = await hub(
+        db_dsn, "channel", "edit", "bot", "--set", "token=123456:NEW-token_abc",
+        "--set", "poll_timeout=5", "--rename", "support-bot",
+    )  # fmt: skip
+    assert code == 0, err
+    stored = await pool.fetchval("SELECT settings FROM channels WHERE name = 'support-bot'")
+    assert stored["token"] == "123456:NEW-token_abc" and stored["mode"] == "polling"
+    assert stored["secret_token"]  # generated at first, kept
+    assert "NEW-token" not in out
+    bad = await hub(db_dsn, "channel", "edit", "support-bot", "--set", "token=nonsense")
+    assert bad[0] == 2 and "token" in bad[2]
+    assert (await hub(db_dsn, "channel", "edit", "support-bot", "--unset", "poll_timeout"))[0] == 0
+    assert "poll_timeout" not in await pool.fetchval("SELECT settings FROM channels")
+    assert (await hub(db_dsn, "channel", "disable", "support-bot"))[0] == 0
+    code, out, _ = await hub(db_dsn, "channel", "list")
+    assert out.split("\t")[:3] == ["telegram", "support-bot", "disabled"]
+    assert (await hub(db_dsn, "channel", "enable", "support-bot"))[0] == 0
+    code, out, _ = await hub(db_dsn, "channel", "remove", "support-bot")
+    assert code == 0 and "deleted" in out
+    assert await pool.fetchval("SELECT count(*) FROM channels") == 0
+    assert (await hub(db_dsn, "channel", "remove", "support-bot"))[0] == 2

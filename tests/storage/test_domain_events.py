@@ -38,6 +38,11 @@ ADMIN_EVENTS = {
     "queue.created",
     "queue.updated",
     "queue.removed",
+    "channel.created",
+    "channel.updated",
+    "channel.disabled",
+    "channel.enabled",
+    "channel.removed",
 }
 
 
