@@ -4,6 +4,7 @@
 // templates never inject markup.
 import { html, render, useEffect, useLayoutEffect, useRef, useState } from "./vendor/preact-htm-3.1.1.module.js";
 import { customerLang, errorText, lang, setLang, t } from "./i18n.js";
+import { AdminPage, loadAdmin } from "./admin.js";
 import { loadDraft, saveDraft, store } from "./store.js";
 
 const PAGE = 50;
@@ -134,6 +135,7 @@ function onFrame(frame) {
       store.set({ operator: frame.operator, presence: frame.presence, queues: frame.queues || [], writeFirst: frame.write_first || [], dialogs, offers, selectedId });
       api("/api/v1/operators").then((body) => store.set({ operators: body.items })).catch(() => {});
       api("/api/v1/canned-responses").then((body) => store.set({ canned: body.items })).catch(() => {});
+      if (frame.operator.role === "admin" && store.get().page === "admin") loadAdmin(store, api, toast, store.get().adminTab || "channels");
       // A reconnect resyncs the open conversation from the database.
       if (selectedId) openDialog(selectedId, { keepView: true });
       else if (state.selectedId) store.set({ messages: [], lead: null, duplicates: [] });
@@ -325,6 +327,7 @@ function showPage(page) {
   sessionStorage.setItem("hub.page", page);
   if (page !== "desk") closeMonitor();
   store.set({ page });
+  if (page === "admin") loadAdmin(store, api, toast, store.get().adminTab || "channels");
 }
 
 // A dialog from the desk, read-only: its lead's whole conversation with the hand-overs, and
@@ -620,6 +623,8 @@ function Header({ state }) {
     </select>
     ${["supervisor", "admin"].includes(state.operator.role) ? html`<button class="page-switch" aria-pressed=${state.page === "desk" ? "true" : "false"}
       onClick=${() => showPage(state.page === "desk" ? "console" : "desk")}>${state.page === "desk" ? t("console") : t("desk")}</button>` : null}
+    ${state.operator.role === "admin" ? html`<button class="admin-switch" aria-pressed=${state.page === "admin" ? "true" : "false"}
+      onClick=${() => showPage(state.page === "admin" ? "console" : "admin")}>${state.page === "admin" ? t("console") : t("admin")}</button>` : null}
     <button title=${t("notifications")} onClick=${() => { if ("Notification" in window) Notification.requestPermission(); }}>${t("notifications")}</button>
     <button class="help-button" aria-label=${t("help")} title=${t("help")} onClick=${() => store.set({ help: !store.get().help })}>?</button>
     <button onClick=${signOut}>${t("signOut")}</button>
@@ -1297,11 +1302,13 @@ function Help() {
 
 function Console({ state }) {
   const desk = state.page === "desk" && ["supervisor", "admin"].includes(state.operator.role);
+  const admin = state.page === "admin" && state.operator.role === "admin";
   return html`<div class="shell">
     <${Header} state=${state} />
     ${state.connected ? null : html`<div class="banner" role="status">${t("disconnected")}</div>`}
     <${CallPops} calls=${state.calls} />
-    ${desk ? html`<${Desk} state=${state} />` : html`<${ViewSwitch} state=${state} />
+    ${admin ? html`<${AdminPage} state=${state} store=${store} api=${api} toast=${toast} />`
+      : desk ? html`<${Desk} state=${state} />` : html`<${ViewSwitch} state=${state} />
     <div class=${`layout view-${state.view}`}>
       <aside class="left"><${SearchBox} search=${state.search} /><${Offers} offers=${state.offers} />
         ${state.search ? html`<${SearchResults} search=${state.search} />` : html`<${DialogList} state=${state} />`}</aside>
