@@ -8,7 +8,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,12 @@ from hub.cli_admin import (
     add_operator_commands,
     add_queue_commands,
 )
+from hub.cli_database import with_pool
+from hub.cli_help import HubParser, channel_settings_text
 from hub.config import ConfigError, Settings, load_settings
 from hub.errors import HubError
 from hub.ports.connector import ConnectorDescriptor
 from hub.ports.settings import SettingsInvalid
-from hub.runtime import database
 from storage import apikeys, channels, operators
 from storage import queues as queue_store
 from storage.migrate import SchemaTooNew
@@ -44,11 +45,6 @@ class UsageError(Exception):
 
 def _csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-async def _with_pool(settings: Settings, action: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
-    async with database(settings) as (pool, _):
-        return await action(pool)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -83,7 +79,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database at schema version {version}")
         return 0
 
-    return asyncio.run(_with_pool(settings, done))
+    return asyncio.run(with_pool(settings, done))
 
 
 def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -118,7 +114,7 @@ def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"operator {operator.id} {operator.login} ({operator.role})")
         return 0
 
-    return asyncio.run(_with_pool(settings, add))
+    return asyncio.run(with_pool(settings, add))
 
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -136,7 +132,7 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    return asyncio.run(_with_pool(settings, create))
+    return asyncio.run(with_pool(settings, create))
 
 
 def _channel_kind(name: str) -> ConnectorDescriptor:
@@ -187,7 +183,7 @@ def cmd_channel_add(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{key}={value}  (generated: paste it in {where})")
         return 0
 
-    return asyncio.run(_with_pool(settings, add))
+    return asyncio.run(with_pool(settings, add))
 
 
 def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,7 +208,7 @@ def cmd_channel_list(args: argparse.Namespace, settings: Settings) -> int:
             print("\t".join(line))
         return 0
 
-    return asyncio.run(_with_pool(settings, show))
+    return asyncio.run(with_pool(settings, show))
 
 
 def cmd_leads_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -235,7 +231,7 @@ def cmd_leads_import(args: argparse.Namespace, settings: Settings) -> int:
             print(line)
         return 0
 
-    return asyncio.run(_with_pool(settings, run))
+    return asyncio.run(with_pool(settings, run))
 
 
 def cmd_queue_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -255,7 +251,7 @@ def cmd_queue_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"queue {queue.id} {queue.name}")
         return 0
 
-    return asyncio.run(_with_pool(settings, add))
+    return asyncio.run(with_pool(settings, add))
 
 
 def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -276,7 +272,7 @@ def cmd_queue_list(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
 
-    return asyncio.run(_with_pool(settings, show))
+    return asyncio.run(with_pool(settings, show))
 
 
 def cmd_webhook_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -302,7 +298,7 @@ def cmd_webhook_add(args: argparse.Namespace, settings: Settings) -> int:
         print(f"secret (shown once; verify deliveries with it): {secret}")
         return 0
 
-    return asyncio.run(_with_pool(settings, add))
+    return asyncio.run(with_pool(settings, add))
 
 
 def cmd_webhook_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -315,7 +311,7 @@ def cmd_webhook_list(args: argparse.Namespace, settings: Settings) -> int:
             print("\t".join([*fields, ",".join(sub.channels) or "all", state]))
         return 0
 
-    return asyncio.run(_with_pool(settings, show))
+    return asyncio.run(with_pool(settings, show))
 
 
 def cmd_webhook_remove(args: argparse.Namespace, settings: Settings) -> int:
@@ -327,7 +323,7 @@ def cmd_webhook_remove(args: argparse.Namespace, settings: Settings) -> int:
         print(f"webhook {args.id} removed")
         return 0
 
-    return asyncio.run(_with_pool(settings, remove))
+    return asyncio.run(with_pool(settings, remove))
 
 
 def cmd_webhook_replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,7 +336,7 @@ def cmd_webhook_replay(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{queued} deliveries queued again")
         return 0
 
-    return asyncio.run(_with_pool(settings, replay))
+    return asyncio.run(with_pool(settings, replay))
 
 
 def cmd_webhook_enable(args: argparse.Namespace, settings: Settings) -> int:
@@ -352,7 +348,7 @@ def cmd_webhook_enable(args: argparse.Namespace, settings: Settings) -> int:
         print(f"webhook {args.id} enabled; its waiting deliveries go out")
         return 0
 
-    return asyncio.run(_with_pool(settings, enable))
+    return asyncio.run(with_pool(settings, enable))
 
 
 def cmd_webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
@@ -369,7 +365,7 @@ def cmd_webhook_rotate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"new secret (shown once; the old one also signs until --finish): {secret}")
         return 0
 
-    return asyncio.run(_with_pool(settings, rotate))
+    return asyncio.run(with_pool(settings, rotate))
 
 
 def _tick(bar: Any) -> None:
@@ -377,12 +373,14 @@ def _tick(bar: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hub", description="Omnichannel contact-center hub")
+    parser = HubParser(
+        prog="hub", description="Omnichannel contact-center hub", epilog=channel_settings_text()
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="migrate, then serve HTTP and the channels")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--host", help="(default: $HUB_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="(default: $HUB_PORT, else 8080)")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
@@ -411,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     channel = sub.add_parser("channel", help="channels").add_subparsers(
         dest="action", required=True
     )
-    add_ch = channel.add_parser("add", help="add a channel and print its inbound path")
+    add_ch = channel.add_parser(
+        "add", help="add a channel and print its inbound path", epilog=channel_settings_text()
+    )
     add_ch.add_argument("kind", help="a channel kind this hub serves, e.g. telegram")
     add_ch.add_argument("name")
     add_ch.add_argument("--set", action="append", metavar="KEY=VALUE")

@@ -19,9 +19,10 @@ from hub.admin import apikeys as admin_keys
 from hub.admin import channels as admin_channels
 from hub.admin import operators as admin_operators
 from hub.admin import queues as admin_queues
+from hub.cli_database import with_pool
+from hub.cli_help import channel_settings_text
 from hub.config import Settings
 from hub.errors import ApiError
-from hub.runtime import database
 from storage import apikeys, channels, operators
 from storage import queues as queue_store
 
@@ -31,11 +32,7 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 
 def _run(settings: Settings, action: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
-    async def with_pool() -> int:
-        async with database(settings) as (pool, _):
-            return await action(pool)
-
-    return asyncio.run(with_pool())
+    return asyncio.run(with_pool(settings, action))
 
 
 def read_password(from_stdin: bool) -> str:
@@ -314,6 +311,7 @@ def add_channel_commands(channel: Any) -> None:
         "edit",
         help="change a channel's settings (given ones replace, the rest are kept)",
         description="A running channel restarts with its new settings within seconds.",
+        epilog=channel_settings_text(),
     )
     edit.add_argument("name")
     edit.add_argument("--set", action="append", metavar="KEY=VALUE")

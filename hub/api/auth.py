@@ -107,15 +107,18 @@ def operator_principal(operator: Operator) -> Principal:
     return Principal("operator", operator.login, scopes, operator.id, operator.role)
 
 
-def scoped(scope: str) -> Callable[[Handler], Handler]:
-    """Require a bearer credential holding `scope` (or `scope:read` for GET)."""
+def scoped(scope: str, *or_scopes: str) -> Callable[[Handler], Handler]:
+    """Require a bearer credential holding `scope` (or `scope:read` for GET), or one of
+    `or_scopes`."""
 
     def wrap(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             principal = await authenticate(request)
             write = request.method not in ("GET", "HEAD")
-            if not principal.may(scope, write):
+            if not any(principal.may(s, write) for s in (scope, *or_scopes)):
                 needed = scope if write else f"{scope} or {scope}:read"
+                if or_scopes:
+                    needed += f" (or {', '.join(or_scopes)})"
                 raise ApiError(403, "forbidden", f"this credential lacks the scope {needed}")
             request[PRINCIPAL_KEY] = principal
             return await handler(request)

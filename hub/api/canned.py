@@ -1,9 +1,12 @@
 """Canned responses: every console reads them (`GET`), admins keep them (an admin
-operator's session, or an API key with the `dialogs` scope)."""
+operator's session, or an API key with the `dialogs` or `admin` scope); each change is in
+the domain-event log with who made it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +17,8 @@ from hub.context import hub_of
 from hub.errors import ApiError, not_found, unprocessable
 from hub.httputil import read_json_object, refuse_unusable_text
 from storage import canned
+from storage.database import Conn
+from storage.events import NewEvent, append, set_actor
 
 LANGUAGE = re.compile(r"^[a-z]{2}$")
 MAX_TITLE, MAX_TEXT = 100, 4096
@@ -68,37 +73,60 @@ async def list_canned(request: web.Request) -> web.Response:
     return web.json_response({"items": [canned_json(i) for i in items]})
 
 
-@scoped("dialogs")
+@scoped("dialogs", "admin")
 async def create_canned(request: web.Request) -> web.Response:
     _ensure_admin(request)
     hub = hub_of(request)
     fields = _fields(await read_json_object(request, hub.settings.max_body_bytes), partial=False)
     try:
-        made = await canned.create(hub.pool, fields["language"], fields["title"], fields["text"])
+        async with _recorded(request) as conn:
+            made = await canned.create(conn, fields["language"], fields["title"], fields["text"])
+            await append(conn, [_event("canned.created", made.id, made.title, sorted(fields))])
     except canned.DuplicateTitle as exc:
         raise ApiError(409, "duplicate_title", str(exc)) from None
     return web.json_response(canned_json(made), status=201)
 
 
-@scoped("dialogs")
+@scoped("dialogs", "admin")
 async def update_canned(request: web.Request) -> web.Response:
     _ensure_admin(request)
     hub = hub_of(request)
     canned_id = path_id(request)
     fields = _fields(await read_json_object(request, hub.settings.max_body_bytes), partial=True)
     try:
-        changed = await canned.update(hub.pool, canned_id, **fields)
+        async with _recorded(request) as conn:
+            changed = await canned.update(conn, canned_id, **fields)
+            if changed is None:
+                raise not_found(f"canned response {canned_id} not found")
+            await append(conn, [_event("canned.updated", canned_id, changed.title, sorted(fields))])
     except canned.DuplicateTitle as exc:
         raise ApiError(409, "duplicate_title", str(exc)) from None
-    if changed is None:
-        raise not_found(f"canned response {canned_id} not found")
     return web.json_response(canned_json(changed))
 
 
-@scoped("dialogs")
+@scoped("dialogs", "admin")
 async def delete_canned(request: web.Request) -> web.Response:
     _ensure_admin(request)
     canned_id = path_id(request)
-    if not await canned.remove(hub_of(request).pool, canned_id):
-        raise not_found(f"canned response {canned_id} not found")
+    async with _recorded(request) as conn:
+        if not await canned.remove(conn, canned_id):
+            raise not_found(f"canned response {canned_id} not found")
+        await append(conn, [_event("canned.removed", canned_id, None, [])])
     return web.Response(status=204)
+
+
+@asynccontextmanager
+async def _recorded(request: web.Request) -> AsyncIterator[Conn]:
+    """A transaction whose change is recorded in the domain-event log with its actor."""
+    async with hub_of(request).pool.acquire() as conn, conn.transaction():
+        await set_actor(conn, principal_of(request).actor)
+        yield conn
+
+
+def _event(kind: str, canned_id: int, title: str | None, fields: list[str]) -> NewEvent:
+    data: dict[str, Any] = {"id": canned_id}
+    if title is not None:
+        data["title"] = title
+    if fields:
+        data["fields"] = fields
+    return NewEvent(kind, data=data)

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from storage import apikeys
 from tests.conftest import add_operator, count, operator_token
 
 Client = TestClient[Any, Any]
@@ -73,3 +74,24 @@ async def test_admins_keep_canned_responses_every_operator_reads_them(
     assert gone.status == 204
     assert (await client.delete(f"{URL}/{item['id']}", headers=as_root)).status == 404
     assert (await client.get(URL)).status == 401
+    # Each change is in the domain-event log with who made it; an admin-scoped key keeps
+    # them too.
+    root_id = await pool.fetchval("SELECT id FROM operators WHERE login = 'root'")
+    rows = await pool.fetch(
+        "SELECT type, actor FROM domain_events WHERE type LIKE 'canned.%' ORDER BY id"
+    )
+    assert {r["actor"] for r in rows} == {f"operator:{root_id}", "api:crm"}
+    assert [r["type"] for r in rows][-1] == "canned.removed"
+    _, admin_key = await apikeys.create(pool, "provisioning", ["admin"])
+    made = await client.post(
+        URL,
+        json={"language": "en", "title": "By key", "text": "x"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    assert made.status == 201
+    assert (
+        await pool.fetchval(
+            "SELECT actor FROM domain_events WHERE type = 'canned.created' ORDER BY id DESC LIMIT 1"
+        )
+        == "api:provisioning"
+    )

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -452,3 +453,28 @@ async def test_channel_edit_disable_enable_and_remove_from_the_cli(
     assert code == 0 and "deleted" in out
     assert await pool.fetchval("SELECT count(*) FROM channels") == 0
     assert (await hub(db_dsn, "channel", "remove", "support-bot"))[0] == 2
+
+
+async def test_the_cli_says_its_database_and_warns_of_a_hub_serving_another(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    code, _, err = await hub(db_dsn, "operator", "list")
+    assert code == 0
+    said = [line for line in err.splitlines() if line.startswith("hub: using ")]
+    assert said and said[0].startswith("hub: using PostgreSQL at ")
+    password = urlsplit(db_dsn).password
+    assert not password or password not in err
+    # A process that is `hub serve` on another data folder, as far as its command line and
+    # environment say (it only sleeps).
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)", "hub", "serve",
+        env={**os.environ, "HUB_DATA_DIR": str(tmp_path / "elsewhere")},
+    )  # fmt: skip
+    try:
+        code, _, err = await hub(db_dsn, "operator", "list")
+        assert code == 0
+        assert f"a hub (pid {other.pid}) is serving the embedded PostgreSQL in" in err
+        assert str(tmp_path / "elsewhere") in err
+    finally:
+        other.kill()
+        await other.wait()

@@ -43,6 +43,9 @@ ADMIN_EVENTS = {
     "channel.disabled",
     "channel.enabled",
     "channel.removed",
+    "canned.created",
+    "canned.updated",
+    "canned.removed",
 }
 
 
