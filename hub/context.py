@@ -52,6 +52,11 @@ class ChannelCache:
         self._entries[name] = (now, channel)
         return channel
 
+    def forget(self) -> None:
+        """A channel was changed here (an admin): read them again at once. Other nodes
+        follow within `ttl`."""
+        self._entries.clear()
+
 
 @dataclass
 class Hub:

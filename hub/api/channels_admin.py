@@ -51,6 +51,7 @@ async def create_channel(request: web.Request) -> web.Response:
         hub.pool, hub.kinds, body, principal_of(request).actor
     )
     remember_channel_secrets(hub.kinds, channel)
+    hub.channels.forget()
     answer = _json(request, channel, None)
     answer["paste"] = [{"setting": k, "value": v, "where": w} for k, v, w in paste]
     return web.json_response(answer, status=201)
@@ -64,6 +65,7 @@ async def update_channel(request: web.Request) -> web.Response:
         hub.pool, hub.kinds, path_id(request), body, principal_of(request).actor
     )
     remember_channel_secrets(hub.kinds, channel)
+    hub.channels.forget()
     states = await channels.statuses(hub.pool)
     return web.json_response(_json(request, channel, states.get(channel.id)))
 
@@ -71,9 +73,9 @@ async def update_channel(request: web.Request) -> web.Response:
 @scoped("admin")
 async def remove_channel(request: web.Request) -> web.Response:
     """A channel with history is disabled (`deleted: false`), else deleted."""
-    deleted = await admin_channels.remove(
-        hub_of(request).pool, path_id(request), principal_of(request).actor
-    )
+    hub = hub_of(request)
+    deleted = await admin_channels.remove(hub.pool, path_id(request), principal_of(request).actor)
+    hub.channels.forget()
     return web.json_response({"deleted": deleted})
 
 

@@ -147,7 +147,7 @@ function ChannelsTab({ admin, act }) {
                 onConfirm=${() => act((api) => api(`/api/v1/channels/${c.id}`, { method: "PATCH", json: { enabled: false } }))} />`
             : html`<button class="enable" onClick=${() => act((api) => api(`/api/v1/channels/${c.id}`, { method: "PATCH", json: { enabled: true } }))}>${t("enable")}</button>`}
           <${Confirm} className="remove" label=${t("remove")} confirm=${t("confirmRemove")}
-            onConfirm=${() => act((api) => api(`/api/v1/channels/${c.id}`, { method: "DELETE" }))} />
+            onConfirm=${() => act(async (api) => ((await api(`/api/v1/channels/${c.id}`, { method: "DELETE" })).deleted ? null : t("keptDisabled")))} />
         </div></td></tr>`)}</tbody></table>
   </section>`;
 }

@@ -68,9 +68,20 @@ async def test_an_admin_runs_the_hub_from_the_browser(
             "SELECT settings FROM channels WHERE name = $1", f"landing{n}"
         )
         assert settings["subject"] == "Landing page 2"
+        # Disabled and enabled again from the page.
+        await row.locator("button.disable").click()
+        await row.locator("button.disable").click()
+        await expect(row.locator(".state")).to_have_text("disabled")
+        assert await _posts(base, f"/forms/landing{n}") == 404
+        await row.locator("button.enable").click()
+        await expect(row.locator(".state")).to_have_text("listening")
+        assert await _posts(base, f"/forms/landing{n}") == 201
         await row.locator("button.remove").click()
         await row.locator("button.remove").click()  # asked once more
-        await expect(row).to_have_count(0)
+        # It has a dialog now: kept for its history, disabled, and the page says so.
+        await expect(row.locator(".state")).to_have_text("disabled")
+        await expect(page.locator(".once")).to_contain_text("kept, disabled")
+        await page.locator(".once button").click()
 
         # Operators: added, disabled (they cannot sign in), enabled again.
         await _tab(page, "operators")
@@ -93,6 +104,15 @@ async def test_an_admin_runs_the_hub_from_the_browser(
         await row.locator("button.enable").click()
         await expect(row).not_to_have_class("disabled-row")
         assert await _signs_in(base, f"olga{n}", "a long password") == 200
+        # Edited, and given a new password.
+        await row.locator("button.edit").click()
+        await form.locator("input[name=max_dialogs]").fill("8")
+        await form.locator("input[name=password]").fill("another long one")
+        await form.locator("button[type=submit]").click()
+        await expect(form).to_have_count(0)
+        await expect(row).to_contain_text("8")
+        assert await _signs_in(base, f"olga{n}", "a long password") == 401
+        assert await _signs_in(base, f"olga{n}", "another long one") == 200
 
         # Queues: hours with a lunch break and a holiday.
         await _tab(page, "queues")
@@ -127,9 +147,17 @@ async def test_an_admin_runs_the_hub_from_the_browser(
         await form.locator("input[name=title]").fill(f"Delivery {n}")
         await form.locator("textarea[name=text]").fill("We deliver on weekdays, {name}.")
         await form.locator("button[type=submit]").click()
-        await expect(page.locator(f".canned-table tr[data-title='Delivery {n}']")).to_be_visible()
+        row = page.locator(f".canned-table tr[data-title='Delivery {n}']")
+        await expect(row).to_be_visible()
         await _shot(page, "admin-canned")
         await _accessible(page)
+        await row.locator("button.edit").click()
+        await form.locator("textarea[name=text]").fill("We deliver every day, {name}.")
+        await form.locator("button[type=submit]").click()
+        await expect(row.locator(".canned-text")).to_have_text("We deliver every day, {name}.")
+        await row.locator("button.remove").click()
+        await row.locator("button.remove").click()
+        await expect(row).to_have_count(0)
 
         # API keys: shown once, working, then revoked.
         await _tab(page, "apikeys")
@@ -150,6 +178,11 @@ async def test_an_admin_runs_the_hub_from_the_browser(
         await expect(row).to_contain_text("revoked")
         assert await _get(base, key) == 401
         assert key not in await page.locator(".keys-table").inner_text()
+        # In Russian too.
+        await page.select_option("header select[aria-label=Language]", "ru")
+        await expect(page.locator(".admin-tabs .tab-channels")).to_have_text("Каналы")
+        await expect(page.locator(".admin-head .add")).to_have_text("Создать ключ")
+        await page.select_option("header select[aria-label='Язык']", "en")
         await page.close()
 
 
@@ -159,6 +192,14 @@ async def _signs_in(base: str, login: str, password: str) -> int:
         session.post(
             f"{base}/api/v1/auth/login", json={"login": login, "password": password}
         ) as reply,
+    ):
+        return reply.status
+
+
+async def _posts(base: str, path: str) -> int:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}{path}", json={"name": "Test", "phone": "+79160001234"}) as reply,
     ):
         return reply.status
 

@@ -449,6 +449,17 @@ async def test_channel_edit_disable_enable_and_remove_from_the_cli(
     code, out, _ = await hub(db_dsn, "channel", "list")
     assert out.split("\t")[:3] == ["telegram", "support-bot", "disabled"]
     assert (await hub(db_dsn, "channel", "enable", "support-bot"))[0] == 0
+    # What the node running it last said: refused credentials, and when it retries.
+    await pool.execute(
+        """INSERT INTO channel_status (channel_id, state, node, error)
+           SELECT id, 'failed', 'node-a:41', 'provider_auth_failed: Unauthorized (retried in 300 s)'
+           FROM channels"""
+    )
+    code, out, _ = await hub(db_dsn, "channel", "list")
+    assert out.strip().split("\t")[-2:] == [
+        "failed on node-a:41",
+        "provider_auth_failed: Unauthorized (retried in 300 s)",
+    ]
     code, out, _ = await hub(db_dsn, "channel", "remove", "support-bot")
     assert code == 0 and "deleted" in out
     assert await pool.fetchval("SELECT count(*) FROM channels") == 0

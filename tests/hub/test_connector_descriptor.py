@@ -162,7 +162,7 @@ async def test_channel_add_validates_the_new_kinds_settings(
         "key": "long-enough"
     }
     code, out, _ = await _cli(capsys, monkeypatch, db_dsn, "channel", "list")
-    assert out.split() == ["smoke", "signals", "enabled", "/connectors/smoke/signals"]
+    assert out.split() == ["smoke", "signals", "enabled", "/connectors/smoke/signals", "listening"]
 
 
 async def test_the_new_kind_is_served_documented_and_answered(
