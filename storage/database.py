@@ -99,3 +99,25 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
     )
     assert pool is not None
     return pool
+
+
+async def update_columns(
+    conn: Conn,
+    table: str,
+    row_id: int,
+    changes: dict[str, Any],
+    allowed: tuple[str, ...],
+    *,
+    also: str = "TRUE",
+) -> asyncpg.Record | None:
+    """`UPDATE table SET` the `allowed` columns named in `changes` on the row `row_id` (and
+    `also`, a condition); the row after, or None when no row matched. Nothing to change
+    reads the row as it is. Lists and tuples are stored as arrays."""
+    columns = [c for c in changes if c in allowed]
+    if not columns:
+        return await conn.fetchrow(f"SELECT * FROM {table} WHERE id = $1 AND {also}", row_id)
+    assignments = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=2))
+    values = [list(v) if isinstance(v, list | tuple) else v for v in (changes[c] for c in columns)]
+    return await conn.fetchrow(
+        f"UPDATE {table} SET {assignments} WHERE id = $1 AND {also} RETURNING *", row_id, *values
+    )

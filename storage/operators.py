@@ -10,7 +10,7 @@ import asyncpg
 
 from hub.domain import Operator, OperatorId
 from storage import events
-from storage.database import Conn, connection
+from storage.database import Conn, connection, update_columns
 from storage.events import NewEvent
 
 # Presence is refreshed by the node holding the operator's socket; older than this, the node
@@ -213,14 +213,8 @@ EDITABLE = ("name", "role", "skills", "max_dialogs", "extension")
 
 async def update(conn: Conn, operator_id: int, changes: dict[str, Any]) -> Operator | None:
     """Change the named fields (of `EDITABLE`, and `password_hash`); the operator after."""
-    columns = [c for c in changes if c in (*EDITABLE, "password_hash")]
-    if not columns:
-        return await get(conn, operator_id)
-    assignments = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE operators SET {assignments} WHERE id = $1 RETURNING *",
-        operator_id,
-        *[list(changes[c]) if c == "skills" else changes[c] for c in columns],
+    row = await update_columns(
+        conn, "operators", operator_id, changes, (*EDITABLE, "password_hash")
     )
     return _operator(row) if row else None
 

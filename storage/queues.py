@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from storage.database import Conn
+from storage.database import Conn, update_columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +97,9 @@ EDITABLE = (
 
 
 async def update(conn: Conn, queue_id: int, changes: dict[str, Any]) -> QueueRow | None:
-    columns = [c for c in changes if c in EDITABLE]
-    if not columns:
-        return await get(conn, queue_id)
-    assignments = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=2))
-    row = await conn.fetchrow(
-        f"UPDATE queues SET {assignments} WHERE id = $1 AND disabled_at IS NULL RETURNING *",
-        queue_id,
-        *[list(changes[c]) if c in ("channels", "skills") else changes[c] for c in columns],
+    """Change the named fields of a queue in use; the queue after."""
+    row = await update_columns(
+        conn, "queues", queue_id, changes, EDITABLE, also="disabled_at IS NULL"
     )
     return _queue(row) if row else None
 
