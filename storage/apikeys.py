@@ -82,3 +82,17 @@ async def revoke(conn: Conn | asyncpg.Pool, key_id: int) -> bool:
         key_id,
     )
     return value is not None
+
+
+async def update(
+    conn: Conn | asyncpg.Pool, key_id: int, name: str | None, scopes: Sequence[str] | None
+) -> bool:
+    """Rename a live key or change its scopes (a revoked key stays as it was revoked)."""
+    value = await conn.fetchval(
+        """UPDATE api_keys SET name = COALESCE($2, name), scopes = COALESCE($3, scopes)
+           WHERE id = $1 AND revoked_at IS NULL RETURNING id""",
+        key_id,
+        name,
+        list(scopes) if scopes is not None else None,
+    )
+    return value is not None

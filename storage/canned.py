@@ -36,6 +36,11 @@ async def list_all(conn: Conn | asyncpg.Pool, language: str | None = None) -> li
     return [_canned(r) for r in rows]
 
 
+async def get(conn: Conn | asyncpg.Pool, canned_id: int) -> Canned | None:
+    row = await conn.fetchrow("SELECT * FROM canned_responses WHERE id = $1", canned_id)
+    return _canned(row) if row else None
+
+
 async def create(conn: Conn | asyncpg.Pool, language: str, title: str, text: str) -> Canned:
     try:
         row = await conn.fetchrow(

@@ -29,6 +29,9 @@ def key_json(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check(values: Mapping[str, Any]) -> tuple[str, list[str]]:
+    unknown = sorted(set(values) - {"name", "scopes"})
+    if unknown:
+        raise ApiError(422, "invalid_field", f"unknown fields {unknown}; known: name, scopes")
     name, scopes = values.get("name"), values.get("scopes", list(SCOPES))
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise ApiError(422, "invalid_field", "name: 1 to 100 characters")
@@ -55,6 +58,32 @@ async def create(
         row = await apikeys.get(conn, key.id)
     assert row is not None
     return key_json(row), secret
+
+
+async def update(
+    pool: asyncpg.Pool, key_id: int, values: Mapping[str, Any], actor: str
+) -> dict[str, Any]:
+    """Rename a key or change its scopes (its holder's next request has them). A revoked
+    key cannot be brought back: a leaked key must stay dead; make a new one."""
+    async with pool.acquire() as conn, conn.transaction():
+        await set_actor(conn, actor)
+        row = await apikeys.get(conn, key_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"API key {key_id} not found")
+        name, scopes = check({"name": row["name"], "scopes": list(row["scopes"]), **values})
+        if not await apikeys.update(conn, key_id, name, scopes):
+            raise ApiError(409, "conflict", "a revoked key cannot change; make a new one")
+        await append(
+            conn,
+            [
+                NewEvent(
+                    "apikey.updated", data={"id": key_id, "name": name, "fields": sorted(values)}
+                )
+            ],
+        )
+        row = await apikeys.get(conn, key_id)
+    assert row is not None
+    return key_json(row)
 
 
 async def revoke(pool: asyncpg.Pool, key_id: int, actor: str) -> dict[str, Any]:

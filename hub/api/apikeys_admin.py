@@ -8,6 +8,7 @@ from hub.admin import apikeys as admin_keys
 from hub.api.auth import principal_of, scoped
 from hub.api.shapes import path_id
 from hub.context import hub_of
+from hub.errors import not_found
 from hub.httputil import read_json_object
 from storage import apikeys
 
@@ -34,5 +35,23 @@ async def revoke_key(request: web.Request) -> web.Response:
     """Revoked at once: its next request is refused (401). Kept in the list, revoked."""
     record = await admin_keys.revoke(
         hub_of(request).pool, path_id(request), principal_of(request).actor
+    )
+    return web.json_response(record)
+
+
+@scoped("admin")
+async def get_key(request: web.Request) -> web.Response:
+    row = await apikeys.get(hub_of(request).pool, path_id(request))
+    if row is None:
+        raise not_found(f"API key {path_id(request)} not found")
+    return web.json_response(admin_keys.key_json(row))
+
+
+@scoped("admin")
+async def update_key(request: web.Request) -> web.Response:
+    """`{"name"?, "scopes"?}`: the key's next request has the new scopes."""
+    body = await read_json_object(request, 16 * 1024)
+    record = await admin_keys.update(
+        hub_of(request).pool, path_id(request), body, principal_of(request).actor
     )
     return web.json_response(record)

@@ -74,6 +74,14 @@ async def list_canned(request: web.Request) -> web.Response:
 
 
 @scoped("dialogs", "admin")
+async def get_canned(request: web.Request) -> web.Response:
+    item = await canned.get(hub_of(request).pool, path_id(request))
+    if item is None:
+        raise not_found(f"canned response {path_id(request)} not found")
+    return web.json_response(canned_json(item))
+
+
+@scoped("dialogs", "admin")
 async def create_canned(request: web.Request) -> web.Response:
     _ensure_admin(request)
     hub = hub_of(request)

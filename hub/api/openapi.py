@@ -465,6 +465,26 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                 ),
             },
             "/api/v1/apikeys/{id}": {
+                "get": _op(
+                    "One API key, never the key (admin)",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("ApiKey"),
+                ),
+                "patch": _op(
+                    "Rename a key or change its scopes (admin); a revoked key cannot change",
+                    tag="admin",
+                    params=[_path()],
+                    schema=_ref("ApiKey"),
+                    body={
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string", "maxLength": 100},
+                            "scopes": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    errors=(400, 401, 403, 404, 409, 415, 422),
+                ),
                 "delete": _op(
                     "Revoke an API key: refused from its next request on (admin)",
                     tag="admin",
@@ -782,6 +802,12 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                 ),
             },
             "/api/v1/canned-responses/{id}": {
+                "get": _op(
+                    "One canned response",
+                    tag="dialogs",
+                    params=[_path()],
+                    schema={"type": "object"},
+                ),
                 "patch": _op(
                     "Change a canned response (admins)",
                     tag="dialogs",

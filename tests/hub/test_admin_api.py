@@ -216,14 +216,35 @@ async def test_an_admin_makes_lists_and_revokes_api_keys(
     assert key not in str(listed) and listed["items"][0]["last_used_at"] is not None
     assert "key_hash" not in listed["items"][0]
 
+    # Narrowed to reading leads: its next request has only that.
+    narrowed = await client.patch(
+        f"/api/v1/apikeys/{record['id']}",
+        json={"name": "crm (read)", "scopes": ["leads:read"]},
+        headers=as_root,
+    )
+    assert narrowed.status == 200 and (await narrowed.json())["scopes"] == ["leads:read"]
+    assert (await client.get("/api/v1/leads", headers=crm)).status == 200
+    assert (await client.get("/api/v1/dialogs", headers=crm)).status == 403
+    one = await (await client.get(f"/api/v1/apikeys/{record['id']}", headers=as_root)).json()
+    assert one["name"] == "crm (read)" and key not in str(one)
+    assert (
+        await client.patch(
+            f"/api/v1/apikeys/{record['id']}", json={"scopes": ["root"]}, headers=as_root
+        )
+    ).status == 422
     revoked = await client.delete(f"/api/v1/apikeys/{record['id']}", headers=as_root)
     assert revoked.status == 200 and (await revoked.json())["revoked"] is True
     assert (await client.get("/api/v1/leads", headers=crm)).status == 401
     # Revoking twice changes nothing more; an unknown key is a 404.
     assert (await client.delete(f"/api/v1/apikeys/{record['id']}", headers=as_root)).status == 200
     assert (await client.delete("/api/v1/apikeys/999", headers=as_root)).status == 404
+    # A revoked key stays dead.
+    assert (
+        await client.patch(f"/api/v1/apikeys/{record['id']}", json={"name": "x"}, headers=as_root)
+    ).status == 409
     assert await _events(pool, "apikey.") == [
         ("apikey.created", f"operator:{root}"),
+        ("apikey.updated", f"operator:{root}"),
         ("apikey.revoked", f"operator:{root}"),
     ]
 

@@ -70,9 +70,12 @@ async def test_admins_keep_canned_responses_every_operator_reads_them(
     assert (await client.get(URL, params={"language": "rus"}, headers=as_anna)).status == 400
     assert await count(pool, "canned_responses") == before
 
+    one = await client.get(f"{URL}/{item['id']}", headers=as_anna)
+    assert one.status == 200 and (await one.json())["id"] == item["id"]
     gone = await client.delete(f"{URL}/{item['id']}", headers=as_root)
     assert gone.status == 204
     assert (await client.delete(f"{URL}/{item['id']}", headers=as_root)).status == 404
+    assert (await client.get(f"{URL}/{item['id']}", headers=as_root)).status == 404
     assert (await client.get(URL)).status == 401
     # Each change is in the domain-event log with who made it; an admin-scoped key keeps
     # them too.

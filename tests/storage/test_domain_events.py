@@ -30,6 +30,7 @@ CALL_EVENTS = {"call.answered", "call.ended", "call.missed", "callback.created",
 ADMIN_EVENTS = {
     "apikey.created",
     "apikey.revoked",
+    "apikey.updated",
     "operator.created",
     "operator.updated",
     "operator.password_reset",
