@@ -40,9 +40,14 @@
       event.preventDefault();
       if (form.getAttribute("data-hub-state") === "sending") { return; }
       say(form, "sending");
+      // Where the lead came from: this page (its utm_* parameters with it) and the page
+      // that brought the visitor here.
+      var data = new FormData(form);
+      data.set("_page", location.href);
+      if (document.referrer) { data.set("_referrer", document.referrer); }
       fetch(ENDPOINT, {
         method: "POST",
-        body: new FormData(form),
+        body: data,
         mode: "cors",
         credentials: "omit",
         headers: { "Accept": "application/json", "Idempotency-Key": key }

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -323,8 +323,12 @@ class FormConnector:
         extra: dict[str, Any] = {"client_ip": client}
         if extras:
             extra["fields"] = extras
-        if referer := request.headers.get("Referer"):
-            extra["page"] = referer[:500]
+        # The page the form was sent from: the embed script says it (`_page`, and the page
+        # before it in `_referrer`); a plain form's browser sends it as the Referer.
+        page = _text(fields.get("_page")) or request.headers.get("Referer")
+        if page:
+            extra["page"] = page[:500]
+        extra["source"] = lead_source(page, _text(fields.get("_referrer")))
         if agent := request.headers.get("User-Agent"):
             extra["user_agent"] = agent[:300]
         return InboundMessage(
@@ -380,6 +384,24 @@ def _add_field(fields: dict[str, Any], name: str, value: str) -> None:
         fields[name] = [*current, value] if isinstance(current, list) else [current, value]
     else:
         fields[name] = value
+
+
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+def lead_source(page: str | None, referrer: str | None) -> dict[str, Any]:
+    """Where a form's lead came from, as the lead keeps it: the page, the page before it,
+    and the page's `utm_*` parameters (what an ad link carries)."""
+    source: dict[str, Any] = {}
+    if page and page.startswith(("http://", "https://")):
+        source["page"] = page[:500]
+        query = parse_qs(urlsplit(page).query)
+        utm = {k: v[0][:200] for k in UTM if (v := query.get(k)) and v[0]}
+        if utm:
+            source["utm"] = utm
+    if referrer and referrer.startswith(("http://", "https://")):
+        source["referrer"] = referrer[:500]
+    return source
 
 
 def _text(value: Any) -> str | None:

@@ -348,7 +348,10 @@ class CallService:
         row, facts = change.row, change.facts
         assert facts.customer_phone is not None
         lead_id, lead_created, change.blocked = await store.lead_for_phone(
-            conn, facts.customer_phone, numbers.customer_extension
+            conn,
+            facts.customer_phone,
+            numbers.customer_extension,
+            source={"kind": "call", "channel_id": row.channel_id, "direction": facts.direction},
         )
         dialog = await store.open_dialog(conn, lead_id, row.channel_id, facts.customer_phone)
         change.lead_id, change.dialog_id = lead_id, dialog.id

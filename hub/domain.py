@@ -164,6 +164,9 @@ class Lead:
     phone_suggestions: tuple[str, ...] = ()  # E.164 numbers offered, not the lead's yet
     blocked: bool = False  # the business takes no calls from them (the PBX is told busy)
     external_ids: dict[str, str] = field(default_factory=dict)  # a CRM's ids: {"bitrix24": "1"}
+    # The first touch: kind, channel (its id and name), when, and for forms the page,
+    # referrer and utm parameters.
+    source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ async def import_contact(conn: Conn, contact: Contact) -> bool:
         )
         created = lead_id is None
         if lead_id is None:
-            lead_id = await leads.create(conn, contact.name)
+            lead_id = await leads.create(conn, contact.name, {"kind": "import"})
         learned = await leads.learn(
             conn, lead_id, None if created else contact.name, contact.phones, contact.emails, None
         )

@@ -206,10 +206,14 @@ async def extensions(conn: Conn | asyncpg.Pool) -> dict[str, int]:
 
 
 async def lead_for_phone(
-    conn: Conn, phone: str, extension: str | None, name: str | None = None
+    conn: Conn,
+    phone: str,
+    extension: str | None,
+    name: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> tuple[int, bool, bool]:
     """(lead, created, blocked): the lead with this number, or a new one (whose
-    `lead.created` is the caller's to record)."""
+    `lead.created` is the caller's to record) that came from `source`."""
     found = await conn.fetchrow(
         "SELECT id, blocked FROM leads"
         " WHERE id = hub_identify(NULL, NULL, ARRAY[$1]::text[], '{}'::text[])",
@@ -218,7 +222,9 @@ async def lead_for_phone(
     if found is not None:
         return int(found["id"]), False, bool(found["blocked"])
     lead_id = await conn.fetchval(
-        """WITH made AS (INSERT INTO leads (name) VALUES ($1) RETURNING id)
+        """WITH made AS (INSERT INTO leads (name, source)
+                         VALUES ($1, $4::jsonb || jsonb_build_object('at', now()))
+                         RETURNING id)
            SELECT id, hub_learn(p_lead => id, p_name => NULL, p_phones => ARRAY[$2]::text[],
                                 p_exts => ARRAY[$3]::text[], p_emails => '{}'::text[],
                                 p_identity_kind => NULL, p_identity_id => NULL,
@@ -227,6 +233,7 @@ async def lead_for_phone(
         name,
         phone,
         extension or "",
+        source or {"kind": "call"},
     )
     return int(lead_id), True, False
 

@@ -19,7 +19,8 @@ from storage.events import NewEvent
 
 _LEAD_COLUMNS = """
     l.id, l.name, l.name_suggestions, l.phone_suggestions, l.merged_into, l.created_at, l.updated_at,
-    l.blocked,
+    l.blocked, l.source,
+    (SELECT c.name FROM channels c WHERE c.id = (l.source->>'channel_id')::bigint) AS source_channel,
     COALESCE((SELECT array_agg(p.phone || COALESCE('#' || p.extension, '')
                                ORDER BY p.created_at, p.phone)
               FROM lead_phones p WHERE p.lead_id = l.id), '{}') AS phones,
@@ -62,6 +63,11 @@ def _lead(row: asyncpg.Record) -> Lead:
         ),
         blocked=row["blocked"],
         external_ids=dict(row["external_ids"]),
+        source=(
+            {**row["source"], "channel": row["source_channel"]}
+            if row["source"] is not None
+            else None
+        ),
     )
 
 
@@ -125,8 +131,14 @@ async def add_external_ids(conn: Conn, lead_id: int, pairs: Sequence[tuple[str, 
     return bool(added)
 
 
-async def create(conn: Conn, name: str | None) -> LeadId:
-    lead_id: int = await conn.fetchval("INSERT INTO leads (name) VALUES ($1) RETURNING id", name)
+async def create(conn: Conn, name: str | None, source: dict[str, Any]) -> LeadId:
+    """A lead made by the business (`source`: `{"kind": "api"}` from a CRM, `"import"`)."""
+    lead_id: int = await conn.fetchval(
+        "INSERT INTO leads (name, source) VALUES ($1, $2::jsonb || jsonb_build_object('at', now()))"
+        " RETURNING id",
+        name,
+        source,
+    )
     return LeadId(lead_id)
 
 

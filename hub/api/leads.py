@@ -454,7 +454,9 @@ async def upsert_lead(request: web.Request) -> web.Response:
         )
         created = lead_id is None
         if lead_id is None:
-            lead_id = await leads.create(conn, values.get("name"))
+            lead_id = await leads.create(
+                conn, values.get("name"), {"kind": "api", "by": principal_of(request).name}
+            )
         changed = await leads.learn(conn, lead_id, None, phones, emails, None)
         if not created and "name" in values:
             current = await leads.get(conn, lead_id)

@@ -963,6 +963,13 @@ def _schemas(interaction_kinds: list[str]) -> dict[str, Any]:
                     "type": "array",
                     "items": {"type": "object", "properties": {"kind": s, "external_id": s}},
                 },
+                "source": {
+                    "type": ["object", "null"],
+                    "description": "the lead's first touch: kind (a channel kind, call, api,"
+                    " import), channel and channel_id, at; for forms page, referrer and utm"
+                    " (utm_source, utm_medium, utm_campaign, utm_term, utm_content);"
+                    " backfilled: true for leads older than the field",
+                },
                 "name_suggestions": {"type": "array", "items": s},
                 "phone_suggestions": {
                     "type": "array",

@@ -31,6 +31,7 @@ def lead_json(lead: Lead) -> dict[str, Any]:
         "merged_into": lead.merged_into,
         "blocked": lead.blocked,
         "external_ids": dict(lead.external_ids),
+        "source": lead.source,
     }
 
 

@@ -1101,6 +1101,22 @@ function Conversation({ state }) {
   </section>`;
 }
 
+// Where the lead came from: the first touch's channel, and for a form the page, its utm
+// parameters and the page before it (shown as text: they are the visitor's).
+function LeadSource({ source }) {
+  if (!source) return null;
+  const how = source.kind === "api" ? t("sourceApi") : source.kind === "import" ? t("sourceImport") : t(`kind_${source.kind}`);
+  const rows = [
+    [t("sourceHow"), `${how}${source.channel ? ` · ${source.channel}` : ""}`],
+    ...(source.at ? [[t("sourceWhen"), new Date(source.at).toLocaleString(lang())]] : []),
+    ...(source.page ? [[t("sourcePage"), source.page]] : []),
+    ...Object.entries(source.utm || {}),
+    ...(source.referrer ? [[t("sourceReferrer"), source.referrer]] : []),
+  ];
+  return html`<section class="lead-source" aria-label=${t("source")}><h2>${t("source")}</h2>
+    <dl class="fields">${rows.map(([k, v]) => html`<div key=${k}><dt>${k}</dt><dd>${v}</dd></div>`)}</dl></section>`;
+}
+
 // The lead's latest calls, with their recordings, beside the conversation.
 function LeadCalls({ messages }) {
   const calls = messages.filter((m) => m.call).slice(-5).reverse();
@@ -1141,6 +1157,7 @@ function LeadCard({ state }) {
         <button onClick=${() => acceptPhone(phone)}>${t("addPhone")}</button>
         <button onClick=${() => dismissPhone(phone)}>${t("dismiss")}</button></div>`)}
     </section>` : null}
+    <${LeadSource} source=${lead.source} />
     <${LeadCalls} messages=${state.messages} />
     <h2>${t("identities")}</h2>
     ${lead.identities.map((i) => html`<div key=${`${i.kind}:${i.external_id}`}><${Kind} kind=${i.kind} /> ${i.external_id}</div>`)}

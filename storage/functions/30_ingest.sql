@@ -76,7 +76,12 @@ BEGIN
             o_status := 'staged';
             RETURN;
         END IF;
-        INSERT INTO leads (name) VALUES (p_name) RETURNING id INTO o_lead;
+        -- The first touch is where the lead came from (a form adds its page and utm).
+        INSERT INTO leads (name, source)
+        VALUES (p_name, jsonb_build_object('kind', p_kind, 'channel_id', p_channel_id,
+                                           'at', p_occurred_at)
+                        || COALESCE(p_extra->'source', '{}'::jsonb))
+        RETURNING id INTO o_lead;
         o_lead_created := true;
     END IF;
 

@@ -158,3 +158,39 @@ async def test_the_dialog_list_narrows_by_status(browser: Browser, site: tuple[s
         await expect(items.filter(has_text=first)).to_have_count(1)
         await expect(items.filter(has_text=second)).to_have_count(0)
         await page.close()
+
+
+async def test_the_lead_card_says_where_the_lead_came_from(
+    browser: Browser, site: tuple[str, Any], pool: asyncpg.Pool
+) -> None:
+    base, _ = site
+    await add_form(pool, "site", rate_limit="0")
+    for n, size in enumerate((DESKTOP, PHONE)):
+        page = await browser.new_page(viewport=size)
+        await login_as(page, base, "anna")
+        await _online(page)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/forms/site",
+                data={
+                    "name": f"Ivan {n}",
+                    "phone": f"+7916555070{n}",
+                    "_page": f"https://shop.example/sofa?utm_source=yandex&utm_campaign={XSS}",
+                    "_referrer": "https://yandex.ru/search",
+                },
+                headers={"Accept": "application/json"},
+            ) as reply,
+        ):
+            assert reply.status == 201
+        await _accept(page)
+        if size is PHONE:
+            await page.locator(".views .view-lead").click()
+        source = page.locator(".lead-source")
+        await expect(source).to_contain_text("Site form · site")
+        await expect(source.locator("dd", has_text="yandex").first).to_be_visible()
+        await expect(source).to_contain_text(f"utm_campaign{XSS}")
+        assert await source.locator("img").count() == 0  # the visitor's text, never markup
+        await _shot(page, "operator-lead-source")
+        await _accessible(page)
+        await page.close()

@@ -198,6 +198,9 @@ async def test_leads_import_matches_creates_and_reports_skips(
         "Second Import Same Phone"
     ]
     assert await pool.fetchval("SELECT count(*) FROM leads") == 2
+    # The lead the import made came from it (the known one keeps its own source).
+    sources = await pool.fetch("SELECT source->>'kind' AS kind FROM leads ORDER BY id")
+    assert [r["kind"] for r in sources] == [None, "import"]
     code, _, err = await hub(db_dsn, "leads", "import", str(tmp_path / "missing.vcf"))
     assert code == 2 and "cannot read" in err
 

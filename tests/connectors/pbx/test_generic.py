@@ -75,6 +75,10 @@ async def test_an_answered_call_pops_the_card_is_answered_and_keeps_its_recordin
     (item,) = (await reply.json())["items"]
     assert item["kind"] == "call" and item["call"]["status"] == "answered"
     assert item["call"]["recording_url"] == f"/api/v1/attachments/{file['id']}"
+    # The lead came from this call.
+    lead = await (await client.get(f"/api/v1/leads/{stored['lead_id']}", headers=auth)).json()
+    assert (lead["source"]["kind"], lead["source"]["channel"]) == ("call", "office")
+    assert lead["source"]["direction"] == "in"
     audio = await client.get(item["call"]["recording_url"], headers=auth)
     assert audio.status == 200 and await audio.read() == RECORDING
 
