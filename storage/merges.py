@@ -8,6 +8,7 @@ interaction belongs to one), so moving dialogs back moves their interactions bac
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -23,9 +24,19 @@ class MergeError(HubError):
     """A merge or unmerge that cannot be done as asked; `code` says why."""
 
 
+def _earlier(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether the first touch `a` came before `b` (a source without a time never does)."""
+    if not a or not a.get("at"):
+        return False
+    if not b or not b.get("at"):
+        return True
+    return datetime.fromisoformat(str(a["at"])) < datetime.fromisoformat(str(b["at"]))
+
+
 async def _lock_pair(conn: Conn, a: int, b: int) -> dict[int, asyncpg.Record]:
     rows = await conn.fetch(
-        "SELECT id, name, merged_into, phone_suggestions FROM leads WHERE id = ANY($1::bigint[]) ORDER BY id"
+        "SELECT id, name, merged_into, phone_suggestions, source FROM leads"
+        " WHERE id = ANY($1::bigint[]) ORDER BY id"
         " FOR UPDATE",
         [a, b],
     )
@@ -125,6 +136,12 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
     await conn.execute(
         "UPDATE leads SET merged_into = $1, updated_at = now() WHERE id = $2", survivor, merged
     )
+    # The merged lead's first touch came first: it is where the customer came from.
+    source_replaced = _earlier(rows[merged]["source"], rows[survivor]["source"])
+    if source_replaced:
+        await conn.execute(
+            "UPDATE leads SET source = $2 WHERE id = $1", survivor, rows[merged]["source"]
+        )
     moved = {
         "phones": [[r["phone"], r["extension"]] for r in phones],
         "phones_added": [r["phone"] for r in phones_added],
@@ -136,6 +153,8 @@ async def merge(conn: Conn, survivor: LeadId, merged: LeadId, actor: str) -> dic
         "name_taken": name_taken,
         "suggestion_added": suggestion,
         "phone_suggestions_added": list(suggestions_added or ()),
+        # The survivor's own source, when the merged lead's replaced it (undone by unmerge).
+        "source_replaced": rows[survivor]["source"] if source_replaced else None,
     }
     merge_id = await conn.fetchval(
         "INSERT INTO lead_merges (survivor_id, merged_id, moved, merged_by) VALUES ($1, $2, $3, $4)"
@@ -244,6 +263,10 @@ async def unmerge(conn: Conn, survivor: LeadId, merged: LeadId) -> dict[str, Any
     await conn.execute(
         "UPDATE leads SET merged_into = NULL, updated_at = now() WHERE id = $1", merged
     )
+    if moved.get("source_replaced") is not None:
+        await conn.execute(
+            "UPDATE leads SET source = $2 WHERE id = $1", survivor, moved["source_replaced"]
+        )
     await conn.execute("UPDATE lead_merges SET undone_at = now() WHERE id = $1", record["id"])
     await events.append(
         conn,

@@ -100,3 +100,32 @@ async def test_the_first_touch_is_the_leads_source(
     )
     assert (await crm.json())["source"]["kind"] == "api"
     assert (await crm.json())["source"]["by"] == "crm"
+
+
+async def test_a_merge_keeps_the_earlier_first_touch_and_an_unmerge_gives_it_back(
+    client: Client, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
+) -> None:
+    first = await client.post(
+        "/forms/site",
+        json={"name": "Ivan", "phone": "+79160000621"},
+        headers={"Referer": "https://shop.example/?utm_source=vk"},
+    )
+    older = (await first.json())["lead_id"]
+    crm = await client.post(
+        "/api/v1/leads",
+        json={"name": "Ivan P", "emails": ["ivan@example.com"], "external_ids": {"crm": "621"}},
+        headers=auth,
+    )
+    newer = (await crm.json())["id"]
+    merged = await client.post(
+        f"/api/v1/leads/{newer}/merge", json={"other_id": older}, headers=auth
+    )
+    assert merged.status == 200, await merged.text()
+    source = (await _lead(client, auth, newer))["source"]
+    assert source["kind"] == "form" and source["utm"] == {"utm_source": "vk"}
+    undone = await client.post(
+        f"/api/v1/leads/{newer}/unmerge", json={"other_id": older}, headers=auth
+    )
+    assert undone.status == 200, await undone.text()
+    assert (await _lead(client, auth, newer))["source"]["kind"] == "api"
+    assert (await _lead(client, auth, older))["source"]["kind"] == "form"
