@@ -35,6 +35,10 @@ from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
 log = logging.getLogger(__name__)
 
+# How often a node says it still runs its channels (a running entry older than a minute
+# reads as "starting": its node went quiet and another takes the channel over).
+SEEN_EVERY_S = 20.0
+
 
 @dataclass
 class _Running:
@@ -62,6 +66,7 @@ class ChannelRunner:
         self._failures: dict[ChannelId, int] = {}
         # Which node runs a channel, as admins see it (`hub channel list`, the admin page).
         self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self._seen_at = 0.0
 
     def is_running(self, channel_id: int) -> bool:
         entry = self.running.get(ChannelId(channel_id))
@@ -104,8 +109,9 @@ class ChannelRunner:
                     error = self._note_end(entry)
                     await self._stop(conn, channel_id)
                     await channels.set_status(self.pool, channel_id, "failed", self.node, error)
-            if self.running:
+            if self.running and time.monotonic() - self._seen_at > SEEN_EVERY_S:
                 await channels.seen_running(self.pool, list(self.running), self.node)
+                self._seen_at = time.monotonic()
             now = time.monotonic()
             for channel_id, channel in wanted.items():
                 if channel_id in self.running:
