@@ -267,11 +267,20 @@ async def search(
     after_id: int = 0,
     limit: int = 50,
     visible_to: int | None = None,
+    source: str | None = None,
+    utm: dict[str, str] | None = None,
 ) -> list[Lead]:
     """Leads matching every given filter, oldest first, keyset-paginated by id; with
-    `visible_to`, only leads with a dialog held by (or offered to) that operator."""
+    `visible_to`, only leads with a dialog held by (or offered to) that operator; `source`
+    and `utm` filter by the first touch."""
     conditions = ["l.merged_into IS NULL", "l.id > $1"]
     args: list[Any] = [after_id]
+    if source is not None:
+        args.append(source)
+        conditions.append(f"l.source->>'kind' = ${len(args)}")
+    for key, value in (utm or {}).items():
+        args.extend([key, value])
+        conditions.append(f"l.source->'utm'->>${len(args) - 1} = ${len(args)}")
     if visible_to is not None:
         args.append(visible_to)
         conditions.append(

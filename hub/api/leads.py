@@ -57,6 +57,15 @@ class LeadLookup:
         default=None, metadata={"doc": "kind:external_id, e.g. telegram:12345"}
     )
     q: str | None = field(default=None, metadata={"doc": "free text: name, email or phone digits"})
+    source: str | None = field(
+        default=None,
+        metadata={"doc": "where the lead came from: a channel kind, call, api or import"},
+    )
+    utm_source: str | None = field(default=None, metadata={"doc": "the first touch's utm_source"})
+    utm_medium: str | None = field(default=None, metadata={"doc": "the first touch's utm_medium"})
+    utm_campaign: str | None = field(
+        default=None, metadata={"doc": "the first touch's utm_campaign"}
+    )
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> LeadLookup:
@@ -83,6 +92,15 @@ async def list_leads(request: web.Request) -> web.Response:
         raise unprocessable(exc.code, str(exc)) from None
     identity = _parse_identity(lookup.identity) if lookup.identity is not None else None
     text = (lookup.q or "").strip()[:200] or None
+    utm = {
+        k: v[:200]
+        for k, v in (
+            ("utm_source", lookup.utm_source),
+            ("utm_medium", lookup.utm_medium),
+            ("utm_campaign", lookup.utm_campaign),
+        )
+        if v
+    }
     async with hub.pool.acquire() as conn:
         found = await leads.search(
             conn,
@@ -90,6 +108,8 @@ async def list_leads(request: web.Request) -> web.Response:
             email=email,
             identity=identity,
             text=text,
+            source=(lookup.source or "")[:40] or None,
+            utm=utm,
             after_id=after_id,
             limit=limit,
             visible_to=restricted_to(request),

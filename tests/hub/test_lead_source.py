@@ -129,3 +129,37 @@ async def test_a_merge_keeps_the_earlier_first_touch_and_an_unmerge_gives_it_bac
     assert undone.status == 200, await undone.text()
     assert (await _lead(client, auth, newer))["source"]["kind"] == "api"
     assert (await _lead(client, auth, older))["source"]["kind"] == "form"
+
+
+async def test_leads_are_found_by_where_they_came_from(
+    client: Client, form: Channel, auth: dict[str, str]
+) -> None:
+    for n, page in enumerate(
+        (
+            "https://shop.example/?utm_source=yandex&utm_campaign=sofa",
+            "https://shop.example/?utm_source=yandex&utm_campaign=chair",
+            "https://shop.example/?utm_source=vk",
+        )
+    ):
+        reply = await client.post(
+            "/forms/site",
+            json={"name": f"Lead {n}", "phone": f"+7916000063{n}"},
+            headers={"Referer": page},
+        )
+        assert reply.status == 201
+    await client.post(
+        "/api/v1/leads",
+        json={"name": "CRM", "phones": ["+79160000639"], "external_ids": {"crm": "639"}},
+        headers=auth,
+    )
+
+    async def names(query: str) -> list[str]:
+        reply = await client.get(f"/api/v1/leads?{query}", headers=auth)
+        assert reply.status == 200, await reply.text()
+        return [lead["name"] for lead in (await reply.json())["items"]]
+
+    assert await names("source=form") == ["Lead 0", "Lead 1", "Lead 2"]
+    assert await names("source=api") == ["CRM"]
+    assert await names("utm_source=yandex") == ["Lead 0", "Lead 1"]
+    assert await names("utm_source=yandex&utm_campaign=chair") == ["Lead 1"]
+    assert await names("source=telegram") == []
