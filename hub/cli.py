@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import os
 import sys
@@ -27,6 +26,8 @@ from hub.cli_admin import (
     add_channel_commands,
     add_operator_commands,
     add_queue_commands,
+    key_values,
+    read_password,
 )
 from hub.cli_database import with_pool
 from hub.cli_help import HubParser, channel_settings_text
@@ -83,12 +84,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_operator_add(args: argparse.Namespace, settings: Settings) -> int:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("password: ")
-    else:
-        raise UsageError("give the password on standard input with --password-stdin")
+    password = read_password(args.password_stdin)
     if len(password) < 8:
         raise UsageError("the password must have at least 8 characters")
     if args.max_dialogs < 1:
@@ -147,12 +143,7 @@ def _channel_kind(name: str) -> ConnectorDescriptor:
 
 def parse_settings(descriptor: ConnectorDescriptor, pairs: Sequence[str]) -> dict[str, str]:
     """`--set key=value` pairs, checked by the kind's settings class."""
-    values: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set takes key=value, got {pair!r}")
-        values[key.strip()] = value
+    values = {k: v for k, v in key_values(list(pairs)).items() if v is not None}
     try:
         return descriptor.check_settings(values)
     except SettingsInvalid as exc:

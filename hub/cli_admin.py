@@ -249,7 +249,8 @@ async def _channel_id(pool: asyncpg.Pool, name: str) -> int:
     return channel.id
 
 
-def _pairs(pairs: list[str] | None) -> dict[str, str | None]:
+def key_values(pairs: list[str] | None) -> dict[str, str | None]:
+    """`--set key=value` pairs (the CLI's way of giving a channel's settings)."""
     values: dict[str, str | None] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -272,7 +273,7 @@ def _channel_change(args: argparse.Namespace, settings: Settings, body: dict[str
 
 
 def cmd_channel_edit(args: argparse.Namespace, settings: Settings) -> int:
-    values = _pairs(args.set)
+    values = key_values(args.set)
     for key in args.unset or []:
         values[key] = None
     body: dict[str, Any] = {}

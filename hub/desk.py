@@ -26,6 +26,10 @@ DESK_DIALOGS = 500
 Summaries = Callable[[list[int]], Awaitable[dict[int, dict[str, Any]]]]
 
 
+def _queue_entry(name: str) -> dict[str, Any]:
+    return {"name": name, "waiting": 0, "held": 0, "oldest_wait_s": 0.0}
+
+
 class Desk:
     def __init__(self, pool: asyncpg.Pool, router: Router, summaries: Summaries) -> None:
         self.pool = pool
@@ -35,14 +39,13 @@ class Desk:
     async def state(self, zones: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The desk's frame for each time zone (they differ in `missed_today` alone)."""
         queues = await self.router.queues()
+        # Every queue is listed, waiting or not (without queues, the built-in default one).
         counts: dict[str, dict[str, Any]] = {
-            q.name: {"name": q.name, "waiting": 0, "held": 0, "oldest_wait_s": 0.0} for q in queues
-        } or {"default": {"name": "default", "waiting": 0, "held": 0, "oldest_wait_s": 0.0}}
+            name: _queue_entry(name) for name in [q.name for q in queues] or ["default"]
+        }
         for group in await desk.open_groups(self.pool):
             name = self.router.queue_for(group["queue_id"], group["channel"], queues).name
-            entry = counts.setdefault(
-                name, {"name": name, "waiting": 0, "held": 0, "oldest_wait_s": 0.0}
-            )
+            entry = counts.setdefault(name, _queue_entry(name))
             entry["waiting"] += group["waiting"]
             entry["held"] += group["held"]
             if group["oldest"] is not None:

@@ -127,11 +127,15 @@ async def seen_running(conn: Conn | asyncpg.Pool, channel_ids: list[int], node: 
     )
 
 
-async def statuses(conn: Conn | asyncpg.Pool) -> dict[int, dict[str, Any]]:
+async def statuses(
+    conn: Conn | asyncpg.Pool, channel_id: int | None = None
+) -> dict[int, dict[str, Any]]:
+    """What the running nodes last said of each channel (of one, when named)."""
     rows = await conn.fetch(
         """SELECT channel_id, state, node, error, since, seen_at,
                   seen_at < now() - interval '1 minute' AS stale
-           FROM channel_status"""
+           FROM channel_status WHERE $1::bigint IS NULL OR channel_id = $1""",
+        channel_id,
     )
     return {r["channel_id"]: dict(r) for r in rows}
 

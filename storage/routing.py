@@ -270,17 +270,6 @@ async def offers_to(conn: Conn | asyncpg.Pool, operator_id: int) -> list[asyncpg
     )
 
 
-async def waiting_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
-    """Dialogs not yet held by anyone, counted by their queue and channel."""
-    return await conn.fetch(
-        """SELECT d.queue_id, c.name AS channel, count(*) AS waiting, min(d.queued_at) AS oldest,
-                  now() AS at
-           FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE d.status IN ('queued', 'offered') AND d.routable
-           GROUP BY 1, 2"""
-    )
-
-
 async def next_offer_expiry(conn: Conn) -> float | None:
     """Seconds until the earliest pending offer expires (0 if overdue), None if none."""
     value = await conn.fetchval(

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.admin.checks import invalid, refuse_unknown
 from hub.api.auth import ALL_SCOPES, SCOPES
 from hub.errors import ApiError
 from storage import apikeys
@@ -29,18 +30,16 @@ def key_json(row: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check(values: Mapping[str, Any]) -> tuple[str, list[str]]:
-    unknown = sorted(set(values) - {"name", "scopes"})
-    if unknown:
-        raise ApiError(422, "invalid_field", f"unknown fields {unknown}; known: name, scopes")
+    refuse_unknown(values, ("name", "scopes"))
     name, scopes = values.get("name"), values.get("scopes", list(SCOPES))
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise ApiError(422, "invalid_field", "name: 1 to 100 characters")
+        raise invalid("name: 1 to 100 characters")
     if (
         not isinstance(scopes, list)
         or not scopes
         or not all(isinstance(s, str) and s in ALL_SCOPES for s in scopes)
     ):
-        raise ApiError(422, "invalid_field", f"scopes: a non-empty list of {', '.join(ALL_SCOPES)}")
+        raise invalid(f"scopes: a non-empty list of {', '.join(ALL_SCOPES)}")
     return name.strip(), sorted(set(scopes))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.admin.checks import invalid, refuse_unknown
 from hub.domain import Channel
 from hub.errors import ApiError
 from hub.ports.connector import ConnectorDescriptor
@@ -24,10 +25,6 @@ from storage import channels
 from storage.events import NewEvent, append, set_actor
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-
-
-def _invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid_field", message)
 
 
 def kinds_json(kinds: Mapping[str, ConnectorDescriptor]) -> list[dict[str, Any]]:
@@ -104,7 +101,7 @@ def _settings(values: Any) -> dict[str, str | None]:
     if not isinstance(values, dict) or not all(
         isinstance(k, str) and (v is None or isinstance(v, str | int)) for k, v in values.items()
     ):
-        raise _invalid("settings: an object of text values (null removes one)")
+        raise invalid("settings: an object of text values (null removes one)")
     return {k: (str(v) if v is not None else None) for k, v in values.items()}
 
 
@@ -123,14 +120,12 @@ async def create(
 ) -> tuple[Channel, list[tuple[str, str, str]]]:
     """The channel, and the generated values to paste at the provider (shown this once)."""
     kind, name = body.get("kind"), body.get("name")
-    unknown = sorted(set(body) - {"kind", "name", "settings"})
-    if unknown:
-        raise _invalid(f"unknown fields {unknown}")
+    refuse_unknown(body, ("kind", "name", "settings"))
     descriptor = kinds.get(kind) if isinstance(kind, str) else None
     if descriptor is None:
-        raise _invalid(f"kind is one of {', '.join(sorted(kinds))}")
+        raise invalid(f"kind is one of {', '.join(sorted(kinds))}")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _invalid("name: 1-63 letters, digits, '.', '_' or '-'")
+        raise invalid("name: 1-63 letters, digits, '.', '_' or '-'")
     given = {k: v for k, v in _settings(body.get("settings")).items() if v is not None}
     stored = _checked(descriptor, given)
     async with pool.acquire() as conn, conn.transaction():
@@ -153,14 +148,12 @@ async def update(
     """Rename, change settings (given keys replace, null removes, absent ones are kept: a
     secret need not be typed again), enable or disable. The node running the channel
     restarts it with the new settings within its supervisor's interval."""
-    unknown = sorted(set(body) - {"name", "settings", "enabled"})
-    if unknown:
-        raise _invalid(f"unknown fields {unknown}; a channel's kind cannot change")
+    refuse_unknown(body, ("name", "settings", "enabled"), "; a channel's kind cannot change")
     name, enabled = body.get("name"), body.get("enabled")
     if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise _invalid("name: 1-63 letters, digits, '.', '_' or '-'")
+        raise invalid("name: 1-63 letters, digits, '.', '_' or '-'")
     if enabled is not None and not isinstance(enabled, bool):
-        raise _invalid("enabled is true or false")
+        raise invalid("enabled is true or false")
     given = _settings(body.get("settings"))
     async with pool.acquire() as conn, conn.transaction():
         await set_actor(conn, actor)

@@ -16,8 +16,9 @@ from typing import Any
 import asyncpg
 from argon2 import PasswordHasher
 
+from hub.admin.checks import invalid, names, refuse_unknown
 from hub.domain import Operator
-from hub.errors import ApiError, HubError
+from hub.errors import ApiError
 from storage import operators
 from storage import routing as routing_store
 from storage.events import NewEvent, append, set_actor
@@ -30,66 +31,55 @@ _EXTENSION = re.compile(r"^[0-9*#]{1,16}$")
 _hasher = PasswordHasher()
 
 
-def _invalid(message: str) -> HubError:
-    return ApiError(422, "invalid_field", message)
-
-
 def check(values: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """The changes asked for, checked: a 422 `invalid_field` names the first wrong one. A
     password comes back as its argon2 hash's input (`password`), hashed by the caller."""
     known = {"login", "name", "role", "skills", "max_dialogs", "extension", "password", "disabled"}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise _invalid(f"unknown fields {unknown}; known: {sorted(known)}")
+    refuse_unknown(values, known)
     out: dict[str, Any] = {}
     if creating:
         for field in ("login", "name", "password"):
             if values.get(field) is None:
-                raise _invalid(f"{field} is required")
+                raise invalid(f"{field} is required")
         login = values["login"]
         if not isinstance(login, str) or not _LOGIN.match(login):
-            raise _invalid("login: letters, digits and _ . @ -, at most 64")
+            raise invalid("login: letters, digits and _ . @ -, at most 64")
         out["login"] = login
     elif "login" in values:
-        raise _invalid("a login cannot change; disable the operator and add another")
+        raise invalid("a login cannot change; disable the operator and add another")
     if "name" in values:
         name = values["name"]
         if not isinstance(name, str) or not name.strip() or len(name) > 100:
-            raise _invalid("name: 1 to 100 characters")
+            raise invalid("name: 1 to 100 characters")
         out["name"] = name.strip()
     if "role" in values:
         if values["role"] not in ROLES:
-            raise _invalid(f"role is one of {', '.join(ROLES)}")
+            raise invalid(f"role is one of {', '.join(ROLES)}")
         out["role"] = values["role"]
     if "skills" in values:
-        skills = values["skills"]
-        if not isinstance(skills, list) or not all(
-            isinstance(s, str) and _SKILL.match(s) for s in skills
-        ):
-            raise _invalid("skills: a list of words (letters, digits, _ . -)")
-        out["skills"] = sorted(set(skills))
+        out["skills"] = sorted(names(values["skills"], _SKILL, "skills"))
     if "max_dialogs" in values:
         value = values["max_dialogs"]
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100:
-            raise _invalid("max_dialogs: a whole number from 1 to 100")
+            raise invalid("max_dialogs: a whole number from 1 to 100")
         out["max_dialogs"] = value
     if "extension" in values:
         extension = values["extension"]
         if extension is not None and (
             not isinstance(extension, str) or not _EXTENSION.match(extension)
         ):
-            raise _invalid("extension: the PBX extension's digits, or null")
+            raise invalid("extension: the PBX extension's digits, or null")
         out["extension"] = extension
     if "password" in values:
         password = values["password"]
         if not isinstance(password, str) or len(password) < MIN_PASSWORD or len(password) > 200:
-            raise _invalid(f"password: {MIN_PASSWORD} to 200 characters")
+            raise invalid(f"password: {MIN_PASSWORD} to 200 characters")
         out["password"] = password
     if "disabled" in values:
         if not isinstance(values["disabled"], bool):
-            raise _invalid("disabled is true or false")
+            raise invalid("disabled is true or false")
         if creating:
-            raise _invalid("a new operator is enabled")
+            raise invalid("a new operator is enabled")
         out["disabled"] = values["disabled"]
     return out
 

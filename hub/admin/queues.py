@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hub.admin.checks import invalid, names, refuse_unknown
 from hub.errors import ApiError
 from routing.hours import InvalidHours, parse_hours
 from storage import channels
@@ -33,10 +34,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _invalid(message: str) -> ApiError:
-    return ApiError(422, "invalid_field", message)
-
-
 def queue_json(queue: QueueRow) -> dict[str, Any]:
     body = asdict(queue)
     body.pop("last_operator_id")
@@ -47,47 +44,39 @@ def queue_json(queue: QueueRow) -> dict[str, Any]:
 async def check(
     conn: Conn, values: Mapping[str, Any], *, creating: bool, current: QueueRow | None
 ) -> dict[str, Any]:
-    known = {"name", *DEFAULTS}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise _invalid(f"unknown fields {unknown}; known: {sorted(known)}")
+    refuse_unknown(values, {"name", *DEFAULTS})
     out: dict[str, Any] = {}
     if creating and not values.get("name"):
-        raise _invalid("name is required")
+        raise invalid("name is required")
     if "name" in values:
         if not isinstance(values["name"], str) or not _NAME.match(values["name"]):
-            raise _invalid("name: letters, digits and _ . -, at most 64")
+            raise invalid("name: letters, digits and _ . -, at most 64")
         out["name"] = values["name"]
     if "strategy" in values:
         if values["strategy"] not in STRATEGIES:
-            raise _invalid(f"strategy is one of {', '.join(STRATEGIES)}")
+            raise invalid(f"strategy is one of {', '.join(STRATEGIES)}")
         out["strategy"] = values["strategy"]
     if "offer_timeout_s" in values:
         value = values["offer_timeout_s"]
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3600:
-            raise _invalid("offer_timeout_s: whole seconds from 1 to 3600")
+            raise invalid("offer_timeout_s: whole seconds from 1 to 3600")
         out["offer_timeout_s"] = value
     for field, pattern in (("channels", _NAME), ("skills", _SKILL)):
         if field in values:
-            items = values[field]
-            if not isinstance(items, list) or not all(
-                isinstance(v, str) and pattern.match(v) for v in items
-            ):
-                raise _invalid(f"{field}: a list of names")
-            out[field] = list(dict.fromkeys(items))
+            out[field] = names(values[field], pattern, field)
     if out.get("channels"):
         known_channels = {c.name for c in await channels.list_all(conn)}
         missing = [c for c in out["channels"] if c not in known_channels]
         if missing:
-            raise _invalid(f"no channel named {', '.join(missing)}")
+            raise invalid(f"no channel named {', '.join(missing)}")
     if "auto_reply" in values:
         reply = values["auto_reply"]
         if reply is not None and (not isinstance(reply, str) or not 0 < len(reply) <= 1000):
-            raise _invalid("auto_reply: text of at most 1000 characters, or null")
+            raise invalid("auto_reply: text of at most 1000 characters, or null")
         out["auto_reply"] = reply.strip() or None if isinstance(reply, str) else None
     for field in ("hours", "timezone"):
         if field in values and values[field] is not None and not isinstance(values[field], str):
-            raise _invalid(f"{field} must be text")
+            raise invalid(f"{field} must be text")
     if "hours" in values:
         out["hours"] = (values["hours"] or "").strip() or None
     if "timezone" in values:
@@ -97,7 +86,7 @@ async def check(
     try:
         parse_hours(hours or "mon 00:00-01:00", zone)  # the zone alone must exist too
     except InvalidHours as exc:
-        raise _invalid(f"hours: {exc}") from None
+        raise invalid(f"hours: {exc}") from None
     return out
 
 

@@ -35,7 +35,7 @@ async def get_channel(request: web.Request) -> web.Response:
     hub = hub_of(request)
     async with hub.pool.acquire() as conn:
         channel = await channels.get(conn, path_id(request))
-        states = await channels.statuses(conn)
+        states = await channels.statuses(conn, path_id(request))
     if channel is None:
         raise not_found(f"channel {path_id(request)} not found")
     return web.json_response(_json(request, channel, states.get(channel.id)))
@@ -66,7 +66,7 @@ async def update_channel(request: web.Request) -> web.Response:
     )
     remember_channel_secrets(hub.kinds, channel)
     hub.channels.forget()
-    states = await channels.statuses(hub.pool)
+    states = await channels.statuses(hub.pool, channel.id)
     return web.json_response(_json(request, channel, states.get(channel.id)))
 
 

@@ -338,15 +338,8 @@ async function openMonitor(id) {
   const ticket = ++opening;
   store.set({ monitorId: id, selectedId: null, messages: [], lead: null, timeline: [], olderCursor: null });
   send({ type: "watch", dialog_id: id });
-  try {
-    const [history, lead, timeline] = await Promise.all([
-      api(`/api/v1/leads/${dialog.lead_id}/interactions?order=desc&limit=${PAGE}`),
-      api(`/api/v1/leads/${dialog.lead_id}`),
-      api(`/api/v1/leads/${dialog.lead_id}/timeline`),
-    ]);
-    if (ticket !== opening) return;
-    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, timeline: timeline.items });
-  } catch (error) { toast(error.message); }
+  const loaded = await leadState(dialog.lead_id, { duplicates: false });
+  if (loaded && ticket === opening) store.set(loaded);
 }
 
 function closeMonitor() {
@@ -410,19 +403,29 @@ async function openLead(leadId) {
   const own = [...store.get().dialogs.values()].find((d) => d.lead_id === leadId);
   if (own) { openDialog(own.id); return; }
   const ticket = ++opening;
-  try {
-    const [history, lead, duplicates, timeline] = await Promise.all([
-      api(`/api/v1/leads/${leadId}/interactions?order=desc&limit=${PAGE}`),
-      api(`/api/v1/leads/${leadId}`),
-      api(`/api/v1/leads/${leadId}/duplicates`),
-      api(`/api/v1/leads/${leadId}/timeline`),
-    ]);
-    if (ticket !== opening) return;
-    store.set({ selectedId: null, lead, messages: history.items.reverse(), olderCursor: history.next_cursor, duplicates: duplicates.items, timeline: timeline.items, view: "conversation" });
-  } catch (error) { toast(error.message); }
+  const loaded = await leadState(leadId);
+  if (loaded && ticket === opening) store.set({ ...loaded, selectedId: null, view: "conversation" });
 }
 
+// Whatever opened last wins: an answer for a lead opened before is dropped.
 let opening = 0;
+
+// A lead's conversation as the views show it: the newest page of its history (older pages
+// as the operator scrolls), the lead, its hand-overs and (not for a monitor) duplicates.
+async function leadState(leadId, { duplicates = true } = {}) {
+  try {
+    const [history, lead, timeline, found] = await Promise.all([
+      api(`/api/v1/leads/${leadId}/interactions?order=desc&limit=${PAGE}`),
+      api(`/api/v1/leads/${leadId}`),
+      api(`/api/v1/leads/${leadId}/timeline`),
+      duplicates ? api(`/api/v1/leads/${leadId}/duplicates`) : null,
+    ]);
+    return {
+      messages: history.items.reverse(), olderCursor: history.next_cursor, lead, timeline: timeline.items,
+      ...(found ? { duplicates: found.items } : {}),
+    };
+  } catch (error) { toast(error.message); return null; }
+}
 
 async function openDialog(id, { keepView = false } = {}) {
   const dialog = store.get().dialogs.get(id);
@@ -431,16 +434,8 @@ async function openDialog(id, { keepView = false } = {}) {
   const dialogs = withDialog(store.get().dialogs, id, () => ({ unread: 0 }));
   store.set(keepView ? { selectedId: id, dialogs } : { selectedId: id, dialogs, view: "conversation" });
   send({ type: "read", dialog_id: id });
-  try {
-    const [history, lead, duplicates, timeline] = await Promise.all([
-      api(`/api/v1/leads/${dialog.lead_id}/interactions?order=desc&limit=${PAGE}`),
-      api(`/api/v1/leads/${dialog.lead_id}`),
-      api(`/api/v1/leads/${dialog.lead_id}/duplicates`),
-      api(`/api/v1/leads/${dialog.lead_id}/timeline`),
-    ]);
-    if (ticket !== opening) return;  // another dialog was opened meanwhile
-    store.set({ messages: history.items.reverse(), olderCursor: history.next_cursor, lead, duplicates: duplicates.items, timeline: timeline.items });
-  } catch (error) { toast(error.message); }
+  const loaded = await leadState(dialog.lead_id);
+  if (loaded && ticket === opening) store.set(loaded);
 }
 
 async function loadOlder() {
