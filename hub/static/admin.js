@@ -51,8 +51,9 @@ function Form({ fields, initial = {}, submit, onSubmit, onCancel, id }) {
             defaultChecked=${(initial[f.name] || []).includes(value)} /> ${label}</label>`)}</fieldset>`
         : f.type === "checkbox" ? html`<label class="check"><input type="checkbox" name=${f.name} defaultChecked=${Boolean(initial[f.name])} /> ${f.label}</label>`
         : html`<label>${f.label}${f.required ? " *" : ""}
-          ${f.type === "select" ? html`<select name=${f.name} defaultValue=${initial[f.name] ?? f.options[0][0]}>
-              ${f.options.map(([value, label]) => html`<option key=${value} value=${value}>${label}</option>`)}</select>`
+          ${f.type === "select" ? html`<select name=${f.name}>
+              ${f.options.map(([value, label]) => html`<option key=${value} value=${value}
+                selected=${value === (initial[f.name] ?? f.options[0][0])}>${label}</option>`)}</select>`
             : f.type === "textarea" ? html`<textarea name=${f.name} defaultValue=${initial[f.name] ?? ""} placeholder=${f.placeholder || ""}></textarea>`
             : html`<input name=${f.name} type=${f.type || "text"} defaultValue=${initial[f.name] ?? ""} placeholder=${f.placeholder || ""}
                 required=${Boolean(f.required && !f.keep)} autocomplete=${f.type === "password" ? "new-password" : "off"} />`}</label>`}

@@ -111,6 +111,7 @@ async def test_an_admin_runs_the_hub_from_the_browser(
         await form.locator("button[type=submit]").click()
         await expect(form).to_have_count(0)
         await expect(row).to_contain_text("8")
+        await expect(row).to_contain_text("Supervisor")  # the role shown was the role kept
         assert await _signs_in(base, f"olga{n}", "a long password") == 401
         assert await _signs_in(base, f"olga{n}", "another long one") == 200
 
