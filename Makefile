@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/email_ingest.py
 	$(BIN)/python bench/calls.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -15,6 +15,7 @@ from hub.api import calls as calls_api
 from hub.api import canned as canned_api
 from hub.api import dialogs as dialogs_api
 from hub.api import leads as leads_api
+from hub.api import reports as reports_api
 from hub.api import search as search_api
 from hub.api import sessions as sessions_api
 from hub.api import unsorted as unsorted_api
@@ -187,6 +188,7 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(hub.router.run(), name="router"),
         asyncio.create_task(hub.gateway.run(), name="operator-gateway"),
         asyncio.create_task(hub.webhooks.run(), name="webhook-dispatcher"),
+        asyncio.create_task(hub.facts.run(), name="report-facts"),
     ]
     yield
     for task in tasks:
@@ -251,6 +253,11 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r.add_get("/favicon.ico", favicon)
     r.add_get("/api/v1/search", search_api.search)
     r.add_get("/api/v1/canned-responses", canned_api.list_canned)
+    r.add_get("/api/v1/reports/metrics", reports_api.metric_definitions)
+    r.add_get("/api/v1/reports/summary", reports_api.summary)
+    r.add_get("/api/v1/reports/series", reports_api.series)
+    r.add_get("/api/v1/reports/heatmap", reports_api.heatmap)
+    r.add_get("/api/v1/reports/dialogs", reports_api.dialogs)
     r.add_post("/api/v1/canned-responses", canned_api.create_canned)
     r.add_get(r"/api/v1/canned-responses/{id:[0-9]+}", canned_api.get_canned)
     r.add_patch(r"/api/v1/canned-responses/{id:[0-9]+}", canned_api.update_canned)

@@ -22,6 +22,7 @@ from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports.connector import Connector, ConnectorDescriptor, remember_channel_secrets
 from hub.ratelimit import RateLimiter
+from hub.reports.builder import FactBuilder
 from routing.router import Router
 from storage import channels
 from webhooks.dispatcher import Dispatcher
@@ -74,6 +75,7 @@ class Hub:
     bus: Bus
     router: Router
     gateway: OperatorGateway
+    facts: FactBuilder
     # The kinds this hub serves (from connectors/registry.py) and one connector of each.
     kinds: dict[str, ConnectorDescriptor] = field(default_factory=dict)
     connectors: dict[str, Connector] = field(default_factory=dict)

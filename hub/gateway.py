@@ -508,7 +508,7 @@ class OperatorGateway:
             raise HubError("invalid_text", "the text contains a NUL character or a lone surrogate")
         dialog_id = await self._held(operator, frame, "answer")
         interaction_id = await self.outbound.send(
-            dialog_id, text.strip(), [], operator.login, first_response=True
+            dialog_id, text.strip(), [], operator.login, operator_id=operator.id
         )
         ack: dict[str, Any] = {
             "type": "sent",

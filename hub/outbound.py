@@ -148,10 +148,10 @@ class OutboundService:
         files: Sequence[Attachment],
         author: str,
         *,
-        first_response: bool = False,
+        operator_id: int | None = None,
     ) -> InteractionId:
-        """Store a reply and attempt it; `first_response` marks an operator's answer, which
-        sets the dialog's first-response time once."""
+        """Store a reply and attempt it; `operator_id` marks a human operator's answer, which
+        sets the dialog's first-response time once and is credited to them in reports."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 """SELECT d.id, d.lead_id, d.channel_id, d.peer, d.operator_id, d.status,
@@ -187,8 +187,9 @@ class OutboundService:
                 error=error,
                 external_id=f"out:{secrets.token_hex(8)}",
                 attachments=files,
+                operator_id=operator_id,
             )
-            if first_response:
+            if operator_id is not None:
                 await conn.execute(
                     "UPDATE dialogs SET first_response_at = COALESCE(first_response_at, now())"
                     " WHERE id = $1 AND status = 'assigned'",

@@ -24,6 +24,7 @@ from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
 from hub.ports.connector import Connector
+from hub.reports.builder import FactBuilder
 from hub.services import ChannelEventsService
 from routing.router import Router
 from storage.database import create_pool
@@ -112,6 +113,8 @@ def build_hub(
         pool, router, outbound, grace=min(15.0, supervise_every * 2), publish=bus.publish
     )
     bus.subscribe(gateway.on_notice)
+    facts = FactBuilder(pool)
+    bus.subscribe(facts.on_notice)
 
     nudge = StateNudge(bus.publish)
     pipeline.after_commit.append(
@@ -147,6 +150,7 @@ def build_hub(
         bus=bus,
         router=router,
         gateway=gateway,
+        facts=facts,
         kinds=kinds,
         connectors=connectors,
     )

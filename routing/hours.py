@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -51,6 +51,52 @@ class BusinessHours:
             ):
                 return True
         return False
+
+    def seconds_between(self, start: datetime, end: datetime) -> float:
+        """Seconds of [start, end) that fall inside these hours: what a customer waited while
+        the business was open. Windows are laid on each local day (an overnight window's
+        second half on the next day, closed by that day's holiday as `is_open` is), so a
+        day that daylight saving shortens or lengthens counts its real length."""
+        if end <= start:
+            return 0.0
+        first = start.astimezone(self.zone).date() - timedelta(days=1)
+        last = end.astimezone(self.zone).date()
+        spans: list[tuple[datetime, datetime]] = []
+        day = first
+        while day <= last:
+            spans += self._spans(day)
+            day += timedelta(days=1)
+        spans.sort()
+        total, reach = 0.0, start
+        for lo, hi in spans:
+            lo, hi = max(lo, reach), min(hi, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+                reach = hi
+        return total
+
+    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The open stretches of one local day, in UTC."""
+        if any(a <= day <= b for a, b in self.closed):
+            return []
+        weekday, found = day.weekday(), []
+        midnight = time(0, 0)
+        for w in self.windows:
+            ends_at_midnight = w.end == time(23, 59, 59) or w.end == midnight
+            if w.start < w.end and not ends_at_midnight:
+                if weekday in w.days:
+                    found.append((w.start, w.end, 0))
+                continue
+            if weekday in w.days:  # from the start to midnight
+                found.append((w.start, midnight, 1))
+            if (weekday - 1) % 7 in w.days and not ends_at_midnight:  # yesterday's tail
+                found.append((midnight, w.end, 0))
+        spans = []
+        for lo, hi, next_day in found:
+            since = datetime.combine(day, lo, self.zone)
+            until = datetime.combine(day + timedelta(days=next_day), hi, self.zone)
+            spans.append((since.astimezone(UTC), until.astimezone(UTC)))
+        return spans
 
 
 def parse_hours(spec: str, timezone: str = "UTC") -> BusinessHours:

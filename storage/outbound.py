@@ -44,9 +44,12 @@ async def insert(
     external_id: str,
     attachments: Sequence[Attachment] = (),
     peer: str | None = None,
+    operator_id: int | None = None,
 ) -> InteractionId:
     """A reply; `peer` when it goes to another address than the dialog's (a form's lead
-    answered by email). An internal note (kind `note`) has no delivery state: never sent."""
+    answered by email). An internal note (kind `note`) has no delivery state: never sent.
+    `operator_id` names the human who wrote it: its event carries them, which is how the
+    reports tell an operator's answer from an auto-reply or a CRM's message."""
     interaction_id: int = await conn.fetchval(
         """INSERT INTO interactions (lead_id, dialog_id, channel_id, kind, direction, text,
                                      occurred_at, external_id, author, delivery_state,
@@ -86,6 +89,7 @@ async def insert(
                 lead_id=lead_id,
                 dialog_id=dialog_id,
                 interaction_id=interaction_id,
+                operator_id=operator_id,
                 data={
                     "channel_id": channel_id,
                     "kind": kind,

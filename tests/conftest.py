@@ -92,7 +92,9 @@ async def form(pool: asyncpg.Pool) -> Channel:
 
 @pytest.fixture
 async def api_key(pool: asyncpg.Pool) -> str:
-    _, secret = await apikeys.create(pool, "crm", ["leads", "dialogs", "unsorted", "webhooks"])
+    _, secret = await apikeys.create(
+        pool, "crm", ["leads", "dialogs", "unsorted", "webhooks", "reports"]
+    )
     return secret
 
 

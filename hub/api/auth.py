@@ -17,7 +17,7 @@ from hub.errors import ApiError
 from storage import apikeys, operators
 from storage.apikeys import OPERATOR_TOKEN_PREFIX, hash_key
 
-SCOPES = ("leads", "dialogs", "unsorted", "webhooks")
+SCOPES = ("leads", "dialogs", "unsorted", "webhooks", "reports")
 # Managing operators, channels, queues and keys: held by admin operators, and by an API key
 # only when it is asked for by name (never a default).
 ADMIN = "admin"

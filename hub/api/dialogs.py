@@ -206,7 +206,7 @@ async def send_message(request: web.Request) -> web.Response:
         raise
     principal = principal_of(request)
     interaction_id = await hub.outbound.send(
-        dialog_id, text, files, principal.author, first_response=principal.kind == "operator"
+        dialog_id, text, files, principal.author, operator_id=principal.operator_id
     )
     return await created_interaction(request, interaction_id)
 

@@ -384,7 +384,7 @@ async def send_to_lead(request: web.Request) -> web.Response:
             409, "no_conversation", f"the lead has not written {where}: no address to write to"
         )
     interaction_id = await hub.outbound.send(
-        dialog_id, text.strip(), [], principal.author, first_response=principal.kind == "operator"
+        dialog_id, text.strip(), [], principal.author, operator_id=principal.operator_id
     )
     return await created_interaction(request, interaction_id)
 

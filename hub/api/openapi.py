@@ -11,6 +11,7 @@ from typing import Any
 
 from hub import __version__
 from hub.api.leads import LeadLookup
+from hub.api.openapi_reports import report_paths
 from hub.ports.connector import ConnectorDescriptor
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -930,6 +931,7 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
             ),
         },
     }
+    spec["paths"].update(report_paths())
     for kind in kinds:
         spec["paths"].update(kind.openapi_paths())
     return spec

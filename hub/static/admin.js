@@ -272,7 +272,7 @@ function CannedTab({ admin, act }) {
 
 function KeysTab({ admin, act }) {
   const [making, setMaking] = useState(false);
-  const scopes = ["leads", "dialogs", "unsorted", "webhooks", "admin"];
+  const scopes = ["leads", "dialogs", "unsorted", "webhooks", "reports", "admin"];
   const create = (values) => act(async (api) => {
     const made = await api("/api/v1/apikeys", { method: "POST", json: { name: values.name, scopes: values.scopes } });
     setMaking(false);
@@ -284,7 +284,7 @@ function KeysTab({ admin, act }) {
     ${making ? html`<div class="admin-panel"><${Form} id="key-form" submit=${t("create")}
       fields=${[{ name: "name", label: t("name"), required: true, placeholder: "crm" },
         { name: "scopes", label: t("scopes"), type: "checks", options: scopes.map((s) => [s, s === "admin" ? t("adminScope") : s]) }]}
-      initial=${{ scopes: ["leads", "dialogs", "unsorted", "webhooks"] }} onSubmit=${create} onCancel=${() => setMaking(false)} /></div>` : null}
+      initial=${{ scopes: ["leads", "dialogs", "unsorted", "webhooks", "reports"] }} onSubmit=${create} onCancel=${() => setMaking(false)} /></div>` : null}
     <table class="admin-table keys-table"><thead><tr><th scope="col">${t("name")}</th><th scope="col">${t("scopes")}</th>
       <th scope="col">${t("lastUsed")}</th><th scope="col">${t("status")}</th><th scope="col">${t("actions")}</th></tr></thead>
       <tbody>${admin.keys.map((k) => html`<tr key=${k.id} data-key=${k.name} class=${k.revoked ? "disabled-row" : ""}>

@@ -5,6 +5,7 @@
 import { html, render, useEffect, useLayoutEffect, useRef, useState } from "./vendor/preact-htm-3.1.1.module.js";
 import { customerLang, errorText, lang, setLang, t } from "./i18n.js";
 import { AdminPage, loadAdmin } from "./admin.js";
+import { ReportsPage } from "./reports.js";
 import { loadDraft, saveDraft, store } from "./store.js";
 
 const PAGE = 50;
@@ -618,6 +619,8 @@ function Header({ state }) {
     </select>
     ${["supervisor", "admin"].includes(state.operator.role) ? html`<button class="page-switch" aria-pressed=${state.page === "desk" ? "true" : "false"}
       onClick=${() => showPage(state.page === "desk" ? "console" : "desk")}>${state.page === "desk" ? t("console") : t("desk")}</button>` : null}
+    ${["supervisor", "admin"].includes(state.operator.role) ? html`<button class="reports-switch" aria-pressed=${state.page === "reports" ? "true" : "false"}
+      onClick=${() => showPage(state.page === "reports" ? "console" : "reports")}>${state.page === "reports" ? t("console") : t("reports")}</button>` : null}
     ${state.operator.role === "admin" ? html`<button class="admin-switch" aria-pressed=${state.page === "admin" ? "true" : "false"}
       onClick=${() => showPage(state.page === "admin" ? "console" : "admin")}>${state.page === "admin" ? t("console") : t("admin")}</button>` : null}
     <button title=${t("notifications")} onClick=${() => { if ("Notification" in window) Notification.requestPermission(); }}>${t("notifications")}</button>
@@ -1315,11 +1318,13 @@ function Help() {
 function Console({ state }) {
   const desk = state.page === "desk" && ["supervisor", "admin"].includes(state.operator.role);
   const admin = state.page === "admin" && state.operator.role === "admin";
+  const reports = state.page === "reports" && ["supervisor", "admin"].includes(state.operator.role);
   return html`<div class="shell">
     <${Header} state=${state} />
     ${state.connected ? null : html`<div class="banner" role="status">${t("disconnected")}</div>`}
     <${CallPops} calls=${state.calls} />
     ${admin ? html`<${AdminPage} state=${state} store=${store} api=${api} toast=${toast} />`
+      : reports ? html`<${ReportsPage} state=${state} api=${api} toast=${toast} />`
       : desk ? html`<${Desk} state=${state} />` : html`<${ViewSwitch} state=${state} />
     <div class=${`layout view-${state.view}`}>
       <aside class="left"><${SearchBox} search=${state.search} /><${Offers} offers=${state.offers} />

@@ -125,6 +125,11 @@ BEGIN
         END IF;
         v_type := 'dialog.queued';
         v_data := jsonb_build_object('queue_id', NEW.queue_id, 'reason', v_reason);
+        IF v_reason = 'offer_declined' THEN
+            -- Who said no, for the reports' share of declined offers.
+            v_data := v_data || jsonb_build_object('declined_by', to_jsonb(ARRAY(
+                SELECT unnest(NEW.declined_by) EXCEPT SELECT unnest(OLD.declined_by))));
+        END IF;
     ELSE
         RETURN NULL;
     END IF;

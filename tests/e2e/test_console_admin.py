@@ -171,7 +171,7 @@ async def test_an_admin_runs_the_hub_from_the_browser(
         assert key.startswith("hub_")
         assert await _get(base, key) == 200
         row = page.locator(f".keys-table tr[data-key=crm{n}]")
-        await expect(row).to_contain_text("dialogs, leads, unsorted, webhooks")
+        await expect(row).to_contain_text("dialogs, leads, reports, unsorted, webhooks")
         await _shot(page, "admin-keys")
         await _accessible(page)
         await row.locator("button.revoke").click()

@@ -1,0 +1,259 @@
+"""Reading the domain-event log behind the report cursor, and writing the report facts.
+
+The cursor's rules are in storage/migrations/0023_reports.sql: events are taken only below
+the oldest running transaction (final: none can appear there later), in (txid, id) order;
+a lead's events are then read from its own gapless sequence, from the last one applied.
+A batch runs in one transaction that holds the cursor row, so two nodes never fold the same
+events twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.database import Conn
+
+_EVENT_COLUMNS = (
+    "e.id, e.type, e.lead_id, e.lead_seq, e.dialog_id, e.operator_id, e.data, e.occurred_at"
+)
+
+
+def _plain(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as the jsonb codec takes them (times as ISO text)."""
+    return [
+        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows
+    ]
+
+
+async def lock_cursor(conn: Conn) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT txid, event_id FROM report_cursor FOR UPDATE")
+    assert row is not None, "migration 0023 makes the cursor's row"
+    return row
+
+
+async def final_events(conn: Conn, txid: Any, event_id: int, limit: int) -> list[asyncpg.Record]:
+    """The next final events after the cursor, oldest transaction first. One statement, so
+    the horizon and the rows come from the same snapshot."""
+    return await conn.fetch(
+        f"""SELECT e.txid, {_EVENT_COLUMNS}
+              FROM domain_events e
+             WHERE e.txid >= $1::bigint
+               AND e.txid < txid_snapshot_xmin(txid_current_snapshot())
+               AND (e.txid > $1::bigint OR e.id > $2)
+             ORDER BY e.txid, e.id
+             LIMIT $3""",
+        txid,
+        event_id,
+        limit,
+    )
+
+
+async def advance(conn: Conn, txid: Any, event_id: int) -> None:
+    await conn.execute(
+        "UPDATE report_cursor SET txid = $1::bigint, event_id = $2, built_at = now()",
+        txid,
+        event_id,
+    )
+
+
+async def lead_events(conn: Conn, lead_ids: Sequence[int]) -> list[asyncpg.Record]:
+    """Every event of these leads after the last one applied, in each lead's order."""
+    return await conn.fetch(
+        f"""SELECT {_EVENT_COLUMNS}
+              FROM unnest($1::bigint[]) AS l(id)
+              LEFT JOIN report_leads r ON r.lead_id = l.id
+              JOIN domain_events e ON e.lead_id = l.id AND e.lead_seq > COALESCE(r.seq, 0)
+             ORDER BY e.lead_id, e.lead_seq""",
+        list(lead_ids),
+    )
+
+
+async def mark_leads(conn: Conn, seqs: dict[int, int]) -> None:
+    if seqs:
+        await conn.execute(
+            """INSERT INTO report_leads (lead_id, seq)
+               SELECT * FROM unnest($1::bigint[], $2::integer[])
+               ON CONFLICT (lead_id) DO UPDATE SET seq = EXCLUDED.seq""",
+            list(seqs),
+            list(seqs.values()),
+        )
+
+
+_CYCLE_COLUMNS = (
+    "id, dialog_id, cycle, lead_id, channel_id, queue_id, held_by, started_at,"
+    " first_assigned_at, first_response_at, first_response_by, first_response_via, closed_at,"
+    " last_customer_at, last_reply_at, awaiting_since, next_response_s, messages_in,"
+    " messages_out, offers, transfers, backfilled"
+)
+
+
+async def last_cycles(conn: Conn, dialog_ids: Iterable[int]) -> list[asyncpg.Record]:
+    """The latest cycle of each dialog, with its offers still open."""
+    return await conn.fetch(
+        f"""SELECT DISTINCT ON (c.dialog_id) {_CYCLE_COLUMNS},
+                   (SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                               'id', o.id, 'operator_id', o.operator_id,
+                               'offered_at', o.offered_at) ORDER BY o.id), '[]'::jsonb)
+                      FROM report_offers o
+                     WHERE o.cycle_id = c.id AND o.outcome IS NULL) AS open_offers
+              FROM report_cycles c
+             WHERE c.dialog_id = ANY($1::bigint[])
+             ORDER BY c.dialog_id, c.cycle DESC""",
+        list(dialog_ids),
+    )
+
+
+_WRITTEN = (
+    "dialog_id, cycle, lead_id, channel_id, queue_id, held_by, started_at, first_assigned_at,"
+    " first_response_at, first_response_by, first_response_via, closed_at, last_customer_at,"
+    " last_reply_at, awaiting_since, next_response_s, messages_in, messages_out, offers,"
+    " transfers, queue_wait_bh_s, first_response_bh_s, resolution_bh_s"
+)
+_TYPES = (
+    "dialog_id bigint, cycle integer, lead_id bigint, channel_id bigint, queue_id bigint,"
+    " held_by bigint, started_at timestamptz, first_assigned_at timestamptz,"
+    " first_response_at timestamptz, first_response_by bigint, first_response_via text,"
+    " closed_at timestamptz, last_customer_at timestamptz, last_reply_at timestamptz,"
+    " awaiting_since timestamptz, next_response_s double precision[], messages_in integer,"
+    " messages_out integer, offers integer, transfers integer, queue_wait_bh_s double precision,"
+    " first_response_bh_s double precision, resolution_bh_s double precision"
+)
+
+
+async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
+    """Insert or update cycles (by dialog and number) in one statement; their ids."""
+    if not rows:
+        return {}
+    updates = ", ".join(
+        f"{c.strip()} = EXCLUDED.{c.strip()}"
+        for c in _WRITTEN.split(",")
+        if c.strip() not in ("dialog_id", "cycle")
+    )
+    saved = await conn.fetch(
+        f"""INSERT INTO report_cycles ({_WRITTEN})
+            SELECT {_WRITTEN} FROM jsonb_to_recordset($1::jsonb) AS r({_TYPES})
+            ON CONFLICT (dialog_id, cycle) DO UPDATE SET {updates}, hours_due = false
+            RETURNING id, dialog_id, cycle""",
+        _plain(rows),
+    )
+    return {(r["dialog_id"], r["cycle"]): r["id"] for r in saved}
+
+
+async def save_offers(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    new = [r for r in rows if r["id"] is None]
+    ended = [r for r in rows if r["id"] is not None]
+    if new:
+        await conn.execute(
+            """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at)
+               SELECT cycle_id, operator_id, offered_at, outcome, ended_at
+                 FROM jsonb_to_recordset($1::jsonb)
+                      AS r(cycle_id bigint, operator_id bigint, offered_at timestamptz,
+                           outcome text, ended_at timestamptz)""",
+            _plain(new),
+        )
+    if ended:
+        await conn.execute(
+            """UPDATE report_offers o SET outcome = r.outcome, ended_at = r.ended_at
+                 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, outcome text,
+                                                         ended_at timestamptz)
+                WHERE o.id = r.id""",
+            _plain(ended),
+        )
+
+
+async def save_calls(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    """One row a call, as its latest event tells it; its channel and number are the call's
+    own (they never change)."""
+    if rows:
+        await conn.execute(
+            """INSERT INTO report_calls (call_id, channel_id, lead_id, dialog_id, direction,
+                                         customer_phone, operator_id, status, started_at,
+                                         answered_at, ended_at, talk_s)
+               SELECT r.call_id, c.channel_id, r.lead_id, r.dialog_id, r.direction,
+                      c.customer_phone, r.operator_id, r.status, r.started_at, r.answered_at,
+                      r.ended_at, r.talk_s
+                 FROM jsonb_to_recordset($1::jsonb)
+                      AS r(call_id bigint, lead_id bigint, dialog_id bigint, direction text,
+                           operator_id bigint, status text, started_at timestamptz,
+                           answered_at timestamptz, ended_at timestamptz,
+                           talk_s double precision)
+                 JOIN calls c ON c.id = r.call_id
+               ON CONFLICT (call_id) DO UPDATE
+                  SET lead_id = EXCLUDED.lead_id, dialog_id = EXCLUDED.dialog_id,
+                      direction = EXCLUDED.direction, operator_id = EXCLUDED.operator_id,
+                      status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+                      answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at,
+                      talk_s = EXCLUDED.talk_s""",
+            _plain(rows),
+        )
+
+
+async def save_presence(conn: Conn, changes: Sequence[tuple[int, str, Any]]) -> None:
+    """Presence changes in order: each ends the operator's open stretch and, unless they
+    went offline, opens the next."""
+    for operator_id, status, at in changes:
+        await conn.execute(
+            """UPDATE report_presence SET ended_at = greatest($2, started_at)
+                WHERE operator_id = $1 AND ended_at IS NULL""",
+            operator_id,
+            at,
+        )
+        if status in ("online", "away"):
+            await conn.execute(
+                """INSERT INTO report_presence (operator_id, status, started_at)
+                   VALUES ($1, $2, $3)""",
+                operator_id,
+                status,
+                at,
+            )
+
+
+async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
+    """A merge moves dialogs (and their calls) to the surviving lead, an unmerge moves them
+    back: the facts follow the dialogs, so a report by source or an export by lead names
+    the lead the conversation belongs to now."""
+    await conn.execute(
+        """UPDATE report_cycles c SET lead_id = d.lead_id
+             FROM dialogs d
+            WHERE d.id = c.dialog_id AND c.lead_id IS DISTINCT FROM d.lead_id
+              AND (c.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
+        list(lead_ids),
+    )
+    await conn.execute(
+        """UPDATE report_calls k SET lead_id = d.lead_id
+             FROM dialogs d
+            WHERE d.id = k.dialog_id AND k.lead_id IS DISTINCT FROM d.lead_id
+              AND (k.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
+        list(lead_ids),
+    )
+
+
+async def hours_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Backfilled cycles whose business-hours seconds are still to be counted."""
+    return await conn.fetch(
+        f"""SELECT {_CYCLE_COLUMNS} FROM report_cycles
+             WHERE hours_due ORDER BY id LIMIT $1""",
+        limit,
+    )
+
+
+async def save_hours(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(
+        """UPDATE report_cycles c
+              SET queue_wait_bh_s = r.queue_wait_bh_s,
+                  first_response_bh_s = r.first_response_bh_s,
+                  resolution_bh_s = r.resolution_bh_s, hours_due = false
+             FROM jsonb_to_recordset($1::jsonb)
+                  AS r(id bigint, queue_wait_bh_s double precision,
+                       first_response_bh_s double precision, resolution_bh_s double precision)
+            WHERE c.id = r.id""",
+        _plain(rows),
+    )
+
+
+async def queue_hours(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT id, hours, timezone FROM queues WHERE hours IS NOT NULL")

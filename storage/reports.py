@@ -1,0 +1,577 @@
+"""Report metrics over the fact tables: each defined once, here, in words and in SQL.
+
+Every duration is reported as `{"n", "mean", "p50", "p90"}` over the raw rows of the period
+(`percentile_cont`), never as an average of averages; counts as `{"value"}`. A care cycle,
+a call, an offer and a lead each count in the period in which it started (was offered, was
+made), whatever the zone: periods are bounds in time computed from local dates by the
+caller, so a day in `Europe/Moscow` and a day in UTC are different stretches of time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from storage.database import Conn
+
+COUNT, DURATION, SECONDS, SHARE = "count", "duration", "seconds", "share"
+GROUPS = ("operator", "channel", "queue", "source")
+INTERVALS = ("hour", "day", "week")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A fact table as the metrics read it: where each group and filter comes from."""
+
+    name: str
+    table: str
+    at: str  # the moment that puts a row in a period
+    keys: dict[str, str]  # group -> SQL expression (absent: the group does not apply)
+    joins: tuple[tuple[str, str], ...] = ()  # (alias, join): made only when read
+
+    def from_clause(self, sql: str) -> str:
+        """The table with the joins that `sql` (the key and the filters) reads from."""
+        needed = [join for alias, join in self.joins if re.search(rf"\b{alias}\.", sql)]
+        return " ".join((self.table, *needed))
+
+    @property
+    def tables(self) -> str:
+        return " ".join((self.table, *(join for _, join in self.joins)))
+
+
+_LEAD = ("l", "LEFT JOIN leads l ON l.id = c.lead_id")
+CYCLES = Source(
+    "cycles",
+    "report_cycles c",
+    "c.started_at",
+    {
+        "operator": "c.operator_id",
+        "channel": "c.channel_id",
+        "queue": "c.queue_id",
+        "source": "l.source->>'kind'",
+    },
+    (_LEAD,),
+)
+RESPONSES = Source(
+    "responses",
+    "report_cycles c CROSS JOIN LATERAL unnest(c.next_response_s) AS r(s)",
+    "c.started_at",
+    CYCLES.keys,
+    (_LEAD,),
+)
+CALLS = Source(
+    "calls",
+    "report_calls k",
+    "k.started_at",
+    {
+        "operator": "k.operator_id",
+        "channel": "k.channel_id",
+        "queue": "kc.queue_id",
+        "source": "l.source->>'kind'",
+    },
+    (
+        ("l", "LEFT JOIN leads l ON l.id = k.lead_id"),
+        ("kc", "LEFT JOIN report_cycles kc ON kc.dialog_id = k.dialog_id AND kc.cycle = 1"),
+    ),
+)
+OFFERS = Source(
+    "offers",
+    "report_offers o JOIN report_cycles c ON c.id = o.cycle_id",
+    "o.offered_at",
+    {
+        "operator": "o.operator_id",
+        "channel": "c.channel_id",
+        "queue": "c.queue_id",
+        "source": "l.source->>'kind'",
+    },
+    (_LEAD,),
+)
+LEADS = Source(
+    "leads",
+    "leads l",
+    "l.created_at",
+    {
+        "operator": "lc.operator_id",
+        "channel": "(l.source->>'channel_id')::bigint",
+        "queue": "lc.queue_id",
+        "source": "l.source->>'kind'",
+    },
+    (
+        (
+            "lc",
+            "LEFT JOIN LATERAL (SELECT fc.operator_id, fc.queue_id FROM report_cycles fc"
+            " WHERE fc.lead_id = l.id ORDER BY fc.started_at LIMIT 1) lc ON true",
+        ),
+    ),
+)
+# Presence is not an event in a period but a stretch across it: the overlap is summed.
+PRESENCE = Source(
+    "presence",
+    "report_presence p",
+    "p.started_at",
+    {"operator": "p.operator_id"},
+)
+
+_ANSWERED = "c.first_response_at IS NOT NULL"
+_UNANSWERED = "c.closed_at IS NOT NULL AND c.first_response_at IS NULL"
+_MISSED = "k.direction = 'in' AND k.status IN ('missed', 'busy', 'failed')"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    source: Source
+    kind: str
+    sql: str  # a count's condition, a duration's value, or a share's (numerator, denominator)
+    definition: str
+
+
+def _m(name: str, source: Source, kind: str, sql: str, definition: str) -> Metric:
+    return Metric(name, source, kind, sql, definition)
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        _m(
+            "leads_new",
+            LEADS,
+            COUNT,
+            "l.merged_into IS NULL",
+            "Leads made in the period (a duplicate merged into another lead is not counted). "
+            "By channel and source through the lead's first touch; by operator and queue "
+            "through its first care cycle.",
+        ),
+        _m(
+            "dialogs_new",
+            CYCLES,
+            COUNT,
+            "c.cycle = 1",
+            "Dialogs created in the period (the first care cycle of each).",
+        ),
+        _m(
+            "cycles",
+            CYCLES,
+            COUNT,
+            "true",
+            "Care cycles started in the period: a dialog's creation or reopening up to its close.",
+        ),
+        _m("reopened", CYCLES, COUNT, "c.cycle > 1", "Cycles that began by reopening a dialog."),
+        _m(
+            "first_response_s",
+            CYCLES,
+            DURATION,
+            "c.first_response_s",
+            "From the start of the cycle to the first public reply written by a human "
+            "operator, or the answer of a call. Auto-replies, messages sent through the API "
+            "and internal notes never count. Credited to the operator who answered.",
+        ),
+        _m(
+            "first_response_business_s",
+            CYCLES,
+            DURATION,
+            "c.first_response_bh_s",
+            "first_response_s counting only the seconds inside the queue's business hours "
+            "(all of them for a queue without hours).",
+        ),
+        _m(
+            "next_response_s",
+            RESPONSES,
+            DURATION,
+            "r.s",
+            "After the first response: from each customer message that follows a reply to "
+            "the next human reply (or answered call), one value per such wait.",
+        ),
+        _m(
+            "queue_wait_s",
+            CYCLES,
+            DURATION,
+            "c.queue_wait_s",
+            "From the start of the cycle to its first assignment to an operator.",
+        ),
+        _m(
+            "queue_wait_business_s",
+            CYCLES,
+            DURATION,
+            "c.queue_wait_bh_s",
+            "queue_wait_s inside the queue's business hours.",
+        ),
+        _m(
+            "resolution_s",
+            CYCLES,
+            DURATION,
+            "c.resolution_s",
+            "From the start of the cycle to its close (closed cycles only).",
+        ),
+        _m(
+            "resolution_business_s",
+            CYCLES,
+            DURATION,
+            "c.resolution_bh_s",
+            "resolution_s inside the queue's business hours.",
+        ),
+        _m(
+            "handled",
+            CYCLES,
+            COUNT,
+            _ANSWERED,
+            "Cycles a human answered (for an operator: those they answered first).",
+        ),
+        _m(
+            "unanswered",
+            CYCLES,
+            COUNT,
+            _UNANSWERED,
+            "Closed cycles no human ever answered: abandoned in the queue, or assigned and "
+            "never answered.",
+        ),
+        _m(
+            "unanswered_abandoned",
+            CYCLES,
+            COUNT,
+            f"{_UNANSWERED} AND c.first_assigned_at IS NULL",
+            "Unanswered cycles closed while still waiting in the queue.",
+        ),
+        _m(
+            "unanswered_assigned",
+            CYCLES,
+            COUNT,
+            f"{_UNANSWERED} AND c.first_assigned_at IS NOT NULL",
+            "Unanswered cycles that an operator held but never answered.",
+        ),
+        _m(
+            "customer_silent",
+            CYCLES,
+            COUNT,
+            f"c.closed_at IS NOT NULL AND {_ANSWERED}"
+            " AND (c.last_customer_at IS NULL OR c.last_customer_at <= c.last_reply_at)",
+            "Closed cycles in which the customer wrote nothing after our last reply (counted "
+            "apart from unanswered ones).",
+        ),
+        _m(
+            "transfers",
+            CYCLES,
+            COUNT,
+            "c.transfers > 0",
+            "Cycles handed over at least once to another operator or queue.",
+        ),
+        _m(
+            "calls_answered",
+            CALLS,
+            COUNT,
+            "k.direction = 'in' AND k.answered_at IS NOT NULL",
+            "Inbound calls someone answered.",
+        ),
+        _m(
+            "calls_missed",
+            CALLS,
+            COUNT,
+            _MISSED,
+            "Inbound calls that ended unanswered (missed, busy or failed).",
+        ),
+        _m(
+            "calls_recovered",
+            CALLS,
+            COUNT,
+            f"{_MISSED} AND EXISTS (SELECT 1 FROM report_calls b"
+            " WHERE b.customer_phone = k.customer_phone AND b.answered_at IS NOT NULL"
+            " AND b.started_at > k.started_at"
+            " AND b.started_at <= k.started_at + make_interval(secs => $recovered))",
+            "Missed calls followed by an answered call with the same number, either way "
+            "(called back, or the customer called again and got through), within "
+            "recovered_within_s seconds (86,400 by default).",
+        ),
+        _m(
+            "calls_outbound",
+            CALLS,
+            COUNT,
+            "k.direction = 'out'",
+            "Calls placed to customers.",
+        ),
+        _m(
+            "talk_s",
+            CALLS,
+            DURATION,
+            "k.talk_s",
+            "Talk time of answered calls, either way, in seconds.",
+        ),
+        _m("offers", OFFERS, COUNT, "true", "Offers of a dialog to an operator."),
+        _m(
+            "offers_declined",
+            OFFERS,
+            COUNT,
+            "o.outcome = 'declined'",
+            "Offers the operator declined.",
+        ),
+        _m(
+            "offers_expired",
+            OFFERS,
+            COUNT,
+            "o.outcome = 'expired'",
+            "Offers that ran out of time unanswered.",
+        ),
+        _m(
+            "offers_missed_share",
+            OFFERS,
+            SHARE,
+            "o.outcome IN ('declined', 'expired')|o.outcome IS NOT NULL",
+            "Of the offers that ended, the share declined or timed out (0 to 1).",
+        ),
+        _m(
+            "online_s",
+            PRESENCE,
+            SECONDS,
+            "online",
+            "Seconds operators were online within the period (from their presence changes).",
+        ),
+        _m(
+            "away_s",
+            PRESENCE,
+            SECONDS,
+            "away",
+            "Seconds operators were away within the period.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a report asks for: a stretch of time, filters, and how to split it."""
+
+    since: datetime
+    until: datetime
+    tz: str = "UTC"
+    channel: int | None = None
+    queue: int | None = None
+    operator: int | None = None
+    source: str | None = None
+    recovered_within_s: int = 86_400
+
+
+def _where(source: Source, q: Query, args: list[Any]) -> str:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if source is PRESENCE:
+        parts = [
+            f"p.started_at < {arg(q.until)}",
+            f"COALESCE(p.ended_at, now()) > {arg(q.since)}",
+        ]
+    else:
+        parts = [f"{source.at} >= {arg(q.since)}", f"{source.at} < {arg(q.until)}"]
+    for name, value in (
+        ("channel", q.channel),
+        ("queue", q.queue),
+        ("operator", q.operator),
+        ("source", q.source),
+    ):
+        if value is None:
+            continue
+        key = source.keys.get(name)
+        parts.append(f"{key} = {arg(value)}" if key else "false")
+    return " AND ".join(parts)
+
+
+def _aggregates(metrics: Sequence[Metric], q: Query, args: list[Any]) -> list[str]:
+    out = []
+    for m in metrics:
+        if m.kind == COUNT:
+            sql = m.sql
+            if "$recovered" in sql:
+                args.append(q.recovered_within_s)
+                sql = sql.replace("$recovered", f"${len(args)}")
+            out.append(f"count(*) FILTER (WHERE {sql})")
+        elif m.kind == DURATION:
+            v = m.sql
+            out += [
+                f"count({v})",
+                f"avg({v})",
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {v})",
+                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {v})",
+            ]
+        elif m.kind == SHARE:
+            top, bottom = m.sql.split("|")
+            out.append(
+                f"count(*) FILTER (WHERE {top})::float8"
+                f" / NULLIF(count(*) FILTER (WHERE {bottom}), 0)"
+            )
+        else:  # seconds of presence stretches overlapping the period
+            since, until = f"${len(args) + 1}", f"${len(args) + 2}"
+            args += [q.since, q.until]
+            out.append(
+                f"COALESCE(sum(extract(epoch FROM least(COALESCE(p.ended_at, now()), {until})"
+                f" - greatest(p.started_at, {since}))) FILTER (WHERE p.status = '{m.sql}'), 0)"
+            )
+    return out
+
+
+def _values(metrics: Sequence[Metric], row: asyncpg.Record, start: int) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    i = start
+    for m in metrics:
+        if m.kind == DURATION:
+            n, mean, p50, p90 = row[i : i + 4]
+            found[m.name] = {
+                "n": int(n),
+                "mean": _round(mean),
+                "p50": _round(p50),
+                "p90": _round(p90),
+            }
+            i += 4
+        elif m.kind == COUNT:
+            found[m.name] = {"value": int(row[i])}
+            i += 1
+        else:
+            found[m.name] = {"value": _round(row[i])}
+            i += 1
+    return found
+
+
+def _round(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+async def measure(
+    conn: Conn | asyncpg.Pool,
+    q: Query,
+    metrics: Sequence[Metric],
+    by: str | None = None,
+) -> dict[Any, dict[str, Any]]:
+    """The metrics over the query's period, split by `by` (a group name, or an SQL
+    expression of a source's `at`, written `{at}`, for time buckets): key -> metric -> value.
+    One statement per fact table."""
+    found: dict[Any, dict[str, Any]] = {}
+    sources: dict[str, list[Metric]] = {}
+    for m in metrics:
+        sources.setdefault(m.source.name, []).append(m)
+    for group in sources.values():
+        source = group[0].source
+        args: list[Any] = []
+        if by is None:
+            key = "NULL"
+        elif by in GROUPS:
+            key = source.keys.get(by, "NULL")
+        else:
+            key = by.replace("{at}", source.at)
+            if "{tz}" in key:
+                args.append(q.tz)
+                key = key.replace("{tz}", f"${len(args)}")
+        aggregates = _aggregates(group, q, args)
+        where = _where(source, q, args)
+        rows = await conn.fetch(
+            f"SELECT {key} AS key, {', '.join(aggregates)}"
+            f" FROM {source.from_clause(key + where + ' '.join(aggregates))}"
+            f" WHERE {where} GROUP BY 1",
+            *args,
+        )
+        for row in rows:
+            found.setdefault(row["key"], {}).update(_values(group, row, 1))
+    return found
+
+
+def empty(metrics: Sequence[Metric]) -> dict[str, Any]:
+    """What a metric says over no rows."""
+    return {
+        m.name: (
+            {"n": 0, "mean": None, "p50": None, "p90": None}
+            if m.kind == DURATION
+            else {"value": 0 if m.kind in (COUNT, SECONDS) else None}
+        )
+        for m in metrics
+    }
+
+
+async def names(conn: Conn | asyncpg.Pool, by: str, ids: Sequence[Any]) -> dict[Any, str]:
+    """Display names of group keys (an operator's name, a channel's, a queue's)."""
+    table = {"operator": "operators", "channel": "channels", "queue": "queues"}.get(by)
+    if table is None:
+        return {i: str(i) for i in ids if i is not None}
+    rows = await conn.fetch(
+        f"SELECT id, name FROM {table} WHERE id = ANY($1::bigint[])",
+        [i for i in ids if i is not None],
+    )
+    return {r["id"]: r["name"] for r in rows}
+
+
+EXPORT_COLUMNS = (
+    "dialog_id",
+    "cycle",
+    "lead_id",
+    "lead_name",
+    "channel_id",
+    "channel",
+    "channel_kind",
+    "queue_id",
+    "queue",
+    "operator_id",
+    "operator",
+    "source",
+    "started_at",
+    "first_assigned_at",
+    "first_response_at",
+    "closed_at",
+    "queue_wait_s",
+    "first_response_s",
+    "resolution_s",
+    "queue_wait_business_s",
+    "first_response_business_s",
+    "resolution_business_s",
+    "first_response_via",
+    "outcome",
+    "customer_silent",
+    "messages_in",
+    "messages_out",
+    "offers",
+    "transfers",
+    "reopened",
+    "backfilled",
+)
+
+
+async def cycles(
+    conn: Conn, q: Query, *, after: int | None = None, limit: int | None = None
+) -> AsyncIterator[asyncpg.Record]:
+    """One record per care cycle of the period, for the export: in start order for a whole
+    file, or in id order from `after` for a page (a server cursor: the caller holds a
+    transaction and streams)."""
+    args: list[Any] = []
+    where = _where(CYCLES, q, args)
+    order = "c.started_at, c.id"
+    if after is not None:
+        args.append(after)
+        where += f" AND c.id > ${len(args)}"
+        order = "c.id"
+    page = ""
+    if limit is not None:
+        args.append(limit)
+        page = f" LIMIT ${len(args)}"
+    sql = f"""SELECT c.id, c.dialog_id, c.cycle, c.lead_id, l.name AS lead_name,
+                     c.channel_id, ch.name AS channel, ch.kind AS channel_kind,
+                     c.queue_id, qu.name AS queue, c.operator_id, op.name AS operator,
+                     l.source->>'kind' AS source, c.started_at, c.first_assigned_at,
+                     c.first_response_at, c.closed_at, c.queue_wait_s, c.first_response_s,
+                     c.resolution_s, c.queue_wait_bh_s AS queue_wait_business_s,
+                     c.first_response_bh_s AS first_response_business_s,
+                     c.resolution_bh_s AS resolution_business_s, c.first_response_via,
+                     CASE WHEN {_ANSWERED} THEN 'answered'
+                          WHEN c.closed_at IS NULL THEN 'open'
+                          WHEN c.first_assigned_at IS NULL THEN 'abandoned'
+                          ELSE 'unanswered' END AS outcome,
+                     ({METRICS["customer_silent"].sql}) AS customer_silent,
+                     c.messages_in, c.messages_out, c.offers, c.transfers,
+                     c.cycle > 1 AS reopened, c.backfilled
+                FROM {CYCLES.tables}
+                LEFT JOIN channels ch ON ch.id = c.channel_id
+                LEFT JOIN queues qu ON qu.id = c.queue_id
+                LEFT JOIN operators op ON op.id = c.operator_id
+               WHERE {where}
+               ORDER BY {order}{page}"""
+    async for row in conn.cursor(sql, *args, prefetch=2000):
+        yield row
