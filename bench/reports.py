@@ -55,7 +55,7 @@ async def fill(dsn: str, cycles: int) -> None:
         )
         await conn.execute(
             """INSERT INTO channels (kind, name, settings)
-               SELECT 'telegram', 'bot' || n, '{}'::jsonb FROM generate_series(1, $1) AS n""",
+               SELECT 'form', 'site' || n, '{}'::jsonb FROM generate_series(1, $1) AS n""",
             CHANNELS,
         )
         await conn.execute(
@@ -94,11 +94,11 @@ async def fill(dsn: str, cycles: int) -> None:
                                           first_response_via, closed_at, last_customer_at,
                                           last_reply_at, next_response_s, messages_in,
                                           messages_out, offers, transfers, queue_wait_bh_s,
-                                          first_response_bh_s, resolution_bh_s)
-               SELECT n, 1, n, 1 + n % $1, 1 + n % $2, 1 + (n * 7919) % $3, at,
+                                          first_response_bh_s, resolution_bh_s, lead_first)
+               SELECT n, 1, n, 1 + n % $1, 1 + n % $2, 1 + (n::bigint * 7919) % $3, at,
                       CASE WHEN r1 < 0.95 THEN at + r2 * interval '3 minutes' END,
                       CASE WHEN r1 < 0.90 THEN at + (r2 * r2 * 20 + 0.2) * interval '1 minute' END,
-                      CASE WHEN r1 < 0.90 THEN 1 + (n * 7919) % $3 END,
+                      CASE WHEN r1 < 0.90 THEN 1 + (n::bigint * 7919) % $3 END,
                       CASE WHEN r1 < 0.90 THEN 'message' END,
                       at + (10 + r3 * 120) * interval '1 minute',
                       at + r3 * interval '30 minutes', at + r3 * interval '25 minutes',
@@ -106,11 +106,18 @@ async def fill(dsn: str, cycles: int) -> None:
                       1 + (n % 6), (n % 5), 1, (r3 < 0.05)::int,
                       CASE WHEN r1 < 0.95 THEN r2 * 180 END,
                       CASE WHEN r1 < 0.90 THEN (r2 * r2 * 20 + 0.2) * 60 END,
-                      (10 + r3 * 120) * 60
+                      (10 + r3 * 120) * 60, true
                  FROM starts""",
             CHANNELS,
             QUEUES,
             OPERATORS,
+        )
+        await conn.execute(
+            """INSERT INTO report_responses (cycle_id, n, started_at, lead_id, channel_id,
+                                             queue_id, operator_id, seconds)
+               SELECT c.id, x.n, c.started_at, c.lead_id, c.channel_id, c.queue_id,
+                      c.operator_id, x.s
+                 FROM report_cycles c, unnest(c.next_response_s) WITH ORDINALITY AS x(s, n)"""
         )
         await conn.execute(
             """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at)

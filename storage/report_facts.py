@@ -10,6 +10,7 @@ events twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,26 @@ def _plain(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()} for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    events: bool  # final events not folded yet
+    hours: bool  # backfilled cycles still without business-hours seconds
+
+
+async def pending(db: Conn | asyncpg.Pool) -> Pending:
+    """Whether the builder has work, without taking the cursor."""
+    row = await db.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM domain_events e
+                           WHERE e.txid >= (SELECT txid FROM report_cursor)
+                             AND e.txid < txid_snapshot_xmin(txid_current_snapshot())
+                             AND (e.txid > (SELECT txid FROM report_cursor)
+                                  OR e.id > (SELECT event_id FROM report_cursor))) AS events,
+                  EXISTS (SELECT 1 FROM report_cycles WHERE hours_due) AS hours"""
+    )
+    assert row is not None
+    return Pending(row["events"], row["hours"])
 
 
 async def lock_cursor(conn: Conn) -> asyncpg.Record:
@@ -133,12 +154,28 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
         for c in _WRITTEN.split(",")
         if c.strip() not in ("dialog_id", "cycle")
     )
+    # A new cycle is its lead's first when the lead has none yet (nor an earlier one in
+    # this batch); an update never changes that.
     saved = await conn.fetch(
-        f"""INSERT INTO report_cycles ({_WRITTEN})
-            SELECT {_WRITTEN} FROM jsonb_to_recordset($1::jsonb) AS r({_TYPES})
+        f"""INSERT INTO report_cycles ({_WRITTEN}, lead_first)
+            SELECT {_WRITTEN},
+                   row_number() OVER (PARTITION BY r.lead_id ORDER BY r.started_at) = 1
+                   AND NOT EXISTS (SELECT 1 FROM report_cycles o WHERE o.lead_id = r.lead_id)
+              FROM jsonb_to_recordset($1::jsonb) AS r({_TYPES})
             ON CONFLICT (dialog_id, cycle) DO UPDATE SET {updates}, hours_due = false
             RETURNING id, dialog_id, cycle""",
         _plain(rows),
+    )
+    ids = [r["id"] for r in saved]
+    await conn.execute("DELETE FROM report_responses WHERE cycle_id = ANY($1::bigint[])", ids)
+    await conn.execute(
+        """INSERT INTO report_responses (cycle_id, n, started_at, lead_id, channel_id,
+                                         queue_id, operator_id, seconds)
+           SELECT c.id, x.n, c.started_at, c.lead_id, c.channel_id, c.queue_id,
+                  c.operator_id, x.s
+             FROM report_cycles c, unnest(c.next_response_s) WITH ORDINALITY AS x(s, n)
+            WHERE c.id = ANY($1::bigint[])""",
+        ids,
     )
     return {(r["dialog_id"], r["cycle"]): r["id"] for r in saved}
 
@@ -221,6 +258,21 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
              FROM dialogs d
             WHERE d.id = c.dialog_id AND c.lead_id IS DISTINCT FROM d.lead_id
               AND (c.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
+        list(lead_ids),
+    )
+    await conn.execute(
+        """UPDATE report_responses r SET lead_id = c.lead_id
+             FROM report_cycles c
+            WHERE c.id = r.cycle_id AND r.lead_id IS DISTINCT FROM c.lead_id
+              AND c.lead_id = ANY($1::bigint[])""",
+        list(lead_ids),
+    )
+    # Each lead's first cycle, again: a merge may bring an earlier one, an unmerge take it.
+    await conn.execute(
+        """UPDATE report_cycles c SET lead_first = (c.id = f.id)
+             FROM (SELECT DISTINCT ON (lead_id) lead_id, id FROM report_cycles
+                    WHERE lead_id = ANY($1::bigint[]) ORDER BY lead_id, started_at, id) f
+            WHERE c.lead_id = f.lead_id AND c.lead_first IS DISTINCT FROM (c.id = f.id)""",
         list(lead_ids),
     )
     await conn.execute(

@@ -9,8 +9,9 @@ caller, so a day in `Europe/Moscow` and a day in UTC are different stretches of 
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,11 +33,13 @@ class Source:
     table: str
     at: str  # the moment that puts a row in a period
     keys: dict[str, str]  # group -> SQL expression (absent: the group does not apply)
-    joins: tuple[tuple[str, str], ...] = ()  # (alias, join): made only when read
+    # (the aliases that need it, the join), in order: a join is made only when read.
+    joins: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     def from_clause(self, sql: str) -> str:
         """The table with the joins that `sql` (the key and the filters) reads from."""
-        needed = [join for alias, join in self.joins if re.search(rf"\b{alias}\.", sql)]
+        used = {a for aliases, _ in self.joins for a in aliases if re.search(rf"\b{a}\.", sql)}
+        needed = [join for aliases, join in self.joins if used & set(aliases)]
         return " ".join((self.table, *needed))
 
     @property
@@ -44,7 +47,7 @@ class Source:
         return " ".join((self.table, *(join for _, join in self.joins)))
 
 
-_LEAD = ("l", "LEFT JOIN leads l ON l.id = c.lead_id")
+_LEAD = (("l",), "LEFT JOIN leads l ON l.id = c.lead_id")
 CYCLES = Source(
     "cycles",
     "report_cycles c",
@@ -59,10 +62,15 @@ CYCLES = Source(
 )
 RESPONSES = Source(
     "responses",
-    "report_cycles c CROSS JOIN LATERAL unnest(c.next_response_s) AS r(s)",
-    "c.started_at",
-    CYCLES.keys,
-    (_LEAD,),
+    "report_responses r",
+    "r.started_at",
+    {
+        "operator": "r.operator_id",
+        "channel": "r.channel_id",
+        "queue": "r.queue_id",
+        "source": "l.source->>'kind'",
+    },
+    ((("l",), "LEFT JOIN leads l ON l.id = r.lead_id"),),
 )
 CALLS = Source(
     "calls",
@@ -75,13 +83,13 @@ CALLS = Source(
         "source": "l.source->>'kind'",
     },
     (
-        ("l", "LEFT JOIN leads l ON l.id = k.lead_id"),
-        ("kc", "LEFT JOIN report_cycles kc ON kc.dialog_id = k.dialog_id AND kc.cycle = 1"),
+        (("l",), "LEFT JOIN leads l ON l.id = k.lead_id"),
+        (("kc",), "LEFT JOIN report_cycles kc ON kc.dialog_id = k.dialog_id AND kc.cycle = 1"),
     ),
 )
 OFFERS = Source(
     "offers",
-    "report_offers o JOIN report_cycles c ON c.id = o.cycle_id",
+    "report_offers o",
     "o.offered_at",
     {
         "operator": "o.operator_id",
@@ -89,7 +97,7 @@ OFFERS = Source(
         "queue": "c.queue_id",
         "source": "l.source->>'kind'",
     },
-    (_LEAD,),
+    ((("c", "l"), "JOIN report_cycles c ON c.id = o.cycle_id"), _LEAD),
 )
 LEADS = Source(
     "leads",
@@ -103,7 +111,7 @@ LEADS = Source(
     },
     (
         (
-            "lc",
+            ("lc",),
             "LEFT JOIN LATERAL (SELECT fc.operator_id, fc.queue_id FROM report_cycles fc"
             " WHERE fc.lead_id = l.id ORDER BY fc.started_at LIMIT 1) lc ON true",
         ),
@@ -144,8 +152,10 @@ METRICS: dict[str, Metric] = {
             COUNT,
             "l.merged_into IS NULL",
             "Leads made in the period (a duplicate merged into another lead is not counted). "
-            "By channel and source through the lead's first touch; by operator and queue "
-            "through its first care cycle.",
+            "By channel and source through the lead's first touch. By operator and queue "
+            "(and with those filters): leads whose first care cycle started in the period, "
+            "by that cycle's operator and queue (a lead made by a CRM or an import counts "
+            "there once it first writes).",
         ),
         _m(
             "dialogs_new",
@@ -183,7 +193,7 @@ METRICS: dict[str, Metric] = {
             "next_response_s",
             RESPONSES,
             DURATION,
-            "r.s",
+            "r.seconds",
             "After the first response: from each customer message that follows a reply to "
             "the next human reply (or answered call), one value per such wait.",
         ),
@@ -327,14 +337,15 @@ METRICS: dict[str, Metric] = {
             PRESENCE,
             SECONDS,
             "online",
-            "Seconds operators were online within the period (from their presence changes).",
+            "Seconds operators were online within the period (from their presence changes); "
+            "split by operator only.",
         ),
         _m(
             "away_s",
             PRESENCE,
             SECONDS,
             "away",
-            "Seconds operators were away within the period.",
+            "Seconds operators were away within the period; split by operator only.",
         ),
     )
 }
@@ -387,7 +398,7 @@ def _aggregates(metrics: Sequence[Metric], q: Query, args: list[Any]) -> list[st
             if "$recovered" in sql:
                 args.append(q.recovered_within_s)
                 sql = sql.replace("$recovered", f"${len(args)}")
-            out.append(f"count(*) FILTER (WHERE {sql})")
+            out.append("count(*)" if sql == "true" else f"count(*) FILTER (WHERE {sql})")
         elif m.kind == DURATION:
             v = m.sql
             out += [
@@ -438,41 +449,116 @@ def _round(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+# Leads by operator or queue are counted through their first care cycle (see leads_new).
+_LEADS_BY_CYCLE = Metric("leads_new", CYCLES, COUNT, "c.lead_first", "")
+# How many statements one report runs at once: the fact tables are scanned side by side (a
+# summary is several) without taking the pool from the live traffic.
+PARALLEL = 3
+WORK_MEM = "32MB"  # the percentiles sort in memory
+
+
+class _Total:
+    def __repr__(self) -> str:
+        return "TOTAL"
+
+
+TOTAL: Any = _Total()  # the key of the whole period's values, beside its groups
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One measurement of a report: metrics over a period, split by a group or a bucket."""
+
+    q: Query
+    metrics: Sequence[Metric]
+    by: str | None = None
+    total: bool = False  # the whole period too, under TOTAL, from the same scan
+
+
+# The rough cost of a fact table's statement, heaviest first: started first, the heavy
+# ones run side by side instead of one after the other at the end.
+_WEIGHT = {"cycles": 0, "responses": 1, "offers": 2, "leads": 3, "calls": 4, "presence": 5}
+
+
+async def measure_all(
+    pool: asyncpg.Pool, asks: Sequence[Ask], parallel: int = PARALLEL
+) -> list[dict[Any, dict[str, Any]]]:
+    """Each ask's metrics: key -> metric -> value (a group's id, a bucket, or TOTAL). One
+    statement per fact table and ask, at most `parallel` at once, the heaviest first."""
+    work = []
+    for i, ask in enumerate(asks):
+        through_cycles = (
+            ask.by in ("operator", "queue") or ask.q.operator is not None or ask.q.queue is not None
+        )
+        sources: dict[str, list[Metric]] = {}
+        for m in ask.metrics:
+            if m.name == "leads_new" and through_cycles:
+                m = _LEADS_BY_CYCLE
+            sources.setdefault(m.source.name, []).append(m)
+        work += [(_WEIGHT[name], i, group) for name, group in sources.items()]
+    work.sort(key=lambda w: (w[0], w[1]))
+    slots = asyncio.Semaphore(parallel)
+    tasks = [
+        asyncio.ensure_future(_measure(pool, slots, asks[i].q, g, asks[i].by, asks[i].total))
+        for _, i, g in work
+    ]
+    found: list[dict[Any, dict[str, Any]]] = [{} for _ in asks]
+    for (_, i, _), part in zip(work, await asyncio.gather(*tasks), strict=True):
+        for key, values in part.items():
+            found[i].setdefault(key, {}).update(values)
+    return found
+
+
 async def measure(
-    conn: Conn | asyncpg.Pool,
-    q: Query,
-    metrics: Sequence[Metric],
-    by: str | None = None,
+    pool: asyncpg.Pool, q: Query, metrics: Sequence[Metric], by: str | None = None
 ) -> dict[Any, dict[str, Any]]:
     """The metrics over the query's period, split by `by` (a group name, or an SQL
-    expression of a source's `at`, written `{at}`, for time buckets): key -> metric -> value.
-    One statement per fact table."""
-    found: dict[Any, dict[str, Any]] = {}
-    sources: dict[str, list[Metric]] = {}
-    for m in metrics:
-        sources.setdefault(m.source.name, []).append(m)
-    for group in sources.values():
-        source = group[0].source
-        args: list[Any] = []
-        if by is None:
-            key = "NULL"
-        elif by in GROUPS:
-            key = source.keys.get(by, "NULL")
-        else:
-            key = by.replace("{at}", source.at)
-            if "{tz}" in key:
-                args.append(q.tz)
-                key = key.replace("{tz}", f"${len(args)}")
-        aggregates = _aggregates(group, q, args)
-        where = _where(source, q, args)
-        rows = await conn.fetch(
-            f"SELECT {key} AS key, {', '.join(aggregates)}"
-            f" FROM {source.from_clause(key + where + ' '.join(aggregates))}"
-            f" WHERE {where} GROUP BY 1",
-            *args,
-        )
-        for row in rows:
-            found.setdefault(row["key"], {}).update(_values(group, row, 1))
+    expression of a source's `at`, written `{at}`, for time buckets)."""
+    return (await measure_all(pool, [Ask(q, metrics, by)]))[0]
+
+
+async def _measure(
+    pool: asyncpg.Pool,
+    slots: asyncio.Semaphore,
+    q: Query,
+    group: Sequence[Metric],
+    by: str | None,
+    total: bool = False,
+) -> dict[Any, dict[str, Any]]:
+    source = group[0].source
+    args: list[Any] = []
+    if by is None:
+        key = "NULL"
+    elif by in GROUPS:
+        key = source.keys.get(by, "NULL")
+    else:
+        key = by.replace("{at}", source.at)
+        if "{tz}" in key:
+            args.append(q.tz)
+            key = key.replace("{tz}", f"${len(args)}")
+    aggregates = _aggregates(group, q, args)
+    where = _where(source, q, args)
+    # The whole period beside its groups: one sort serves both (grouping sets).
+    split = total and key != "NULL"
+    grouping = f"GROUPING SETS (({key}), ())" if split else "1"
+    sql = (
+        f"SELECT {key} AS key, {', '.join(aggregates)},"
+        f" {'GROUPING(' + key + ') = 1' if grouping != '1' else 'false'} AS is_total"
+        f" FROM {source.from_clause(key + where + ' '.join(aggregates))}"
+        f" WHERE {where} GROUP BY {grouping}"
+    )
+    async with slots, pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        rows = await conn.fetch(sql, *args)
+    found = {TOTAL if row["is_total"] else row["key"]: _values(group, row, 1) for row in rows}
+    if key == "NULL" and by is not None:
+        # A split that does not apply to this table (presence by channel): no groups, and
+        # the whole period's values only when asked for.
+        whole = found.pop(None, None)
+        if total and whole is not None:
+            found[TOTAL] = whole
+    elif total and not split and None in found:
+        found[TOTAL] = found[None]
     return found
 
 
@@ -575,3 +661,69 @@ async def cycles(
                ORDER BY {order}{page}"""
     async for row in conn.cursor(sql, *args, prefetch=2000):
         yield row
+
+
+def _spreadsheet_text(expr: str) -> str:
+    """Text a customer (or anyone) wrote, as a spreadsheet should show it: never a formula
+    (OWASP's advice on CSV injection: a leading quote)."""
+    return f"CASE WHEN {expr} ~ '^[=+@\\t\\r-]' THEN '''' || {expr} ELSE {expr} END"
+
+
+def _iso(expr: str) -> str:
+    return f"""to_char({expr}, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM')"""
+
+
+def _seconds(expr: str) -> str:
+    return f"trim_scale(round(({expr})::numeric, 3))"
+
+
+def _flag(expr: str) -> str:
+    return f"CASE WHEN {expr} THEN 'true' ELSE 'false' END"
+
+
+_CSV = {
+    "lead_name": _spreadsheet_text("l.name"),
+    "channel": _spreadsheet_text("ch.name"),
+    "queue": _spreadsheet_text("qu.name"),
+    "operator": _spreadsheet_text("op.name"),
+    "source": "l.source->>'kind'",
+    "channel_kind": "ch.kind",
+    **{c: _iso(f"c.{c}") for c in ("started_at", "first_assigned_at", "first_response_at")},
+    "closed_at": _iso("c.closed_at"),
+    **{c: _seconds(f"c.{c}") for c in ("queue_wait_s", "first_response_s", "resolution_s")},
+    "queue_wait_business_s": _seconds("c.queue_wait_bh_s"),
+    "first_response_business_s": _seconds("c.first_response_bh_s"),
+    "resolution_business_s": _seconds("c.resolution_bh_s"),
+    "outcome": f"""CASE WHEN {_ANSWERED} THEN 'answered' WHEN c.closed_at IS NULL THEN 'open'
+                        WHEN c.first_assigned_at IS NULL THEN 'abandoned'
+                        ELSE 'unanswered' END""",
+    "customer_silent": _flag(f"({METRICS['customer_silent'].sql})"),
+    "reopened": _flag("c.cycle > 1"),
+    "backfilled": _flag("c.backfilled"),
+}
+
+
+async def export_csv(
+    conn: Conn, q: Query, delimiter: str, output: Callable[[bytes], Coroutine[Any, Any, None]]
+) -> None:
+    """Every care cycle of the period as CSV rows (a header first), in start order,
+    formatted and streamed by the database itself (COPY): times in ISO 8601 with the
+    zone's offset, durations in seconds. The caller holds a transaction."""
+    await conn.execute("SELECT set_config('timezone', $1, true)", q.tz)
+    args: list[Any] = []
+    where = _where(CYCLES, q, args)
+    columns = ", ".join(f"{_CSV.get(name, f'c.{name}')} AS {name}" for name in EXPORT_COLUMNS)
+    await conn.copy_from_query(
+        f"""SELECT {columns}
+              FROM {CYCLES.tables}
+              LEFT JOIN channels ch ON ch.id = c.channel_id
+              LEFT JOIN queues qu ON qu.id = c.queue_id
+              LEFT JOIN operators op ON op.id = c.operator_id
+             WHERE {where}
+             ORDER BY c.started_at, c.id""",
+        *args,
+        output=output,
+        format="csv",
+        header=True,
+        delimiter=delimiter,
+    )

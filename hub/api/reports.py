@@ -10,8 +10,7 @@ storage/reports.py and at `GET /api/v1/reports/metrics`).
 
 from __future__ import annotations
 
-import csv
-import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +29,6 @@ MAX_DAYS = 366
 MAX_POINTS = 2000
 STATS = ("value", "n", "mean", "p50", "p90")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CSV_INJECTION = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _bad(message: str) -> ApiError:
@@ -135,38 +133,32 @@ async def summary(request: web.Request) -> web.Response:
     wanted = _metrics(request)
     await hub.facts.catch_up()
     days = (until - since).days + 1
-    before = Query(
-        since=_local_midnight(since - timedelta(days=days), ZoneInfo(q.tz)),
-        until=q.since,
-        tz=q.tz,
-        channel=q.channel,
-        queue=q.queue,
-        operator=q.operator,
-        source=q.source,
-        recovered_within_s=q.recovered_within_s,
+    before = replace(
+        q, since=_local_midnight(since - timedelta(days=days), ZoneInfo(q.tz)), until=q.since
     )
-    async with hub.pool.acquire() as conn:
-        totals = await reports.measure(conn, q, wanted)
-        previous = await reports.measure(conn, before, wanted)
-        groups: list[dict[str, Any]] = []
-        if group is not None:
-            split = await reports.measure(conn, q, wanted, group)
-            names = await reports.names(conn, group, list(split))
-            for key in sorted(split, key=lambda k: (k is None, str(k))):
-                groups.append(
-                    {
-                        "key": {
-                            "type": group,
-                            "id": key,
-                            "name": names.get(key) if key is not None else None,
-                        },
-                        "metrics": reports.empty(wanted) | split[key],
-                    }
-                )
+    now, previous = await reports.measure_all(
+        hub.pool, [reports.Ask(q, wanted, group, total=True), reports.Ask(before, wanted)]
+    )
+    totals = now.pop(reports.TOTAL, {}) if group else now.pop(None, {})
+    split = now if group else {}
+    groups: list[dict[str, Any]] = []
+    if group is not None:
+        names = await reports.names(hub.pool, group, list(split))
+        for key in sorted(split, key=lambda k: (k is None, str(k))):
+            groups.append(
+                {
+                    "key": {
+                        "type": group,
+                        "id": key,
+                        "name": names.get(key) if key is not None else None,
+                    },
+                    "metrics": reports.empty(wanted) | split[key],
+                }
+            )
     return web.json_response(
         {
             "period": _period(q, since, until),
-            "totals": reports.empty(wanted) | totals.get(None, {}),
+            "totals": reports.empty(wanted) | totals,
             "groups": groups,
             "previous": {
                 "period": _period(before, since - timedelta(days=days), since - timedelta(days=1)),
@@ -285,19 +277,6 @@ def export_row(record: Any, zone: ZoneInfo) -> dict[str, Any]:
     return {c: _cell(record[c], zone) for c in ("id", *reports.EXPORT_COLUMNS)}
 
 
-def _csv_text(value: Any) -> str:
-    """A cell as a spreadsheet should show it: text a customer wrote never becomes a
-    formula (OWASP's CSV injection advice: a leading quote)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if isinstance(value, str) and text.startswith(CSV_INJECTION):
-        return "'" + text
-    return text
-
-
 def _wants_csv(request: web.Request) -> bool:
     if request.query.get("format") == "csv":
         return True
@@ -332,17 +311,8 @@ async def dialogs(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    buffer.write("\ufeff")
-    writer.writerow(reports.EXPORT_COLUMNS)
+    await response.write("\ufeff".encode())
     async with hub.pool.acquire() as conn, conn.transaction():
-        async for r in reports.cycles(conn, q):
-            writer.writerow([_csv_text(_cell(r[c], zone)) for c in reports.EXPORT_COLUMNS])
-            if buffer.tell() > 64_000:
-                await response.write(buffer.getvalue().encode())
-                buffer.seek(0)
-                buffer.truncate()
-    await response.write(buffer.getvalue().encode())
+        await reports.export_csv(conn, q, delimiter, response.write)
     await response.write_eof()
     return response

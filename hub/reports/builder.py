@@ -114,14 +114,18 @@ class FactBuilder:
     async def catch_up(self) -> int:
         """Fold every final event not yet folded; how many were read."""
         async with self._lock:
+            # Read-only first: a report on a quiet hub costs one query, and no commit.
+            pending = await store.pending(self.pool)
+            if not pending.events and not pending.hours:
+                return 0
             total = 0
-            while True:
+            while pending.events:
                 async with self.pool.acquire() as conn, conn.transaction():
                     read = await self._batch(conn)
                 total += read
                 if read < BATCH:
                     break
-            while await self._backfilled_hours():
+            while pending.hours and await self._backfilled_hours():
                 pass
             return total
 

@@ -66,6 +66,7 @@ CREATE TABLE report_cycles (
     first_response_bh_s   double precision,
     resolution_bh_s       double precision,
     hours_due             boolean NOT NULL DEFAULT false,  -- business seconds to (re)compute
+    lead_first            boolean NOT NULL DEFAULT false,  -- the lead's first cycle
     backfilled            boolean NOT NULL DEFAULT false,
     UNIQUE (dialog_id, cycle)
 );
@@ -98,6 +99,24 @@ SELECT d.id, 1, d.lead_id, d.channel_id, d.queue_id, d.operator_id, d.created_at
                               AND x.author IS DISTINCT FROM 'auto-reply'
                               AND x.author NOT LIKE 'api:%') AS n_out
         FROM interactions x WHERE x.dialog_id = d.id) i ON true;
+UPDATE report_cycles SET lead_first = true
+ WHERE id IN (SELECT DISTINCT ON (lead_id) id FROM report_cycles
+               ORDER BY lead_id, started_at, id);
+
+-- Each wait for a next response, one row a value (the cycle keeps them as an array too, for
+-- the fold): a report reads them without unnesting every cycle of the period.
+CREATE TABLE report_responses (
+    cycle_id    bigint NOT NULL REFERENCES report_cycles (id) ON DELETE CASCADE,
+    n           integer NOT NULL,
+    started_at  timestamptz NOT NULL,  -- the cycle's start: it counts in the cycle's period
+    lead_id     bigint NOT NULL,
+    channel_id  bigint NOT NULL,
+    queue_id    bigint,
+    operator_id bigint,
+    seconds     double precision NOT NULL,
+    PRIMARY KEY (cycle_id, n)
+);
+CREATE INDEX report_responses_started ON report_responses (started_at);
 -- Each offer of a cycle to an operator, and how it ended.
 CREATE TABLE report_offers (
     id          bigserial PRIMARY KEY,
@@ -108,6 +127,7 @@ CREATE TABLE report_offers (
     ended_at    timestamptz
 );
 CREATE INDEX report_offers_operator ON report_offers (operator_id, offered_at);
+CREATE INDEX report_offers_offered ON report_offers (offered_at);
 CREATE INDEX report_offers_open ON report_offers (cycle_id) WHERE outcome IS NULL;
 
 -- Calls, one row each, from their call.* events; backfilled from the calls table.

@@ -26,7 +26,7 @@ async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
     """The database as a hub before reports left it, then upgraded."""
     async with pool.acquire() as conn:
         await conn.execute(
-            """DROP TABLE report_offers, report_cycles, report_calls, report_presence,
+            """DROP TABLE report_offers, report_responses, report_cycles, report_calls, report_presence,
                           report_leads, report_cursor;
                ALTER TABLE domain_events DROP COLUMN txid;
                DELETE FROM schema_migrations WHERE version >= 23"""

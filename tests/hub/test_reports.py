@@ -75,6 +75,7 @@ async def test_first_response_is_a_humans_reply_never_an_auto_reply_an_api_send_
     groups = by_key(await report(client, auth, "summary", group_by="operator", **_day()))
     assert groups[anna]["first_response_s"]["p50"] == 70.0
     assert groups[anna]["handled"] == {"value": 1}
+    assert groups[anna]["leads_new"] == {"value": 1}  # through the lead's first cycle
 
 
 def _day(day: str = "2026-03-02") -> dict[str, str]:
