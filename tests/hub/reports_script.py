@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from storage import queues
+
 
 @dataclass(frozen=True, slots=True)
 class Scripted:
@@ -190,3 +192,19 @@ class Script:
             json.loads(json.dumps({"status": status, "previous_status": previous})),
             self.at(at),
         )
+
+
+async def office_queue(pool: asyncpg.Pool, timezone: str) -> int:
+    """A queue open Monday to Friday, 09:00-18:00 in `timezone`."""
+    queue = await queues.create(
+        pool,
+        name="sales",
+        strategy="least_busy",
+        offer_timeout_s=30,
+        channels=[],
+        skills=[],
+        hours="mon-fri 09:00-18:00",
+        timezone=timezone,
+        auto_reply=None,
+    )
+    return queue.id

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from hub.context import Hub
 from hub.domain import Channel
-from storage import queues
 from storage.migrate import migrate
 from tests.conftest import add_operator, operator_token
+from tests.hub.reports_script import office_queue
 from tests.hub.test_reports import report
 
 Client = TestClient[Any, Any]
@@ -38,17 +38,7 @@ async def test_the_migration_backfills_existing_dialogs_and_marks_them(
     client: Client, hub: Hub, pool: asyncpg.Pool, form: Channel, auth: dict[str, str]
 ) -> None:
     anna = await add_operator(pool, "anna")
-    queue = await queues.create(
-        pool,
-        name="sales",
-        strategy="least_busy",
-        offer_timeout_s=30,
-        channels=[],
-        skills=[],
-        hours="mon-fri 09:00-18:00",
-        timezone="UTC",
-        auto_reply=None,
-    )
+    queue = await office_queue(pool, "UTC")
     made = await client.post("/forms/site", json={"name": "Old", "phone": "+79160000101"})
     dialog = (await made.json())["dialog_id"]
     friday_1750 = datetime(2026, 3, 6, 17, 50, tzinfo=UTC)
@@ -64,7 +54,7 @@ async def test_the_migration_backfills_existing_dialogs_and_marks_them(
         dialog,
         friday_1750,
         anna,
-        queue.id,
+        queue,
     )
     await _rerun_reports_migration(pool)
 

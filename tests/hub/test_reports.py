@@ -15,9 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from hub.context import Hub
 from hub.domain import Channel
-from storage import queues
 from tests.conftest import add_operator, operator_token
-from tests.hub.reports_script import Script
+from tests.hub.reports_script import Script, office_queue
 
 Client = TestClient[Any, Any]
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
@@ -214,20 +213,10 @@ async def test_business_hours_count_only_the_queues_open_time(
     client: Client, auth: dict[str, str], pool: asyncpg.Pool, script: Script
 ) -> None:
     anna = await add_operator(pool, "anna")
-    queue = await queues.create(
-        pool,
-        name="sales",
-        strategy="least_busy",
-        offer_timeout_s=30,
-        channels=[],
-        skills=[],
-        hours="mon-fri 09:00-18:00",
-        timezone="Europe/Moscow",
-        auto_reply=None,
-    )
+    queue = await office_queue(pool, "Europe/Moscow")
     friday = Script(script.pool, script.channel_id, datetime(2026, 3, 6, 14, 30, tzinfo=UTC))
     d = await friday.dialog(0)  # Friday 17:30 in Moscow, half an hour before closing
-    await friday.offer(d, 1, anna, queue=queue.id)
+    await friday.offer(d, 1, anna, queue=queue)
     monday_0915 = (datetime(2026, 3, 9, 6, 15, tzinfo=UTC) - friday.t0).total_seconds()
     await friday.accept(d, monday_0915 - 60, anna)
     await friday.reply(d, monday_0915, anna)
