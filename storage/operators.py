@@ -179,17 +179,46 @@ async def presence(conn: Conn | asyncpg.Pool, operator_id: int) -> str:
 
 
 async def mark_offline_unless_seen(
-    conn: Conn | asyncpg.Pool, operator_id: int, since: datetime
+    db: Conn | asyncpg.Pool, operator_id: int, since: datetime
 ) -> bool:
-    """Offline, unless a connection refreshed the presence after `since` (on any node)."""
-    value = await conn.fetchval(
-        """UPDATE operator_presence SET status = 'offline', updated_at = now()
-           WHERE operator_id = $1 AND updated_at <= $2 AND status <> 'offline'
-           RETURNING operator_id""",
+    """Offline, unless a connection refreshed the presence after `since` (on any node);
+    recorded as `operator.presence_changed` like any other change."""
+    async with connection(db) as conn, conn.transaction():
+        return await _go_offline(conn, operator_id, "system", since)
+
+
+async def _go_offline(
+    conn: Conn, operator_id: int, actor: str | None, unseen_since: datetime | None = None
+) -> bool:
+    """Set an operator offline (unless refreshed after `unseen_since`) and record the
+    change in the domain-event log, in the caller's transaction; False if already
+    offline. The reports' online time ends here."""
+    previous = await conn.fetchval(
+        """WITH old AS (SELECT p.operator_id, p.status
+                           FROM operator_presence p
+                          WHERE p.operator_id = $1 AND p.status <> 'offline'
+                            AND ($2::timestamptz IS NULL OR p.updated_at <= $2)
+                            FOR UPDATE)
+            UPDATE operator_presence p SET status = 'offline', updated_at = now()
+              FROM old WHERE p.operator_id = old.operator_id
+            RETURNING old.status""",
         operator_id,
-        since,
+        unseen_since,
     )
-    return value is not None
+    if previous is None:
+        return False
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                "operator.presence_changed",
+                operator_id=operator_id,
+                data={"status": "offline", "previous_status": previous},
+                actor=actor,
+            )
+        ],
+    )
+    return True
 
 
 async def roster(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
@@ -230,11 +259,7 @@ async def set_disabled(conn: Conn, operator_id: int, disabled: bool) -> list[int
     )
     if not disabled:
         return []
-    await conn.execute(
-        "UPDATE operator_presence SET status = 'offline', updated_at = now()"
-        " WHERE operator_id = $1",
-        operator_id,
-    )
+    await _go_offline(conn, operator_id, None)  # by whoever disabled them
     return await end_sessions(conn, operator_id)
 
 

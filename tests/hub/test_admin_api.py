@@ -12,7 +12,7 @@ import jsonschema
 from aiohttp.test_utils import TestClient
 
 from hub.domain import Channel
-from storage import apikeys
+from storage import apikeys, operators
 from tests.conftest import OPERATOR_PASSWORD, add_operator, form_lead, operator_token
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.sockets import closed_with, connected, signed_in
@@ -146,9 +146,18 @@ async def test_an_admin_manages_operators(
 
     # Disabled: the socket closes at once, the token and the login are refused, the dialog
     # she held waits in the queue again; enabled again, she signs in.
+    await operators.set_presence(pool, olga["id"], "online")
     gone = await client.delete(f"/api/v1/operators/{olga['id']}", headers=as_root)
     assert gone.status == 200 and (await gone.json())["disabled"] is True
     assert await closed_with(socket) == 4401
+    # Offline at once, in the log too (the reports' online time ends there), by the admin.
+    went = await pool.fetchrow(
+        """SELECT data, actor FROM domain_events WHERE type = 'operator.presence_changed'
+             AND operator_id = $1 ORDER BY id DESC LIMIT 1""",
+        olga["id"],
+    )
+    assert went is not None and went["data"]["status"] == "offline"
+    assert went["actor"].startswith("operator:")
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status == 401
     again = await client.post(
@@ -186,6 +195,8 @@ async def test_an_admin_manages_operators(
         ("operator.created", f"operator:{root}"),
         ("operator.updated", f"operator:{root}"),
         ("operator.password_reset", f"operator:{root}"),
+        ("operator.presence_changed", f"operator:{olga['id']}"),  # online, by herself
+        ("operator.presence_changed", f"operator:{root}"),  # offline, as she was disabled
         ("operator.disabled", f"operator:{root}"),
         ("operator.enabled", f"operator:{root}"),
     ]

@@ -149,3 +149,20 @@ async def test_a_live_conversation_with_real_waits(
         group = body["groups"][0]
         assert group["key"] == {"type": "operator", "id": anna, "name": "Anna"}
         assert group["metrics"]["online_s"]["value"] > 1.0
+
+    # Her tab closed: after the grace period she is offline, in the log too, so her online
+    # time stops growing.
+    async with asyncio.timeout(10):
+        while not await pool.fetchval(
+            """SELECT count(*) FROM domain_events WHERE type = 'operator.presence_changed'
+                 AND operator_id = $1 AND data->>'status' = 'offline'""",
+            anna,
+        ):
+            await asyncio.sleep(0.1)
+    online = []
+    for _ in range(2):
+        body = await report(client, auth, "summary", group_by="operator")
+        online.append(body["groups"][0]["metrics"]["online_s"]["value"])
+        await asyncio.sleep(0.3)
+    assert online[0] == online[1] > 1.0
+    assert not await pool.fetchval("SELECT count(*) FROM report_presence WHERE ended_at IS NULL")
