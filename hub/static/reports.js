@@ -237,6 +237,8 @@ export function ReportsPage({ state, api, toast }) {
   }, [query.from, query.to, query.tz, query.channel, query.chart.join(":")]);
   const change = (patch) => setQuery((q) => ({ ...q, ...patch }));
   const preset = (value) => change({ preset: value, ...(value === "custom" ? {} : presetPeriod(value, query.tz)) });
+  // The zone field is not controlled: a reload that finishes while one types would put the
+  // old zone back. It is read when left, or on Enter (the form's submit).
   const setZone = (tz) => {
     try { new Intl.DateTimeFormat("en", { timeZone: tz }); } catch { toast(t("badZone")); return; }
     sessionStorage.setItem("hub.reports.tz", tz);
@@ -245,7 +247,7 @@ export function ReportsPage({ state, api, toast }) {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   const csv = () => downloadCsv(state.token, query, delimiter).catch((error) => toast(error.message));
   return html`<main class="reports" aria-label=${t("reports")} aria-busy=${busy ? "true" : "false"}>
-    <form class="report-controls" onSubmit=${(e) => e.preventDefault()}>
+    <form class="report-controls" onSubmit=${(e) => { e.preventDefault(); setZone(e.target.elements.tz.value.trim()); }}>
       <label>${t("period")}<select name="preset" onChange=${(e) => preset(e.target.value)}>
         ${["today", "yesterday", "7d", "30d", "month", "custom"].map((p) => html`<option key=${p} value=${p} selected=${query.preset === p}>${t(`period_${p}`)}</option>`)}
       </select></label>
@@ -253,7 +255,7 @@ export function ReportsPage({ state, api, toast }) {
         onChange=${(e) => e.target.value && change({ preset: "custom", from: e.target.value })} /></label>
       <label>${t("toDay")}<input type="date" name="to" value=${query.to} min=${query.from}
         onChange=${(e) => e.target.value && change({ preset: "custom", to: e.target.value })} /></label>
-      <label>${t("timeZone")}<input name="tz" list="report-zones" value=${query.tz}
+      <label>${t("timeZone")}<input name="tz" list="report-zones" key=${query.tz} defaultValue=${query.tz}
         onChange=${(e) => setZone(e.target.value.trim())} /></label>
       <datalist id="report-zones">${zones.map((z) => html`<option key=${z} value=${z} />`)}</datalist>
       <label>${t("channelFilter")}<select name="channel" onChange=${(e) => change({ channel: e.target.value })}>

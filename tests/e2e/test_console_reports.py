@@ -78,7 +78,7 @@ async def test_a_supervisor_reads_the_reports(
 
         # Another zone and a longer period; a duration metric draws a line.
         await page.locator("input[name=tz]").fill("Europe/Moscow")
-        await page.locator("input[name=tz]").press("Enter")
+        await page.locator("input[name=tz]").press("Tab")  # a changed field is read on leaving
         await expect(page.locator(".report-period")).to_contain_text("Europe/Moscow")
         await page.locator("select[name=preset]").select_option("30d")
         await expect(page.locator(".report-chart rect.bar")).to_have_count(30)
