@@ -67,20 +67,20 @@ async def set_actor(conn: Conn, actor: str) -> None:
     await conn.execute("SELECT set_config('hub.actor', $1, true)", actor)
 
 
-def _event(row: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(**dict(row))
+def stored(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(**{c: row[c] for c in StoredEvent.__slots__})
 
 
-_COLUMNS = (
+COLUMNS = (
     "id, type, lead_id, lead_seq, dialog_id, interaction_id, operator_id, actor, data, occurred_at"
 )
 
 
 async def of_lead(conn: Conn | asyncpg.Pool, lead_id: int) -> list[StoredEvent]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM domain_events WHERE lead_id = $1 ORDER BY lead_seq", lead_id
+        f"SELECT {COLUMNS} FROM domain_events WHERE lead_id = $1 ORDER BY lead_seq", lead_id
     )
-    return [_event(r) for r in rows]
+    return [stored(r) for r in rows]
 
 
 async def hand_overs(

@@ -147,16 +147,8 @@ async def set_presence(db: Conn | asyncpg.Pool, operator_id: int, status: str) -
             status,
         )
         if (previous or "offline") != status:
-            await events.append(
-                conn,
-                [
-                    NewEvent(
-                        "operator.presence_changed",
-                        operator_id=operator_id,
-                        data={"status": status, "previous_status": previous or "offline"},
-                        actor=f"operator:{operator_id}",
-                    )
-                ],
+            await _presence_changed(
+                conn, operator_id, status, previous or "offline", f"operator:{operator_id}"
             )
 
 
@@ -207,18 +199,24 @@ async def _go_offline(
     )
     if previous is None:
         return False
+    await _presence_changed(conn, operator_id, "offline", previous, actor)
+    return True
+
+
+async def _presence_changed(
+    conn: Conn, operator_id: int, status: str, previous: str, actor: str | None
+) -> None:
     await events.append(
         conn,
         [
             NewEvent(
                 "operator.presence_changed",
                 operator_id=operator_id,
-                data={"status": "offline", "previous_status": previous},
+                data={"status": status, "previous_status": previous},
                 actor=actor,
             )
         ],
     )
-    return True
 
 
 async def roster(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:

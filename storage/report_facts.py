@@ -16,11 +16,11 @@ from typing import Any
 
 import asyncpg
 
+from storage import events
 from storage.database import Conn
+from storage.events import StoredEvent
 
-_EVENT_COLUMNS = (
-    "e.id, e.type, e.lead_id, e.lead_seq, e.dialog_id, e.operator_id, e.data, e.occurred_at"
-)
+_EVENT_COLUMNS = ", ".join(f"e.{c.strip()}" for c in events.COLUMNS.split(","))
 
 
 def _plain(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,10 +56,13 @@ async def lock_cursor(conn: Conn) -> asyncpg.Record:
     return row
 
 
-async def final_events(conn: Conn, txid: Any, event_id: int, limit: int) -> list[asyncpg.Record]:
-    """The next final events after the cursor, oldest transaction first. One statement, so
-    the horizon and the rows come from the same snapshot."""
-    return await conn.fetch(
+async def final_events(
+    conn: Conn, txid: Any, event_id: int, limit: int
+) -> list[tuple[int, StoredEvent]]:
+    """The next final events after the cursor, oldest transaction first, each with its
+    transaction's id. One statement, so the horizon and the rows come from the same
+    snapshot."""
+    rows = await conn.fetch(
         f"""SELECT e.txid, {_EVENT_COLUMNS}
               FROM domain_events e
              WHERE e.txid >= $1::bigint
@@ -71,6 +74,7 @@ async def final_events(conn: Conn, txid: Any, event_id: int, limit: int) -> list
         event_id,
         limit,
     )
+    return [(r["txid"], events.stored(r)) for r in rows]
 
 
 async def advance(conn: Conn, txid: Any, event_id: int) -> None:
@@ -81,9 +85,9 @@ async def advance(conn: Conn, txid: Any, event_id: int) -> None:
     )
 
 
-async def lead_events(conn: Conn, lead_ids: Sequence[int]) -> list[asyncpg.Record]:
+async def lead_events(conn: Conn, lead_ids: Sequence[int]) -> list[StoredEvent]:
     """Every event of these leads after the last one applied, in each lead's order."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         f"""SELECT {_EVENT_COLUMNS}
               FROM unnest($1::bigint[]) AS l(id)
               LEFT JOIN report_leads r ON r.lead_id = l.id
@@ -91,6 +95,7 @@ async def lead_events(conn: Conn, lead_ids: Sequence[int]) -> list[asyncpg.Recor
              ORDER BY e.lead_id, e.lead_seq""",
         list(lead_ids),
     )
+    return [events.stored(r) for r in rows]
 
 
 async def mark_leads(conn: Conn, seqs: dict[int, int]) -> None:
@@ -104,18 +109,37 @@ async def mark_leads(conn: Conn, seqs: dict[int, int]) -> None:
         )
 
 
-_CYCLE_COLUMNS = (
-    "id, dialog_id, cycle, lead_id, channel_id, queue_id, held_by, started_at,"
-    " first_assigned_at, first_response_at, first_response_by, first_response_via, closed_at,"
-    " last_customer_at, last_reply_at, awaiting_since, next_response_s, messages_in,"
-    " messages_out, offers, transfers, backfilled"
+# What the fold keeps of a cycle (hub/reports/facts.Cycle has each as a field), and the
+# business-hours seconds it writes beside them.
+CYCLE_FIELDS = (
+    "dialog_id",
+    "cycle",
+    "lead_id",
+    "channel_id",
+    "queue_id",
+    "held_by",
+    "started_at",
+    "first_assigned_at",
+    "first_response_at",
+    "first_response_by",
+    "first_response_via",
+    "closed_at",
+    "last_customer_at",
+    "last_reply_at",
+    "awaiting_since",
+    "next_response_s",
+    "messages_in",
+    "messages_out",
+    "offers",
+    "transfers",
 )
+_WRITTEN = ", ".join((*CYCLE_FIELDS, "queue_wait_bh_s", "first_response_bh_s", "resolution_bh_s"))
 
 
 async def last_cycles(conn: Conn, dialog_ids: Iterable[int]) -> list[asyncpg.Record]:
     """The latest cycle of each dialog, with its offers still open."""
     return await conn.fetch(
-        f"""SELECT DISTINCT ON (c.dialog_id) {_CYCLE_COLUMNS},
+        f"""SELECT DISTINCT ON (c.dialog_id) c.id, {", ".join(CYCLE_FIELDS)}, c.backfilled,
                    (SELECT COALESCE(jsonb_agg(jsonb_build_object(
                                'id', o.id, 'operator_id', o.operator_id,
                                'offered_at', o.offered_at) ORDER BY o.id), '[]'::jsonb)
@@ -128,31 +152,12 @@ async def last_cycles(conn: Conn, dialog_ids: Iterable[int]) -> list[asyncpg.Rec
     )
 
 
-_WRITTEN = (
-    "dialog_id, cycle, lead_id, channel_id, queue_id, held_by, started_at, first_assigned_at,"
-    " first_response_at, first_response_by, first_response_via, closed_at, last_customer_at,"
-    " last_reply_at, awaiting_since, next_response_s, messages_in, messages_out, offers,"
-    " transfers, queue_wait_bh_s, first_response_bh_s, resolution_bh_s"
-)
-_TYPES = (
-    "dialog_id bigint, cycle integer, lead_id bigint, channel_id bigint, queue_id bigint,"
-    " held_by bigint, started_at timestamptz, first_assigned_at timestamptz,"
-    " first_response_at timestamptz, first_response_by bigint, first_response_via text,"
-    " closed_at timestamptz, last_customer_at timestamptz, last_reply_at timestamptz,"
-    " awaiting_since timestamptz, next_response_s double precision[], messages_in integer,"
-    " messages_out integer, offers integer, transfers integer, queue_wait_bh_s double precision,"
-    " first_response_bh_s double precision, resolution_bh_s double precision"
-)
-
-
 async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, int], int]:
     """Insert or update cycles (by dialog and number) in one statement; their ids."""
     if not rows:
         return {}
     updates = ", ".join(
-        f"{c.strip()} = EXCLUDED.{c.strip()}"
-        for c in _WRITTEN.split(",")
-        if c.strip() not in ("dialog_id", "cycle")
+        f"{c} = EXCLUDED.{c}" for c in _WRITTEN.split(", ") if c not in ("dialog_id", "cycle")
     )
     # A new cycle is its lead's first when the lead has none yet (nor an earlier one in
     # this batch); an update never changes that.
@@ -161,7 +166,7 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
             SELECT {_WRITTEN},
                    row_number() OVER (PARTITION BY r.lead_id ORDER BY r.started_at) = 1
                    AND NOT EXISTS (SELECT 1 FROM report_cycles o WHERE o.lead_id = r.lead_id)
-              FROM jsonb_to_recordset($1::jsonb) AS r({_TYPES})
+              FROM jsonb_populate_recordset(NULL::report_cycles, $1::jsonb) AS r
             ON CONFLICT (dialog_id, cycle) DO UPDATE SET {updates}, hours_due = false
             RETURNING id, dialog_id, cycle""",
         _plain(rows),
@@ -187,16 +192,13 @@ async def save_offers(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
         await conn.execute(
             """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at)
                SELECT cycle_id, operator_id, offered_at, outcome, ended_at
-                 FROM jsonb_to_recordset($1::jsonb)
-                      AS r(cycle_id bigint, operator_id bigint, offered_at timestamptz,
-                           outcome text, ended_at timestamptz)""",
+                 FROM jsonb_populate_recordset(NULL::report_offers, $1::jsonb)""",
             _plain(new),
         )
     if ended:
         await conn.execute(
             """UPDATE report_offers o SET outcome = r.outcome, ended_at = r.ended_at
-                 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, outcome text,
-                                                         ended_at timestamptz)
+                 FROM jsonb_populate_recordset(NULL::report_offers, $1::jsonb) AS r
                 WHERE o.id = r.id""",
             _plain(ended),
         )
@@ -213,11 +215,7 @@ async def save_calls(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
                SELECT r.call_id, c.channel_id, r.lead_id, r.dialog_id, r.direction,
                       c.customer_phone, r.operator_id, r.status, r.started_at, r.answered_at,
                       r.ended_at, r.talk_s
-                 FROM jsonb_to_recordset($1::jsonb)
-                      AS r(call_id bigint, lead_id bigint, dialog_id bigint, direction text,
-                           operator_id bigint, status text, started_at timestamptz,
-                           answered_at timestamptz, ended_at timestamptz,
-                           talk_s double precision)
+                 FROM jsonb_populate_recordset(NULL::report_calls, $1::jsonb) AS r
                  JOIN calls c ON c.id = r.call_id
                ON CONFLICT (call_id) DO UPDATE
                   SET lead_id = EXCLUDED.lead_id, dialog_id = EXCLUDED.dialog_id,
@@ -287,8 +285,8 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
 async def hours_due(conn: Conn, limit: int) -> list[asyncpg.Record]:
     """Backfilled cycles whose business-hours seconds are still to be counted."""
     return await conn.fetch(
-        f"""SELECT {_CYCLE_COLUMNS} FROM report_cycles
-             WHERE hours_due ORDER BY id LIMIT $1""",
+        """SELECT id, queue_id, started_at, first_assigned_at, first_response_at, closed_at
+             FROM report_cycles WHERE hours_due ORDER BY id LIMIT $1""",
         limit,
     )
 
@@ -299,13 +297,11 @@ async def save_hours(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
               SET queue_wait_bh_s = r.queue_wait_bh_s,
                   first_response_bh_s = r.first_response_bh_s,
                   resolution_bh_s = r.resolution_bh_s, hours_due = false
-             FROM jsonb_to_recordset($1::jsonb)
-                  AS r(id bigint, queue_wait_bh_s double precision,
-                       first_response_bh_s double precision, resolution_bh_s double precision)
+             FROM jsonb_populate_recordset(NULL::report_cycles, $1::jsonb) AS r
             WHERE c.id = r.id""",
         _plain(rows),
     )
 
 
-async def queue_hours(conn: Conn) -> list[asyncpg.Record]:
+async def queue_hours(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT id, hours, timezone FROM queues WHERE hours IS NOT NULL")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,14 +139,10 @@ class Metric:
     definition: str
 
 
-def _m(name: str, source: Source, kind: str, sql: str, definition: str) -> Metric:
-    return Metric(name, source, kind, sql, definition)
-
-
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        _m(
+        Metric(
             "leads_new",
             LEADS,
             COUNT,
@@ -157,22 +153,24 @@ METRICS: dict[str, Metric] = {
             "by that cycle's operator and queue (a lead made by a CRM or an import counts "
             "there once it first writes).",
         ),
-        _m(
+        Metric(
             "dialogs_new",
             CYCLES,
             COUNT,
             "c.cycle = 1",
             "Dialogs created in the period (the first care cycle of each).",
         ),
-        _m(
+        Metric(
             "cycles",
             CYCLES,
             COUNT,
             "true",
             "Care cycles started in the period: a dialog's creation or reopening up to its close.",
         ),
-        _m("reopened", CYCLES, COUNT, "c.cycle > 1", "Cycles that began by reopening a dialog."),
-        _m(
+        Metric(
+            "reopened", CYCLES, COUNT, "c.cycle > 1", "Cycles that began by reopening a dialog."
+        ),
+        Metric(
             "first_response_s",
             CYCLES,
             DURATION,
@@ -181,7 +179,7 @@ METRICS: dict[str, Metric] = {
             "operator, or the answer of a call. Auto-replies, messages sent through the API "
             "and internal notes never count. Credited to the operator who answered.",
         ),
-        _m(
+        Metric(
             "first_response_business_s",
             CYCLES,
             DURATION,
@@ -189,7 +187,7 @@ METRICS: dict[str, Metric] = {
             "first_response_s counting only the seconds inside the queue's business hours "
             "(all of them for a queue without hours).",
         ),
-        _m(
+        Metric(
             "next_response_s",
             RESPONSES,
             DURATION,
@@ -197,42 +195,42 @@ METRICS: dict[str, Metric] = {
             "After the first response: from each customer message that follows a reply to "
             "the next human reply (or answered call), one value per such wait.",
         ),
-        _m(
+        Metric(
             "queue_wait_s",
             CYCLES,
             DURATION,
             "c.queue_wait_s",
             "From the start of the cycle to its first assignment to an operator.",
         ),
-        _m(
+        Metric(
             "queue_wait_business_s",
             CYCLES,
             DURATION,
             "c.queue_wait_bh_s",
             "queue_wait_s inside the queue's business hours.",
         ),
-        _m(
+        Metric(
             "resolution_s",
             CYCLES,
             DURATION,
             "c.resolution_s",
             "From the start of the cycle to its close (closed cycles only).",
         ),
-        _m(
+        Metric(
             "resolution_business_s",
             CYCLES,
             DURATION,
             "c.resolution_bh_s",
             "resolution_s inside the queue's business hours.",
         ),
-        _m(
+        Metric(
             "handled",
             CYCLES,
             COUNT,
             _ANSWERED,
             "Cycles a human answered (for an operator: those they answered first).",
         ),
-        _m(
+        Metric(
             "unanswered",
             CYCLES,
             COUNT,
@@ -240,21 +238,21 @@ METRICS: dict[str, Metric] = {
             "Closed cycles no human ever answered: abandoned in the queue, or assigned and "
             "never answered.",
         ),
-        _m(
+        Metric(
             "unanswered_abandoned",
             CYCLES,
             COUNT,
             f"{_UNANSWERED} AND c.first_assigned_at IS NULL",
             "Unanswered cycles closed while still waiting in the queue.",
         ),
-        _m(
+        Metric(
             "unanswered_assigned",
             CYCLES,
             COUNT,
             f"{_UNANSWERED} AND c.first_assigned_at IS NOT NULL",
             "Unanswered cycles that an operator held but never answered.",
         ),
-        _m(
+        Metric(
             "customer_silent",
             CYCLES,
             COUNT,
@@ -263,28 +261,28 @@ METRICS: dict[str, Metric] = {
             "Closed cycles in which the customer wrote nothing after our last reply (counted "
             "apart from unanswered ones).",
         ),
-        _m(
+        Metric(
             "transfers",
             CYCLES,
             COUNT,
             "c.transfers > 0",
             "Cycles handed over at least once to another operator or queue.",
         ),
-        _m(
+        Metric(
             "calls_answered",
             CALLS,
             COUNT,
             "k.direction = 'in' AND k.answered_at IS NOT NULL",
             "Inbound calls someone answered.",
         ),
-        _m(
+        Metric(
             "calls_missed",
             CALLS,
             COUNT,
             _MISSED,
             "Inbound calls that ended unanswered (missed, busy or failed).",
         ),
-        _m(
+        Metric(
             "calls_recovered",
             CALLS,
             COUNT,
@@ -296,43 +294,43 @@ METRICS: dict[str, Metric] = {
             "(called back, or the customer called again and got through), within "
             "recovered_within_s seconds (86,400 by default).",
         ),
-        _m(
+        Metric(
             "calls_outbound",
             CALLS,
             COUNT,
             "k.direction = 'out'",
             "Calls placed to customers.",
         ),
-        _m(
+        Metric(
             "talk_s",
             CALLS,
             DURATION,
             "k.talk_s",
             "Talk time of answered calls, either way, in seconds.",
         ),
-        _m("offers", OFFERS, COUNT, "true", "Offers of a dialog to an operator."),
-        _m(
+        Metric("offers", OFFERS, COUNT, "true", "Offers of a dialog to an operator."),
+        Metric(
             "offers_declined",
             OFFERS,
             COUNT,
             "o.outcome = 'declined'",
             "Offers the operator declined.",
         ),
-        _m(
+        Metric(
             "offers_expired",
             OFFERS,
             COUNT,
             "o.outcome = 'expired'",
             "Offers that ran out of time unanswered.",
         ),
-        _m(
+        Metric(
             "offers_missed_share",
             OFFERS,
             SHARE,
             "o.outcome IN ('declined', 'expired')|o.outcome IS NOT NULL",
             "Of the offers that ended, the share declined or timed out (0 to 1).",
         ),
-        _m(
+        Metric(
             "online_s",
             PRESENCE,
             SECONDS,
@@ -340,7 +338,7 @@ METRICS: dict[str, Metric] = {
             "Seconds operators were online within the period (from their presence changes); "
             "split by operator only.",
         ),
-        _m(
+        Metric(
             "away_s",
             PRESENCE,
             SECONDS,
@@ -539,8 +537,8 @@ async def _measure(
     aggregates = _aggregates(group, q, args)
     where = _where(source, q, args)
     # The whole period beside its groups: one sort serves both (grouping sets).
-    split = total and key != "NULL"
-    grouping = f"GROUPING SETS (({key}), ())" if split else "1"
+    split = key != "NULL"
+    grouping = f"GROUPING SETS (({key}), ())" if split and total else "1"
     sql = (
         f"SELECT {key} AS key, {', '.join(aggregates)},"
         f" {'GROUPING(' + key + ') = 1' if grouping != '1' else 'false'} AS is_total"
@@ -550,15 +548,14 @@ async def _measure(
     async with slots, pool.acquire() as conn, conn.transaction():
         await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         rows = await conn.fetch(sql, *args)
-    found = {TOTAL if row["is_total"] else row["key"]: _values(group, row, 1) for row in rows}
-    if key == "NULL" and by is not None:
-        # A split that does not apply to this table (presence by channel): no groups, and
-        # the whole period's values only when asked for.
-        whole = found.pop(None, None)
-        if total and whole is not None:
-            found[TOTAL] = whole
-    elif total and not split and None in found:
-        found[TOTAL] = found[None]
+    found: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        values = _values(group, row, 1)
+        if not split:  # no split (or one this table does not have): the whole period
+            if by is None or total:
+                found[TOTAL] = values
+        else:
+            found[TOTAL if row["is_total"] else row["key"]] = values
     return found
 
 
@@ -586,81 +583,64 @@ async def names(conn: Conn | asyncpg.Pool, by: str, ids: Sequence[Any]) -> dict[
     return {r["id"]: r["name"] for r in rows}
 
 
-EXPORT_COLUMNS = (
-    "dialog_id",
-    "cycle",
-    "lead_id",
-    "lead_name",
-    "channel_id",
-    "channel",
-    "channel_kind",
-    "queue_id",
-    "queue",
-    "operator_id",
-    "operator",
-    "source",
-    "started_at",
-    "first_assigned_at",
-    "first_response_at",
-    "closed_at",
-    "queue_wait_s",
-    "first_response_s",
-    "resolution_s",
-    "queue_wait_business_s",
-    "first_response_business_s",
-    "resolution_business_s",
-    "first_response_via",
-    "outcome",
-    "customer_silent",
-    "messages_in",
-    "messages_out",
-    "offers",
-    "transfers",
-    "reopened",
-    "backfilled",
-)
+# One row per care cycle: each exported column and the SQL that gives it. The JSON pages
+# take the values as they are; the CSV formats them (`_CSV_FORMAT`) in the database.
+_EXPORT = {
+    "dialog_id": "c.dialog_id",
+    "cycle": "c.cycle",
+    "lead_id": "c.lead_id",
+    "lead_name": "l.name",
+    "channel_id": "c.channel_id",
+    "channel": "ch.name",
+    "channel_kind": "ch.kind",
+    "queue_id": "c.queue_id",
+    "queue": "qu.name",
+    "operator_id": "c.operator_id",
+    "operator": "op.name",
+    "source": "l.source->>'kind'",
+    "started_at": "c.started_at",
+    "first_assigned_at": "c.first_assigned_at",
+    "first_response_at": "c.first_response_at",
+    "closed_at": "c.closed_at",
+    "queue_wait_s": "c.queue_wait_s",
+    "first_response_s": "c.first_response_s",
+    "resolution_s": "c.resolution_s",
+    "queue_wait_business_s": "c.queue_wait_bh_s",
+    "first_response_business_s": "c.first_response_bh_s",
+    "resolution_business_s": "c.resolution_bh_s",
+    "first_response_via": "c.first_response_via",
+    "outcome": f"""CASE WHEN {_ANSWERED} THEN 'answered' WHEN c.closed_at IS NULL THEN 'open'
+                        WHEN c.first_assigned_at IS NULL THEN 'abandoned'
+                        ELSE 'unanswered' END""",
+    "customer_silent": f"({METRICS['customer_silent'].sql})",
+    "messages_in": "c.messages_in",
+    "messages_out": "c.messages_out",
+    "offers": "c.offers",
+    "transfers": "c.transfers",
+    "reopened": "c.cycle > 1",
+    "backfilled": "c.backfilled",
+}
+EXPORT_COLUMNS = tuple(_EXPORT)
+_EXPORT_FROM = f"""{CYCLES.tables}
+              LEFT JOIN channels ch ON ch.id = c.channel_id
+              LEFT JOIN queues qu ON qu.id = c.queue_id
+              LEFT JOIN operators op ON op.id = c.operator_id"""
 
 
-async def cycles(
-    conn: Conn, q: Query, *, after: int | None = None, limit: int | None = None
-) -> AsyncIterator[asyncpg.Record]:
-    """One record per care cycle of the period, for the export: in start order for a whole
-    file, or in id order from `after` for a page (a server cursor: the caller holds a
-    transaction and streams)."""
+async def cycles_page(
+    conn: Conn | asyncpg.Pool, q: Query, after: int, limit: int
+) -> list[asyncpg.Record]:
+    """A page of the period's care cycles in id order, after the id `after`."""
     args: list[Any] = []
     where = _where(CYCLES, q, args)
-    order = "c.started_at, c.id"
-    if after is not None:
-        args.append(after)
-        where += f" AND c.id > ${len(args)}"
-        order = "c.id"
-    page = ""
-    if limit is not None:
-        args.append(limit)
-        page = f" LIMIT ${len(args)}"
-    sql = f"""SELECT c.id, c.dialog_id, c.cycle, c.lead_id, l.name AS lead_name,
-                     c.channel_id, ch.name AS channel, ch.kind AS channel_kind,
-                     c.queue_id, qu.name AS queue, c.operator_id, op.name AS operator,
-                     l.source->>'kind' AS source, c.started_at, c.first_assigned_at,
-                     c.first_response_at, c.closed_at, c.queue_wait_s, c.first_response_s,
-                     c.resolution_s, c.queue_wait_bh_s AS queue_wait_business_s,
-                     c.first_response_bh_s AS first_response_business_s,
-                     c.resolution_bh_s AS resolution_business_s, c.first_response_via,
-                     CASE WHEN {_ANSWERED} THEN 'answered'
-                          WHEN c.closed_at IS NULL THEN 'open'
-                          WHEN c.first_assigned_at IS NULL THEN 'abandoned'
-                          ELSE 'unanswered' END AS outcome,
-                     ({METRICS["customer_silent"].sql}) AS customer_silent,
-                     c.messages_in, c.messages_out, c.offers, c.transfers,
-                     c.cycle > 1 AS reopened, c.backfilled
-                FROM {CYCLES.tables}
-                LEFT JOIN channels ch ON ch.id = c.channel_id
-                LEFT JOIN queues qu ON qu.id = c.queue_id
-                LEFT JOIN operators op ON op.id = c.operator_id
-               WHERE {where}
-               ORDER BY {order}{page}"""
-    async for row in conn.cursor(sql, *args, prefetch=2000):
-        yield row
+    args += [after, limit]
+    columns = ", ".join(f"{sql} AS {name}" for name, sql in _EXPORT.items())
+    return await conn.fetch(
+        f"""SELECT c.id, {columns} FROM {_EXPORT_FROM}
+             WHERE {where} AND c.id > ${len(args) - 1}
+             ORDER BY c.id LIMIT ${len(args)}""",
+        *args,
+    )
 
 
 def _spreadsheet_text(expr: str) -> str:
@@ -681,25 +661,11 @@ def _flag(expr: str) -> str:
     return f"CASE WHEN {expr} THEN 'true' ELSE 'false' END"
 
 
-_CSV = {
-    "lead_name": _spreadsheet_text("l.name"),
-    "channel": _spreadsheet_text("ch.name"),
-    "queue": _spreadsheet_text("qu.name"),
-    "operator": _spreadsheet_text("op.name"),
-    "source": "l.source->>'kind'",
-    "channel_kind": "ch.kind",
-    **{c: _iso(f"c.{c}") for c in ("started_at", "first_assigned_at", "first_response_at")},
-    "closed_at": _iso("c.closed_at"),
-    **{c: _seconds(f"c.{c}") for c in ("queue_wait_s", "first_response_s", "resolution_s")},
-    "queue_wait_business_s": _seconds("c.queue_wait_bh_s"),
-    "first_response_business_s": _seconds("c.first_response_bh_s"),
-    "resolution_business_s": _seconds("c.resolution_bh_s"),
-    "outcome": f"""CASE WHEN {_ANSWERED} THEN 'answered' WHEN c.closed_at IS NULL THEN 'open'
-                        WHEN c.first_assigned_at IS NULL THEN 'abandoned'
-                        ELSE 'unanswered' END""",
-    "customer_silent": _flag(f"({METRICS['customer_silent'].sql})"),
-    "reopened": _flag("c.cycle > 1"),
-    "backfilled": _flag("c.backfilled"),
+_CSV_FORMAT = {
+    **dict.fromkeys(("lead_name", "channel", "queue", "operator"), _spreadsheet_text),
+    **dict.fromkeys(("started_at", "first_assigned_at", "first_response_at", "closed_at"), _iso),
+    **dict.fromkeys([c for c in EXPORT_COLUMNS if c.endswith("_s")], _seconds),
+    **dict.fromkeys(("customer_silent", "reopened", "backfilled"), _flag),
 }
 
 
@@ -712,13 +678,11 @@ async def export_csv(
     await conn.execute("SELECT set_config('timezone', $1, true)", q.tz)
     args: list[Any] = []
     where = _where(CYCLES, q, args)
-    columns = ", ".join(f"{_CSV.get(name, f'c.{name}')} AS {name}" for name in EXPORT_COLUMNS)
+    columns = ", ".join(
+        f"{_CSV_FORMAT.get(name, str)(sql)} AS {name}" for name, sql in _EXPORT.items()
+    )
     await conn.copy_from_query(
-        f"""SELECT {columns}
-              FROM {CYCLES.tables}
-              LEFT JOIN channels ch ON ch.id = c.channel_id
-              LEFT JOIN queues qu ON qu.id = c.queue_id
-              LEFT JOIN operators op ON op.id = c.operator_id
+        f"""SELECT {columns} FROM {_EXPORT_FROM}
              WHERE {where}
              ORDER BY c.started_at, c.id""",
         *args,

@@ -11,15 +11,13 @@ from typing import Any
 
 from hub import __version__
 from hub.api.leads import LeadLookup
+from hub.api.openapi_parts import ERROR as _ERROR
+from hub.api.openapi_parts import op as _op
+from hub.api.openapi_parts import path as _path
+from hub.api.openapi_parts import q as _q
+from hub.api.openapi_parts import ref as _ref
 from hub.api.openapi_reports import report_paths
 from hub.ports.connector import ConnectorDescriptor
-
-_ERROR = {"$ref": "#/components/responses/Error"}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
 
 _OPERATOR_BODY: dict[str, Any] = {
     "type": "object",
@@ -63,52 +61,6 @@ _QUEUE_BODY: dict[str, Any] = {
         "auto_reply": {"type": ["string", "null"], "maxLength": 1000},
     },
 }
-
-
-def _op(
-    summary: str,
-    *,
-    tag: str,
-    ok: int = 200,
-    schema: dict[str, Any] | None = None,
-    body: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-    auth: bool = True,
-    errors: tuple[int, ...] = (400, 401, 403, 404, 422),
-    content_type: str = "application/json",
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "tags": [tag],
-        "responses": {
-            str(ok): {
-                "description": "OK",
-                **({"content": {content_type: {"schema": schema}}} if schema else {}),
-            },
-            **{str(code): _ERROR for code in errors},
-        },
-    }
-    if params:
-        op["parameters"] = params
-    if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if not auth:
-        op["security"] = []
-    return op
-
-
-def _q(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": kind},
-    }
-
-
-def _path(name: str = "id") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
 _CANNED_BODY: dict[str, Any] = {

@@ -5,38 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub.api.openapi_parts import op, q
 from storage.reports import DURATION, GROUPS, INTERVALS, METRICS
 
-_ERRORS = {code: {"$ref": "#/components/responses/Error"} for code in ("400", "401", "403")}
-
-
-def _q(name: str, description: str, kind: str = "string", **extra: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": kind, **extra},
-    }
-
-
 _PERIOD = [
-    _q("from", "first day, YYYY-MM-DD, in tz (default: six days before `to`)", format="date"),
-    _q("to", "last day, inclusive (default: today in tz)", format="date"),
-    _q("tz", "IANA time zone the days are in (default UTC), e.g. Europe/Moscow"),
-    _q("channel", "only this channel's cycles (id)", "integer"),
-    _q("queue", "only this queue's (id)", "integer"),
-    _q("operator", "only this operator's (id): credited to them", "integer"),
-    _q("source", "only leads whose first touch is of this kind (form, telegram, call, api, ...)"),
-    _q(
+    q("from", "first day, YYYY-MM-DD, in tz (default: six days before `to`)", format="date"),
+    q("to", "last day, inclusive (default: today in tz)", format="date"),
+    q("tz", "IANA time zone the days are in (default UTC), e.g. Europe/Moscow"),
+    q("channel", "only this channel's cycles (id)", "integer"),
+    q("queue", "only this queue's (id)", "integer"),
+    q("operator", "only this operator's (id): credited to them", "integer"),
+    q("source", "only leads whose first touch is of this kind (form, telegram, call, api, ...)"),
+    q(
         "recovered_within_s",
         "how soon an answered call with the number recovers a missed one (86400)",
         "integer",
     ),
 ]
 _METRIC_ARGS = [
-    _q("metric", "a metric name (see the summary's description); default cycles"),
-    _q("stat", "value for counts and shares; n, mean, p50 (default) or p90 for durations"),
+    q("metric", "a metric name (see the summary's description); default cycles"),
+    q("stat", "value for counts and shares; n, mean, p50 (default) or p90 for durations"),
 ]
 _DURATION = {
     "type": "object",
@@ -66,16 +54,14 @@ def _table() -> str:
 
 def _get(summary: str, description: str, params: list[dict[str, Any]], schema: Any) -> Any:
     return {
-        "get": {
-            "summary": summary,
-            "description": description,
-            "tags": ["reports"],
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
-                **_ERRORS,
-            },
-        }
+        "get": op(
+            summary,
+            tag="reports",
+            description=description,
+            params=params,
+            schema=schema,
+            errors=(400, 401, 403),
+        )
     }
 
 
@@ -97,10 +83,10 @@ def report_paths() -> dict[str, Any]:
         "with a quote so that no spreadsheet runs it.",
         [
             *_PERIOD,
-            _q("limit", "page size, 1-200", "integer"),
-            _q("cursor", "next_cursor of the previous page"),
-            _q("format", "csv: the same as Accept: text/csv", enum=["csv", "json"]),
-            _q("delimiter", "comma (default) or semicolon", enum=["comma", "semicolon"]),
+            q("limit", "page size, 1-200", "integer"),
+            q("cursor", "next_cursor of the previous page"),
+            q("format", "csv: the same as Accept: text/csv", enum=["csv", "json"]),
+            q("delimiter", "comma (default) or semicolon", enum=["comma", "semicolon"]),
         ],
         {"type": "object", "properties": {"items": {"type": "array"}}},
     )
@@ -109,7 +95,7 @@ def report_paths() -> dict[str, Any]:
         "/api/v1/reports/summary": _get(
             "Summary of a period beside the period before it",
             _table(),
-            [*_PERIOD, _q("group_by", "split by", enum=list(GROUPS)), _q("metrics", "a,b,c")],
+            [*_PERIOD, q("group_by", "split by", enum=list(GROUPS)), q("metrics", "a,b,c")],
             {
                 "type": "object",
                 "properties": {
@@ -123,7 +109,7 @@ def report_paths() -> dict[str, Any]:
         "/api/v1/reports/series": _get(
             "One metric over time, bucket by bucket (local hours, days or ISO weeks)",
             "Every bucket of the period is listed, empty ones with 0 (counts) or null.",
-            [*_PERIOD, *_METRIC_ARGS, _q("interval", "bucket", enum=list(INTERVALS))],
+            [*_PERIOD, *_METRIC_ARGS, q("interval", "bucket", enum=list(INTERVALS))],
             {"type": "object", "properties": {"points": {"type": "array"}}},
         ),
         "/api/v1/reports/heatmap": _get(

@@ -139,12 +139,11 @@ async def summary(request: web.Request) -> web.Response:
     now, previous = await reports.measure_all(
         hub.pool, [reports.Ask(q, wanted, group, total=True), reports.Ask(before, wanted)]
     )
-    totals = now.pop(reports.TOTAL, {}) if group else now.pop(None, {})
-    split = now if group else {}
+    totals = now.pop(reports.TOTAL, {})
     groups: list[dict[str, Any]] = []
     if group is not None:
-        names = await reports.names(hub.pool, group, list(split))
-        for key in sorted(split, key=lambda k: (k is None, str(k))):
+        names = await reports.names(hub.pool, group, list(now))
+        for key in sorted(now, key=lambda k: (k is None, str(k))):
             groups.append(
                 {
                     "key": {
@@ -152,7 +151,7 @@ async def summary(request: web.Request) -> web.Response:
                         "id": key,
                         "name": names.get(key) if key is not None else None,
                     },
-                    "metrics": reports.empty(wanted) | split[key],
+                    "metrics": reports.empty(wanted) | now[key],
                 }
             )
     return web.json_response(
@@ -162,7 +161,7 @@ async def summary(request: web.Request) -> web.Response:
             "groups": groups,
             "previous": {
                 "period": _period(before, since - timedelta(days=days), since - timedelta(days=1)),
-                "totals": reports.empty(wanted) | previous.get(None, {}),
+                "totals": reports.empty(wanted) | previous.get(reports.TOTAL, {}),
             },
         }
     )
@@ -273,7 +272,7 @@ def _cell(value: Any, zone: ZoneInfo) -> Any:
     return value
 
 
-def export_row(record: Any, zone: ZoneInfo) -> dict[str, Any]:
+def _export_row(record: Any, zone: ZoneInfo) -> dict[str, Any]:
     return {c: _cell(record[c], zone) for c in ("id", *reports.EXPORT_COLUMNS)}
 
 
@@ -296,10 +295,8 @@ async def dialogs(request: web.Request) -> web.StreamResponse:
     after, limit = (0, 0) if as_csv else paging(request)
     await hub.facts.catch_up()
     if not as_csv:
-        async with hub.pool.acquire() as conn, conn.transaction():
-            items = [
-                export_row(r, zone) async for r in reports.cycles(conn, q, after=after, limit=limit)
-            ]
+        rows = await reports.cycles_page(hub.pool, q, after, limit)
+        items = [_export_row(r, zone) for r in rows]
         body = page(items, limit) | {"period": _period(q, since, until)}
         return web.json_response(body)
     response = web.StreamResponse(

@@ -17,17 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from routing.hours import BusinessHours
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    id: int
-    type: str
-    lead_id: int | None
-    dialog_id: int | None
-    operator_id: int | None
-    data: Mapping[str, Any]
-    occurred_at: datetime
+from storage.events import StoredEvent
 
 
 @dataclass(slots=True)
@@ -72,21 +62,33 @@ class Cycle:
         return self.closed_at is not None
 
     def business_seconds(self, hours: BusinessHours | None) -> dict[str, float | None]:
-        """Waits counted only while the queue was open (every second when it keeps no
-        hours)."""
+        return business_seconds(
+            hours, self.started_at, self.first_assigned_at, self.first_response_at, self.closed_at
+        )
 
-        def between(end: datetime | None) -> float | None:
-            if end is None:
-                return None
-            if hours is None:
-                return (end - self.started_at).total_seconds()
-            return hours.seconds_between(self.started_at, end)
 
-        return {
-            "queue_wait_bh_s": between(self.first_assigned_at),
-            "first_response_bh_s": between(self.first_response_at),
-            "resolution_bh_s": between(self.closed_at),
-        }
+def business_seconds(
+    hours: BusinessHours | None,
+    started_at: datetime,
+    first_assigned_at: datetime | None,
+    first_response_at: datetime | None,
+    closed_at: datetime | None,
+) -> dict[str, float | None]:
+    """A cycle's waits counted only while its queue was open (every second when it keeps no
+    hours)."""
+
+    def between(end: datetime | None) -> float | None:
+        if end is None:
+            return None
+        if hours is None:
+            return (end - started_at).total_seconds()
+        return hours.seconds_between(started_at, end)
+
+    return {
+        "queue_wait_bh_s": between(first_assigned_at),
+        "first_response_bh_s": between(first_response_at),
+        "resolution_bh_s": between(closed_at),
+    }
 
 
 CYCLE_EVENTS = frozenset(
@@ -105,11 +107,11 @@ CYCLE_EVENTS = frozenset(
 CALL_EVENTS = frozenset({"call.answered", "call.ended", "call.missed"})
 
 
-def starts_cycle(event: Event) -> bool:
+def starts_cycle(event: StoredEvent) -> bool:
     return event.type in ("dialog.created", "dialog.reopened")
 
 
-def new_cycle(event: Event, previous: Cycle | None) -> Cycle:
+def new_cycle(event: StoredEvent, previous: Cycle | None) -> Cycle:
     assert event.dialog_id is not None and event.lead_id is not None
     channel = event.data.get("channel_id")
     return Cycle(
@@ -124,7 +126,7 @@ def new_cycle(event: Event, previous: Cycle | None) -> Cycle:
     )
 
 
-def apply(cycle: Cycle, event: Event) -> None:
+def apply(cycle: Cycle, event: StoredEvent) -> None:
     """Fold one event of the cycle's dialog into it (the cycle's own events only: a
     closed cycle takes no more but its own late call facts)."""
     at, kind = event.occurred_at, event.type
@@ -174,7 +176,7 @@ def apply(cycle: Cycle, event: Event) -> None:
         cycle.last_customer_at = answered
 
 
-def _interaction(cycle: Cycle, event: Event) -> None:
+def _interaction(cycle: Cycle, event: StoredEvent) -> None:
     data, at = event.data, event.occurred_at
     if data.get("kind") == "note":
         return
@@ -217,7 +219,7 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def call_fact(event: Event) -> dict[str, Any] | None:
+def call_fact(event: StoredEvent) -> dict[str, Any] | None:
     """The report row of a call from its event's copy of it (the last event wins)."""
     call = event.data.get("call")
     if not isinstance(call, Mapping) or call.get("id") is None:

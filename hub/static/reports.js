@@ -62,7 +62,7 @@ export function duration(seconds) {
   return `${(s / 86400).toFixed(1)} ${t("daysShort")}`;
 }
 
-function shown(metric, stat, value, kind) {
+function shown(value, kind) {
   if (value === null || value === undefined) return "—";
   if (kind === "duration" || kind === "seconds") return duration(value);
   if (kind === "share") return `${Math.round(value * 100)}%`;
@@ -107,7 +107,7 @@ function Cards({ data }) {
       const now = pick(totals, name, stat);
       return html`<div class="card" key=${name} title=${def?.definition || ""} data-metric=${name}>
         <div class="card-label">${t(`m_${name}`)}${stat !== "value" ? ` · ${stat}` : ""}</div>
-        <div class="card-value">${shown(name, stat, now, def?.kind)}</div>
+        <div class="card-value">${shown(now, def?.kind)}</div>
         <div class="card-note"><${Delta} name=${name} now=${now} before=${pick(previous.totals, name, stat)} />
           ${def?.kind === "duration" ? html` · p90 ${duration(pick(totals, name, "p90"))}` : null}</div>
       </div>`;
@@ -193,7 +193,7 @@ function GroupTable({ data, by }) {
       <thead><tr><th>${t(`group_${by}`)}</th>${columns.map(([m, s]) => html`<th key=${`${m}${s}`} title=${data.definitions[m]?.definition || ""}>
         ${t(`m_${m}`)}${s !== "value" ? ` · ${s}` : ""}</th>`)}</tr></thead>
       <tbody>${body.groups.map((g) => html`<tr key=${String(g.key.id)}><td>${name(g.key)}</td>
-        ${columns.map(([m, s]) => html`<td key=${`${m}${s}`}>${shown(m, s, pick(g.metrics, m, s), data.definitions[m]?.kind)}</td>`)}</tr>`)}</tbody>
+        ${columns.map(([m, s]) => html`<td key=${`${m}${s}`}>${shown(pick(g.metrics, m, s), data.definitions[m]?.kind)}</td>`)}</tr>`)}</tbody>
     </table></div>`}
   </section>`;
 }
