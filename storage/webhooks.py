@@ -173,8 +173,9 @@ async def claim(
                    WHERE room.room > 0
                    LIMIT $1)
                UPDATE webhook_deliveries w SET leased_until = now() + make_interval(secs => $2)
-               FROM due, webhook_subscriptions s
-               WHERE w.id = due.id AND s.id = w.subscription_id AND s.enabled
+               FROM webhook_subscriptions s
+               WHERE w.id = ANY(ARRAY(SELECT id FROM due)) AND s.id = w.subscription_id
+                 AND s.enabled
                RETURNING w.id, w.subscription_id, s.url, s.secrets, w.attempts,
                          COALESCE(w.replayed_at, w.created_at) AS created_at, w.event_id,
                          {_BODY} AS body""",

@@ -129,26 +129,35 @@ class Dispatcher:
         """Attempt everything due; how many were claimed. Attempts stream: each
         subscription's claimed deliveries are drained by up to `PER_SUBSCRIPTION` workers,
         more are claimed for it once its queue is half empty, and outcomes are recorded in
-        groups while the rest are out, so the receiver is never left waiting on the
-        database. A lead's later delivery stays behind its earlier one: it is not claimed
-        while that one is pending, and becomes claimable once that one's outcome is
-        recorded."""
+        groups, in the background, while the rest are out and more are claimed, so neither
+        the receiver nor the claiming waits on a record being written. A lead's later
+        delivery stays behind its earlier one: it is not claimed while that one is pending,
+        and becomes claimable once that one's outcome is recorded."""
         out = _Out()
         claimable = True
+        recording: asyncio.Future[None] | None = None
         try:
             while True:
                 out.progress.clear()
+                if recording is not None and recording.done():
+                    recording.result()  # a failed record stops this round, as a claim's would
+                    recording = None
+                    # A recorded one may let its lead's next one go.
+                    claimable = out.room_opened = True
                 if claimable and out.room_opened and out.flying < BATCH:
                     claimable = await self._claim(out)
                 waited = out.landed and time.monotonic() - out.landed_since >= RECORD_AFTER_S
-                if out.landed and (len(out.landed) >= RECORD_EVERY or not out.flying or waited):
+                if (
+                    recording is None
+                    and out.landed
+                    and (len(out.landed) >= RECORD_EVERY or not out.flying or waited)
+                ):
                     made = out.landed.copy()
                     out.landed.clear()
-                    await self._record(made)
-                    # A recorded one may let its lead's next one go.
-                    claimable = out.room_opened = True
+                    recording = asyncio.ensure_future(self._record(made))
+                    recording.add_done_callback(lambda _: out.progress.set())
                     continue
-                if not out.flying:
+                if not out.flying and recording is None:
                     if not claimable:
                         return out.claimed
                     out.room_opened = True  # every queue is empty
@@ -159,10 +168,13 @@ class Dispatcher:
                     async with asyncio.timeout(RECORD_AFTER_S):
                         await out.progress.wait()
         finally:
-            # Stopped (the node shuts down): what is still out is left to its lease.
+            # Stopped (the node shuts down): what is still out is left to its lease; what
+            # has landed and is being recorded is recorded.
             for worker in list(out.tasks):
                 worker.cancel()
             await asyncio.gather(*out.tasks, return_exceptions=True)
+            if recording is not None:
+                await asyncio.gather(recording, return_exceptions=True)
 
     async def _claim(self, out: _Out) -> bool:
         """Claim what the queues have room for; True if more may be claimable now (some
