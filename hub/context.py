@@ -17,6 +17,7 @@ from hub.config import Settings
 from hub.domain import Channel
 from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
+from hub.metrics import Metrics
 from hub.outage import OutageWatch
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
@@ -76,6 +77,7 @@ class Hub:
     router: Router
     gateway: OperatorGateway
     facts: FactBuilder
+    metrics: Metrics
     # The kinds this hub serves (from connectors/registry.py) and one connector of each.
     kinds: dict[str, ConnectorDescriptor] = field(default_factory=dict)
     connectors: dict[str, Connector] = field(default_factory=dict)

@@ -31,6 +31,7 @@ from hub.domain import (
     OutboundMessage,
 )
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.notify import Publish, interaction_changed
 from hub.ports.connector import (
     Connector,
@@ -80,8 +81,10 @@ class OutboundService:
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, ConnectorDescriptor],
         publish: Publish | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.pool = pool
+        self.metrics = metrics or Metrics()
         self.connectors = connectors
         self.kinds = kinds
         self.publish = publish
@@ -298,6 +301,8 @@ class OutboundService:
                 author=claimed.author,
             )
             result = await self._attempt(connector, channel, message)
+        kind = channel.kind if channel is not None else "unknown"
+        self.metrics.outbound.labels(kind, result.outcome.value).inc()
         await self._record(claimed.interaction_id, claimed.attempts, result)
         return True
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -38,6 +39,7 @@ from hub.domain import (
     UnsortedId,
 )
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
+from hub.metrics import Metrics
 from hub.ports import (
     ChannelPosition,
     IdempotencyConflict,
@@ -250,9 +252,14 @@ def batch_lanes(
 
 class IngestPipeline:
     def __init__(
-        self, pool: asyncpg.Pool, default_region: str = "RU", reopen_seconds: int = 86400
+        self,
+        pool: asyncpg.Pool,
+        default_region: str = "RU",
+        reopen_seconds: int = 86400,
+        metrics: Metrics | None = None,
     ) -> None:
         self.pool = pool
+        self.metrics = metrics or Metrics()
         self.default_region = default_region
         self.reopen_seconds = reopen_seconds
         self.in_transaction: list[InTransactionHook] = []
@@ -267,18 +274,24 @@ class IngestPipeline:
         strict_contacts: bool = False,
     ) -> IngestResult:
         """Store one inbound touch in its own transaction, then run the after-commit hooks."""
+        # A refused message is counted where it was refused: by the provider's route (a 4xx)
+        # or by the poller that took it (`ingest_many`).
         message = usable_message(message)
         contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
         message = keep_as_written(message, contacts)
-        async with self.pool.acquire() as conn:
-            if self.in_transaction:
-                async with conn.transaction():
+        with self.metrics.timing(kind):
+            async with self.pool.acquire() as conn:
+                if self.in_transaction:
+                    async with conn.transaction():
+                        result = await self.ingest_on(
+                            conn, message, kind, contacts, on_unknown=on_unknown
+                        )
+                else:
+                    # One statement is its own transaction: no BEGIN/COMMIT round trips.
                     result = await self.ingest_on(
                         conn, message, kind, contacts, on_unknown=on_unknown
                     )
-            else:
-                # One statement is its own transaction: no BEGIN/COMMIT round trips.
-                result = await self.ingest_on(conn, message, kind, contacts, on_unknown=on_unknown)
+        self.metrics.inbound_outcome(kind, result.status)
         await self.announce(result)
         return result
 
@@ -336,11 +349,13 @@ class IngestPipeline:
             try:
                 message = usable_message(message)
             except UnusableMessage as exc:
+                self.metrics.rejected(kind)
                 outcomes.append(exc)
                 continue
             contacts = normalize_contacts(message, self.default_region, strict=False)
             ready.append((len(outcomes), keep_as_written(message, contacts), contacts))
             outcomes.append(None)  # its result, once stored
+        started = time.perf_counter()
         try:
             results = await self._ingest_batch(ready, kind, position)
         except asyncpg.PostgresError as exc:
@@ -355,8 +370,11 @@ class IngestPipeline:
             if position is not None:
                 await save_state(self.pool, position.channel_id, position.state)
         else:
+            took = time.perf_counter() - started  # each message of the batch waited as long
             for (index, _, _), result in zip(ready, results, strict=True):
                 outcomes[index] = result
+                self.metrics.ingest_seconds.labels(kind).observe(took)
+                self.metrics.inbound_outcome(kind, result.status)
                 await self.announce(result)
         return [outcome for outcome in outcomes if outcome is not None]
 

@@ -15,11 +15,12 @@ from hub.after_ingest import AfterIngest
 from hub.attachments import DiskAttachmentStore, private_folders
 from hub.bus import Bus, InProcessBus, NatsBus, StateNudge
 from hub.calls import CallService
-from hub.channel_runner import ChannelRunner
+from hub.channel_runner import ChannelRunner, node_name
 from hub.config import Settings
 from hub.context import ChannelCache, Hub
 from hub.gateway import OperatorGateway
 from hub.media_fetcher import MediaFetcher
+from hub.metrics import Metrics
 from hub.outbound import OutboundService
 from hub.pipeline import IngestPipeline
 from hub.ports import HubPorts
@@ -82,10 +83,13 @@ def build_hub(
     settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float = 5.0
 ) -> Hub:
     kinds = registry.descriptors()
-    pipeline = IngestPipeline(pool, settings.default_region, settings.reopen_window_s)
+    metrics = Metrics(node_name())
+    pipeline = IngestPipeline(
+        pool, settings.default_region, settings.reopen_window_s, metrics=metrics
+    )
     attachments = DiskAttachmentStore(settings.attachments_dir)
     bus: Bus = NatsBus(settings.bus_url) if settings.bus_url else InProcessBus()
-    calls = CallService(pool, settings.default_region, bus.publish)
+    calls = CallService(pool, settings.default_region, bus.publish, metrics)
     ports = HubPorts(
         ingest=pipeline,
         events=ChannelEventsService(pool, bus.publish),
@@ -103,12 +107,14 @@ def build_hub(
     media = MediaFetcher(
         pool, connectors, attachments, settings.max_upload_bytes, kinds, publish=bus.publish
     )
-    outbound = OutboundService(pool, connectors, kinds, bus.publish)
+    outbound = OutboundService(pool, connectors, kinds, bus.publish, metrics)
 
     async def auto_reply(dialog_id: int, text: str) -> None:
         await outbound.send(dialog_id, text, [], "auto-reply")
 
-    router = Router(pool, bus.publish, auto_reply, tick=min(10.0, supervise_every * 5))
+    router = Router(
+        pool, metrics.counting_offers(bus.publish), auto_reply, tick=min(10.0, supervise_every * 5)
+    )
     gateway = OperatorGateway(
         pool, router, outbound, grace=min(15.0, supervise_every * 2), publish=bus.publish
     )
@@ -151,6 +157,7 @@ def build_hub(
         router=router,
         gateway=gateway,
         facts=facts,
+        metrics=metrics,
         kinds=kinds,
         connectors=connectors,
     )

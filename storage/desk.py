@@ -11,7 +11,7 @@ from storage.database import Conn
 
 # A dialog the desk shows: waiting in the hub's queues, offered, or held. A ringing call's
 # dialog waits outside them (the PBX routes it) until the call ends.
-_OPEN = "d.status <> 'closed' AND (d.routable OR d.status = 'assigned')"
+OPEN_DIALOG = "d.status <> 'closed' AND (d.routable OR d.status = 'assigned')"
 
 
 async def open_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
@@ -24,7 +24,7 @@ async def open_groups(conn: Conn | asyncpg.Pool) -> list[asyncpg.Record]:
                   min(d.queued_at) FILTER (WHERE d.status <> 'assigned') AS oldest,
                   now() AS at
            FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE {_OPEN}
+           WHERE {OPEN_DIALOG}
            GROUP BY 1, 2"""
     )
 
@@ -37,7 +37,7 @@ async def open_dialogs(conn: Conn | asyncpg.Pool, limit: int) -> list[asyncpg.Re
         f"""SELECT d.id, d.queue_id, c.name AS channel, d.queued_at, d.offered_to,
                    count(*) OVER () AS total
             FROM dialogs d JOIN channels c ON c.id = d.channel_id
-            WHERE {_OPEN}
+            WHERE {OPEN_DIALOG}
             ORDER BY d.status = 'assigned', d.queued_at, d.id
             LIMIT $1""",
         limit,

@@ -38,6 +38,18 @@ def test_compose_services_ports_and_health() -> None:
     assert services["nats"]["profiles"] == ["cluster"]
 
 
+def test_the_example_prometheus_scrapes_the_hubs_metrics() -> None:
+    prometheus = _compose()["services"]["prometheus"]
+    assert prometheus["profiles"] == ["metrics"]
+    mounted, inside, _ = prometheus["volumes"][0].split(":")
+    assert inside == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load((ROOT / "docker" / mounted).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    port = _compose()["services"]["hub"]["ports"][0].split(":")[1]
+    assert job["static_configs"][0]["targets"] == [f"hub:{port}"]
+
+
 def test_compose_variables_are_the_hubs_own() -> None:
     hub = _compose()["services"]["hub"]
     env = hub["environment"]

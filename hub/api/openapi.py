@@ -129,6 +129,18 @@ def build_spec(kinds: Iterable[ConnectorDescriptor] = ()) -> dict[str, Any]:
                     schema={"type": "object"},
                 )
             },
+            "/metrics": {
+                "get": _op(
+                    "Prometheus metrics of the node answering",
+                    description="Prometheus' text format. With HUB_METRICS_TOKEN set, only for"
+                    " `Authorization: Bearer <token>`; otherwise open.",
+                    tag="health",
+                    auth=False,
+                    errors=(401,),
+                    schema={"type": "string"},
+                    content_type="text/plain",
+                )
+            },
             "/api/v1/schemas/domain-events.json": {
                 "get": _op(
                     "JSON Schema of the domain events (what webhooks and reports are built on)",

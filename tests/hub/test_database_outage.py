@@ -79,6 +79,8 @@ async def test_an_outage_answers_503_once_warned_and_recovers(
                 assert reply.status == 503, await reply.text()
                 assert reply.headers["Retry-After"].isdigit()
                 assert (await reply.json())["error"]["code"] == "unavailable"
+            scrape = await client.get("/metrics")  # answers, and says the database is down
+            assert scrape.status == 200 and "hub_database_up 0.0" in await scrape.text()
             warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
             # One line for the requests' outage (the router routing the first form's dialog
             # in the background may add its own one line), no traceback, no error.

@@ -29,7 +29,7 @@ async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
             """DROP TABLE report_offers, report_responses, report_cycles, report_calls, report_presence,
                           report_leads, report_cursor;
                ALTER TABLE domain_events DROP COLUMN txid;
-               DELETE FROM schema_migrations WHERE version >= 23"""
+               DELETE FROM schema_migrations WHERE version = 23"""
         )
         await migrate(conn)
 
