@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from hub import tracing
 from hub.api import apikeys_admin, channels_admin, operators_admin, queues_admin
 from hub.api import calls as calls_api
 from hub.api import canned as canned_api
@@ -72,6 +73,24 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             {"error": {"code": "internal", "message": "internal error; see the hub's log"}},
             status=500,
         )
+
+
+@web.middleware
+async def trace_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each request runs under a trace id (the caller's `traceparent` or `X-Request-Id` when
+    well formed, else a new one), answered back in `X-Request-Id`, so a provider's or a
+    CRM's support can name the request whose log lines to look for."""
+    trace = tracing.trace_from_headers(
+        request.headers.get("traceparent"), request.headers.get("X-Request-Id")
+    )
+    token = tracing.begin(trace)
+    try:
+        response = await handler(request)
+    finally:
+        tracing.end(token)
+    if not response.prepared:
+        response.headers["X-Request-Id"] = trace
+    return response
 
 
 @web.middleware
@@ -241,7 +260,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
         hub.settings.max_body_bytes + hub.settings.max_form_files * hub.settings.max_upload_bytes
     )
     app = web.Application(
-        middlewares=[errors_as_json, refuse_unusable_urls], client_max_size=ceiling
+        middlewares=[trace_requests, errors_as_json, refuse_unusable_urls], client_max_size=ceiling
     )
     app[HUB_KEY] = hub
     if background:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from hub import tracing
 from hub.domain import Notice
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,14 @@ class NatsBus:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed notice on %s", self.SUBJECT)
             return
-        await self._deliver(notice)
+        # The publisher's trace goes on with the notice: the operator's frame on this node
+        # is logged under the inbound event that caused it.
+        trace = data.get("trace_id")
+        token = tracing.begin(trace if isinstance(trace, str) and len(trace) <= 64 else None)
+        try:
+            await self._deliver(notice)
+        finally:
+            tracing.end(token)
 
     async def publish(self, notice: Notice) -> None:
         payload = json.dumps(
@@ -110,6 +118,7 @@ class NatsBus:
                 "dialog_id": notice.dialog_id,
                 "operators": list(notice.operators),
                 "data": notice.data,
+                "trace_id": tracing.current(),
             },
             default=str,
         ).encode()

@@ -17,10 +17,11 @@ import asyncpg
 from argon2 import PasswordHasher
 
 from connectors import registry
-from hub import redact
+from hub import redact, tracing
 from hub.admin import channels as admin_channels
 from hub.admin import queues as admin_queues
 from hub.api.auth import SCOPES, validate_scopes
+from hub.channel_runner import node_name
 from hub.cli_admin import (
     add_apikey_commands,
     add_channel_commands,
@@ -480,6 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Every line is cleaned of URLs' paths, credentials and the channels' secrets.
     redact.install(logging.root.handlers)
+    tracing.configure(logging.root.handlers, settings.log_format, node_name())
     if settings.database_url:
         redact.remember([urlsplit(settings.database_url).password or ""])
     redact.remember([settings.metrics_token])

@@ -44,6 +44,7 @@ class Settings:
     reopen_window_s: int = 86400
     token_ttl_s: int = 12 * 3600
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line, with node and trace_id
     # A bearer token `GET /metrics` asks for; empty: open (bind the port privately then).
     metrics_token: str = ""
 
@@ -107,6 +108,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             "HUB_WEBHOOK_RETRY_SCHEDULE must be seconds separated by commas, e.g. 1,5,30"
         ) from None
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"HUB_LOG_FORMAT must be text or json, got {settings.log_format!r}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"HUB_PORT out of range: {settings.port}")
     if settings.database_url and any(

@@ -272,6 +272,10 @@ class OperatorGateway:
                 self._tell_watchers(notice.dialog_id, frame, skip=set(local))
         else:
             return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "frame %s of dialog %s to operators %s", frame["type"], notice.dialog_id, local
+            )
         for operator_id in local:
             await self.send_to(operator_id, frame)
 

@@ -27,6 +27,7 @@ from typing import cast
 
 import asyncpg
 
+from hub import tracing
 from hub.attachments import safe_display_name
 from hub.domain import (
     AttachmentState,
@@ -292,6 +293,15 @@ class IngestPipeline:
                         conn, message, kind, contacts, on_unknown=on_unknown
                     )
         self.metrics.inbound_outcome(kind, result.status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s event %s: interaction %s, lead %s, dialog %s",
+                kind,
+                result.status,
+                result.interaction_id,
+                result.lead_id,
+                result.dialog_id,
+            )
         await self.announce(result)
         return result
 
@@ -485,6 +495,7 @@ class IngestPipeline:
             inbound_json=inbound_to_json(message) if on_unknown == "stage" else None,
             reopen_seconds=self.reopen_seconds,
             phone_suggestions=contacts.phone_suggestions,
+            trace_id=tracing.current(),
         )
 
     @staticmethod

@@ -40,7 +40,11 @@ async def serve(settings: Settings) -> None:
         # A request allocates many short-lived objects and few cycles: collect the young
         # generation less often (CPython's default of 700 runs it every few requests).
         gc.set_threshold(50_000, 20, 20)
-        print(f"hub: serving on http://{settings.host}:{settings.port}", flush=True)
+        where = f"http://{settings.host}:{settings.port}"
+        if settings.log_format == "json":
+            log.info("serving on %s", where)  # every line a JSON object: no bare print
+        else:
+            print(f"hub: serving on {where}", flush=True)
         try:
             await stop.wait()
             log.info("stopping: finishing requests in flight")

@@ -155,6 +155,7 @@ class Router:
         if chosen:
             # This offer's expiry is due no later than its timeout from now.
             self._next_full_at = min(self._next_full_at, time.monotonic() + queue.offer_timeout_s)
+            log.debug("dialog %s offered to operators %s (queue %s)", dialog_id, chosen, queue.name)
             await self.publish(
                 Notice("offered", dialog_id, tuple(chosen), {"expires_in_s": queue.offer_timeout_s})
             )

@@ -56,7 +56,7 @@ FROM hub_ingest(
     p_identity_kind => $15, p_identity_id => $16, p_on_unknown => $17, p_forced_lead => $18,
     p_inbound => $19, p_peer => $20, p_attachments => $21, p_reopen_seconds => $22,
     p_fresh_id => $23, p_thread_key => $24, p_thread_refs => $25,
-    p_phone_suggestions => $26)
+    p_phone_suggestions => $26, p_trace => $27)
 """
 
 
@@ -77,6 +77,7 @@ class IngestCall:
     inbound_json: dict[str, Any] | None
     reopen_seconds: int = 0
     phone_suggestions: Sequence[str] = ()
+    trace_id: str | None = None  # recorded on the domain events it writes
 
     def arguments(self) -> tuple[Any, ...]:
         message, files = self.message, self.message.attachments
@@ -108,6 +109,7 @@ class IngestCall:
             message.thread_key,
             list(message.thread_refs),
             list(self.phone_suggestions),
+            self.trace_id,
         )
 
 

@@ -96,6 +96,7 @@ class Due:
     created_at: datetime
     event_id: int
     body: bytes
+    trace_id: str | None = None  # the inbound event's, when one caused it
 
 
 # The pending deliveries that may be attempted once due: an enabled subscription's, and the
@@ -178,7 +179,7 @@ async def claim(
                  AND s.enabled
                RETURNING w.id, w.subscription_id, s.url, s.secrets, w.attempts,
                          COALESCE(w.replayed_at, w.created_at) AS created_at, w.event_id,
-                         {_BODY} AS body""",
+                         {_BODY} AS body, w.event->>'trace_id' AS trace_id""",
             limit,
             lease_s,
             room,
@@ -195,6 +196,7 @@ async def claim(
             r["created_at"],
             r["event_id"],
             r["body"].encode(),
+            r["trace_id"],
         )
         for r in rows
     ]

@@ -26,6 +26,7 @@ import aiohttp
 import asyncpg
 from yarl import URL
 
+from hub import tracing
 from hub.domain import Notice
 from hub.netguard import NetGuard, Refused
 from hub.wakeup import sleep_until_woken
@@ -214,10 +215,21 @@ class Dispatcher:
                 if len(waiting) <= QUEUED_PER_SUBSCRIPTION // 2 and not out.room_opened:
                     out.room_opened = True
                     out.progress.set()
+                trace = tracing.begin(due.trace_id)
                 try:
                     if time.monotonic() - claimed_at > self.stale_after_s:
                         continue  # left for its lease to run out; claimed again then
                     attempt = await self.attempt(due)
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug(
+                            "webhook %s: event %s to subscription %s: %s (%s) in %d ms",
+                            due.id,
+                            due.event_id,
+                            due.subscription_id,
+                            attempt.outcome,
+                            attempt.status or attempt.error,
+                            attempt.duration_ms,
+                        )
                     if not out.landed:
                         out.landed_since = time.monotonic()
                     out.landed.append(attempt)
@@ -225,6 +237,7 @@ class Dispatcher:
                     # Unrecorded, its lease runs out and it is attempted again.
                     log.exception("webhook attempt failed unexpectedly")
                 finally:
+                    tracing.end(trace)
                     out.flying -= 1
                     # The claiming loop is woken when it has something to do, not per attempt.
                     if not out.flying or len(out.landed) >= RECORD_EVERY:

@@ -6,7 +6,7 @@
 -- VOLATILE, so every statement inside takes a fresh snapshot and sees what a transaction
 -- that held the same advisory lock just committed.
 -- Earlier signatures (before dialogs had a thread key, before threads were looked up by the
--- ids a message refers to, before phone suggestions): never to coexist with the one below.
+-- ids a message refers to, before phone suggestions, before trace ids): never to coexist with the one below.
 DROP FUNCTION IF EXISTS hub_ingest(
     bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
     text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean);
@@ -16,6 +16,10 @@ DROP FUNCTION IF EXISTS hub_ingest(
 DROP FUNCTION IF EXISTS hub_ingest(
     bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
     text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean, text, text[]);
+DROP FUNCTION IF EXISTS hub_ingest(
+    bigint[], bigint, text, text, timestamptz, text, text, jsonb, jsonb, text, text, text[],
+    text[], text[], text, text, text, bigint, jsonb, text, jsonb, integer, boolean, text, text[],
+    text[]);
 CREATE OR REPLACE FUNCTION hub_ingest(
     p_lock_keys bigint[],
     p_channel_id bigint, p_external_id text, p_kind text, p_occurred_at timestamptz,
@@ -24,7 +28,7 @@ CREATE OR REPLACE FUNCTION hub_ingest(
     p_identity_kind text, p_identity_id text,
     p_on_unknown text, p_forced_lead bigint, p_inbound jsonb, p_peer text,
     p_attachments jsonb, p_reopen_seconds integer, p_fresh_id boolean, p_thread_key text,
-    p_thread_refs text[], p_phone_suggestions text[],
+    p_thread_refs text[], p_phone_suggestions text[], p_trace text,
     OUT o_status text, OUT o_interaction bigint, OUT o_lead bigint, OUT o_dialog bigint,
     OUT o_unsorted bigint, OUT o_lead_created boolean, OUT o_lead_updated boolean,
     OUT o_dialog_created boolean, OUT o_stored_hash text, OUT o_dialog_reopened boolean,
@@ -43,6 +47,11 @@ BEGIN
     o_dialog_created := false;
     o_dialog_reopened := false;
     o_holders := '{}';
+    -- The inbound event's trace id, on every domain event this transaction writes (the
+    -- column's default reads it), so the webhook deliveries are logged under it.
+    IF p_trace IS NOT NULL THEN
+        PERFORM set_config('hub.trace_id', p_trace, true);
+    END IF;
     -- Keys arrive sorted: every caller locks in one order.
     FOREACH k IN ARRAY p_lock_keys LOOP
         PERFORM pg_advisory_xact_lock(k);

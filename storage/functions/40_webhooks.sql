@@ -18,7 +18,7 @@ BEGIN
            jsonb_build_object('id', e.id, 'type', e.type, 'lead_id', e.lead_id,
                               'dialog_id', e.dialog_id, 'interaction_id', e.interaction_id,
                               'operator_id', e.operator_id, 'actor', e.actor, 'data', e.data,
-                              'occurred_at', e.occurred_at)
+                              'occurred_at', e.occurred_at, 'trace_id', e.trace_id)
       FROM new_events e
       LEFT JOIN dialogs d ON d.id = e.dialog_id
       JOIN webhook_subscriptions s
