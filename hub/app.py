@@ -253,6 +253,12 @@ async def background_work(app: web.Application) -> AsyncIterator[None]:
         await connector.close()
 
 
+async def release_channels(app: web.Application) -> None:
+    """At once on SIGTERM (before the requests in flight are waited for): this node's
+    channels go to the other nodes, which hear of it on the bus."""
+    await app[HUB_KEY].channel_runner.release()
+
+
 def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     # The per-endpoint limits in hub.httputil are the real ones; this ceiling only stops
     # aiohttp's own readers from buffering anything larger.
@@ -265,6 +271,7 @@ def build_app(hub: Hub, *, background: bool = True) -> web.Application:
     app[HUB_KEY] = hub
     if background:
         app.cleanup_ctx.append(background_work)
+    app.on_shutdown.append(release_channels)
     app.on_shutdown.append(hub.gateway.shutdown)
     app.on_response_prepare.append(security_headers)
     r = app.router

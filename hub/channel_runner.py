@@ -4,6 +4,8 @@ one node.
 A node runs a channel only while it holds that channel's session advisory lock, taken on a
 connection of the supervisor's own: if the node dies or loses its database connection, the
 lock goes with it and another node's supervisor takes the channel over within one interval.
+A node that stops (SIGTERM) releases its channels at once and says so on the bus
+(`channels.released`): the other nodes look at once instead of at their next interval.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from hub.backoff import backoff
-from hub.domain import Channel, ChannelId
+from hub.domain import Channel, ChannelId, Notice
+from hub.notify import Publish
 from hub.pipeline import lock_key
 from hub.ports.connector import (
     AuthFailed,
@@ -30,6 +33,7 @@ from hub.ports.connector import (
     NotReady,
     remember_channel_secrets,
 )
+from hub.wakeup import sleep_until_woken
 from storage import channels
 from storage.database import DATABASE_UNAVAILABLE, report_unavailable
 
@@ -60,8 +64,10 @@ class ChannelRunner:
         connectors: Mapping[str, Connector],
         kinds: Mapping[str, ConnectorDescriptor],
         interval: float = 5.0,
+        publish: Publish | None = None,
     ) -> None:
         self.dsn = dsn
+        self.publish = publish
         self.pool = pool
         self.connectors = connectors
         self.kinds = kinds
@@ -72,12 +78,40 @@ class ChannelRunner:
         # Which node runs a channel, as admins see it (`hub channel list`, the admin page).
         self.node = node_name()
         self._seen_at = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._released: list[ChannelId] = []
+
+    async def on_notice(self, notice: Notice) -> None:
+        """Another node let its channels go: look for them now, not at the next interval."""
+        if notice.kind == "channels.released" and notice.data.get("node") != self.node:
+            self._wake.set()
+
+    async def release(self) -> None:
+        """The node stops: stop every channel's work, release their locks and tell the
+        other nodes, before the requests in flight are waited for."""
+        task = self._task
+        if task is None or task.done():
+            return
+        task.cancel()
+        await asyncio.wait([task])
+        released, self._released = self._released, []
+        if released and self.publish is not None:
+            log.info("released channels %s for the other nodes", sorted(released))
+            await self.publish(
+                Notice(
+                    "channels.released",
+                    None,
+                    data={"node": self.node, "channels": sorted(released)},
+                )
+            )
 
     def is_running(self, channel_id: int) -> bool:
         entry = self.running.get(ChannelId(channel_id))
         return entry is not None and not entry.task.done()
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         while True:
             conn: asyncpg.Connection | None = None
             try:
@@ -93,6 +127,7 @@ class ChannelRunner:
 
     async def _supervise(self, conn: asyncpg.Connection) -> None:
         while True:
+            self._wake.clear()  # a wake-up during this pass makes another pass at once
             await conn.execute("SELECT 1")  # the lock holder must still be alive
             listed = await channels.list_all(self.pool)
             for c in listed:
@@ -132,7 +167,7 @@ class ChannelRunner:
                     self.running[channel_id] = _Running(channel, task, key)
                     await channels.set_status(self.pool, channel_id, "running", self.node)
                     log.info("running channel %s (%s) on this node", channel.name, channel.kind)
-            await asyncio.sleep(self.interval)
+            await sleep_until_woken(self._wake, self.interval)
 
     def _note_end(self, entry: _Running) -> str:
         """Log why the channel's work ended and when it is tried again; that, for admins."""
@@ -169,6 +204,8 @@ class ChannelRunner:
             await conn.execute("SELECT pg_advisory_unlock($1)", entry.key)
 
     async def _stop_all(self, conn: asyncpg.Connection | None) -> None:
+        """Stop every channel and let its lock go (unlocked, or gone with the connection)."""
+        self._released = list(self.running)
         for channel_id in list(self.running):
             try:
                 await self._stop(conn, channel_id)

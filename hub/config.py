@@ -44,6 +44,10 @@ class Settings:
     reopen_window_s: int = 86400
     token_ttl_s: int = 12 * 3600
     log_level: str = "INFO"
+    # How often a node looks for channels to run (pollers, mailboxes): those nobody runs,
+    # and those another node left. A node that stops says so on the bus, and the others
+    # look at once; this interval is for a node that died without a word.
+    channel_check_s: int = 5
     log_format: str = "text"  # or json: one object a line, with node and trace_id
     # A bearer token `GET /metrics` asks for; empty: open (bind the port privately then).
     metrics_token: str = ""

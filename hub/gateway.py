@@ -342,10 +342,11 @@ class OperatorGateway:
 
     async def shutdown(self, app: web.Application) -> None:
         """Close operators' sockets when the node stops, so the shutdown does not wait on
-        them; their consoles reconnect, to another node if there is one."""
+        them: 1012 (service restart) tells their consoles to reconnect at once, to another
+        node if there is one, and resync from its `hello`."""
         for sockets in list(self.sockets.values()):
             for ws in list(sockets):
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub restarting")
+                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"hub restarting")
 
     # -- the socket ------------------------------------------------------------------------
 

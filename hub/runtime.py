@@ -80,8 +80,13 @@ async def database(
 
 
 def build_hub(
-    settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float = 5.0
+    settings: Settings, pool: asyncpg.Pool, dsn: str, *, supervise_every: float | None = None
 ) -> Hub:
+    """The node's services. `supervise_every` makes every background check that often (the
+    tests make them quick); by default the channel runner looks for channels to run every
+    `HUB_CHANNEL_CHECK_S` and the router's and gateway's clocks tick on 5 s."""
+    runner_every = float(settings.channel_check_s) if supervise_every is None else supervise_every
+    supervise_every = 5.0 if supervise_every is None else supervise_every
     kinds = registry.descriptors()
     metrics = Metrics(node_name())
     pipeline = IngestPipeline(
@@ -121,6 +126,10 @@ def build_hub(
     bus.subscribe(gateway.on_notice)
     facts = FactBuilder(pool)
     bus.subscribe(facts.on_notice)
+    channel_runner = ChannelRunner(
+        dsn, pool, connectors, kinds, interval=runner_every, publish=bus.publish
+    )
+    bus.subscribe(channel_runner.on_notice)
 
     nudge = StateNudge(bus.publish)
     pipeline.after_commit.append(
@@ -152,7 +161,7 @@ def build_hub(
         channels=ChannelCache(pool, kinds),
         outbound=outbound,
         media=media,
-        channel_runner=ChannelRunner(dsn, pool, connectors, kinds, interval=supervise_every),
+        channel_runner=channel_runner,
         bus=bus,
         router=router,
         gateway=gateway,

@@ -1,5 +1,6 @@
 """Two `hub serve` nodes on one database with a real NATS server between them: an operator
-connected to one node is offered a dialog that arrived at the other."""
+connected to one node is offered a dialog that arrived at the other; a node that stops hands
+its poller to the other at once."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import add_operator
+from tests.conftest import add_operator, add_telegram
+from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.processes import HubProcess, free_port, hub_command
+from tests.fixtures.waiting import eventually
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 
@@ -151,3 +154,58 @@ async def _until(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, An
             frame: dict[str, Any] = json.loads(await ws.receive_str())
             if frame["type"] == kind:
                 return frame
+
+
+async def test_a_stopping_node_hands_its_poller_over_at_once(
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+    nats_url: str,
+    fake_telegram: tuple[FakeTelegram, str],
+) -> None:
+    """SIGTERM of the node polling Telegram: it releases the channel and says so on the bus,
+    and the other node takes the poller over on that notice. Both nodes look for channels
+    every two minutes on their own, far beyond this test's bounded waits, so only the notice
+    can make the other node look. No update is skipped or stored twice."""
+    telegram, base = fake_telegram
+    await add_telegram(pool, telegram, base, "handover-secret", mode="polling", poll_timeout="2")
+    env = {
+        "HUB_DATABASE_URL": db_dsn,
+        "HUB_DATA_DIR": str(tmp_path / "data"),
+        "HUB_BUS_URL": nats_url,
+        "HUB_CHANNEL_CHECK_S": "120",
+    }
+    node_a = HubProcess(env, tmp_path, tmp_path / "a.log")
+    node_b = HubProcess(env, tmp_path, tmp_path / "b.log")
+    node_a.start()
+    try:
+        await eventually(lambda: _runs_on(pool, node_a), timeout=15)
+        node_b.start()  # its first look finds the channel taken; the next is minutes away
+        for n in range(1, 4):
+            telegram.push_update(text_update(n, f"before {n}", message_id=n))
+        await eventually(lambda: _stored(pool, 3), timeout=15)
+        telegram.push_update(text_update(4, "while stopping", message_id=4))
+        node_a.signal(signal.SIGTERM)
+        assert node_a.wait(30) == 0
+        await eventually(lambda: _runs_on(pool, node_b), timeout=15)
+        for n in range(5, 7):
+            telegram.push_update(text_update(n, f"after {n}", message_id=n))
+        await eventually(lambda: _stored(pool, 6), timeout=15)
+        assert "released channels" in (tmp_path / "a.log").read_text()
+    finally:
+        node_a.stop()
+        node_b.stop()
+    texts = [r["text"] for r in await pool.fetch("SELECT text FROM interactions ORDER BY id")]
+    assert sorted(texts) == sorted(
+        ["before 1", "before 2", "before 3", "while stopping", "after 5", "after 6"]
+    )
+
+
+async def _runs_on(pool: asyncpg.Pool, node: HubProcess) -> bool:
+    assert node.proc is not None
+    where = await pool.fetchval("SELECT node FROM channel_status WHERE state = 'running'")
+    return isinstance(where, str) and where.endswith(f":{node.proc.pid}")
+
+
+async def _stored(pool: asyncpg.Pool, n: int) -> bool:
+    return int(await pool.fetchval("SELECT count(*) FROM interactions")) >= n

@@ -111,8 +111,12 @@ function connect() {
       (await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${store.get().token}` } })
         .then((r) => r.status === 401).catch(() => false)));
     if (ended) { endSession(); return; }
-    retry = Math.min(retry + 1, 6);
-    setTimeout(() => { if (store.get().token && socket === ws) connect(); }, 500 * 2 ** retry);
+    // 1012: the node is restarting; another one (behind the balancer) takes us at once. The
+    // jitter keeps a whole room of consoles from arriving in the same instant.
+    const restarting = event.code === 1012;
+    retry = restarting ? 0 : Math.min(retry + 1, 6);
+    const wait = restarting ? 200 + Math.random() * 800 : 500 * 2 ** retry;
+    setTimeout(() => { if (store.get().token && socket === ws) connect(); }, wait);
   };
 }
 

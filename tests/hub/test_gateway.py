@@ -6,11 +6,13 @@ import asyncio
 import json
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from hub import gateway as gateway_module
+from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel, Operator
 from storage import operators
@@ -419,3 +421,30 @@ async def test_a_leads_news_reaches_whoever_holds_one_of_its_dialogs(
     notice = await socket.next("lead.merged")
     assert (notice["lead_id"], notice["merged_id"]) == (first["lead_id"], duplicate)
     await socket.ws.close()
+
+
+async def test_a_stopping_node_closes_sockets_with_service_restart(
+    hub: Hub, pool: asyncpg.Pool
+) -> None:
+    """1012: the console reconnects at once (to another node behind the balancer)."""
+    await _operator(pool, "anna")
+    client = TestClient(TestServer(build_app(hub, background=False)))
+    await client.start_server()
+    try:
+        sock = await _connect(client, await _login(client, "anna"))
+        await sock.next("hello")
+
+        async def until_closed() -> None:
+            while (await sock.ws.receive()).type not in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+            ):
+                continue
+
+        reading = asyncio.ensure_future(until_closed())  # the console answers the close
+        await client.server.close()  # the node stops: SIGTERM's path, on_shutdown first
+        async with asyncio.timeout(5):
+            await reading
+        assert sock.ws.close_code == 1012
+    finally:
+        await client.close()
