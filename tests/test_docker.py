@@ -94,3 +94,25 @@ def test_the_image_installs_the_hub_with_uvloop() -> None:
     extras = set(project.get("optional-dependencies", {}))
     for wanted in installs:
         assert not wanted or set(wanted.split(",")) <= extras, wanted
+
+
+def test_the_cluster_profile_balances_two_nodes_on_the_bus() -> None:
+    services = _compose()["services"]
+    hub, hub2, balancer = services["hub"], services["hub2"], services["balancer"]
+    assert hub2["profiles"] == balancer["profiles"] == services["nats"]["profiles"] == ["cluster"]
+    # The second node is the first one's twin on the bus, sharing its files.
+    assert hub2["build"] == hub["build"] and hub2["volumes"] == hub["volumes"]
+    assert set(hub2["environment"]) == set(hub["environment"])
+    same = {"HUB_DATABASE_URL", "HUB_HOST", "HUB_PORT", "HUB_DATA_DIR", "HUB_METRICS_TOKEN"}
+    assert all(hub2["environment"][k] == hub["environment"][k] for k in same)
+    assert hub2["environment"]["HUB_BUS_URL"] == "nats://nats:4222"
+    assert "nats" in hub2["depends_on"] and "/readyz" in " ".join(hub2["healthcheck"]["test"])
+    mounted, inside, _ = balancer["volumes"][0].split(":")
+    assert inside == "/etc/caddy/Caddyfile"
+    caddyfile = (ROOT / "docker" / mounted).read_text()
+    listen = balancer["ports"][0].split(":")[1]
+    assert re.search(rf"^:{listen} {{", caddyfile, re.M)
+    port = hub["environment"]["HUB_PORT"]
+    assert re.search(rf"reverse_proxy hub:{port} hub2:{port} {{", caddyfile)
+    assert "health_uri /readyz" in caddyfile
+    assert hub2["environment"]["HUB_PUBLIC_URL"].endswith(f":{listen}}}")
