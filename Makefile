@@ -58,6 +58,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/calls.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/lookup.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
