@@ -8,6 +8,9 @@ hooks that later stages (routing, the webhook outbox) plug in. Only after the co
 the provider get its 200, so an acknowledged event is never lost and a retry is never
 doubled.
 
+Events that arrive together share a commit (hub.group_commit): each is still its own
+`hub_ingest` call with its own result, and its request is answered after that commit.
+
 Concurrency: the first contacts of one new customer can arrive at once (a double-clicked
 form, a provider retrying in parallel). Before looking anything up, the transaction takes
 advisory locks on the normal forms of every key it may create, in a fixed order, so such
@@ -39,6 +42,7 @@ from hub.domain import (
     Phone,
     UnsortedId,
 )
+from hub.group_commit import GroupCommit
 from hub.identity import InvalidContact, clean_name, normalize_email, normalize_phone
 from hub.metrics import Metrics
 from hub.ports import (
@@ -251,6 +255,16 @@ def batch_lanes(
     return [sorted(lane) for lane in filled]
 
 
+def _keys(message: InboundMessage, contacts: NormalContacts) -> list[int]:
+    return contact_lock_keys(
+        message.channel_id,
+        message.external_id,
+        message.identity,
+        contacts,
+        fresh=message.fresh_external_id,
+    )
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -261,6 +275,7 @@ class IngestPipeline:
     ) -> None:
         self.pool = pool
         self.metrics = metrics or Metrics()
+        self.commits = GroupCommit(pool)
         self.default_region = default_region
         self.reopen_seconds = reopen_seconds
         self.in_transaction: list[InTransactionHook] = []
@@ -281,17 +296,17 @@ class IngestPipeline:
         contacts = normalize_contacts(message, self.default_region, strict=strict_contacts)
         message = keep_as_written(message, contacts)
         with self.metrics.timing(kind):
-            async with self.pool.acquire() as conn:
-                if self.in_transaction:
-                    async with conn.transaction():
-                        result = await self.ingest_on(
-                            conn, message, kind, contacts, on_unknown=on_unknown
-                        )
-                else:
-                    # One statement is its own transaction: no BEGIN/COMMIT round trips.
+            if self.in_transaction:
+                async with self.pool.acquire() as conn, conn.transaction():
                     result = await self.ingest_on(
                         conn, message, kind, contacts, on_unknown=on_unknown
                     )
+            else:
+                # One statement, committed with whatever else arrives meanwhile.
+                call = self._call(
+                    message, kind, contacts, _keys(message, contacts), on_unknown, None
+                )
+                result = self._result(await self.commits.ingest(call), message)
         self.metrics.inbound_outcome(kind, result.status)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -318,13 +333,7 @@ class IngestPipeline:
         """The pipeline inside the caller's transaction; `lead_id` forces the lead, as
         linking an unsorted contact to a known lead does. The caller runs `announce`
         after its commit."""
-        keys = contact_lock_keys(
-            message.channel_id,
-            message.external_id,
-            message.identity,
-            contacts,
-            fresh=message.fresh_external_id,
-        )
+        keys = _keys(message, contacts)
         result = await self._ingest_locked(conn, message, kind, contacts, keys, on_unknown, lead_id)
         if result.status == "created":
             for hook in self.in_transaction:
