@@ -373,13 +373,20 @@ class OperatorGateway:
         self.sockets.setdefault(operator.id, set()).add(ws)
         supervisor = operator.role in ("supervisor", "admin")
         try:
-            hello = json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
-            self._outboxes[ws].start(hello)  # ahead of any change heard meanwhile
+            # Passed on, not kept: this frame lives as long as the socket, and a busy
+            # operator's hello (or a supervisor's first desk) can be large.
+            self._outboxes[ws].start(  # ahead of any change heard meanwhile
+                json.dumps(await self.hello(operator), ensure_ascii=False, default=str)
+            )
             if supervisor:
                 zone = await self._zone(request.query.get("tz", ""))
                 self.supervisors[ws] = zone
-                first = (await self.desk.state([zone]))[zone]
-                self._send(ws, json.dumps(first, ensure_ascii=False, default=str))
+                self._send(
+                    ws,
+                    json.dumps(
+                        (await self.desk.state([zone]))[zone], ensure_ascii=False, default=str
+                    ),
+                )
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
                     continue
