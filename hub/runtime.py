@@ -120,6 +120,7 @@ def build_hub(
     router = Router(
         pool, metrics.counting_offers(bus.publish), auto_reply, tick=min(10.0, supervise_every * 5)
     )
+    bus.subscribe(router.on_notice)
     gateway = OperatorGateway(
         pool, router, outbound, grace=min(15.0, supervise_every * 2), publish=bus.publish
     )

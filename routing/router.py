@@ -216,6 +216,18 @@ class Router:
         self._online = await store.online_count(self.pool)
         return self._online
 
+    async def on_notice(self, notice: Notice) -> None:
+        """An operator's presence changed on any node (the bus carries it): count again, and
+        offer what waits. Without it a node whose own operators all left kept its new
+        dialogs waiting for its next full pass while operators on another node were free."""
+        if notice.kind == "presence" and notice.data.get("presence") == "online":
+            try:
+                await self.count_online()
+            except DATABASE_UNAVAILABLE as exc:
+                report_unavailable(log, "router (presence)", exc)
+                return
+            self.wake()
+
     async def route_waiting(self, limit: int = 200) -> int:
         """Offer waiting dialogs oldest first; how many got an offer. A queue that had
         nobody for one dialog is not asked again for the younger ones in this pass."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from hub.domain import Notice
 from routing.hours import InvalidHours, parse_hours
 from routing.router import Router, RoutingError
 from tests.routing.conftest import World
@@ -265,3 +266,25 @@ def test_business_hours_with_a_lunch_break_and_holidays() -> None:
     assert not parse_hours("mon-sun 00:00-24:00; closed 2026-12-31", "Europe/Moscow").is_open(
         datetime(2026, 12, 30, 22, 0, tzinfo=UTC)
     )
+
+
+async def test_an_operator_online_on_another_node_is_counted_at_once(world: World) -> None:
+    """This node's operators all left; one comes online on another node (heard on the bus):
+    a new dialog here is routed to them at once, not at this node's next full pass."""
+    operator = await world.operator("anna", online=False)
+    await world.router.count_online()
+    dialog = await world.dialog()
+    world.router.submit(dialog)  # nobody online, no auto-reply: it waits
+    await asyncio.sleep(0.05)
+    assert await world.pool.fetchval("SELECT status FROM dialogs WHERE id = $1", dialog) == "queued"
+    await world.pool.execute(
+        "INSERT INTO operator_presence (operator_id, status) VALUES ($1, 'online')"
+        " ON CONFLICT (operator_id) DO UPDATE SET status = 'online', updated_at = now()",
+        operator,
+    )
+    await world.router.on_notice(
+        Notice("presence", None, data={"operator_id": operator, "presence": "online"})
+    )
+    world.router.submit(await world.dialog())
+    await asyncio.sleep(0.05)
+    assert [n.operators for n in world.recorder.of("offered")] == [(operator,)]
