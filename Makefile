@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench deps test-deps system-deps clean
+.PHONY: run test lint format bench soak deps test-deps system-deps clean
 
 run: $(VENV)/.installed
 	$(BIN)/hub serve
@@ -59,6 +59,12 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/lookup.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/cluster.py
+
+# A soak run apart from `make bench`: SOAK_MINUTES of mixed traffic (10 by default).
+soak: $(VENV)/.installed-test
+	$(BIN)/python bench/soak.py --minutes $(or $(SOAK_MINUTES),10)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

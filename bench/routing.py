@@ -71,8 +71,15 @@ async def setup_operators(dsn: str, count: int) -> list[str]:
 
 
 async def measure(
-    base: str, tokens: list[str], rate: int, seconds: int, ws_base: str | None = None
+    base: str,
+    tokens: list[str],
+    rate: int,
+    seconds: int,
+    ws_base: str | None = None,
+    first_update: int = 1,
 ) -> tuple[list[float], int, int]:
+    """`first_update`: the first update id (and customer) sent; a second run on the same
+    database starts past the first's, or its updates are retries of the first's."""
     sent_at: dict[str, float] = {}
     answered: list[float] = []  # how long the webhook took to answer
     kinds: dict[str, int] = {}  # frames the operators received, by type
@@ -151,7 +158,7 @@ async def measure(
             delay = target - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(post(i + 1)))
+            tasks.append(asyncio.create_task(post(first_update + i)))
             posted += 1
         await asyncio.gather(*tasks)
         stop_at[0] = time.perf_counter()
