@@ -32,6 +32,7 @@ from bench.common import (
     BenchDatabases,
     add_telegram_channel,
     free_port,
+    hub_cli,
     hub_env,
     loop_name,
     run_wrk,
@@ -100,16 +101,8 @@ def main() -> None:
     nodes: list[subprocess.Popen[bytes]] = []
     try:
         for env in (route_env, ingest_env):
-            subprocess.run(
-                [*HUB_CLI, "migrate"], env=env, check=True, capture_output=True, cwd=ROOT
-            )
-        subprocess.run(
-            [*HUB_CLI, "channel", "add", "form", "site", "--set", "rate_limit=0"],
-            env=ingest_env,
-            check=True,
-            capture_output=True,
-            cwd=ROOT,
-        )
+            hub_cli(env, "migrate")
+        hub_cli(ingest_env, "channel", "add", "form", "site", "--set", "rate_limit=0")
         add_telegram_channel(route_env, api_base)
         tokens = asyncio.run(setup_operators(route_dsn, args.operators))
         a, a_url = _node(route_env)

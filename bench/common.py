@@ -192,6 +192,14 @@ BOT_TOKEN = "123456:BENCH-token"
 BOT_SECRET = "bench-secret_token"
 
 
+def hub_cli(env: dict[str, str], *args: str) -> str:
+    """Run one `hub` command (migrate, channel add, apikey create) and return what it printed."""
+    done = subprocess.run(
+        [*HUB_CLI, *args], env=env, check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return done.stdout.strip()
+
+
 def hub_env(dsn: str, work: Path, **extra: str) -> dict[str, str]:
     """The environment of a benchmarked `hub` process."""
     return {

@@ -38,6 +38,7 @@ from bench.common import (
     ROOT,
     BenchDatabases,
     free_port,
+    hub_cli,
     hub_env,
     loop_name,
     stop,
@@ -139,7 +140,7 @@ def main() -> None:
     env = hub_env(dsn, bench.work, HUB_PORT=str(port))
     hub = bare = None
     try:
-        subprocess.run([*HUB_CLI, "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
+        hub_cli(env, "migrate")
         tokens = asyncio.run(setup_operators(dsn, args.operators))
         hub = subprocess.Popen([*HUB_CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
         wait_http(f"http://127.0.0.1:{port}/healthz", hub)

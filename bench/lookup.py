@@ -30,6 +30,7 @@ from bench.common import (
     ROOT,
     BenchDatabases,
     free_port,
+    hub_cli,
     hub_env,
     loop_name,
     stop,
@@ -110,15 +111,8 @@ def main() -> None:
     env = hub_env(dsn, bench.work, HUB_PORT=str(port))
     hub = None
     try:
-        subprocess.run([*HUB_CLI, "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
-        key = subprocess.run(
-            [*HUB_CLI, "apikey", "create", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        ).stdout.strip()
+        hub_cli(env, "migrate")
+        key = hub_cli(env, "apikey", "create", "bench")
         started = time.perf_counter()
         asyncio.run(fill(dsn, args.leads))
         filled = time.perf_counter() - started

@@ -40,6 +40,7 @@ from bench.common import (
     BenchDatabases,
     add_telegram_channel,
     free_port,
+    hub_cli,
     hub_env,
     loop_name,
     start_bot_api,
@@ -212,14 +213,8 @@ def main() -> None:
     bot_api, api_base = start_bot_api()
     hub = None
     try:
-        subprocess.run([*HUB_CLI, "migrate"], env=env, check=True, capture_output=True, cwd=ROOT)
-        subprocess.run(
-            [*HUB_CLI, "channel", "add", "form", "site", "--set", "rate_limit=0"],
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=ROOT,
-        )
+        hub_cli(env, "migrate")
+        hub_cli(env, "channel", "add", "form", "site", "--set", "rate_limit=0")
         add_telegram_channel(env, api_base)
         tokens = asyncio.run(setup_operators(dsn, args.operators))
         hub = subprocess.Popen([*HUB_CLI, "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -25,11 +25,16 @@ from dataclasses import replace
 
 import asyncpg
 
+from storage.database import DATABASE_DOWN, DATABASE_ONLY
 from storage.ingest import IngestCall, IngestRow
 from storage.ingest import ingest as ingest_row
 from storage.ingest import ingest_many as ingest_rows
 
 log = logging.getLogger(__name__)
+
+# What a connection lost in the middle of a group raises: asyncpg's own errors, a plain
+# OSError of its socket, or (a pipelined group cut short) asyncpg's internal state error.
+_LOST: tuple[type[BaseException], ...] = (*DATABASE_DOWN, asyncpg.exceptions.InternalClientError)
 
 GROUP = 64  # events in one commit at most
 AT_ONCE = 4  # commits in flight at once (each holds a pooled connection)
@@ -83,6 +88,14 @@ class GroupCommit:
             async with self.pool.acquire() as conn:
                 # One round trip, one implicit transaction: all or none.
                 rows = await ingest_rows(conn, calls)
+        except _LOST as exc:
+            # The database went away: nothing to store one by one; every request of the
+            # group answers that (a 503), at once.
+            error = _as_database_error(exc)
+            for _, done in group:
+                if not done.done():
+                    done.set_exception(error)
+            return
         except asyncpg.PostgresError as exc:
             log.warning(
                 "a group of %d events was refused as a whole (%s); storing them one by one",
@@ -107,7 +120,19 @@ class GroupCommit:
                 row = await ingest_row(conn, call)
         except Exception as exc:
             if not done.done():
-                done.set_exception(exc)
+                done.set_exception(_as_database_error(exc) if isinstance(exc, _LOST) else exc)
         else:
             if not done.done():
                 done.set_result(row)
+
+
+def _as_database_error(exc: BaseException) -> BaseException:
+    """An error of the database's connection, said as one: a plain OSError (or asyncpg's
+    internal state error) here is the database's connection (this code does nothing else),
+    and the request that receives it later, perhaps after the database is back, must still
+    answer 503, not take it for a bug."""
+    if isinstance(exc, DATABASE_ONLY):
+        return exc
+    lost = asyncpg.exceptions.ConnectionFailureError(f"the database connection failed: {exc}")
+    lost.__cause__ = exc
+    return lost

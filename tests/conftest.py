@@ -22,12 +22,15 @@ from hub.domain import Channel
 from hub.runtime import build_hub
 from storage import apikeys, channels, operators
 from storage.database import create_pool
+from tests.fakes.crm import Receiver
 from tests.fakes.pbx import FakePbx
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.viber import FakeViber
 from tests.fakes.vk import FakeVk
 from tests.fixtures.dovecot import Dovecot, dovecot_server
 from tests.fixtures.mailbox import SmtpCapture, smtp_server
 from tests.fixtures.postgres import PgServer, embedded_server, external_server
+from webhooks.signing import new_secret
 
 os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/hub-runtime-{os.getuid()}")
 os.makedirs(os.environ["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
@@ -110,6 +113,27 @@ async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     server = TestServer(telegram.app)
     await server.start_server()
     yield telegram, str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+async def fake_viber() -> AsyncIterator[tuple[FakeViber, str]]:
+    """tests/fakes/viber.py listening on loopback, and its base URL (the `api_base`)."""
+    viber = FakeViber()
+    server = TestServer(viber.app)
+    await server.start_server()
+    yield viber, str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str, str]]:
+    """A CRM's webhook endpoint (tests/fakes/crm.py) on loopback: it, its URL, its secret."""
+    secret = new_secret()
+    crm = Receiver(secret)
+    server = TestServer(crm.app)
+    await server.start_server()
+    yield crm, str(server.make_url("/hooks")), secret
     await server.close()
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import add_operator, add_telegram
 from tests.fakes.telegram import FakeTelegram, text_update
-from tests.fixtures.processes import HubProcess, free_port, hub_command
+from tests.fixtures.processes import HubProcess, free_port, hub_cli
 from tests.fixtures.waiting import eventually
 
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
@@ -57,28 +57,17 @@ async def test_an_offer_crosses_nodes(
         "HUB_DATA_DIR": str(tmp_path / "data"),
         "HUB_BUS_URL": nats_url,
     }
-    subprocess.run(
-        hub_command("channel", "add", "form", "site", "--set", "rate_limit=0"),
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    subprocess.run(
-        hub_command(
-            "channel",
-            "add",
-            "pbx",
-            "cti",
-            "--set",
-            "provider=generic",
-            "--set",
-            "secret=cluster-token",
-        ),
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
+    hub_cli(env, "channel", "add", "form", "site", "--set", "rate_limit=0")
+    hub_cli(
+        env,
+        "channel",
+        "add",
+        "pbx",
+        "cti",
+        "--set",
+        "provider=generic",
+        "--set",
+        "secret=cluster-token",
     )
     await add_operator(pool, "anna", extension="101")
     node_a = HubProcess(env, tmp_path, tmp_path / "a.log")

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
-from aiohttp.test_utils import TestServer
 
 from storage import apikeys, channels
 from tests.conftest import OPERATOR_PASSWORD, add_operator, add_telegram, add_vk
@@ -35,15 +32,6 @@ def _closed_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port  # closed again when the socket is: a mailbox nobody answers at
-
-
-@pytest.fixture
-async def fake_viber() -> AsyncIterator[tuple[FakeViber, str]]:
-    viber = FakeViber()
-    server = TestServer(viber.app)
-    await server.start_server()
-    yield viber, str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def test_a_whole_run_logs_no_secret(

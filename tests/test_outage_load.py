@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import psutil
 import pytest
 
 from storage.embedded import EmbeddedPostgres
-from tests.fixtures.processes import HubProcess, hub_command
+from tests.fixtures.processes import HubProcess, hub_cli
 
 OUTAGE_S = 5.0
 CLIENTS = 8
@@ -99,13 +98,7 @@ async def _load(url: str, stop: asyncio.Event, answers: list[Answer]) -> None:
 
 async def test_a_database_outage_under_load(server: PrivateServer, tmp_path: Path) -> None:
     env = {"HUB_DATABASE_URL": server.dsn, "HUB_DATA_DIR": str(tmp_path / "data")}
-    subprocess.run(
-        hub_command("channel", "add", "form", "site", "--set", "rate_limit=0"),
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    hub_cli(env, "channel", "add", "form", "site", "--set", "rate_limit=0")
     hub = HubProcess(env, tmp_path, tmp_path / "hub.log")
     hub.start()
     answers: list[Answer] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,7 @@ import asyncpg
 import psutil
 import pytest
 
-from tests.fixtures.processes import HubProcess, hub_command
-
-
-def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        hub_command(*args),
-        env={**os.environ, **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip()
+from tests.fixtures.processes import HubProcess, hub_cli
 
 
 def _postmaster_pid(data_dir: Path) -> int:
@@ -135,8 +121,8 @@ async def test_embedded_database_follows_the_hub_and_survives_restarts(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    assert _cli(embedded_env, tmp_path, "channel", "add", "form", "site") == "/forms/site"
-    key = _cli(embedded_env, tmp_path, "apikey", "create", "test")
+    assert hub_cli(embedded_env, "channel", "add", "form", "site", cwd=tmp_path) == "/forms/site"
+    key = hub_cli(embedded_env, "apikey", "create", "test", cwd=tmp_path)
     hub = HubProcess(embedded_env, tmp_path, tmp_path / "hub.log")
     hub.start()
     try:
@@ -195,7 +181,7 @@ async def test_sigkill_mid_load_loses_no_acknowledged_submission(
     db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     env = {"HUB_DATABASE_URL": db_dsn, "HUB_DATA_DIR": str(tmp_path / "data")}
-    _cli(env, tmp_path, "channel", "add", "form", "site", "--set", "rate_limit=0")
+    hub_cli(env, "channel", "add", "form", "site", "--set", "rate_limit=0", cwd=tmp_path)
     hub = HubProcess(env, tmp_path, tmp_path / "hub.log")
     hub.start()
     acknowledged: list[int] = []

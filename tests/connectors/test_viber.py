@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import build_app
@@ -23,15 +21,6 @@ from tests.fixtures.processes import free_port
 from tests.fixtures.waiting import eventually
 
 Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeViber, str]]:
-    viber = FakeViber()
-    server = TestServer(viber.app)
-    await server.start_server()
-    yield viber, str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def _channel(pool: asyncpg.Pool, viber: FakeViber, base: str) -> Channel:
@@ -55,9 +44,9 @@ async def _post(
 
 
 async def test_signature_is_required_and_checked(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeViber, str]
+    client: Client, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     event = message_event(4912661846655238145, {"type": "text", "text": "Нужна помощь"})
     assert (await _post(client, viber, event, signature=None)).status == 401
@@ -69,9 +58,9 @@ async def test_signature_is_required_and_checked(
 
 
 async def test_message_once_per_token_and_contact_feeds_the_phone(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeViber, str], auth: dict[str, str]
+    client: Client, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str], auth: dict[str, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     text = message_event(
         4912661846655238145, {"type": "text", "text": "Нужна помощь", "tracking_data": "ticket-42"}
@@ -93,9 +82,9 @@ async def test_message_once_per_token_and_contact_feeds_the_phone(
 
 
 async def test_picture_is_fetched(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeViber, str]
+    client: Client, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     viber.files["abc.jpg"] = b"picture-bytes"
     event = message_event(
@@ -115,9 +104,9 @@ async def test_picture_is_fetched(
 
 
 async def test_reply_receipts_and_unsubscribe(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeViber, str], auth: dict[str, str]
+    client: Client, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str], auth: dict[str, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     await _post(client, viber, message_event(4912661846655238145, {"type": "text", "text": "hi"}))
     dialog_id = await pool.fetchval("SELECT id FROM dialogs")
@@ -179,9 +168,9 @@ async def test_reply_receipts_and_unsubscribe(
 
 
 async def test_provider_status_errors(
-    client: Client, pool: asyncpg.Pool, fake: tuple[FakeViber, str], auth: dict[str, str]
+    client: Client, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str], auth: dict[str, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     await _post(client, viber, message_event(4912661846655238145, {"type": "text", "text": "hi"}))
     dialog_id = await pool.fetchval("SELECT id FROM dialogs")
@@ -217,9 +206,9 @@ async def test_provider_status_errors(
 
 
 async def test_set_webhook_on_start_survives_the_check_callback(
-    hub: Hub, pool: asyncpg.Pool, fake: tuple[FakeViber, str]
+    hub: Hub, pool: asyncpg.Pool, fake_viber: tuple[FakeViber, str]
 ) -> None:
-    viber, base = fake
+    viber, base = fake_viber
     await _channel(pool, viber, base)
     port = free_port()
     live = build_hub(

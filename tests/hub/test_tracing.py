@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,7 +27,6 @@ from tests.fakes.crm import Receiver
 from tests.fakes.telegram import FakeTelegram, text_update
 from tests.fixtures.sockets import Socket
 from tests.fixtures.waiting import eventually
-from webhooks.signing import new_secret
 
 SECRET = "trace-secret"
 
@@ -62,16 +61,6 @@ def json_log() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(level)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str, str]]:
-    secret = new_secret()
-    crm = Receiver(secret)
-    server = TestServer(crm.app)
-    await server.start_server()
-    yield crm, str(server.make_url("/hooks")), secret
-    await server.close()
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -29,16 +29,6 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str, str]]:
-    secret = new_secret()
-    crm = Receiver(secret)
-    server = TestServer(crm.app)
-    await server.start_server()
-    yield crm, str(server.make_url("/hooks")), secret
-    await server.close()
-
-
-@pytest.fixture
 async def live(hub: Hub) -> AsyncIterator[Client]:
     """The hub with its dispatcher running, allowed to deliver to loopback, retrying fast."""
     fast = with_settings(hub, webhook_allow_private=True, webhook_retry_schedule="0.3")

@@ -4,9 +4,7 @@ again, it delivers them, each once, with its original id."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -15,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from storage import webhooks
 from tests.fakes.crm import Receiver
-from tests.fixtures.processes import HubProcess, hub_command
+from tests.fixtures.processes import HubProcess, hub_cli
 from tests.fixtures.waiting import eventually
 from webhooks.signing import new_secret
 
@@ -34,13 +32,7 @@ async def test_pending_deliveries_survive_a_restart(
         "HUB_WEBHOOK_ALLOW_PRIVATE": "1",
         "HUB_WEBHOOK_RETRY_SCHEDULE": "0.5",
     }
-    subprocess.run(
-        hub_command("channel", "add", "form", "site", "--set", "rate_limit=0"),
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    hub_cli(env, "channel", "add", "form", "site", "--set", "rate_limit=0")
     await webhooks.create(pool, str(server.make_url("/hooks")), ["interaction.created"], secret)
     node = HubProcess(env, tmp_path, tmp_path / "hub.log")
     node.start()
