@@ -17,6 +17,15 @@ from tests.e2e.test_console_day import DESKTOP, PHONE, _accept, _customer, _onli
 from tests.fixtures.waiting import eventually
 
 
+async def _presence_of(pool: asyncpg.Pool, login: str, status: str) -> bool:
+    found = await pool.fetchval(
+        """SELECT p.status FROM operator_presence p JOIN operators o ON o.id = p.operator_id
+           WHERE o.login = $1""",
+        login,
+    )
+    return bool(found == status)
+
+
 async def _desk(page: Page) -> None:
     await page.locator("header .page-switch").click()
     await expect(page.locator(".desk-summary")).to_be_visible()
@@ -33,6 +42,9 @@ async def test_a_supervisor_runs_the_shift_from_the_desk(
     await _accept(anna)
     await expect(anna.locator(".dialog-item")).to_have_count(1)
     await anna.select_option("select.presence", "away")
+    # The select shows "away" at once; the hub has it once its frame is handled (CI once
+    # routed the next customer to Anna in between).
+    await eventually(lambda: _presence_of(pool, "anna", "away"))
     await _customer(base, 2, f"Anyone there? {XSS}", 5550302, "Olga")  # nobody online: waits
 
     for n, size in enumerate((DESKTOP, PHONE)):
