@@ -21,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 
 import asyncpg
 
 from storage.database import DATABASE_DOWN, DATABASE_ONLY
-from storage.ingest import IngestCall, IngestRow
+from storage.ingest import IngestCall, IngestRow, keys_taken_first
 from storage.ingest import ingest as ingest_row
 from storage.ingest import ingest_many as ingest_rows
 
@@ -79,11 +78,7 @@ class GroupCommit:
         if len(group) == 1:
             await self._one(*group[0])
             return
-        every_key = sorted({key for call, _ in group for key in call.lock_keys})
-        calls = [
-            replace(call, lock_keys=every_key if i == 0 else ())
-            for i, (call, _) in enumerate(group)
-        ]
+        calls = keys_taken_first([call for call, _ in group])
         try:
             async with self.pool.acquire() as conn:
                 # One round trip, one implicit transaction: all or none.
@@ -91,10 +86,7 @@ class GroupCommit:
         except _LOST as exc:
             # The database went away: nothing to store one by one; every request of the
             # group answers that (a 503), at once.
-            error = _as_database_error(exc)
-            for _, done in group:
-                if not done.done():
-                    done.set_exception(error)
+            _fail(group, _as_database_error(exc))
             return
         except asyncpg.PostgresError as exc:
             log.warning(
@@ -105,10 +97,8 @@ class GroupCommit:
             for call, done in group:
                 await self._one(call, done)
             return
-        except Exception as exc:  # the database is down: each request answers it (a 503)
-            for _, done in group:
-                if not done.done():
-                    done.set_exception(exc)
+        except Exception as exc:  # anything else is a bug: each request answers it
+            _fail(group, exc)
             return
         for (_, done), row in zip(group, rows, strict=True):
             if not done.done():
@@ -119,11 +109,18 @@ class GroupCommit:
             async with self.pool.acquire() as conn:
                 row = await ingest_row(conn, call)
         except Exception as exc:
-            if not done.done():
-                done.set_exception(_as_database_error(exc) if isinstance(exc, _LOST) else exc)
+            _fail([(call, done)], _as_database_error(exc) if isinstance(exc, _LOST) else exc)
         else:
             if not done.done():
                 done.set_result(row)
+
+
+def _fail(
+    group: Sequence[tuple[IngestCall, asyncio.Future[IngestRow]]], error: BaseException
+) -> None:
+    for _, done in group:
+        if not done.done():
+            done.set_exception(error)
 
 
 def _as_database_error(exc: BaseException) -> BaseException:

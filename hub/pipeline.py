@@ -55,7 +55,7 @@ from hub.ports import (
 from hub.text import scrub, scrub_text, unusable_in
 from storage.channels import save_state, store_state
 from storage.database import Conn
-from storage.ingest import IngestCall, IngestRow
+from storage.ingest import IngestCall, IngestRow, keys_taken_first
 from storage.ingest import ingest as ingest_row
 from storage.ingest import ingest_many as ingest_rows
 from storage.interactions import call_to_json
@@ -447,14 +447,9 @@ class IngestPipeline:
         kind: str,
         position: ChannelPosition | None,
     ) -> list[IngestResult]:
-        # The first call takes every key of the lane, in the one order all callers use;
-        # the others hold theirs already (advisory locks are re-entrant), so two lanes, or
-        # a lane and a single event, never wait for each other in a circle.
-        every_key = sorted({key for n in lane for key in keys[n]})
-        calls = [
-            self._call(ready[n][1], kind, ready[n][2], every_key if i == 0 else (), "create", None)
-            for i, n in enumerate(lane)
-        ]
+        calls = keys_taken_first(
+            [self._call(ready[n][1], kind, ready[n][2], keys[n], "create", None) for n in lane]
+        )
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await ingest_rows(conn, calls)
             results = [self._result(row, ready[n][1]) for row, n in zip(rows, lane, strict=True)]

@@ -7,7 +7,7 @@ pays one round trip per event instead of ten; `hub.pipeline` prepares its argume
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -111,6 +111,15 @@ class IngestCall:
             list(self.phone_suggestions),
             self.trace_id,
         )
+
+
+def keys_taken_first(calls: Sequence[IngestCall]) -> list[IngestCall]:
+    """Calls to run in one transaction: the first takes every key of them all, in the one
+    order all callers use; the others hold theirs already (advisory locks are re-entrant),
+    so two such transactions, or one and a single event, never wait for each other in a
+    circle, and a later event of a new customer sees the lead an earlier one made."""
+    every_key = sorted({key for call in calls for key in call.lock_keys})
+    return [replace(call, lock_keys=every_key if i == 0 else ()) for i, call in enumerate(calls)]
 
 
 async def ingest(conn: Conn, call: IngestCall) -> IngestRow:
