@@ -61,16 +61,25 @@ async def online_count(conn: Conn | asyncpg.Pool) -> int:
     return int(value)
 
 
+# Every operator's load in one pass over what is held now (partial indexes keep it to the
+# open dialogs): counted per candidate instead, the offers were scanned once per operator.
+_HELD = """
+    SELECT operator_id, count(*) AS load FROM (
+        SELECT d.operator_id FROM dialogs d WHERE d.status = 'assigned'
+        UNION ALL
+        SELECT d.offered_to[1] FROM dialogs d
+         WHERE d.status = 'offered' AND cardinality(d.offered_to) = 1
+    ) held GROUP BY operator_id"""
+
+
 async def candidates(conn: Conn, skills: Sequence[str], excluded: Sequence[int]) -> list[Candidate]:
     """Online operators having every skill, with their current load (assigned dialogs plus
     offers made to them alone)."""
     rows = await conn.fetch(
         f"""
-        SELECT o.id, o.max_dialogs,
-               (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id AND d.status = 'assigned')
-             + (SELECT count(*) FROM dialogs d WHERE d.status = 'offered'
-                  AND d.offered_to = ARRAY[o.id]::bigint[]) AS load
+        SELECT o.id, o.max_dialogs, COALESCE(held.load, 0) AS load
         FROM operators o JOIN operator_presence p ON p.operator_id = o.id
+        LEFT JOIN ({_HELD}) held ON held.operator_id = o.id
         WHERE {ONLINE} AND o.skills @> $1::text[] AND NOT o.id = ANY($2::bigint[])
         ORDER BY o.id
         """,

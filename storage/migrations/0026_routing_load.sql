@@ -1,0 +1,5 @@
+-- The router reads every candidate's load (dialogs held plus offers made to them alone) for
+-- each dialog it offers, now as one count over what is held at this moment. This index keeps
+-- that count to the held dialogs: the one on (operator_id, status) also holds every closed
+-- dialog of every operator, a history that only grows.
+CREATE INDEX dialogs_assigned_to ON dialogs (operator_id) WHERE status = 'assigned';
