@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -77,6 +77,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     transaction-scoped, and whatever needs session state (the migration lock, LISTEN)
     uses a connection of its own and cleans up after itself.
     """
+
+
+def id_filter(column: str, ids: Sequence[int]) -> tuple[str, int | list[int]]:
+    """`column = $1` for one id, `column = ANY($1::bigint[])` for several, with the argument
+    to pass. A prepared statement filtering on an array never settles on a generic plan:
+    PostgreSQL prices one for an array of unknown length above a custom plan for the
+    one-element array it is mostly given, so it plans the statement again on every call
+    (for the console's dialog summaries, six times what running them costs). A lone id is
+    what the live path asks for, and its statement is planned once."""
+    if len(ids) == 1:
+        return f"{column} = $1", ids[0]
+    return f"{column} = ANY($1::bigint[])", list(ids)
 
 
 def _dumps(value: Any) -> str:

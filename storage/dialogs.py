@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from hub.domain import ChannelId, Dialog, DialogId, DialogStatus, LeadId, OperatorId
-from storage.database import Conn
+from storage.database import Conn, id_filter
 from storage.events import NewEvent, append
 
 _COLUMNS = "d.*, c.name AS channel_name, c.kind AS channel_kind"
@@ -43,10 +43,11 @@ async def get(conn: Conn, dialog_id: int) -> Dialog | None:
 
 
 async def get_many(conn: Conn, ids: list[int]) -> list[Dialog]:
+    which, arg = id_filter("d.id", ids)
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM dialogs d JOIN channels c ON c.id = d.channel_id"
-        " WHERE d.id = ANY($1::bigint[]) ORDER BY d.id",
-        ids,
+        f" WHERE {which} ORDER BY d.id",
+        arg,
     )
     return [_dialog(r) for r in rows]
 
@@ -58,8 +59,9 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
     customer's first message after our latest reply or answered call: null when answered;
     a missed call waits, a call ringing or answered does not; an internal note is no
     answer)."""
+    which, arg = id_filter("d.id", ids)
     rows = await conn.fetch(
-        """SELECT d.id, d.created_at,
+        f"""SELECT d.id, d.created_at,
                   (SELECT count(*) FROM interactions i WHERE i.dialog_id = d.id
                      AND i.direction = 'in'
                      AND i.created_at > COALESCE(d.operator_read_at, '-infinity')) AS unread,
@@ -82,8 +84,8 @@ async def reading_state(conn: Conn, ids: list[int]) -> dict[int, dict[str, Any]]
            LEFT JOIN LATERAL (SELECT i.text, i.occurred_at FROM interactions i
                               WHERE i.dialog_id = d.id AND i.direction = 'in'
                               ORDER BY i.id DESC LIMIT 1) last_in ON true
-           WHERE d.id = ANY($1::bigint[])""",
-        ids,
+           WHERE {which}""",
+        arg,
     )
     return {
         r["id"]: {

@@ -14,7 +14,7 @@ import asyncpg
 
 from hub.domain import Identity, Lead, LeadId, Phone
 from storage import events
-from storage.database import Conn
+from storage.database import Conn, id_filter
 from storage.events import NewEvent
 
 _LEAD_COLUMNS = """
@@ -77,9 +77,8 @@ async def get(conn: Conn, lead_id: int) -> Lead | None:
 
 
 async def get_many(conn: Conn, ids: Sequence[int]) -> dict[LeadId, Lead]:
-    rows = await conn.fetch(
-        f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.id = ANY($1::bigint[])", list(ids)
-    )
+    which, arg = id_filter("l.id", ids)
+    rows = await conn.fetch(f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE {which}", arg)
     return {LeadId(r["id"]): _lead(r) for r in rows}
 
 
