@@ -249,22 +249,20 @@ class Router:
     # -- the operator's answers -----------------------------------------------------------
 
     async def accept(self, operator_id: int, dialog_id: int) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # The actor for the events this transaction writes, set with the lock: one trip.
-            await conn.execute(
-                "SELECT set_config('hub.actor', $2, true), pg_advisory_xact_lock($1)",
-                _operator_lock(operator_id),
-                f"operator:{operator_id}",
-            )
-            row = await store.accept(conn, dialog_id, operator_id)
-            if row is None:
-                raise RoutingError("offer_gone", "this dialog is no longer offered to you")
-            load, max_dialogs, _ = await store.load_of(conn, operator_id)
-            if load > max_dialogs:
-                raise RoutingError(
-                    "at_capacity", "you already have as many dialogs as you can take"
-                )
-        others = tuple(o for o in row["was_offered_to"] if o != operator_id)
+        # One statement under the operator's lock (what every offer to them takes), so an
+        # accept and an offer to the same operator never both count on the same room.
+        result, offered = await store.accept(
+            self.pool,
+            dialog_id,
+            operator_id,
+            _operator_lock(operator_id),
+            f"operator:{operator_id}",
+        )
+        if result == "offer_gone":
+            raise RoutingError("offer_gone", "this dialog is no longer offered to you")
+        if result == "at_capacity":
+            raise RoutingError("at_capacity", "you already have as many dialogs as you can take")
+        others = tuple(o for o in offered if o != operator_id)
         await self.publish(Notice("assigned", dialog_id, (operator_id,)))
         if others:
             await self.publish(Notice("withdrawn", dialog_id, others, {"reason": "taken"}))

@@ -93,10 +93,7 @@ async def load_of(conn: Conn, operator_id: int) -> tuple[int, int, str]:
     """(load, max_dialogs, presence) of one operator, read under their routing lock."""
     row = await conn.fetchrow(
         f"""
-        SELECT o.max_dialogs,
-               (SELECT count(*) FROM dialogs d WHERE d.operator_id = o.id AND d.status = 'assigned')
-             + (SELECT count(*) FROM dialogs d WHERE d.status = 'offered'
-                  AND d.offered_to = ARRAY[o.id]::bigint[]) AS load,
+        SELECT o.max_dialogs, hub_operator_load(o.id) AS load,
                COALESCE((SELECT CASE WHEN {ONLINE} THEN p.status ELSE 'offline' END
                          FROM operator_presence p WHERE p.operator_id = o.id), 'offline') AS presence
         FROM operators o WHERE o.id = $1
@@ -146,19 +143,21 @@ async def mark_auto_replied(conn: Conn, dialog_id: int) -> bool:
     return value is not None
 
 
-async def accept(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:
-    """Assign the offered dialog to this operator, if the offer still names them."""
-    return await conn.fetchrow(
-        """UPDATE dialogs d SET status = 'assigned', operator_id = $2, assigned_at = now(),
-                  last_operator_id = $2, offered_to = '{}', offer_expires_at = NULL,
-                  transferred_from = NULL,
-                  updated_at = now()
-           FROM (SELECT id, offered_to FROM dialogs WHERE id = $1 FOR UPDATE) old
-           WHERE d.id = old.id AND d.status = 'offered' AND $2 = ANY(d.offered_to)
-           RETURNING d.id, old.offered_to AS was_offered_to""",
+async def accept(
+    conn: Conn | asyncpg.Pool, dialog_id: int, operator_id: int, lock: int, actor: str
+) -> tuple[str, list[int]]:
+    """The operator takes the dialog if the offer still names them and it leaves them
+    within their max_dialogs, in one statement (storage/functions/50_routing.sql): the
+    outcome ('accepted', 'offer_gone' or 'at_capacity') and whom it was offered to."""
+    row = await conn.fetchrow(
+        "SELECT o_result, o_offered FROM hub_accept($1, $2, $3, $4)",
         dialog_id,
         operator_id,
+        lock,
+        actor,
     )
+    assert row is not None
+    return row["o_result"], list(row["o_offered"] or ())
 
 
 async def decline(conn: Conn, dialog_id: int, operator_id: int) -> asyncpg.Record | None:

@@ -75,6 +75,49 @@ async def test_offer_to_all_first_accept_wins(world: World) -> None:
     assert sorted(withdrawn[0].operators) == sorted(o for o in ops if o != winners[0])
 
 
+async def test_accept_keeps_an_operator_within_max_dialogs(world: World) -> None:
+    await world.queue(strategy="all")
+    anna = await world.operator("anna", max_dialogs=1)
+    boris = await world.operator("boris", max_dialogs=1)
+    first = await world.dialog("+79160000001")
+    await world.router.route(first)
+    await world.router.accept(anna, first)  # anna is now full
+    second = await world.dialog("+79160000002")
+    assert await world.router.route(second) == [boris]  # only who has room is offered
+    # An offer made while she had room (the queue offers to everyone): taking it now
+    # would put her over, so it stays offered and nothing is written.
+    await world.pool.execute(
+        "UPDATE dialogs SET offered_to = $2 WHERE id = $1", second, [anna, boris]
+    )
+    events = await world.pool.fetchval("SELECT count(*) FROM domain_events")
+    with pytest.raises(RoutingError) as refused:
+        await world.router.accept(anna, second)
+    assert refused.value.code == "at_capacity"
+    row = await world.status(second)
+    assert (row["status"], row["operator_id"]) == ("offered", None)
+    assert await world.pool.fetchval("SELECT count(*) FROM domain_events") == events
+    await world.router.accept(boris, second)  # he has room for it
+    row = await world.status(second)
+    assert (row["status"], row["operator_id"]) == ("assigned", boris)
+    # An offer made to one operator alone already counts in their load: at their max with
+    # it, they can still take it.
+    clara = await world.operator("clara", max_dialogs=1)
+    third = await world.dialog("+79160000003")
+    await world.pool.execute(
+        "UPDATE dialogs SET status = 'offered', offered_to = $2,"
+        " offer_expires_at = now() + interval '30 seconds' WHERE id = $1",
+        third,
+        [clara],
+    )
+    await world.router.accept(clara, third)
+    assert (await world.status(third))["operator_id"] == clara
+    actor = await world.pool.fetchval(
+        "SELECT actor FROM domain_events WHERE dialog_id = $1 AND type = 'dialog.assigned'",
+        second,
+    )
+    assert actor == f"operator:{boris}"
+
+
 async def test_expired_and_declined_offers_go_to_the_next_operator(world: World) -> None:
     a = await world.operator("anna")
     b = await world.operator("boris")
