@@ -134,24 +134,37 @@ class Router:
         """Offer one waiting dialog; the operators it was offered to (none: it waits)."""
         queues = await self.queues()
         waiting_reply: str | None = None
-        chosen: list[int] = []
-        queue = DEFAULT_QUEUE
-        async with self.pool.acquire() as conn, conn.transaction():
-            dialog = await store.lock_queued(conn, dialog_id)
+        async with self.pool.acquire() as conn:
+            dialog = await store.queued(conn, dialog_id)
             if dialog is None:
-                return []  # not waiting any more, or another router holds it
+                return []  # not waiting any more
             queue = self.queue_for(dialog["queue_id"], dialog["channel_name"], queues)
-            if self.is_open(queue):
-                chosen, contended = await self._choose(conn, dialog, queue)
-                if contended and not chosen:
-                    self._contended.add(dialog_id)
-                    asyncio.get_running_loop().call_later(CONTENDED_RETRY_S, self._wake.set)
-            if chosen:
-                await store.offer(conn, dialog_id, chosen, queue.offer_timeout_s, queue.id or None)
-                if queue.strategy == "round_robin" and queue.id:
-                    await queue_store.remember_choice(conn, queue.id, chosen[0])
-            elif queue.auto_reply and await store.mark_auto_replied(conn, dialog_id):
+            ranked = await self._rank(conn, dialog, queue) if self.is_open(queue) else []
+            # Offered in one statement, which locks the dialog and each operator tried in
+            # turn (the candidates above were read without a lock: whoever is tried is read
+            # again under their own).
+            offered = await store.offer(
+                conn,
+                dialog_id,
+                ranked,
+                to_all=queue.strategy == "all",
+                timeout_s=queue.offer_timeout_s,
+                queue_id=queue.id or None,
+                round_robin=queue.strategy == "round_robin" and bool(queue.id),
+                lock_base=_operator_lock(0),
+            )
+            if offered.result == "gone":
+                return []  # offered meanwhile, or another router holds it
+            if offered.contended and not offered.chosen:
+                self._contended.add(dialog_id)
+                asyncio.get_running_loop().call_later(CONTENDED_RETRY_S, self._wake.set)
+            if (
+                not offered.chosen
+                and queue.auto_reply
+                and await store.mark_auto_replied(conn, dialog_id)
+            ):
                 waiting_reply = queue.auto_reply
+        chosen = offered.chosen
         if chosen:
             # This offer's expiry is due no later than its timeout from now.
             self._next_full_at = min(self._next_full_at, time.monotonic() + queue.offer_timeout_s)
@@ -167,11 +180,8 @@ class Router:
                 log.exception("auto-reply to dialog %s failed", dialog_id)
         return chosen
 
-    async def _choose(
-        self, conn: Conn, dialog: asyncpg.Record, queue: QueueRow
-    ) -> tuple[list[int], bool]:
-        """The operators to offer the dialog to, and whether someone was skipped because
-        another router held their lock (so the dialog is worth another try soon)."""
+    async def _rank(self, conn: Conn, dialog: asyncpg.Record, queue: QueueRow) -> list[int]:
+        """Who could take the dialog, in the order the queue's strategy offers to them."""
         declined = list(dialog["declined_by"])
         # Who gave it away to this queue is not offered it back while it waits here.
         gave_away = [dialog["transferred_from"]] if dialog["transferred_from"] else []
@@ -185,32 +195,14 @@ class Router:
             if queue.strategy == "sticky"
             else None
         )
-        last = (
-            await queue_store.lock_last_choice(conn, queue.id)
-            if queue.strategy == "round_robin" and queue.id
-            else None
-        )
+        # A round-robin turn is taken again under the queue's lock when the offer is made.
         ranked = order(
             queue.strategy,
             candidates,
-            last_operator_id=last,
+            last_operator_id=queue.last_operator_id,
             previous_operator_id=previous,
         )
-        if queue.strategy == "all":
-            return [c.operator_id for c in ranked], False
-        contended = False
-        for candidate in ranked:
-            # One offer at a time per operator across nodes; a busy lock means another router
-            # is giving them something right now, so try the next person.
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1)", _operator_lock(candidate.operator_id)
-            ):
-                contended = True
-                continue
-            load, max_dialogs, presence = await store.load_of(conn, candidate.operator_id)
-            if presence == "online" and load < max_dialogs:
-                return [candidate.operator_id], contended
-        return [], contended
+        return [c.operator_id for c in ranked]
 
     async def count_online(self) -> int:
         self._online = await store.online_count(self.pool)

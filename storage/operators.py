@@ -15,7 +15,8 @@ from storage.events import NewEvent
 
 # Presence is refreshed by the node holding the operator's socket; older than this, the node
 # is gone and the operator counts as offline.
-FRESH = "p.updated_at > now() - interval '90 seconds'"
+FRESH_S = 90
+FRESH = f"p.updated_at > now() - interval '{FRESH_S} seconds'"
 
 
 def _operator(row: asyncpg.Record) -> Operator:

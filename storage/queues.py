@@ -114,17 +114,3 @@ async def remove(conn: Conn, queue_id: int) -> bool:
     else:
         status = await conn.execute("DELETE FROM queues WHERE id = $1", queue_id)
     return status.split()[-1] != "0"
-
-
-async def remember_choice(conn: Conn, queue_id: int, operator_id: int) -> None:
-    await conn.execute(
-        "UPDATE queues SET last_operator_id = $2 WHERE id = $1", queue_id, operator_id
-    )
-
-
-async def lock_last_choice(conn: Conn, queue_id: int) -> int | None:
-    """The queue's previous round-robin choice, locked until the caller commits its next."""
-    value = await conn.fetchval(
-        "SELECT last_operator_id FROM queues WHERE id = $1 FOR UPDATE", queue_id
-    )
-    return int(value) if value is not None else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from storage.database import Conn
-from storage.operators import FRESH
+from storage.operators import FRESH, FRESH_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +37,11 @@ Handover = tuple[str | None, int | None] | None
 ONLINE = f"p.status = 'online' AND {FRESH}"
 
 
-async def lock_queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
+async def queued(conn: Conn, dialog_id: int) -> asyncpg.Record | None:
+    """The dialog if it waits to be offered (read without a lock: `offer` takes it)."""
     return await conn.fetchrow(
         """SELECT d.*, c.name AS channel_name FROM dialogs d JOIN channels c ON c.id = d.channel_id
-           WHERE d.id = $1 AND d.status = 'queued' AND d.routable
-           FOR UPDATE OF d SKIP LOCKED""",
+           WHERE d.id = $1 AND d.status = 'queued' AND d.routable""",
         dialog_id,
     )
 
@@ -114,19 +114,42 @@ async def previous_operator(conn: Conn, lead_id: int) -> int | None:
     return int(value) if value is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What `offer` did: 'offered' (to `chosen`), 'nobody' (no one could take it now) or
+    'gone' (it no longer waits, or another router holds it)."""
+
+    result: str
+    chosen: list[int]
+    contended: bool  # someone was skipped for another router's lock: worth a retry soon
+
+
 async def offer(
-    conn: Conn, dialog_id: int, operator_ids: Sequence[int], timeout_s: int, queue_id: int | None
-) -> None:
-    await conn.execute(
-        """UPDATE dialogs SET status = 'offered', offered_to = $2::bigint[],
-                  offer_expires_at = now() + make_interval(secs => $3), queue_id = $4,
-                  updated_at = now()
-           WHERE id = $1""",
+    conn: Conn,
+    dialog_id: int,
+    ranked: Sequence[int],
+    *,
+    to_all: bool,
+    timeout_s: int,
+    queue_id: int | None,
+    round_robin: bool,
+    lock_base: int,
+) -> Offered:
+    """Offer a waiting dialog to the first of `ranked` who can take it now, or to all of
+    them, in one statement (hub_offer, storage/functions/50_routing.sql)."""
+    row = await conn.fetchrow(
+        "SELECT o_result, o_chosen, o_contended FROM hub_offer($1, $2, $3, $4, $5, $6, $7, $8)",
         dialog_id,
-        list(operator_ids),
+        list(ranked),
+        to_all,
         float(timeout_s),
         queue_id,
+        round_robin,
+        lock_base,
+        float(FRESH_S),
     )
+    assert row is not None
+    return Offered(row["o_result"], list(row["o_chosen"]), row["o_contended"])
 
 
 async def reset_declines(conn: Conn, dialog_id: int) -> None:

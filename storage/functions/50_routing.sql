@@ -46,3 +46,71 @@ BEGIN
     o_result := 'accepted';
 END
 $$;
+
+-- An offer of a waiting dialog in one statement (the router's hot path): the dialog is
+-- locked if it still waits (skipped, o_result 'gone', if it does not or another router holds
+-- it), then offered to the first operator of p_ranked (the router's order by its queue's
+-- strategy) whose routing lock is free and who is online with room, or to all of p_ranked
+-- at once (p_all). o_result 'offered' with o_chosen, or 'nobody'; o_contended: someone was
+-- skipped because another router held their lock, so the dialog is worth another try soon.
+-- A round-robin queue (p_round_robin) is locked, its ranking rotated after its last choice
+-- as read under that lock, and the choice recorded, so two routers never pick the same turn.
+CREATE OR REPLACE FUNCTION hub_offer(
+    p_dialog bigint, p_ranked bigint[], p_all boolean, p_timeout_s float8, p_queue bigint,
+    p_round_robin boolean, p_lock_base bigint, p_fresh_s float8,
+    OUT o_result text, OUT o_chosen bigint[], OUT o_contended boolean
+) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_last bigint;
+    v_operator bigint;
+BEGIN
+    o_contended := false;
+    o_chosen := '{}';
+    PERFORM 1 FROM dialogs d
+     WHERE d.id = p_dialog AND d.status = 'queued' AND d.routable
+       FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        o_result := 'gone';
+        RETURN;
+    END IF;
+    IF p_all THEN
+        o_chosen := p_ranked;
+    ELSE
+        IF p_round_robin THEN
+            SELECT q.last_operator_id INTO v_last FROM queues q WHERE q.id = p_queue FOR UPDATE;
+            IF v_last IS NOT NULL THEN
+                p_ranked := ARRAY(SELECT r FROM unnest(p_ranked) AS r ORDER BY r <= v_last, r);
+            END IF;
+        END IF;
+        FOREACH v_operator IN ARRAY p_ranked LOOP
+            -- One offer at a time per operator across nodes: a busy lock means another
+            -- router is giving them something right now, so try the next person.
+            IF NOT pg_try_advisory_xact_lock(p_lock_base + v_operator) THEN
+                o_contended := true;
+                CONTINUE;
+            END IF;
+            -- Read under the lock: what another router committed before it is seen.
+            PERFORM 1 FROM operators o JOIN operator_presence p ON p.operator_id = o.id
+             WHERE o.id = v_operator AND p.status = 'online'
+               AND p.updated_at > now() - make_interval(secs => p_fresh_s)
+               AND hub_operator_load(o.id) < o.max_dialogs;
+            IF FOUND THEN
+                o_chosen := ARRAY[v_operator];
+                EXIT;
+            END IF;
+        END LOOP;
+    END IF;
+    IF cardinality(o_chosen) = 0 THEN
+        o_result := 'nobody';
+        RETURN;
+    END IF;
+    UPDATE dialogs SET status = 'offered', offered_to = o_chosen,
+                       offer_expires_at = now() + make_interval(secs => p_timeout_s),
+                       queue_id = p_queue, updated_at = now()
+     WHERE id = p_dialog;
+    IF p_round_robin THEN
+        UPDATE queues SET last_operator_id = o_chosen[1] WHERE id = p_queue;
+    END IF;
+    o_result := 'offered';
+END
+$$;

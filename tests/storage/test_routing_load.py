@@ -39,8 +39,12 @@ async def test_candidates_and_load_of_count_the_same_load(
             await _dialog(conn, form, status, anna)
         await _dialog(conn, form, "assigned", dmitry)
         await _dialog(conn, form, "queued")
-        await store.offer(conn, await _dialog(conn, form, "queued"), [boris], 30, None)
-        await store.offer(conn, await _dialog(conn, form, "queued"), [boris, clara], 30, None)
+        for offered_to in ([boris], [boris, clara]):
+            await conn.execute(
+                "UPDATE dialogs SET status = 'offered', offered_to = $2 WHERE id = $1",
+                await _dialog(conn, form, "queued"),
+                offered_to,
+            )
 
     async with pool.acquire() as conn:
         everyone = {c.operator_id: c for c in await store.candidates(conn, [], [])}
