@@ -60,8 +60,13 @@ CONTENDED_RETRY_S = 0.05
 ARRIVALS_AT_ONCE = 16
 
 
+# An operator's routing lock is this plus their id: the "op" namespace of advisory locks,
+# apart from contact-key hashes.
+OPERATOR_LOCKS = 0x6F70_0000_0000
+
+
 def _operator_lock(operator_id: int) -> int:
-    return 0x6F70_0000_0000 + operator_id  # "op" namespace, apart from contact-key hashes
+    return OPERATOR_LOCKS + operator_id
 
 
 class Router:
@@ -151,7 +156,7 @@ class Router:
                 timeout_s=queue.offer_timeout_s,
                 queue_id=queue.id or None,
                 round_robin=queue.strategy == "round_robin" and bool(queue.id),
-                lock_base=_operator_lock(0),
+                lock_base=OPERATOR_LOCKS,
             )
             if offered.result == "gone":
                 return []  # offered meanwhile, or another router holds it

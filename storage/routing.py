@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
@@ -17,9 +18,9 @@ from storage.database import Conn
 from storage.operators import FRESH, FRESH_S
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """An operator who could take a dialog now, with their load."""
+class Candidate(NamedTuple):
+    """An operator who could take a dialog now, with their load. (A tuple: the router
+    builds one per online operator for every dialog it offers.)"""
 
     operator_id: int
     load: int
@@ -75,18 +76,21 @@ _HELD = """
 async def candidates(conn: Conn, skills: Sequence[str], excluded: Sequence[int]) -> list[Candidate]:
     """Online operators having every skill, with their current load (assigned dialogs plus
     offers made to them alone)."""
-    rows = await conn.fetch(
+    # Three arrays in one row rather than a row per operator: decoded at once.
+    row = await conn.fetchrow(
         f"""
-        SELECT o.id, o.max_dialogs, COALESCE(held.load, 0) AS load
+        SELECT COALESCE(array_agg(o.id ORDER BY o.id), '{{}}') AS ids,
+               COALESCE(array_agg(COALESCE(held.load, 0) ORDER BY o.id), '{{}}') AS loads,
+               COALESCE(array_agg(o.max_dialogs ORDER BY o.id), '{{}}') AS maxes
         FROM operators o JOIN operator_presence p ON p.operator_id = o.id
         LEFT JOIN ({_HELD}) held ON held.operator_id = o.id
         WHERE {ONLINE} AND o.skills @> $1::text[] AND NOT o.id = ANY($2::bigint[])
-        ORDER BY o.id
         """,
         list(skills),
         list(excluded),
     )
-    return [Candidate(r["id"], int(r["load"]), r["max_dialogs"]) for r in rows]
+    assert row is not None
+    return list(map(Candidate, row["ids"], row["loads"], row["maxes"]))
 
 
 async def load_of(conn: Conn, operator_id: int) -> tuple[int, int, str]:
