@@ -30,7 +30,7 @@ from storage import routing as store
 from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
 from storage.events import set_actor
 from storage.queues import QueueRow
-from storage.routing import Handover
+from storage.routing import Candidate, Handover
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class RoutingError(HubError):
 
 
 CONTENDED_RETRY_S = 0.05
+# Routes running at once on one node share one reading of the candidates for at most this
+# long (each offer made from it counted in at once); a route on its own reads afresh.
+SHARED_CANDIDATES_S = 0.25
 # New dialogs routed at once by one node (each holds a pooled connection while it routes).
 ARRIVALS_AT_ONCE = 16
 
@@ -96,6 +99,10 @@ class Router:
         # new arrivals alone routes just those, so a busy ingest costs the loop nothing more.
         self._full_pass = True
         self._next_full_at = 0.0
+        # Candidates by skills, read by a route while others ran: (read at, by operator id).
+        # Only a ranking: whoever is tried is read again under their lock by hub_offer.
+        self._shared: dict[tuple[str, ...], tuple[float, dict[int, Candidate]]] = {}
+        self._routing = 0  # routes in flight on this node
 
     # -- queues -----------------------------------------------------------------------
 
@@ -138,6 +145,15 @@ class Router:
     async def route(self, dialog_id: int) -> list[int]:
         """Offer one waiting dialog; the operators it was offered to (none: it waits)."""
         queues = await self.queues()
+        self._routing += 1
+        try:
+            return await self._route(dialog_id, queues)
+        finally:
+            self._routing -= 1
+            if not self._routing:
+                self._shared.clear()
+
+    async def _route(self, dialog_id: int, queues: list[QueueRow]) -> list[int]:
         waiting_reply: str | None = None
         async with self.pool.acquire() as conn:
             dialog = await store.queued(conn, dialog_id)
@@ -170,6 +186,8 @@ class Router:
             ):
                 waiting_reply = queue.auto_reply
         chosen = offered.chosen
+        if len(chosen) == 1:  # an offer to several at once is nobody's load yet
+            self._count_in(queue.skills, chosen[0])
         if chosen:
             # This offer's expiry is due no later than its timeout from now.
             self._next_full_at = min(self._next_full_at, time.monotonic() + queue.offer_timeout_s)
@@ -190,11 +208,12 @@ class Router:
         declined = list(dialog["declined_by"])
         # Who gave it away to this queue is not offered it back while it waits here.
         gave_away = [dialog["transferred_from"]] if dialog["transferred_from"] else []
-        candidates = await store.candidates(conn, queue.skills, declined + gave_away)
+        everyone = await self._candidates(conn, queue.skills)
+        candidates = [c for c in everyone if c.operator_id not in declined + gave_away]
         if not candidates and declined:
             # Everyone able to take it has passed once: offer it round again.
             await store.reset_declines(conn, dialog["id"])
-            candidates = await store.candidates(conn, queue.skills, gave_away)
+            candidates = [c for c in everyone if c.operator_id not in gave_away]
         previous = (
             await store.previous_operator(conn, dialog["lead_id"])
             if queue.strategy == "sticky"
@@ -208,6 +227,26 @@ class Router:
             previous_operator_id=previous,
         )
         return [c.operator_id for c in ranked]
+
+    async def _candidates(self, conn: Conn, skills: tuple[str, ...]) -> list[Candidate]:
+        """Every online operator with the skills, with their load. Routes running together
+        share one reading (a burst of arrivals reads once, not once each), which counts the
+        offers they make from it; a route running alone, as after any lull, reads afresh."""
+        key = tuple(skills)
+        now = time.monotonic()
+        shared = self._shared.get(key)
+        if shared is None or self._routing < 2 or now - shared[0] > SHARED_CANDIDATES_S:
+            read = await store.candidates(conn, skills, [])
+            shared = (now, {c.operator_id: c for c in read})
+            self._shared[key] = shared
+        return list(shared[1].values())
+
+    def _count_in(self, skills: tuple[str, ...], operator_id: int) -> None:
+        """An offer just made to one operator, in the shared reading it was ranked from."""
+        shared = self._shared.get(tuple(skills))
+        found = shared[1].get(operator_id) if shared is not None else None
+        if shared is not None and found is not None:
+            shared[1][operator_id] = found._replace(load=found.load + 1)
 
     async def count_online(self) -> int:
         self._online = await store.online_count(self.pool)
@@ -388,6 +427,7 @@ class Router:
 
     def wake(self) -> None:
         """Capacity, presence or queues changed: offer waiting dialogs on the next pass."""
+        self._shared.clear()
         self._full_pass = True
         self._wake.set()
 

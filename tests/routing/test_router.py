@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from hub.domain import Notice
 from routing.hours import InvalidHours, parse_hours
 from routing.router import Router, RoutingError
+from storage import routing as store
+from storage.database import Conn
 from tests.routing.conftest import World
 
 
@@ -73,6 +77,35 @@ async def test_offer_to_all_first_accept_wins(world: World) -> None:
     assert (row["status"], row["operator_id"]) == ("assigned", winners[0])
     withdrawn = world.recorder.of("withdrawn")
     assert sorted(withdrawn[0].operators) == sorted(o for o in ops if o != winners[0])
+
+
+async def test_routes_at_once_share_candidates_yet_never_overfill(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routes running together rank from one reading of the candidates; whoever is offered
+    a dialog is still read again under their lock, so nobody gets more than their room."""
+    ops = [await world.operator(name, max_dialogs=1) for name in ("anna", "boris", "clara")]
+    dialogs = [await world.dialog() for _ in range(5)]
+    reads: list[int] = []
+    read = store.candidates
+
+    async def counted(conn: Conn, skills: Sequence[str], excluded: Sequence[int]) -> Any:
+        reads.append(1)
+        return await read(conn, skills, excluded)
+
+    monkeypatch.setattr(store, "candidates", counted)
+    chosen = await asyncio.gather(*[world.router.route(d) for d in dialogs])
+    assert sorted(o for c in chosen for o in c) == sorted(ops)  # one each
+    assert len(reads) < len(dialogs)  # the burst shared a reading
+    waiting = [
+        r["id"] for r in await world.pool.fetch("SELECT id FROM dialogs WHERE status = 'queued'")
+    ]
+    assert len(waiting) == 2
+    # A route on its own reads afresh: the shared reading ended with the burst.
+    await world.pool.execute("UPDATE operators SET max_dialogs = 2 WHERE id = $1", ops[0])
+    before = len(reads)
+    assert await world.router.route(waiting[0]) == [ops[0]]
+    assert len(reads) == before + 1
 
 
 async def test_accept_keeps_an_operator_within_max_dialogs(world: World) -> None:
