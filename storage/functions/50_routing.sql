@@ -1,5 +1,5 @@
--- The routing state an operator's accept needs, in the database so that an accept is one
--- round trip: the console's hot path, run for every dialog an operator takes.
+-- Offering a dialog and accepting it, each in one statement (one round trip): the router's
+-- and the console's hot paths, run for every dialog an operator is given.
 
 -- An operator's load: the dialogs they hold plus the offers made to them alone (an offer
 -- made to several at once is nobody's load until one of them accepts it). The router reads
