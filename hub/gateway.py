@@ -498,9 +498,11 @@ class OperatorGateway:
         if not isinstance(status, str) or status not in PRESENCE:
             raise HubError("invalid_field", "status is online, away or offline")
         await operators.set_presence(self.pool, operator.id, status)
+        # The router counts them first: once the console is told "online", a customer
+        # writing that moment is offered to them by the arrival's own route.
+        await self.router.presence_changed(operator.id, status)
         self._send(ws, json.dumps({"type": "presence", "status": status}))
         await self._announce_presence(operator.id, status)
-        await self.router.presence_changed(operator.id, status)
 
     async def _on_accept(self, ws: web.WebSocketResponse, operator: Operator, frame: Frame) -> None:
         await self.router.accept(operator.id, self._dialog_id(frame))
