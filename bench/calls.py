@@ -43,6 +43,7 @@ from bench.common import (
     ROOT,
     BenchDatabases,
     free_port,
+    hub_cli,
     hub_env,
     loop_name,
     stop,
@@ -196,21 +197,8 @@ def main() -> None:
     work, dsns = bench.work, bench.dsns
     port = free_port()
     env = hub_env(dsns[0], work, HUB_PORT=str(port))
-    subprocess.run(
-        [
-            *HUB_CLI,
-            "channel",
-            "add",
-            "pbx",
-            "cti",
-            "--set",
-            "provider=generic",
-            "--set",
-            f"secret={TOKEN}",
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
+    hub_cli(
+        env, "channel", "add", "pbx", "cti", "--set", "provider=generic", "--set", f"secret={TOKEN}"
     )
     tokens = asyncio.run(setup_operators(dsns[0], args.operators))
     asyncio.run(extensions(dsns[0]))
