@@ -1,7 +1,8 @@
 """Report metrics over the fact tables: each defined once, here, in words and in SQL.
 
 Every duration is reported as `{"n", "mean", "p50", "p90"}` over the raw rows of the period
-(`percentile_cont`), never as an average of averages; counts as `{"value"}`. A care cycle,
+(`percentile_cont`'s percentiles, taken in the hub from the rows' values: `_duration`), never
+as an average of averages; counts as `{"value"}`. A care cycle,
 a call, an offer and a lead each count in the period in which it started (was offered, was
 made), whatever the zone: periods are bounds in time computed from local dates by the
 caller, so a day in `Europe/Moscow` and a day in UTC are different stretches of time.
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import numpy as np
 
 from storage.database import Conn
 
@@ -398,19 +400,11 @@ def _aggregates(metrics: Sequence[Metric], q: Query, args: list[Any]) -> list[st
                 sql = sql.replace("$recovered", f"${len(args)}")
             out.append("count(*)" if sql == "true" else f"count(*) FILTER (WHERE {sql})")
         elif m.kind == DURATION:
-            v = m.sql
-            out += [
-                f"count({v})",
-                f"avg({v})",
-                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {v})",
-                f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {v})",
-            ]
-        elif m.kind == SHARE:
+            # The raw values, 8 bytes each in network order, for `_duration` (NULLs skipped).
+            out.append(f"string_agg(float8send(({m.sql})::float8), NULL)")
+        elif m.kind == SHARE:  # its two counts, so that groups add up to the whole
             top, bottom = m.sql.split("|")
-            out.append(
-                f"count(*) FILTER (WHERE {top})::float8"
-                f" / NULLIF(count(*) FILTER (WHERE {bottom}), 0)"
-            )
+            out += [f"count(*) FILTER (WHERE {top})", f"count(*) FILTER (WHERE {bottom})"]
         else:  # seconds of presence stretches overlapping the period
             since, until = f"${len(args) + 1}", f"${len(args) + 2}"
             args += [q.since, q.until]
@@ -421,25 +415,68 @@ def _aggregates(metrics: Sequence[Metric], q: Query, args: list[Any]) -> list[st
     return out
 
 
-def _values(metrics: Sequence[Metric], row: asyncpg.Record, start: int) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    i = start
+def _raw(metrics: Sequence[Metric], row: asyncpg.Record) -> list[Any]:
+    """Each metric's raw value in a row: a count, a sum of seconds, a share's two counts,
+    a duration's values. Raw values of groups add up to the whole period's (`_add`)."""
+    found: list[Any] = []
+    i = 1  # after the key
     for m in metrics:
-        if m.kind == DURATION:
-            n, mean, p50, p90 = row[i : i + 4]
-            found[m.name] = {
-                "n": int(n),
-                "mean": _round(mean),
-                "p50": _round(p50),
-                "p90": _round(p90),
-            }
-            i += 4
-        elif m.kind == COUNT:
-            found[m.name] = {"value": int(row[i])}
-            i += 1
+        if m.kind == SHARE:
+            found.append((row[i], row[i + 1]))
+            i += 2
         else:
-            found[m.name] = {"value": _round(row[i])}
+            found.append(row[i])
             i += 1
+    return found
+
+
+def _add(metrics: Sequence[Metric], groups: Sequence[list[Any]]) -> list[Any]:
+    total: list[Any] = []
+    for i, m in enumerate(metrics):
+        values = [g[i] for g in groups]
+        if m.kind == DURATION:
+            total.append(b"".join(v for v in values if v))
+        elif m.kind == SHARE:
+            total.append((sum(v[0] for v in values), sum(v[1] for v in values)))
+        else:
+            total.append(sum(values))
+    return total
+
+
+def _values(metrics: Sequence[Metric], raw: Sequence[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for m, value in zip(metrics, raw, strict=True):
+        if m.kind == DURATION:
+            found[m.name] = _duration(value)
+        elif m.kind == COUNT:
+            found[m.name] = {"value": int(value)}
+        elif m.kind == SHARE:
+            top, bottom = value
+            found[m.name] = {"value": _round(top / bottom) if bottom else None}
+        else:
+            found[m.name] = {"value": _round(value)}
+    return found
+
+
+def _duration(sent: bytes | None) -> dict[str, Any]:
+    """Count, mean, p50 and p90 of a duration's raw values (8 bytes each, network order).
+
+    The percentiles are `percentile_cont`'s: at rank (n - 1) * f of the sorted values,
+    interpolated between the two nearest. numpy sorts a column of 80,000 values in under a
+    millisecond, where the database's ordered-set aggregate took some 17 ms for each
+    column of each period: those sorts were most of a summary's time.
+    """
+    if not sent:
+        return {"n": 0, "mean": None, "p50": None, "p90": None}
+    values = np.frombuffer(sent, dtype=">f8").astype(np.float64)
+    values.sort()
+    n, top = len(values), len(values) - 1
+    found: dict[str, Any] = {"n": n, "mean": _round(values.mean())}
+    for name, f in (("p50", 0.5), ("p90", 0.9)):
+        rank = top * f
+        below = int(rank)
+        low, high = values[below].item(), values[min(below + 1, top)].item()
+        found[name] = _round(low + (rank - below) * (high - low))
     return found
 
 
@@ -452,7 +489,14 @@ _LEADS_BY_CYCLE = Metric("leads_new", CYCLES, COUNT, "c.lead_first", "")
 # How many statements one report runs at once: the fact tables are scanned side by side (a
 # summary is several) without taking the pool from the live traffic.
 PARALLEL = 3
-WORK_MEM = "32MB"  # the percentiles sort in memory
+# A report reads a stretch of each fact table: a bitmap scan reads each page of it once, in
+# order, where an index scan (which the planner prefers on tables filled in time order)
+# goes from the index to the table row by row, 20-40 % slower over a month of 80,000
+# cycles. Statements already run side by side, so parallel workers would only add their
+# start and their merge; the durations' groups are built in memory (`work_mem`).
+_SETTINGS = """SET LOCAL enable_indexscan = off;
+               SET LOCAL max_parallel_workers_per_gather = 0;
+               SET LOCAL work_mem = '32MB'"""
 
 
 class _Total:
@@ -536,27 +580,26 @@ async def _measure(
             key = key.replace("{tz}", f"${len(args)}")
     aggregates = _aggregates(group, q, args)
     where = _where(source, q, args)
-    # The whole period beside its groups: one sort serves both (grouping sets).
-    split = key != "NULL"
-    grouping = f"GROUPING SETS (({key}), ())" if split and total else "1"
     sql = (
-        f"SELECT {key} AS key, {', '.join(aggregates)},"
-        f" {'GROUPING(' + key + ') = 1' if grouping != '1' else 'false'} AS is_total"
+        f"SELECT {key} AS key, {', '.join(aggregates)}"
         f" FROM {source.from_clause(key + where + ' '.join(aggregates))}"
-        f" WHERE {where} GROUP BY {grouping}"
+        f" WHERE {where} GROUP BY 1"
     )
     async with slots, pool.acquire() as conn, conn.transaction():
-        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        await conn.execute(_SETTINGS)
         rows = await conn.fetch(sql, *args)
-    found: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        values = _values(group, row, 1)
-        if not split:  # no split (or one this table does not have): the whole period
-            if by is None or total:
-                found[TOTAL] = values
-        else:
-            found[TOTAL if row["is_total"] else row["key"]] = values
-    return found
+
+    def read() -> dict[Any, dict[str, Any]]:
+        raw = [_raw(group, row) for row in rows]
+        if key == "NULL":  # no split (or one this table does not have): the whole period
+            return {TOTAL: _values(group, raw[0])} if raw and (by is None or total) else {}
+        found = {row["key"]: _values(group, r) for row, r in zip(rows, raw, strict=True)}
+        if total and raw:  # the whole period beside its groups: their sum
+            found[TOTAL] = _values(group, _add(group, raw))
+        return found
+
+    # The percentiles of a long period are milliseconds of numpy: off the event loop.
+    return await asyncio.to_thread(read) if any(m.kind == DURATION for m in group) else read()
 
 
 def empty(metrics: Sequence[Metric]) -> dict[str, Any]:
