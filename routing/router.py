@@ -209,7 +209,8 @@ class Router:
         # Who gave it away to this queue is not offered it back while it waits here.
         gave_away = [dialog["transferred_from"]] if dialog["transferred_from"] else []
         everyone = await self._candidates(conn, queue.skills)
-        candidates = [c for c in everyone if c.operator_id not in declined + gave_away]
+        passed = {*declined, *gave_away}
+        candidates = [c for c in everyone if c.operator_id not in passed]
         if not candidates and declined:
             # Everyone able to take it has passed once: offer it round again.
             await store.reset_declines(conn, dialog["id"])

@@ -1,11 +1,11 @@
 """Report metrics over the fact tables: each defined once, here, in words and in SQL.
 
 Every duration is reported as `{"n", "mean", "p50", "p90"}` over the raw rows of the period
-(`percentile_cont`'s percentiles, taken in the hub from the rows' values: `_duration`), never
-as an average of averages; counts as `{"value"}`. A care cycle,
-a call, an offer and a lead each count in the period in which it started (was offered, was
-made), whatever the zone: periods are bounds in time computed from local dates by the
-caller, so a day in `Europe/Moscow` and a day in UTC are different stretches of time.
+(`percentile_cont`'s, taken in the hub from the rows' values: `_durations`), never as an
+average of averages; counts as `{"value"}`. A care cycle, a call, an offer and a lead each
+count in the period in which it started (was offered, was made), whatever the zone: periods
+are bounds in time computed from local dates by the caller, so a day in `Europe/Moscow` and
+a day in UTC are different stretches of time.
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ def _aggregates(metrics: Sequence[Metric], q: Query, args: list[Any]) -> list[st
                 sql = sql.replace("$recovered", f"${len(args)}")
             out.append("count(*)" if sql == "true" else f"count(*) FILTER (WHERE {sql})")
         elif m.kind == DURATION:
-            # The raw values, 8 bytes each in network order, for `_duration` (NULLs skipped).
+            # The raw values, 8 bytes each in network order, for `_durations` (NULLs skipped).
             out.append(f"string_agg(float8send(({m.sql})::float8), NULL)")
         elif m.kind == SHARE:  # its two counts, so that groups add up to the whole
             top, bottom = m.sql.split("|")
