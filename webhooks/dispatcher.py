@@ -2,8 +2,8 @@
 
 Deliveries are rows made in the transaction of their event (storage/functions/40_webhooks.sql),
 so a restart loses none; each attempt is leased to one node (`FOR UPDATE SKIP LOCKED` and a
-lease), signed per Standard Webhooks, sent without following redirects, through the network
-guard (no loopback, private or link-local address unless allowed). 2xx is delivered; a
+lease), signed per Standard Webhooks, sent by `webhooks.sender` (kept-alive connections,
+redirects not followed, no loopback, private or link-local address unless allowed). 2xx is delivered; a
 network error, a timeout, a 3xx, 408, 429 or 5xx is tried again on the schedule (honouring
 `Retry-After`) until the budget is spent; 410 disables the subscription; other 4xx are dead at
 once. The loop sleeps until a NOTIFY says a delivery was made, or the next retry is due.
@@ -22,16 +22,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import aiohttp
 import asyncpg
 from yarl import URL
 
 from hub import tracing
 from hub.domain import Notice
-from hub.netguard import NetGuard, Refused
+from hub.netguard import Refused
 from hub.wakeup import sleep_until_woken
 from storage import webhooks as store
 from storage.database import DATABASE_UNAVAILABLE, Conn, report_unavailable
+from webhooks.sender import Sender, SendError
 from webhooks.signing import headers as signed_headers
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,7 @@ class Dispatcher:
         self.budget_s = budget_s
         self.disable_after_s = disable_after_s
         self.publish = publish
-        self.guard = NetGuard(
-            aiohttp.ClientTimeout(total=timeout_s), allow_private=allow_private, cookies=False
-        )
+        self.sender = Sender(timeout_s=timeout_s, allow_private=allow_private)
         self._wake = asyncio.Event()
         self._urls: dict[str, URL] = {}
 
@@ -287,17 +285,14 @@ class Dispatcher:
         error: str | None = None
         wait_hint: float | None = None
         try:
-            reply = await self.guard.send("POST", url, data=due.body, headers=sent)
-            try:
-                status = reply.status
-                wait_hint = retry_after(reply.headers.get("Retry-After"))
-                await reply.read()
-            finally:
-                reply.release()
+            reply = await self.sender.post(url, sent, due.body)
+            status, wait_hint = reply.status, retry_after(reply.retry_after)
         except Refused as exc:
             error = f"refused: {exc}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: could not deliver"
+        except SendError as exc:
+            error = f"could not deliver: {exc}"
+        except TimeoutError:
+            error = f"could not deliver: no answer in {self.sender.timeout_s:g} s"
         took = int((time.monotonic() - started) * 1000)
         outcome, retry_in = self._judge(due, status, error, wait_hint)
         if status is not None and 300 <= status < 400:
@@ -345,4 +340,4 @@ class Dispatcher:
         finally:
             if listener is not None and not listener.is_closed():
                 await listener.close()
-            await self.guard.close()
+            await self.sender.close()

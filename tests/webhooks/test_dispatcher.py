@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -15,14 +14,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.app import build_app
 from hub.context import Hub
 from hub.domain import Channel
-from hub.netguard import NetGuard
 from storage import channels, webhooks
 from tests.conftest import add_form, add_operator, one_row, with_settings
 from tests.fakes.crm import Receiver
-from tests.fixtures.dns import LoopbackResolver
+from tests.fixtures.dns import resolve_to_loopback
 from tests.fixtures.sockets import signed_in
 from tests.fixtures.waiting import eventually
 from webhooks.dispatcher import Dispatcher
+from webhooks.sender import Sender
 from webhooks.signing import new_secret
 
 Client = TestClient[Any, Any]
@@ -155,7 +154,7 @@ async def test_two_nodes_never_make_one_attempt_twice(
         await eventually(lambda: _count(crm, 12))
     finally:
         for node in nodes:
-            await node.guard.close()
+            await node.sender.close()
     assert len(crm.ids) == len(set(crm.ids)) == 12
     attempts = await pool.fetchval("SELECT sum(attempts) FROM webhook_deliveries")
     assert attempts == 12
@@ -190,7 +189,7 @@ async def test_a_slow_subscriber_backlog_never_outlives_its_lease(
         await asyncio.wait_for(asyncio.gather(*(keep_delivering(n) for n in nodes)), 30)
     finally:
         for node in nodes:
-            await node.guard.close()
+            await node.sender.close()
     assert sum(claims) > 64  # some were left to their lease and claimed again
     # Each event reached the CRM once, and every request it saw is one recorded attempt: none
     # was sent by two nodes, or sent and left unrecorded. On a loaded machine a request may
@@ -230,7 +229,7 @@ async def test_a_slow_subscriber_does_not_hold_back_the_others(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
-        await node.guard.close()
+        await node.sender.close()
         await server.close()
 
 
@@ -307,7 +306,7 @@ async def test_what_cannot_be_claimed_does_not_keep_the_dispatcher_awake(
             await webhooks.disable(conn, sub.id, "test")
             assert await webhooks.next_due_in(conn) is None
     finally:
-        await node.guard.close()
+        await node.sender.close()
 
 
 async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
@@ -320,11 +319,11 @@ async def test_a_name_that_turns_private_after_subscribing_is_not_delivered_to(
     async with TestClient(TestServer(build_app(hub, background=False))) as client:
         await _form(client, name="Ivan", phone="+79160000012", message="one")
     node = Dispatcher(pool, hub.dsn, allow_private=False)
-    node.guard = NetGuard(aiohttp.ClientTimeout(total=5), resolver=LoopbackResolver())
+    node.sender = Sender(timeout_s=5, resolve=resolve_to_loopback)
     try:
         await node.deliver_due()
     finally:
-        await node.guard.close()
+        await node.sender.close()
     assert crm.received == []
     rows = await pool.fetch("SELECT status, attempt_log FROM webhook_deliveries ORDER BY id")
     assert rows[0]["status"] == "dead"
