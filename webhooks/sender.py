@@ -20,7 +20,6 @@ finds the same `webhook-id` twice, which Standard Webhooks asks receivers to ded
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ipaddress
 import socket
@@ -36,6 +35,9 @@ from yarl import URL
 from hub.netguard import Refused, is_public
 
 KEEP_ALIVE_S = 10.0  # an idle connection older than this is closed, not reused
+# A connection older than this is not reused either: the receiver's name is resolved (and
+# its address judged) again at least this often, so a CRM that moved is followed.
+MAX_AGE_S = 60.0
 IDLE_PER_ORIGIN = 32  # idle connections kept per receiver
 MAX_REPLY_BYTES = 1 << 20  # a longer answer body is not read: its connection is dropped
 USER_AGENT = "omnichannel-hub-webhooks/1"
@@ -80,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.opened = time.monotonic()
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Reply] | None = None
         self._answered = False  # a byte of the current answer came
@@ -188,8 +191,10 @@ class Sender:
         allow_private: bool = False,
         resolve: Resolve = resolve_host,
         ssl_context: ssl.SSLContext | None = None,
+        max_age_s: float = MAX_AGE_S,
     ) -> None:
         self.timeout_s = timeout_s
+        self.max_age_s = max_age_s
         self.allow_private = allow_private
         self.resolve = resolve
         self._ssl = ssl_context
@@ -235,9 +240,6 @@ class Sender:
                 f"User-Agent: {USER_AGENT}",
                 "Accept: */*",
             ]
-            if url.user is not None:
-                secret = f"{url.user}:{url.password or ''}".encode()
-                lines.append(f"Authorization: Basic {base64.b64encode(secret).decode()}")
             head = ("\r\n".join(lines) + "\r\n").encode("ascii")
             if len(self._heads) > 1024:
                 self._heads.clear()
@@ -263,10 +265,11 @@ class Sender:
 
     def _keep(self, conn: _Connection) -> None:
         idle = self._idle.setdefault(conn.origin, [])
-        if len(idle) >= IDLE_PER_ORIGIN:
+        now = time.monotonic()
+        if len(idle) >= IDLE_PER_ORIGIN or now - conn.opened >= self.max_age_s:
             conn.close()
             return
-        conn.idle_since = time.monotonic()
+        conn.idle_since = now
         idle.append(conn)
 
     async def _connect(self, origin: Origin) -> _Connection:
