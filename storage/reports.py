@@ -351,6 +351,67 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# The figures of a care cycle as report_cycles.figures packs them (migration 0028): the
+# values of these durations, in this order (NaN for none), then a word with bit k set when
+# the k-th condition holds. A statement over cycles whose metrics are all among them
+# gathers that one column instead of one aggregate per metric; the conditions are the
+# metrics' own SQL, and a test holds both ways of measuring equal.
+PACKED_DURATIONS = (
+    "c.first_response_s",
+    "c.first_response_bh_s",
+    "c.queue_wait_s",
+    "c.queue_wait_bh_s",
+    "c.resolution_s",
+    "c.resolution_bh_s",
+)
+PACKED_FLAGS = (
+    "c.cycle = 1",
+    "c.cycle > 1",
+    _ANSWERED,
+    _UNANSWERED,
+    f"{_UNANSWERED} AND c.first_assigned_at IS NULL",
+    f"{_UNANSWERED} AND c.first_assigned_at IS NOT NULL",
+    f"c.closed_at IS NOT NULL AND {_ANSWERED}"
+    " AND (c.last_customer_at IS NULL OR c.last_customer_at <= c.last_reply_at)",
+    "c.transfers > 0",
+    "c.lead_first",
+)
+_PACKED = np.dtype([("durations", ">f8", (len(PACKED_DURATIONS),)), ("flags", ">i4")])
+
+
+def _packable(metric: Metric) -> bool:
+    if metric.source is not CYCLES:
+        return False
+    if metric.kind == DURATION:
+        return metric.sql in PACKED_DURATIONS
+    return metric.kind == COUNT and (metric.sql == "true" or metric.sql in PACKED_FLAGS)
+
+
+def _unpack(metrics: Sequence[Metric], packed: Sequence[bytes]) -> list[list[Any]]:
+    """Each group's raw values (as `_raw` reads them from a statement's own aggregates)
+    from the packed figures of its cycles: every group at once, each a slice of one array."""
+    if not packed:
+        return []
+    rows = np.frombuffer(b"".join(packed), dtype=_PACKED)
+    sizes = np.array([len(p) // _PACKED.itemsize for p in packed], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    columns: list[list[Any]] = []
+    for m in metrics:
+        if m.kind == COUNT:
+            if m.sql == "true":
+                counts = sizes
+            else:
+                bit = (rows["flags"] >> PACKED_FLAGS.index(m.sql)) & 1
+                counts = np.add.reduceat(bit, starts)
+            columns.append(counts.tolist())
+        else:
+            values = rows["durations"][:, PACKED_DURATIONS.index(m.sql)]
+            held = ~np.isnan(values)
+            cuts = np.cumsum(np.add.reduceat(held, starts))[:-1]
+            columns.append([part.tobytes() or None for part in np.split(values[held], cuts)])
+    return [list(raw) for raw in zip(*columns, strict=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """What a report asks for: a stretch of time, filters, and how to split it."""
@@ -541,10 +602,12 @@ _WEIGHT = {"cycles": 0, "responses": 1, "offers": 2, "leads": 3, "calls": 4, "pr
 
 
 async def measure_all(
-    pool: asyncpg.Pool, asks: Sequence[Ask], parallel: int = PARALLEL
+    pool: asyncpg.Pool, asks: Sequence[Ask], parallel: int = PARALLEL, packing: bool = True
 ) -> list[dict[Any, dict[str, Any]]]:
     """Each ask's metrics: key -> metric -> value (a group's id, a bucket, or TOTAL). One
-    statement per fact table and ask, at most `parallel` at once, the heaviest first."""
+    statement per fact table and ask, at most `parallel` at once, the heaviest first.
+    `packing`: cycles' figures read packed where they can be (`PACKED_FLAGS`); off, every
+    metric is its own aggregate (the tests compare the two)."""
     work = []
     for i, ask in enumerate(asks):
         through_cycles = (
@@ -559,7 +622,9 @@ async def measure_all(
     work.sort(key=lambda w: (w[0], w[1]))
     slots = asyncio.Semaphore(parallel)
     tasks = [
-        asyncio.ensure_future(_measure(pool, slots, asks[i].q, g, asks[i].by, asks[i].total))
+        asyncio.ensure_future(
+            _measure(pool, slots, asks[i].q, g, asks[i].by, asks[i].total, packing)
+        )
         for _, i, g in work
     ]
     found: list[dict[Any, dict[str, Any]]] = [{} for _ in asks]
@@ -584,6 +649,7 @@ async def _measure(
     group: Sequence[Metric],
     by: str | None,
     total: bool = False,
+    packing: bool = True,
 ) -> dict[Any, dict[str, Any]]:
     source = group[0].source
     args: list[Any] = []
@@ -596,7 +662,8 @@ async def _measure(
         if "{tz}" in key:
             args.append(q.tz)
             key = key.replace("{tz}", f"${len(args)}")
-    aggregates = _aggregates(group, q, args)
+    packed = packing and all(_packable(m) for m in group)
+    aggregates = ["string_agg(c.figures, NULL)"] if packed else _aggregates(group, q, args)
     where = _where(source, q, args)
     sql = (
         f"SELECT {key} AS key, {', '.join(aggregates)}"
@@ -608,7 +675,10 @@ async def _measure(
         rows = await conn.fetch(sql, *args)
 
     def read() -> dict[Any, dict[str, Any]]:
-        raws = [_raw(group, row) for row in rows]
+        if packed:
+            raws = _unpack(group, [row[1] for row in rows])
+        else:
+            raws = [_raw(group, row) for row in rows]
         if key == "NULL":  # no split (or one this table does not have): the whole period
             return {TOTAL: _figures(group, raws)[0]} if raws and (by is None or total) else {}
         keys = [row["key"] for row in rows]

@@ -13,7 +13,16 @@ import asyncpg
 
 from hub.domain import Channel
 from storage import reports
-from storage.reports import CYCLES, DURATION, GROUPS, METRICS, TOTAL, Ask, Query
+from storage.reports import (
+    CYCLES,
+    DURATION,
+    GROUPS,
+    METRICS,
+    PACKED_FLAGS,
+    TOTAL,
+    Ask,
+    Query,
+)
 
 SINCE = datetime(2026, 3, 2, tzinfo=UTC)
 UNTIL = SINCE + timedelta(days=7)
@@ -72,8 +81,9 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                                               last_customer_at, last_reply_at, transfers,
                                               queue_wait_bh_s, first_response_bh_s,
                                               resolution_bh_s, lead_first)
-                   VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8::timestamptz, CASE WHEN $8 IS NOT NULL
-                           THEN 'message' END, $9, $10, $8, $11, $12, $13, $14, true)
+                   VALUES ($1, $15, $2, $3, $4, $5, $6, $7, $8::timestamptz,
+                           CASE WHEN $8 IS NOT NULL THEN 'message' END, $9, $10, $8, $11, $12,
+                           $13, $14, $6::timestamptz >= $16::timestamptz)
                    RETURNING id""",
                 dialog,
                 lead,
@@ -81,10 +91,13 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                 rng.choice([None, *queues]),
                 operator,
                 started,
-                *at,
+                *at[:2],
+                None if n % 11 == 5 else at[2],  # some never closed
                 started + timedelta(seconds=rng.randint(0, 9000)),
                 rng.randint(0, 1),
                 *(_seconds(rng, 600, 0.3) for _ in range(3)),
+                2 if n % 7 == 3 else 1,  # some began by reopening
+                SINCE,  # each cycle in the week is its lead's first
             )
             for i in range(rng.randint(0, 2)):
                 await conn.execute(
@@ -193,3 +206,23 @@ async def test_the_whole_period_beside_groups_is_the_period_alone(
         # (By operator or queue, leads are counted through their first cycle: each cycle
         # here is its lead's first, so the counts agree.)
         assert found[TOTAL] == alone[TOTAL], by
+
+
+async def test_packed_figures_are_the_metrics_own(pool: asyncpg.Pool, form: Channel) -> None:
+    """A cycle's figures packed when it is written (report_cycles.figures) give every
+    metric, for every split, exactly what the metric's own aggregate gives."""
+    await _fill(pool, form)
+    q = Query(SINCE, UNTIL)
+    every = list(METRICS.values())
+    splits = [*GROUPS, "date_trunc('day', {at} AT TIME ZONE {tz})"]
+    asks = [Ask(q, every), *(Ask(q, every, by, total=True) for by in splits)]
+    packed = await reports.measure_all(pool, asks)
+    plain = await reports.measure_all(pool, asks, packing=False)
+    assert packed == plain
+    # Every condition both holds and fails somewhere, so each bit of the word was read.
+    cycles = await pool.fetchval("SELECT count(*) FROM report_cycles")
+    for condition in PACKED_FLAGS:
+        held = await pool.fetchval(
+            f"SELECT count(*) FILTER (WHERE {condition}) FROM report_cycles c"
+        )
+        assert 0 < held < cycles, condition
