@@ -90,6 +90,8 @@ class _Connection(asyncio.Protocol):
         self._retry_after: str | None = None
         self._body_bytes = 0
         self._keep = False
+        self._final = False  # the current request's answer has been read
+        self._out_of_step = False  # more answers than requests came: never reused
 
     # asyncio.Protocol
 
@@ -122,6 +124,10 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._final:
+            self._out_of_step = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == b"retry-after":
             self._retry_after = value.decode("latin-1").strip()
@@ -141,7 +147,7 @@ class _Connection(asyncio.Protocol):
         if self._status < 200:
             self._status, self._retry_after = 0, None  # 1xx: the answer is still to come
             return
-        self._keep = self._parser.should_keep_alive()
+        self._keep, self._final = self._parser.should_keep_alive(), True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(Reply(self._status, self._retry_after))
 
@@ -151,7 +157,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._answered, self._status, self._retry_after = False, 0, None
-        self._body_bytes, self._keep = 0, False
+        self._body_bytes, self._keep, self._final = 0, False, False
         self.transport.write(request)
         try:
             reply = await self._waiter
@@ -161,7 +167,12 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return self._keep and not self.closed and self._body_bytes <= MAX_REPLY_BYTES
+        return (
+            self._keep
+            and not self.closed
+            and not self._out_of_step
+            and self._body_bytes <= MAX_REPLY_BYTES
+        )
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:

@@ -232,6 +232,19 @@ async def test_a_huge_answer_is_not_read_to_its_end() -> None:
             await send.close()
 
 
+async def test_a_connection_answering_twice_to_one_request_is_dropped() -> None:
+    twice = NO_CONTENT + b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+    async with scripted(answering(twice, NO_CONTENT)) as (url, requests):
+        send = sender()
+        try:
+            assert (await send.post(url, HEADERS, BODY)).status == 204
+            assert not any(send._idle.values())
+            assert (await send.post(url, HEADERS, BODY)).status == 204
+        finally:
+            await send.close()
+    assert len(requests) == 2
+
+
 async def test_an_answer_that_is_not_http_fails() -> None:
     async with scripted(answering(b"SSH-2.0-OpenSSH_9.2\r\n")) as (url, _):
         send = sender()
