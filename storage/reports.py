@@ -393,6 +393,8 @@ def _unpack(metrics: Sequence[Metric], packed: Sequence[bytes]) -> list[list[Any
     if not packed:
         return []
     rows = np.frombuffer(b"".join(packed), dtype=_PACKED)
+    flags = rows["flags"].astype(np.int32)  # in this machine's byte order, once
+    durations = rows["durations"].astype(np.float64).T.copy()  # a row per duration
     sizes = np.array([len(p) // _PACKED.itemsize for p in packed], dtype=np.int64)
     starts = np.cumsum(sizes) - sizes
     columns: list[list[Any]] = []
@@ -401,14 +403,14 @@ def _unpack(metrics: Sequence[Metric], packed: Sequence[bytes]) -> list[list[Any
             if m.sql == "true":
                 counts = sizes
             else:
-                bit = (rows["flags"] >> PACKED_FLAGS.index(m.sql)) & 1
+                bit = (flags >> PACKED_FLAGS.index(m.sql)) & 1
                 counts = np.add.reduceat(bit, starts)
             columns.append(counts.tolist())
         else:
-            values = rows["durations"][:, PACKED_DURATIONS.index(m.sql)]
+            values = durations[PACKED_DURATIONS.index(m.sql)]
             held = ~np.isnan(values)
             cuts = np.cumsum(np.add.reduceat(held, starts))[:-1]
-            columns.append([part.tobytes() or None for part in np.split(values[held], cuts)])
+            columns.append([part if len(part) else None for part in np.split(values[held], cuts)])
     return [list(raw) for raw in zip(*columns, strict=True)]
 
 
@@ -489,6 +491,9 @@ def _raw(metrics: Sequence[Metric], row: asyncpg.Record) -> list[Any]:
         if m.kind == SHARE:
             found.append((row[i], row[i + 1]))
             i += 2
+        elif m.kind == DURATION:  # sent as 8 bytes a value, network order
+            found.append(np.frombuffer(row[i], dtype=">f8") if row[i] else None)
+            i += 1
         else:
             found.append(row[i])
             i += 1
@@ -500,7 +505,8 @@ def _add(metrics: Sequence[Metric], groups: Sequence[list[Any]]) -> list[Any]:
     for i, m in enumerate(metrics):
         values = [g[i] for g in groups]
         if m.kind == DURATION:
-            total.append(b"".join(v for v in values if v))
+            held = [v for v in values if v is not None]
+            total.append(np.concatenate(held) if held else None)
         elif m.kind == SHARE:
             total.append((sum(v[0] for v in values), sum(v[1] for v in values)))
         else:
@@ -527,25 +533,26 @@ def _figures(metrics: Sequence[Metric], raws: Sequence[list[Any]]) -> list[dict[
     return found
 
 
-def _durations(sent: Sequence[bytes | None]) -> list[dict[str, Any]]:
-    """Count, mean, p50 and p90 of each group's values (8 bytes each, network order).
+def _durations(sent: Sequence[np.ndarray[Any, Any] | None]) -> list[dict[str, Any]]:
+    """Count, mean, p50 and p90 of each group's values.
 
     The percentiles are `percentile_cont`'s: at rank (n - 1) * f of the sorted values,
-    interpolated between the two nearest. numpy sorts a month's 80,000 values in under a
-    millisecond, where the database's ordered-set aggregate took some 17 ms for each
-    column of each group and period: those sorts were most of a summary's time. The groups
-    are worked on together, one array, each a slice of it.
+    interpolated between the two nearest. The database's ordered-set aggregate sorted every
+    column of each group and period (some 17 ms each for a month's 80,000 values, most of
+    a summary's time); numpy sorts them in under a millisecond (`ndarray.partition` around
+    the four ranks read was twice as slow). The groups are worked on together, one array,
+    each a slice of it.
     """
-    counts = np.array([len(s) // 8 if s else 0 for s in sent], dtype=np.int64)
-    values = np.frombuffer(b"".join(s for s in sent if s), dtype=">f8").astype(np.float64)
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        values[start:end].sort()
     found: list[dict[str, Any]] = [{"n": 0, "mean": None, "p50": None, "p90": None} for _ in sent]
+    counts = np.array([0 if s is None else len(s) for s in sent], dtype=np.int64)
     held = np.flatnonzero(counts)
     if not len(held):
         return found
+    values = np.concatenate([s for s in sent if s is not None and len(s)]).astype(np.float64)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    for start, end in zip(starts[held].tolist(), ends[held].tolist(), strict=True):
+        values[start:end].sort()
     n, first = counts[held], starts[held]
     figures = {"mean": np.add.reduceat(values, first) / n}
     for name, f in (("p50", 0.5), ("p90", 0.9)):
