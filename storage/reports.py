@@ -376,7 +376,7 @@ PACKED_FLAGS = (
     "c.transfers > 0",
     "c.lead_first",
 )
-_PACKED = np.dtype([("durations", ">f8", (len(PACKED_DURATIONS),)), ("flags", ">i4")])
+_PACKED_WIDTH = len(PACKED_DURATIONS) + 1  # float8 values a cycle: durations, then flags
 
 
 def _packable(metric: Metric) -> bool:
@@ -389,28 +389,39 @@ def _packable(metric: Metric) -> bool:
 
 def _unpack(metrics: Sequence[Metric], packed: Sequence[bytes]) -> list[list[Any]]:
     """Each group's raw values (as `_raw` reads them from a statement's own aggregates)
-    from the packed figures of its cycles: every group at once, each a slice of one array."""
+    from the packed figures of its cycles: every group and figure at once, each group a
+    run of rows of one array."""
     if not packed:
         return []
-    rows = np.frombuffer(b"".join(packed), dtype=_PACKED)
-    flags = rows["flags"].astype(np.int32)  # in this machine's byte order, once
-    durations = rows["durations"].astype(np.float64).T.copy()  # a row per duration
-    sizes = np.array([len(p) // _PACKED.itemsize for p in packed], dtype=np.int64)
+    figures = np.frombuffer(b"".join(packed), dtype=">f8").reshape(-1, _PACKED_WIDTH)
+    sizes = np.array([len(p) // (8 * _PACKED_WIDTH) for p in packed], dtype=np.int64)
     starts = np.cumsum(sizes) - sizes
+    # How many cycles of each group have each word of flags, then each bit's count: the
+    # words that have it, summed.
+    words = 1 << len(PACKED_FLAGS)
+    group = np.repeat(np.arange(len(packed)), sizes)
+    flags = figures[:, -1].astype(np.int64)
+    per_word = np.bincount(group * words + flags, minlength=len(packed) * words)
+    has_bit = (np.arange(words)[:, None] >> np.arange(len(PACKED_FLAGS))) & 1
+    held_flags = (per_word.reshape(len(packed), words) @ has_bit).T.tolist()
+    durations = figures[:, :-1].T.astype(np.float64, order="C")  # a row per duration
+    held = ~np.isnan(durations)
+    held_counts = np.add.reduceat(held, starts, axis=1, dtype=np.int64)
     columns: list[list[Any]] = []
     for m in metrics:
         if m.kind == COUNT:
-            if m.sql == "true":
-                counts = sizes
-            else:
-                bit = (flags >> PACKED_FLAGS.index(m.sql)) & 1
-                counts = np.add.reduceat(bit, starts)
-            columns.append(counts.tolist())
-        else:
-            values = durations[PACKED_DURATIONS.index(m.sql)]
-            held = ~np.isnan(values)
-            cuts = np.cumsum(np.add.reduceat(held, starts))[:-1]
-            columns.append([part if len(part) else None for part in np.split(values[held], cuts)])
+            sql = m.sql
+            columns.append(sizes.tolist() if sql == "true" else held_flags[PACKED_FLAGS.index(sql)])
+            continue
+        j = PACKED_DURATIONS.index(m.sql)
+        values = durations[j][held[j]]
+        ends = np.cumsum(held_counts[j])
+        columns.append(
+            [
+                values[a:b] if b > a else None
+                for a, b in zip((ends - held_counts[j]).tolist(), ends.tolist(), strict=True)
+            ]
+        )
     return [list(raw) for raw in zip(*columns, strict=True)]
 
 
@@ -548,7 +559,7 @@ def _durations(sent: Sequence[np.ndarray[Any, Any] | None]) -> list[dict[str, An
     held = np.flatnonzero(counts)
     if not len(held):
         return found
-    values = np.concatenate([s for s in sent if s is not None and len(s)]).astype(np.float64)
+    values = np.concatenate([s for s in sent if s is not None and len(s)], dtype=np.float64)
     ends = np.cumsum(counts)
     starts = ends - counts
     for start, end in zip(starts[held].tolist(), ends[held].tolist(), strict=True):

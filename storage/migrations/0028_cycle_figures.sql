@@ -2,8 +2,8 @@
 -- counts, each an aggregate of its own that PostgreSQL advances row by row (a month is
 -- 80,000 cycles, so 1.3 million aggregate steps, most of a summary's time). The same
 -- figures of one cycle, packed once when the cycle is written, are one value to gather:
--- six durations as float8 in network order (NaN for none), then a word of flags, bit k set
--- when the k-th count's condition holds. storage/reports.py (`PACKED_DURATIONS`,
+-- six durations (NaN for none), then the flags (bit k set when the k-th count's condition
+-- holds), seven float8 in network order: read as one array of seven columns. storage/reports.py (`PACKED_DURATIONS`,
 -- `PACKED_FLAGS`) reads it; the conditions below are those metrics' own, word for word,
 -- and tests/storage/test_report_figures.py holds the two ways of counting equal.
 ALTER TABLE report_cycles ADD COLUMN figures bytea GENERATED ALWAYS AS (
@@ -13,7 +13,7 @@ ALTER TABLE report_cycles ADD COLUMN figures bytea GENERATED ALWAYS AS (
     || float8send(COALESCE(queue_wait_bh_s, 'NaN'))
     || float8send(COALESCE(extract(epoch FROM closed_at - started_at)::float8, 'NaN'))
     || float8send(COALESCE(resolution_bh_s, 'NaN'))
-    || int4send(
+    || float8send((
            CASE WHEN cycle = 1 THEN 1 ELSE 0 END
          | CASE WHEN cycle > 1 THEN 2 ELSE 0 END
          | CASE WHEN first_response_at IS NOT NULL THEN 4 ELSE 0 END
@@ -26,5 +26,5 @@ ALTER TABLE report_cycles ADD COLUMN figures bytea GENERATED ALWAYS AS (
                      AND (last_customer_at IS NULL OR last_customer_at <= last_reply_at)
                 THEN 64 ELSE 0 END
          | CASE WHEN transfers > 0 THEN 128 ELSE 0 END
-         | CASE WHEN lead_first THEN 256 ELSE 0 END)
+         | CASE WHEN lead_first THEN 256 ELSE 0 END)::float8)
 ) STORED;
