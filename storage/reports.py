@@ -356,8 +356,8 @@ METRICS: dict[str, Metric] = {
 
 
 # The figures of a care cycle as report_cycles.figures packs them (migration 0028): the
-# values of these durations, in this order (NaN for none), then a word with bit k set when
-# the k-th condition holds. A statement over cycles whose metrics are all among them
+# values of these durations, in this order (NaN for none), then the flags, bit k set when
+# the k-th condition holds; seven float8 in network order. A statement over cycles whose metrics are all among them
 # gathers that one column instead of one aggregate per metric; the conditions are the
 # metrics' own SQL, and a test holds both ways of measuring equal.
 PACKED_DURATIONS = (
