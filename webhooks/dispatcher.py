@@ -3,10 +3,10 @@
 Deliveries are rows made in the transaction of their event (storage/functions/40_webhooks.sql),
 so a restart loses none; each attempt is leased to one node (`FOR UPDATE SKIP LOCKED` and a
 lease), signed per Standard Webhooks, sent by `webhooks.sender` (kept-alive connections,
-redirects not followed, no loopback, private or link-local address unless allowed). 2xx is delivered; a
-network error, a timeout, a 3xx, 408, 429 or 5xx is tried again on the schedule (honouring
-`Retry-After`) until the budget is spent; 410 disables the subscription; other 4xx are dead at
-once. The loop sleeps until a NOTIFY says a delivery was made, or the next retry is due.
+redirects not followed, no loopback, private or link-local address unless allowed). 2xx is
+delivered; a network error, a timeout, a 3xx, 408, 429 or 5xx is tried again on the schedule
+(honouring `Retry-After`) until the budget is spent; 410 disables the subscription; other 4xx
+are dead at once. The loop sleeps until a NOTIFY says a delivery was made, or the next retry is due.
 """
 
 from __future__ import annotations

@@ -60,13 +60,9 @@ class Reply:
 
 async def resolve_host(host: str, port: int) -> list[tuple[int, tuple[object, ...]]]:
     """The addresses of `host`, from the system's resolver (an address literal as is)."""
-    try:
+    with contextlib.suppress(ValueError):
         literal = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-        return [(family, (host, port))]
+        return [(socket.AF_INET6 if literal.version == 6 else socket.AF_INET, (host, port))]
     infos = await asyncio.get_running_loop().getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )
@@ -167,12 +163,8 @@ class _Connection(asyncio.Protocol):
 
     @property
     def reusable(self) -> bool:
-        return (
-            self._keep
-            and not self.closed
-            and not self._out_of_step
-            and self._body_bytes <= MAX_REPLY_BYTES
-        )
+        # (An answer over MAX_REPLY_BYTES has closed its connection already.)
+        return self._keep and not self.closed and not self._out_of_step
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -219,7 +211,7 @@ class Sender:
         if url.scheme not in ("http", "https") or not url.host:
             raise Refused("only http(s) URLs with a host are fetched")
         request = self._request(url, headers, body)
-        origin = (url.scheme, url.host, url.explicit_port or url.port or 0)
+        origin = (url.scheme, url.host, url.port or 0)
         async with asyncio.timeout(self.timeout_s):
             while True:
                 conn = self._reuse(origin)
