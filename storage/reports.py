@@ -37,9 +37,10 @@ class Source:
     keys: dict[str, str]  # group -> SQL expression (absent: the group does not apply)
     # (the aliases that need it, the join), in order: a join is made only when read.
     joins: tuple[tuple[tuple[str, ...], str], ...] = ()
-    # An index holds what its statements read (report_cycles_figures): read through it
-    # alone, where other tables are read by a bitmap scan (see `_settings`).
-    covered: bool = False
+    # The columns an index holds beside `at` (migrations 0028, 0029): a statement that
+    # reads no other column of the table is read through that index alone, any other by a
+    # bitmap scan of the table (see `_settings`).
+    covers: frozenset[str] = frozenset()
 
     def from_clause(self, sql: str) -> str:
         """The table with the joins that `sql` (the key and the filters) reads from."""
@@ -50,6 +51,12 @@ class Source:
     @property
     def tables(self) -> str:
         return " ".join((self.table, *(join for _, join in self.joins)))
+
+    def covered(self, sql: str) -> bool:
+        """Whether the covering index holds every column of this table that `sql` reads."""
+        alias = self.table.split()[1]
+        read = set(re.findall(rf"\b{alias}\.(\w+)", sql))
+        return bool(self.covers) and read <= self.covers | {self.at.split(".")[1]}
 
 
 _LEAD = (("l",), "LEFT JOIN leads l ON l.id = c.lead_id")
@@ -64,7 +71,7 @@ CYCLES = Source(
         "source": "l.source->>'kind'",
     },
     (_LEAD,),
-    covered=True,
+    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "figures")),
 )
 RESPONSES = Source(
     "responses",
@@ -77,6 +84,7 @@ RESPONSES = Source(
         "source": "l.source->>'kind'",
     },
     ((("l",), "LEFT JOIN leads l ON l.id = r.lead_id"),),
+    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "seconds")),
 )
 CALLS = Source(
     "calls",
@@ -104,6 +112,7 @@ OFFERS = Source(
         "source": "l.source->>'kind'",
     },
     ((("c", "l"), "JOIN report_cycles c ON c.id = o.cycle_id"), _LEAD),
+    covers=frozenset(("operator_id", "cycle_id", "outcome")),
 )
 LEADS = Source(
     "leads",
@@ -122,6 +131,7 @@ LEADS = Source(
             " WHERE fc.lead_id = l.id ORDER BY fc.started_at LIMIT 1) lc ON true",
         ),
     ),
+    covers=frozenset(("merged_into",)),
 )
 # Presence is not an event in a period but a stretch across it: the overlap is summed.
 PRESENCE = Source(
@@ -593,15 +603,16 @@ PARALLEL = 3
 # A report reads a stretch of each fact table: a bitmap scan reads each page of it once, in
 # order, where an index scan (which the planner prefers on tables filled in time order)
 # goes from the index to the table row by row, 20-40 % slower over a month of 80,000
-# cycles; a covered table's statements are left their index-only scan, faster still.
+# cycles; a statement whose columns a covering index holds (`Source.covered`) is left its
+# index-only scan, faster still.
 # Statements already run side by side, so parallel workers would only add their start and
 # their merge; the durations' groups are built in memory (`work_mem`).
 _SETTINGS = """SET LOCAL max_parallel_workers_per_gather = 0;
                SET LOCAL work_mem = '32MB'"""
 
 
-def _settings(source: Source, packed: bool) -> str:
-    if source.covered and packed:
+def _settings(source: Source, sql: str) -> str:
+    if source.covered(sql):
         return _SETTINGS
     return f"SET LOCAL enable_indexscan = off; {_SETTINGS}"
 
@@ -629,13 +640,26 @@ class Ask:
 _WEIGHT = {"cycles": 0, "responses": 1, "offers": 2, "leads": 3, "calls": 4, "presence": 5}
 
 
-async def measure_all(
-    pool: asyncpg.Pool, asks: Sequence[Ask], parallel: int = PARALLEL, packing: bool = True
-) -> list[dict[Any, dict[str, Any]]]:
-    """Each ask's metrics: key -> metric -> value (a group's id, a bucket, or TOTAL). One
-    statement per fact table and ask, at most `parallel` at once, the heaviest first.
-    `packing`: cycles' figures read packed where they can be (`PACKED_FLAGS`); off, every
-    metric is its own aggregate (the tests compare the two)."""
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One fact table's statement of an ask: its metrics, all in one scan."""
+
+    ask: int  # which ask it measures
+    metrics: Sequence[Metric]
+    sql: str
+    args: Sequence[Any]
+    key: str  # the SQL of the split ("NULL": none)
+    packed: bool  # reads report_cycles.figures (`_unpack`)
+
+    @property
+    def source(self) -> Source:
+        return self.metrics[0].source
+
+
+def statements(asks: Sequence[Ask], packing: bool = True) -> list[Statement]:
+    """The statements that measure the asks, the heaviest first: one per fact table and
+    ask. `packing`: cycles' figures read packed where they can be (`PACKED_FLAGS`); off,
+    every metric is its own aggregate (the tests compare the two)."""
     work = []
     for i, ask in enumerate(asks):
         through_cycles = (
@@ -648,38 +672,11 @@ async def measure_all(
             sources.setdefault(m.source.name, []).append(m)
         work += [(_WEIGHT[name], i, group) for name, group in sources.items()]
     work.sort(key=lambda w: (w[0], w[1]))
-    slots = asyncio.Semaphore(parallel)
-    tasks = [
-        asyncio.ensure_future(
-            _measure(pool, slots, asks[i].q, g, asks[i].by, asks[i].total, packing)
-        )
-        for _, i, g in work
-    ]
-    found: list[dict[Any, dict[str, Any]]] = [{} for _ in asks]
-    for (_, i, _), part in zip(work, await asyncio.gather(*tasks), strict=True):
-        for key, values in part.items():
-            found[i].setdefault(key, {}).update(values)
-    return found
+    return [_statement(i, asks[i], group, packing) for _, i, group in work]
 
 
-async def measure(
-    pool: asyncpg.Pool, q: Query, metrics: Sequence[Metric], by: str | None = None
-) -> dict[Any, dict[str, Any]]:
-    """The metrics over the query's period, split by `by` (a group name, or an SQL
-    expression of a source's `at`, written `{at}`, for time buckets)."""
-    return (await measure_all(pool, [Ask(q, metrics, by)]))[0]
-
-
-async def _measure(
-    pool: asyncpg.Pool,
-    slots: asyncio.Semaphore,
-    q: Query,
-    group: Sequence[Metric],
-    by: str | None,
-    total: bool = False,
-    packing: bool = True,
-) -> dict[Any, dict[str, Any]]:
-    source = group[0].source
+def _statement(i: int, ask: Ask, group: Sequence[Metric], packing: bool) -> Statement:
+    source, q, by = group[0].source, ask.q, ask.by
     args: list[Any] = []
     if by is None:
         key = "NULL"
@@ -698,9 +695,39 @@ async def _measure(
         f" FROM {source.from_clause(key + where + ' '.join(aggregates))}"
         f" WHERE {where} GROUP BY 1"
     )
+    return Statement(i, group, sql, args, key, packed)
+
+
+async def measure_all(
+    pool: asyncpg.Pool, asks: Sequence[Ask], parallel: int = PARALLEL, packing: bool = True
+) -> list[dict[Any, dict[str, Any]]]:
+    """Each ask's metrics: key -> metric -> value (a group's id, a bucket, or TOTAL), from
+    `statements(asks, packing)`, at most `parallel` at once."""
+    work = statements(asks, packing)
+    slots = asyncio.Semaphore(parallel)
+    tasks = [asyncio.ensure_future(_measure(pool, slots, s, asks[s.ask])) for s in work]
+    found: list[dict[Any, dict[str, Any]]] = [{} for _ in asks]
+    for s, part in zip(work, await asyncio.gather(*tasks), strict=True):
+        for key, values in part.items():
+            found[s.ask].setdefault(key, {}).update(values)
+    return found
+
+
+async def measure(
+    pool: asyncpg.Pool, q: Query, metrics: Sequence[Metric], by: str | None = None
+) -> dict[Any, dict[str, Any]]:
+    """The metrics over the query's period, split by `by` (a group name, or an SQL
+    expression of a source's `at`, written `{at}`, for time buckets)."""
+    return (await measure_all(pool, [Ask(q, metrics, by)]))[0]
+
+
+async def _measure(
+    pool: asyncpg.Pool, slots: asyncio.Semaphore, s: Statement, ask: Ask
+) -> dict[Any, dict[str, Any]]:
+    group, packed, key, by, total = s.metrics, s.packed, s.key, ask.by, ask.total
     async with slots, pool.acquire() as conn, conn.transaction():
-        await conn.execute(_settings(source, packed))
-        rows = await conn.fetch(sql, *args)
+        await conn.execute(_settings(s.source, s.sql))
+        rows = await conn.fetch(s.sql, *s.args)
 
     def read() -> dict[Any, dict[str, Any]]:
         if packed:

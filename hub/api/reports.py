@@ -21,7 +21,7 @@ from hub.api.auth import scoped
 from hub.api.shapes import page, paging
 from hub.context import hub_of
 from hub.errors import ApiError
-from hub.httputil import whole_number
+from hub.httputil import large_json, whole_number
 from storage import reports
 from storage.reports import DURATION, GROUPS, INTERVALS, METRICS, Metric, Query
 
@@ -154,7 +154,7 @@ async def summary(request: web.Request) -> web.Response:
                     "metrics": reports.empty(wanted) | now[key],
                 }
             )
-    return web.json_response(
+    return large_json(
         {
             "period": _period(q, since, until),
             "totals": reports.empty(wanted) | totals,
@@ -227,7 +227,7 @@ async def series(request: web.Request) -> web.Response:
         }
         for b in buckets
     ]
-    return web.json_response(
+    return large_json(
         {
             "period": _period(q, since, until),
             "metric": metric.name,

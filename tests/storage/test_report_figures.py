@@ -6,6 +6,7 @@ groups (added up from them) is the period measured alone, for every metric and s
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,3 +227,36 @@ async def test_packed_figures_are_the_metrics_own(pool: asyncpg.Pool, form: Chan
             f"SELECT count(*) FILTER (WHERE {condition}) FROM report_cycles c"
         )
         assert 0 < held < cycles, condition
+
+
+async def test_statements_judged_covered_are_index_only_scans(
+    pool: asyncpg.Pool, form: Channel
+) -> None:
+    """A statement is left its index scan only where a covering index holds every column it
+    reads (migrations 0028, 0029; `Source.covered`): judged so, PostgreSQL can read it from
+    the index alone; judged not, it cannot. A summary's own statements are covered."""
+    await _fill(pool, form)
+    every = list(METRICS.values())
+    week_before = Query(SINCE - timedelta(days=7), SINCE)
+    asks = [
+        Ask(Query(SINCE, UNTIL), every, "operator", total=True),
+        Ask(week_before, every),
+        *(Ask(Query(SINCE, UNTIL), every, by) for by in ("channel", "source")),
+    ]
+    summary = reports.statements(asks[:2])
+    assert {s.source.name for s in summary if s.source.covered(s.sql)} == {
+        "cycles",
+        "responses",
+        "offers",
+        "leads",
+    }
+    judged = []
+    async with pool.acquire() as conn, conn.transaction():
+        # Only index scans left: an index-only one wherever the columns allow it.
+        await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        for s in [*reports.statements(asks), *reports.statements(asks, packing=False)]:
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {s.sql}", *s.args))
+            only = re.search(rf"Index Only Scan using \w+ on {s.source.table}\b", plan)
+            assert (only is not None) == s.source.covered(s.sql), (s.sql, plan)
+            judged.append(s.source.covered(s.sql))
+    assert True in judged and False in judged
