@@ -302,10 +302,8 @@ METRICS: dict[str, Metric] = {
             "calls_recovered",
             CALLS,
             COUNT,
-            f"{_MISSED} AND EXISTS (SELECT 1 FROM report_calls b"
-            " WHERE b.customer_phone = k.customer_phone AND b.answered_at IS NOT NULL"
-            " AND b.started_at > k.started_at"
-            " AND b.started_at <= k.started_at + make_interval(secs => $recovered))",
+            # followed_at: the start of the next answered call with the number (0030).
+            f"{_MISSED} AND k.followed_at <= k.started_at + make_interval(secs => $recovered)",
             "Missed calls followed by an answered call with the same number, either way "
             "(called back, or the customer called again and got through), within "
             "recovered_within_s seconds (86,400 by default).",

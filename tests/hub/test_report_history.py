@@ -23,13 +23,16 @@ Client = TestClient[Any, Any]
 
 
 async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
-    """The database as a hub before reports left it, then upgraded."""
+    """The database as a hub before reports left it, then upgraded (the reports' migrations
+    again, in order)."""
     async with pool.acquire() as conn:
         await conn.execute(
             """DROP TABLE report_offers, report_responses, report_cycles, report_calls, report_presence,
-                          report_leads, report_cursor;
+                          report_leads, report_cursor CASCADE;
+               DROP FUNCTION report_calls_inserted, report_calls_updated;
+               DROP INDEX leads_created;
                ALTER TABLE domain_events DROP COLUMN txid;
-               DELETE FROM schema_migrations WHERE version = 23"""
+               DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30)"""
         )
         await migrate(conn)
 
