@@ -36,16 +36,28 @@ class Pending:
     hours: bool  # backfilled cycles still without business-hours seconds
 
 
+# Both read the log from the cursor on, in the order of its index (migration 0031): a few
+# pages, however long the log; the row comparison starts the scan right after the cursor,
+# within a transaction's events too. Events past the cursor come in transaction order, so
+# some are final if and only if the first is.
+PENDING = """SELECT COALESCE((SELECT e.txid < txid_snapshot_xmin(txid_current_snapshot())
+                                FROM domain_events e
+                               WHERE (e.txid, e.id) > ((SELECT txid FROM report_cursor),
+                                                       (SELECT event_id FROM report_cursor))
+                               ORDER BY e.txid, e.id
+                               LIMIT 1), false) AS events,
+                    EXISTS (SELECT 1 FROM report_cycles WHERE hours_due) AS hours"""
+FINAL_EVENTS = f"""SELECT e.txid, {_EVENT_COLUMNS}
+                     FROM domain_events e
+                    WHERE (e.txid, e.id) > ($1::bigint, $2::bigint)
+                      AND e.txid < txid_snapshot_xmin(txid_current_snapshot())
+                    ORDER BY e.txid, e.id
+                    LIMIT $3"""
+
+
 async def pending(db: Conn | asyncpg.Pool) -> Pending:
     """Whether the builder has work, without taking the cursor."""
-    row = await db.fetchrow(
-        """SELECT EXISTS (SELECT 1 FROM domain_events e
-                           WHERE e.txid >= (SELECT txid FROM report_cursor)
-                             AND e.txid < txid_snapshot_xmin(txid_current_snapshot())
-                             AND (e.txid > (SELECT txid FROM report_cursor)
-                                  OR e.id > (SELECT event_id FROM report_cursor))) AS events,
-                  EXISTS (SELECT 1 FROM report_cycles WHERE hours_due) AS hours"""
-    )
+    row = await db.fetchrow(PENDING)
     assert row is not None
     return Pending(row["events"], row["hours"])
 
@@ -62,18 +74,7 @@ async def final_events(
     """The next final events after the cursor, oldest transaction first, each with its
     transaction's id. One statement, so the horizon and the rows come from the same
     snapshot."""
-    rows = await conn.fetch(
-        f"""SELECT e.txid, {_EVENT_COLUMNS}
-              FROM domain_events e
-             WHERE e.txid >= $1::bigint
-               AND e.txid < txid_snapshot_xmin(txid_current_snapshot())
-               AND (e.txid > $1::bigint OR e.id > $2)
-             ORDER BY e.txid, e.id
-             LIMIT $3""",
-        txid,
-        event_id,
-        limit,
-    )
+    rows = await conn.fetch(FINAL_EVENTS, txid, event_id, limit)
     return [(r["txid"], events.stored(r)) for r in rows]
 
 
