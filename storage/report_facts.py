@@ -163,12 +163,14 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
     # A new cycle is its lead's first when the lead has none yet (nor an earlier one in
     # this batch); an update never changes that.
     saved = await conn.fetch(
-        f"""INSERT INTO report_cycles ({_WRITTEN}, lead_first)
+        f"""INSERT INTO report_cycles ({_WRITTEN}, lead_first, source)
             SELECT {_WRITTEN},
                    row_number() OVER (PARTITION BY r.lead_id ORDER BY r.started_at) = 1
-                   AND NOT EXISTS (SELECT 1 FROM report_cycles o WHERE o.lead_id = r.lead_id)
+                   AND NOT EXISTS (SELECT 1 FROM report_cycles o WHERE o.lead_id = r.lead_id),
+                   (SELECT l.source->>'kind' FROM leads l WHERE l.id = r.lead_id)
               FROM jsonb_populate_recordset(NULL::report_cycles, $1::jsonb) AS r
-            ON CONFLICT (dialog_id, cycle) DO UPDATE SET {updates}, hours_due = false
+            ON CONFLICT (dialog_id, cycle) DO UPDATE
+               SET {updates}, source = EXCLUDED.source, hours_due = false
             RETURNING id, dialog_id, cycle""",
         _plain(rows),
     )
@@ -176,9 +178,9 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
     await conn.execute("DELETE FROM report_responses WHERE cycle_id = ANY($1::bigint[])", ids)
     await conn.execute(
         """INSERT INTO report_responses (cycle_id, n, started_at, lead_id, channel_id,
-                                         queue_id, operator_id, seconds)
+                                         queue_id, operator_id, seconds, source)
            SELECT c.id, x.n, c.started_at, c.lead_id, c.channel_id, c.queue_id,
-                  c.operator_id, x.s
+                  c.operator_id, x.s, c.source
              FROM report_cycles c, unnest(c.next_response_s) WITH ORDINALITY AS x(s, n)
             WHERE c.id = ANY($1::bigint[])""",
         ids,
@@ -212,14 +214,16 @@ async def save_calls(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
         await conn.execute(
             """INSERT INTO report_calls (call_id, channel_id, lead_id, dialog_id, direction,
                                          customer_phone, operator_id, status, started_at,
-                                         answered_at, ended_at, talk_s)
+                                         answered_at, ended_at, talk_s, source)
                SELECT r.call_id, c.channel_id, r.lead_id, r.dialog_id, r.direction,
                       c.customer_phone, r.operator_id, r.status, r.started_at, r.answered_at,
-                      r.ended_at, r.talk_s
+                      r.ended_at, r.talk_s, l.source->>'kind'
                  FROM jsonb_populate_recordset(NULL::report_calls, $1::jsonb) AS r
                  JOIN calls c ON c.id = r.call_id
+                 LEFT JOIN leads l ON l.id = r.lead_id
                ON CONFLICT (call_id) DO UPDATE
                   SET lead_id = EXCLUDED.lead_id, dialog_id = EXCLUDED.dialog_id,
+                      source = EXCLUDED.source,
                       direction = EXCLUDED.direction, operator_id = EXCLUDED.operator_id,
                       status = EXCLUDED.status, started_at = EXCLUDED.started_at,
                       answered_at = EXCLUDED.answered_at, ended_at = EXCLUDED.ended_at,
@@ -251,7 +255,8 @@ async def save_presence(conn: Conn, changes: Sequence[tuple[int, str, Any]]) -> 
 async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
     """A merge moves dialogs (and their calls) to the surviving lead, an unmerge moves them
     back: the facts follow the dialogs, so a report by source or an export by lead names
-    the lead the conversation belongs to now."""
+    the lead the conversation belongs to now, and counts it under that lead's first touch
+    (which a merge may replace by the merged lead's earlier one)."""
     await conn.execute(
         """UPDATE report_cycles c SET lead_id = d.lead_id
              FROM dialogs d
@@ -259,10 +264,19 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
               AND (c.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
         list(lead_ids),
     )
+    # The first touch kept with the facts (0032): the lead's now, which a merge may have
+    # replaced by the merged lead's earlier one and its undoing restored.
     await conn.execute(
-        """UPDATE report_responses r SET lead_id = c.lead_id
+        """UPDATE report_cycles c SET source = l.source->>'kind'
+             FROM leads l
+            WHERE l.id = c.lead_id AND c.lead_id = ANY($1::bigint[])
+              AND c.source IS DISTINCT FROM l.source->>'kind'""",
+        list(lead_ids),
+    )
+    await conn.execute(
+        """UPDATE report_responses r SET lead_id = c.lead_id, source = c.source
              FROM report_cycles c
-            WHERE c.id = r.cycle_id AND r.lead_id IS DISTINCT FROM c.lead_id
+            WHERE c.id = r.cycle_id AND (r.lead_id, r.source) IS DISTINCT FROM (c.lead_id, c.source)
               AND c.lead_id = ANY($1::bigint[])""",
         list(lead_ids),
     )
@@ -279,6 +293,13 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
              FROM dialogs d
             WHERE d.id = k.dialog_id AND k.lead_id IS DISTINCT FROM d.lead_id
               AND (k.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
+        list(lead_ids),
+    )
+    await conn.execute(
+        """UPDATE report_calls k SET source = l.source->>'kind'
+             FROM leads l
+            WHERE l.id = k.lead_id AND k.lead_id = ANY($1::bigint[])
+              AND k.source IS DISTINCT FROM l.source->>'kind'""",
         list(lead_ids),
     )
 

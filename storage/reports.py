@@ -59,7 +59,6 @@ class Source:
         return bool(self.covers) and read <= self.covers | {self.at.split(".")[1]}
 
 
-_LEAD = (("l",), "LEFT JOIN leads l ON l.id = c.lead_id")
 CYCLES = Source(
     "cycles",
     "report_cycles c",
@@ -68,10 +67,9 @@ CYCLES = Source(
         "operator": "c.operator_id",
         "channel": "c.channel_id",
         "queue": "c.queue_id",
-        "source": "l.source->>'kind'",
+        "source": "c.source",  # the lead's first touch, kept with the fact (0032)
     },
-    (_LEAD,),
-    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "figures")),
+    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "source", "figures")),
 )
 RESPONSES = Source(
     "responses",
@@ -81,10 +79,9 @@ RESPONSES = Source(
         "operator": "r.operator_id",
         "channel": "r.channel_id",
         "queue": "r.queue_id",
-        "source": "l.source->>'kind'",
+        "source": "r.source",
     },
-    ((("l",), "LEFT JOIN leads l ON l.id = r.lead_id"),),
-    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "seconds")),
+    covers=frozenset(("operator_id", "channel_id", "queue_id", "lead_id", "source", "seconds")),
 )
 CALLS = Source(
     "calls",
@@ -94,12 +91,9 @@ CALLS = Source(
         "operator": "k.operator_id",
         "channel": "k.channel_id",
         "queue": "kc.queue_id",
-        "source": "l.source->>'kind'",
+        "source": "k.source",
     },
-    (
-        (("l",), "LEFT JOIN leads l ON l.id = k.lead_id"),
-        (("kc",), "LEFT JOIN report_cycles kc ON kc.dialog_id = k.dialog_id AND kc.cycle = 1"),
-    ),
+    ((("kc",), "LEFT JOIN report_cycles kc ON kc.dialog_id = k.dialog_id AND kc.cycle = 1"),),
 )
 OFFERS = Source(
     "offers",
@@ -109,9 +103,9 @@ OFFERS = Source(
         "operator": "o.operator_id",
         "channel": "c.channel_id",
         "queue": "c.queue_id",
-        "source": "l.source->>'kind'",
+        "source": "c.source",
     },
-    ((("c", "l"), "JOIN report_cycles c ON c.id = o.cycle_id"), _LEAD),
+    ((("c",), "JOIN report_cycles c ON c.id = o.cycle_id"),),
     covers=frozenset(("operator_id", "cycle_id", "outcome")),
 )
 LEADS = Source(
@@ -782,7 +776,7 @@ _EXPORT = {
     "queue": "qu.name",
     "operator_id": "c.operator_id",
     "operator": "op.name",
-    "source": "l.source->>'kind'",
+    "source": "c.source",
     "started_at": "c.started_at",
     "first_assigned_at": "c.first_assigned_at",
     "first_response_at": "c.first_response_at",
@@ -807,6 +801,7 @@ _EXPORT = {
 }
 EXPORT_COLUMNS = tuple(_EXPORT)
 _EXPORT_FROM = f"""{CYCLES.tables}
+              LEFT JOIN leads l ON l.id = c.lead_id
               LEFT JOIN channels ch ON ch.id = c.channel_id
               LEFT JOIN queues qu ON qu.id = c.queue_id
               LEFT JOIN operators op ON op.id = c.operator_id"""

@@ -32,7 +32,7 @@ async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
                DROP FUNCTION report_calls_inserted, report_calls_updated;
                DROP INDEX leads_created;
                ALTER TABLE domain_events DROP COLUMN txid;
-               DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30)"""
+               DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30, 31, 32)"""
         )
         await migrate(conn)
 
@@ -91,21 +91,52 @@ async def test_the_facts_follow_a_merge_to_the_surviving_lead(
     b = await (
         await client.post("/forms/site", json={"name": "B", "email": "b@example.com"})
     ).json()
+    # B first wrote on Telegram, before A's form: a merge makes that A's first touch.
+    await pool.execute(
+        """UPDATE leads SET source = jsonb_build_object('kind', 'telegram',
+                                                        'at', now() - interval '1 hour')
+            WHERE id = $1""",
+        b["lead_id"],
+    )
     await hub.facts.catch_up()
+    assert await _cycles_by_source(client, auth) == {"form": 1, "telegram": 1}
     merged = await client.post(
         f"/api/v1/leads/{a['lead_id']}/merge", json={"other_id": b["lead_id"]}, headers=auth
     )
     assert merged.status == 200, await merged.text()
     rows = (await report(client, auth, "dialogs"))["items"]
     assert {r["lead_id"] for r in rows} == {a["lead_id"]}
+    assert {r["source"] for r in rows} == {"telegram"}
     totals = (await report(client, auth, "summary"))["totals"]
     assert totals["leads_new"] == {"value": 1} and totals["cycles"] == {"value": 2}
+    assert await _cycles_by_source(client, auth) == {"telegram": 2}
+    assert await _facts_off_their_leads_source(pool) == 0
     restored = await client.post(
         f"/api/v1/leads/{a['lead_id']}/unmerge", json={"other_id": b["lead_id"]}, headers=auth
     )
     assert restored.status == 200
     rows = (await report(client, auth, "dialogs"))["items"]
     assert sorted(r["lead_id"] for r in rows) == sorted([a["lead_id"], b["lead_id"]])
+    assert await _cycles_by_source(client, auth) == {"form": 1, "telegram": 1}
+    assert await _facts_off_their_leads_source(pool) == 0
+
+
+async def _cycles_by_source(client: Client, auth: dict[str, str]) -> dict[str, int]:
+    body = await report(client, auth, "summary", group_by="source", metrics="cycles")
+    return {g["key"]["id"]: g["metrics"]["cycles"]["value"] for g in body["groups"]}
+
+
+async def _facts_off_their_leads_source(pool: asyncpg.Pool) -> int:
+    """Facts whose kept first touch is not their lead's (migration 0032)."""
+    off: int = await pool.fetchval(
+        """SELECT (SELECT count(*) FROM report_cycles f JOIN leads l ON l.id = f.lead_id
+                    WHERE f.source IS DISTINCT FROM l.source->>'kind')
+                + (SELECT count(*) FROM report_responses f JOIN leads l ON l.id = f.lead_id
+                    WHERE f.source IS DISTINCT FROM l.source->>'kind')
+                + (SELECT count(*) FROM report_calls f JOIN leads l ON l.id = f.lead_id
+                    WHERE f.source IS DISTINCT FROM l.source->>'kind')"""
+    )
+    return off
 
 
 async def test_a_live_conversation_with_real_waits(
