@@ -175,6 +175,7 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
         _plain(rows),
     )
     ids = [r["id"] for r in saved]
+    await _offers_follow(conn, "c.id = ANY($1::bigint[])", ids)
     await conn.execute("DELETE FROM report_responses WHERE cycle_id = ANY($1::bigint[])", ids)
     await conn.execute(
         """INSERT INTO report_responses (cycle_id, n, started_at, lead_id, channel_id,
@@ -188,14 +189,31 @@ async def save_cycles(conn: Conn, rows: Sequence[dict[str, Any]]) -> dict[tuple[
     return {(r["dialog_id"], r["cycle"]): r["id"] for r in saved}
 
 
+async def _offers_follow(conn: Conn, cycles: str, arg: Any) -> None:
+    """Offers keep their cycle's channel, queue and first touch (0033): those of the
+    cycles `cycles` (a condition on report_cycles c) take them again where they changed."""
+    await conn.execute(
+        f"""UPDATE report_offers o
+               SET channel_id = c.channel_id, queue_id = c.queue_id, source = c.source
+              FROM report_cycles c
+             WHERE o.cycle_id = c.id AND {cycles}
+               AND (o.channel_id, o.queue_id, o.source)
+                   IS DISTINCT FROM (c.channel_id, c.queue_id, c.source)""",
+        arg,
+    )
+
+
 async def save_offers(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
     new = [r for r in rows if r["id"] is None]
     ended = [r for r in rows if r["id"] is not None]
     if new:
         await conn.execute(
-            """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at)
-               SELECT cycle_id, operator_id, offered_at, outcome, ended_at
-                 FROM jsonb_populate_recordset(NULL::report_offers, $1::jsonb)""",
+            """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at,
+                                         channel_id, queue_id, source)
+               SELECT r.cycle_id, r.operator_id, r.offered_at, r.outcome, r.ended_at,
+                      c.channel_id, c.queue_id, c.source
+                 FROM jsonb_populate_recordset(NULL::report_offers, $1::jsonb) AS r
+                 JOIN report_cycles c ON c.id = r.cycle_id""",
             _plain(new),
         )
     if ended:
@@ -273,6 +291,7 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
               AND c.source IS DISTINCT FROM l.source->>'kind'""",
         list(lead_ids),
     )
+    await _offers_follow(conn, "c.lead_id = ANY($1::bigint[])", list(lead_ids))
     await conn.execute(
         """UPDATE report_responses r SET lead_id = c.lead_id, source = c.source
              FROM report_cycles c

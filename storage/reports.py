@@ -101,12 +101,12 @@ OFFERS = Source(
     "o.offered_at",
     {
         "operator": "o.operator_id",
-        "channel": "c.channel_id",
-        "queue": "c.queue_id",
-        "source": "c.source",
+        # The offer's cycle's, kept with the offer (0033).
+        "channel": "o.channel_id",
+        "queue": "o.queue_id",
+        "source": "o.source",
     },
-    ((("c",), "JOIN report_cycles c ON c.id = o.cycle_id"),),
-    covers=frozenset(("operator_id", "cycle_id", "outcome")),
+    covers=frozenset(("operator_id", "channel_id", "queue_id", "source", "outcome")),
 )
 LEADS = Source(
     "leads",

@@ -32,7 +32,7 @@ async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
                DROP FUNCTION report_calls_inserted, report_calls_updated;
                DROP INDEX leads_created;
                ALTER TABLE domain_events DROP COLUMN txid;
-               DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30, 31, 32)"""
+               DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30, 31, 32, 33)"""
         )
         await migrate(conn)
 

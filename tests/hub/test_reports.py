@@ -135,6 +135,36 @@ async def test_a_transfer_credits_the_operator_who_answered(
     assert groups[boris]["first_response_s"]["p50"] == 50.0
 
 
+async def test_offers_count_under_their_cycles_queue_when_it_moves(
+    client: Client, auth: dict[str, str], pool: asyncpg.Pool, script: Script
+) -> None:
+    """An offer is split by its cycle's channel, queue and first touch, kept with the offer
+    (migration 0033): when the cycle moves to another queue after the offer was folded, the
+    offer follows it."""
+    anna = await add_operator(pool, "anna")
+    sales = await office_queue(pool, "UTC")
+    support = await pool.fetchval("INSERT INTO queues (name) VALUES ('support') RETURNING id")
+    d = await script.dialog(0, source="form")
+    await script.offer(d, 1, anna, queue=sales)
+    before = by_key(await report(client, auth, "summary", group_by="queue", **_day()))
+    assert before[sales]["offers"] == {"value": 1}
+    await script.requeue(d, 31, "offer_expired", queue_id=support)
+    after = by_key(await report(client, auth, "summary", group_by="queue", **_day()))
+    assert after[support]["offers"] == {"value": 1}
+    assert after[support]["offers_expired"] == {"value": 1}
+    assert sales not in after or after[sales]["offers"] == {"value": 0}
+    by_source = by_key(await report(client, auth, "summary", group_by="source", **_day()))
+    assert by_source["form"]["offers"] == {"value": 1}
+    by_channel = by_key(await report(client, auth, "summary", group_by="channel", **_day()))
+    assert by_channel[script.channel_id]["offers"] == {"value": 1}
+    off = await pool.fetchval(
+        """SELECT count(*) FROM report_offers o JOIN report_cycles c ON c.id = o.cycle_id
+            WHERE (o.channel_id, o.queue_id, o.source)
+                  IS DISTINCT FROM (c.channel_id, c.queue_id, c.source)"""
+    )
+    assert off == 0
+
+
 async def test_a_reopened_dialog_is_a_second_cycle(
     client: Client, auth: dict[str, str], pool: asyncpg.Pool, script: Script
 ) -> None:
