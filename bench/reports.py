@@ -95,7 +95,8 @@ async def fill(dsn: str, cycles: int) -> None:
                                           first_response_via, closed_at, last_customer_at,
                                           last_reply_at, next_response_s, messages_in,
                                           messages_out, offers, transfers, queue_wait_bh_s,
-                                          first_response_bh_s, resolution_bh_s, lead_first)
+                                          first_response_bh_s, resolution_bh_s, lead_first,
+                                          source)
                SELECT n, 1, n, 1 + n % $1, 1 + n % $2, 1 + (n::bigint * 7919) % $3, at,
                       CASE WHEN r1 < 0.95 THEN at + r2 * interval '3 minutes' END,
                       CASE WHEN r1 < 0.90 THEN at + (r2 * r2 * 20 + 0.2) * interval '1 minute' END,
@@ -107,7 +108,8 @@ async def fill(dsn: str, cycles: int) -> None:
                       1 + (n % 6), (n % 5), 1, (r3 < 0.05)::int,
                       CASE WHEN r1 < 0.95 THEN r2 * 180 END,
                       CASE WHEN r1 < 0.90 THEN (r2 * r2 * 20 + 0.2) * 60 END,
-                      (10 + r3 * 120) * 60, true
+                      (10 + r3 * 120) * 60, true,
+                      (ARRAY['form','telegram','vk','call','email'])[1 + n % 5]
                  FROM starts""",
             CHANNELS,
             QUEUES,
@@ -115,17 +117,18 @@ async def fill(dsn: str, cycles: int) -> None:
         )
         await conn.execute(
             """INSERT INTO report_responses (cycle_id, n, started_at, lead_id, channel_id,
-                                             queue_id, operator_id, seconds)
+                                             queue_id, operator_id, seconds, source)
                SELECT c.id, x.n, c.started_at, c.lead_id, c.channel_id, c.queue_id,
-                      c.operator_id, x.s
+                      c.operator_id, x.s, c.source
                  FROM report_cycles c, unnest(c.next_response_s) WITH ORDINALITY AS x(s, n)"""
         )
         await conn.execute(
-            """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at)
+            """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome, ended_at,
+                                          channel_id, queue_id, source)
                SELECT c.id, c.held_by, c.started_at + interval '2 seconds',
                       CASE WHEN c.id % 10 = 0 THEN 'expired' WHEN c.id % 17 = 0 THEN 'declined'
                            ELSE 'accepted' END,
-                      c.started_at + interval '20 seconds'
+                      c.started_at + interval '20 seconds', c.channel_id, c.queue_id, c.source
                  FROM report_cycles c WHERE c.first_assigned_at IS NOT NULL"""
         )
         await conn.execute(
@@ -139,13 +142,14 @@ async def fill(dsn: str, cycles: int) -> None:
         await conn.execute(
             """INSERT INTO report_calls (call_id, channel_id, lead_id, dialog_id, direction,
                                          customer_phone, operator_id, status, started_at,
-                                         answered_at, ended_at, talk_s)
+                                         answered_at, ended_at, talk_s, source)
                SELECT k.id, k.channel_id, k.id, k.id, k.direction, k.customer_phone,
                       1 + k.id % $1, k.status, k.started_at,
                       CASE WHEN k.status = 'answered' THEN k.started_at + interval '9 seconds' END,
                       k.started_at + interval '3 minutes',
-                      CASE WHEN k.status = 'answered' THEN 171 END
-                 FROM calls k""",
+                      CASE WHEN k.status = 'answered' THEN 171 END,
+                      l.source->>'kind'
+                 FROM calls k JOIN leads l ON l.id = k.id""",
             OPERATORS,
         )
         # The table's triggers are off while filling (replica): each call's next answered
