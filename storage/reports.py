@@ -37,7 +37,7 @@ class Source:
     keys: dict[str, str]  # group -> SQL expression (absent: the group does not apply)
     # (the aliases that need it, the join), in order: a join is made only when read.
     joins: tuple[tuple[tuple[str, ...], str], ...] = ()
-    # The columns an index holds beside `at` (migrations 0028, 0029): a statement that
+    # The columns an index holds beside `at` (migrations 0028-0033): a statement that
     # reads no other column of the table is read through that index alone, any other by a
     # bitmap scan of the table (see `_settings`).
     covers: frozenset[str] = frozenset()
