@@ -15,7 +15,9 @@ UPDATE report_calls k
 -- Kept by the table itself, whoever writes it. A changed call gets its own followed_at
 -- again; and where an answered call came, went or moved (its old and new start in
 -- [lo, hi]), the calls of that number before hi whose next answered call was not already
--- before lo get theirs again: no other call's can have changed.
+-- before lo get theirs again: no other call's can have changed. Each statement sees the
+-- calls committed before it: writers one at a time, as the fact builder is (its batches
+-- hold the report cursor's row), and two writers at once could each miss the other's.
 CREATE FUNCTION report_calls_refollow(changed report_calls[]) RETURNS void
 LANGUAGE sql AS $$
     WITH changed AS (
