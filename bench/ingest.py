@@ -24,6 +24,7 @@ from bench.common import (
     HUB_CLI,
     ROOT,
     BenchDatabases,
+    Steal,
     count_rows,
     free_port,
     hub_env,
@@ -78,6 +79,7 @@ def main() -> None:
         cwd=ROOT,
     )
     bare_port, hub_port = free_port(), free_port()
+    steal = Steal()
     try:
         results = interleaved(
             {
@@ -104,6 +106,7 @@ def main() -> None:
             args.connections,
             script,
         )
+        stolen = steal.share()
         stored = count_rows(hub_dsn, "interactions")
     finally:
         bench.close()
@@ -111,7 +114,8 @@ def main() -> None:
     print(
         f"site-form ingest, median of {args.rounds} interleaved {args.seconds}s runs each, "
         f"wrk -t2 -c{args.connections}, "
-        f"event loop: {loop_name()}, {os.cpu_count()} cores"
+        f"event loop: {loop_name()}, {os.cpu_count()} cores;"
+        f" the hypervisor took {stolen:.0%} of the CPU meanwhile"
     )
     for name, (rate, bad, p99) in results.items():
         print(f"  {name:52s} {rate:9.0f} req/s   p99 {p99:>8s}   non-2xx {bad}")
