@@ -156,10 +156,7 @@ async def fill(dsn: str, cycles: int) -> None:
         # call with its number, as the trigger of migration 0030 keeps it.
         await conn.execute(
             """UPDATE report_calls k
-                  SET followed_at = (SELECT min(b.started_at) FROM report_calls b
-                                      WHERE b.customer_phone = k.customer_phone
-                                        AND b.answered_at IS NOT NULL
-                                        AND b.started_at > k.started_at)"""
+                  SET followed_at = report_calls_next_answered(k.customer_phone, k.started_at)"""
         )
         await conn.execute(
             """INSERT INTO report_presence (operator_id, status, started_at, ended_at)

@@ -275,20 +275,14 @@ async def follow_merges(conn: Conn, lead_ids: Sequence[int]) -> None:
     back: the facts follow the dialogs, so a report by source or an export by lead names
     the lead the conversation belongs to now, and counts it under that lead's first touch
     (which a merge may replace by the merged lead's earlier one)."""
+    # With the lead, the first touch kept with the facts (0032): the lead's now, which a
+    # merge may have replaced by the merged lead's earlier one and its undoing restored.
     await conn.execute(
-        """UPDATE report_cycles c SET lead_id = d.lead_id
-             FROM dialogs d
-            WHERE d.id = c.dialog_id AND c.lead_id IS DISTINCT FROM d.lead_id
+        """UPDATE report_cycles c SET lead_id = d.lead_id, source = l.source->>'kind'
+             FROM dialogs d LEFT JOIN leads l ON l.id = d.lead_id
+            WHERE d.id = c.dialog_id
+              AND (c.lead_id, c.source) IS DISTINCT FROM (d.lead_id, l.source->>'kind')
               AND (c.lead_id = ANY($1::bigint[]) OR d.lead_id = ANY($1::bigint[]))""",
-        list(lead_ids),
-    )
-    # The first touch kept with the facts (0032): the lead's now, which a merge may have
-    # replaced by the merged lead's earlier one and its undoing restored.
-    await conn.execute(
-        """UPDATE report_cycles c SET source = l.source->>'kind'
-             FROM leads l
-            WHERE l.id = c.lead_id AND c.lead_id = ANY($1::bigint[])
-              AND c.source IS DISTINCT FROM l.source->>'kind'""",
         list(lead_ids),
     )
     await _offers_follow(conn, "c.lead_id = ANY($1::bigint[])", list(lead_ids))

@@ -48,10 +48,6 @@ class Source:
         needed = [join for aliases, join in self.joins if used & set(aliases)]
         return " ".join((self.table, *needed))
 
-    @property
-    def tables(self) -> str:
-        return " ".join((self.table, *(join for _, join in self.joins)))
-
     def covered(self, sql: str) -> bool:
         """Whether the covering index holds every column of this table that `sql` reads."""
         alias = self.table.split()[1]
@@ -800,7 +796,7 @@ _EXPORT = {
     "backfilled": "c.backfilled",
 }
 EXPORT_COLUMNS = tuple(_EXPORT)
-_EXPORT_FROM = f"""{CYCLES.tables}
+_EXPORT_FROM = f"""{CYCLES.table}
               LEFT JOIN leads l ON l.id = c.lead_id
               LEFT JOIN channels ch ON ch.id = c.channel_id
               LEFT JOIN queues qu ON qu.id = c.queue_id

@@ -6,10 +6,14 @@
 -- (the first answered call after it is within the bound if and only if one is).
 ALTER TABLE report_calls ADD COLUMN followed_at timestamptz;
 
-UPDATE report_calls k
-   SET followed_at = (SELECT min(b.started_at) FROM report_calls b
-                       WHERE b.customer_phone = k.customer_phone AND b.answered_at IS NOT NULL
-                         AND b.started_at > k.started_at)
+-- The one definition: the backfill below, the triggers and bench/reports.py's fill use it.
+CREATE FUNCTION report_calls_next_answered(p_phone text, p_after timestamptz)
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT min(b.started_at) FROM report_calls b
+     WHERE b.customer_phone = p_phone AND b.answered_at IS NOT NULL AND b.started_at > p_after
+$$;
+
+UPDATE report_calls k SET followed_at = report_calls_next_answered(k.customer_phone, k.started_at)
  WHERE k.customer_phone IS NOT NULL;
 
 -- Kept by the table itself, whoever writes it. A changed call gets its own followed_at
@@ -33,9 +37,7 @@ LANGUAGE sql AS $$
          WHERE k.started_at < r.hi AND (k.followed_at IS NULL OR k.followed_at >= r.lo)
     )
     UPDATE report_calls k
-       SET followed_at = (SELECT min(b.started_at) FROM report_calls b
-                           WHERE b.customer_phone = k.customer_phone
-                             AND b.answered_at IS NOT NULL AND b.started_at > k.started_at)
+       SET followed_at = report_calls_next_answered(k.customer_phone, k.started_at)
       FROM due
      WHERE k.call_id = due.call_id
 $$;

@@ -29,7 +29,8 @@ async def _rerun_reports_migration(pool: asyncpg.Pool) -> None:
         await conn.execute(
             """DROP TABLE report_offers, report_responses, report_cycles, report_calls, report_presence,
                           report_leads, report_cursor CASCADE;
-               DROP FUNCTION report_calls_inserted, report_calls_updated;
+               DROP FUNCTION report_calls_inserted, report_calls_updated,
+                             report_calls_next_answered;
                DROP INDEX leads_created;
                ALTER TABLE domain_events DROP COLUMN txid;
                DELETE FROM schema_migrations WHERE version IN (23, 27, 28, 29, 30, 31, 32, 33)"""

@@ -81,10 +81,10 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                                               first_response_at, first_response_via, closed_at,
                                               last_customer_at, last_reply_at, transfers,
                                               queue_wait_bh_s, first_response_bh_s,
-                                              resolution_bh_s, lead_first)
+                                              resolution_bh_s, lead_first, source)
                    VALUES ($1, $15, $2, $3, $4, $5, $6, $7, $8::timestamptz,
                            CASE WHEN $8 IS NOT NULL THEN 'message' END, $9, $10, $8, $11, $12,
-                           $13, $14, $6::timestamptz >= $16::timestamptz)
+                           $13, $14, $6::timestamptz >= $16::timestamptz, $17)
                    RETURNING id""",
                 dialog,
                 lead,
@@ -99,12 +99,13 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                 *(_seconds(rng, 600, 0.3) for _ in range(3)),
                 2 if n % 7 == 3 else 1,  # some began by reopening
                 SINCE,  # each cycle in the week is its lead's first
+                kind,  # the lead's first touch, kept with its facts as the fold keeps it
             )
             for i in range(rng.randint(0, 2)):
                 await conn.execute(
                     """INSERT INTO report_responses (cycle_id, n, started_at, lead_id,
-                                                     channel_id, operator_id, seconds)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                                                     channel_id, operator_id, seconds, source)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
                     cycle,
                     i + 1,
                     started,
@@ -112,11 +113,14 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                     channel_id,
                     operator,
                     _seconds(rng, 400, 0),
+                    kind,
                 )
             if operator is not None:
                 await conn.execute(
-                    """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome)
-                       VALUES ($1, $2, $3, $4)""",
+                    """INSERT INTO report_offers (cycle_id, operator_id, offered_at, outcome,
+                                                  channel_id, queue_id, source)
+                       SELECT $1, $2, $3, $4, c.channel_id, c.queue_id, c.source
+                         FROM report_cycles c WHERE c.id = $1""",
                     cycle,
                     operator,
                     started + timedelta(seconds=2),
@@ -127,8 +131,9 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                 await conn.execute(
                     """INSERT INTO report_calls (call_id, channel_id, lead_id, dialog_id,
                                                  direction, customer_phone, operator_id,
-                                                 status, started_at, answered_at, talk_s)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                                 status, started_at, answered_at, talk_s,
+                                                 source)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
                     n,
                     channel_id,
                     lead,
@@ -140,6 +145,7 @@ async def _fill(pool: asyncpg.Pool, channel: Channel) -> None:
                     started,
                     started + timedelta(seconds=5) if answered else None,
                     _seconds(rng, 600, 0) if answered else None,
+                    kind,
                 )
         for operator in (11, 12, 13):
             for day in range(8):
